@@ -1,0 +1,81 @@
+"""Generic layouts for in-house collections: ROOT/real/**, ROOT/fake/**, or a CSV."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.errors import InputError
+from dfprep.schema import CATEGORIES, SPLITS
+
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv"}
+LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
+
+
+def _parse_label(value: str, where: str) -> int:
+    v = value.strip().lower()
+    if v not in LABELS:
+        raise InputError(f"{where}: unknown label {value!r} (use 0/1 or real/fake)")
+    return LABELS[v]
+
+
+def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow]:
+    if not csv_path.is_file():
+        raise InputError(f"folder: CSV not found: {csv_path}")
+    rows: list[VideoRow] = []
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        cols = set(reader.fieldnames or [])
+        for need in ("path", "label"):
+            if need not in cols:
+                raise InputError(f"{csv_path}: missing column {need!r} (have: {', '.join(sorted(cols))})")
+        for lineno, rec in enumerate(reader, start=2):
+            where = f"{csv_path}:{lineno}"
+            rel = (rec.get("path") or "").strip()
+            if not rel:
+                raise InputError(f"{where}: empty path")
+            label = _parse_label(rec.get("label") or "", where)
+            split = (rec.get("split") or "test").strip() or "test"
+            if split not in SPLITS:
+                raise InputError(f"{where}: unknown split {split!r} (use {', '.join(SPLITS)})")
+            method = (rec.get("method") or "").strip() or ("real" if label == 0 else "unknown")
+            category = (rec.get("category") or "").strip() or ("real" if label == 0 else "unknown")
+            if category not in CATEGORIES:
+                raise InputError(f"{where}: unknown category {category!r} (use {', '.join(CATEGORIES)})")
+            if label == 0 and category != "real":
+                raise InputError(f"{where}: a real video cannot have category {category!r}")
+            p = Path(rel)
+            if p.is_absolute():
+                try:
+                    rel = p.relative_to(root).as_posix()
+                except ValueError:
+                    raise InputError(f"{where}: {p} is not under the root {root}") from None
+            if not check_listed(root, rel, opts, where):
+                continue
+            kind = "frames" if (root / rel).is_dir() else "video"
+            rows.append(VideoRow(rel, split, label, method, category, kind=kind))
+    return rows
+
+
+@register("folder")
+def folder(root: Path, opts: AdapterOptions) -> list[VideoRow]:
+    """Labels from ROOT/real and ROOT/fake (split `test` unless a CSV says otherwise)."""
+    if opts.csv is not None:
+        return _from_csv(root, Path(opts.csv), opts)
+    split = opts.options.get("split", "test")
+    rows: list[VideoRow] = []
+    found = False
+    for name, label in (("real", 0), ("fake", 1)):
+        d = root / name
+        if not d.is_dir():
+            continue
+        found = True
+        for p in sorted(d.rglob("*")):
+            if p.is_file() and p.suffix.lower() in VIDEO_EXTS:
+                method = "real" if label == 0 else "unknown"
+                category = "real" if label == 0 else "unknown"
+                rows.append(VideoRow(p.relative_to(root).as_posix(), split, label, method, category))
+    if not found:
+        raise InputError(f"folder: {root} has neither real/ nor fake/ (or pass --csv FILE)")
+    return rows

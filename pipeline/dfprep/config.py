@@ -1,0 +1,166 @@
+"""Every tunable of the pipeline and the trainer, with its default, in one place.
+
+`params.yaml` at the repository root mirrors these defaults section by section (a test keeps the
+two in step); DVC stages and the CLIs read their values from there with `load_params`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dfprep.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    fps: float = 1.0  # frames sampled per second of video
+    strategy: str = "auto"  # auto | seek | sequential: auto picks per video from keyframe spacing
+    threads: int = 0  # decoder threads per worker; 0 = cores / workers
+    max_pixels: int = 8192 * 4320  # larger frames are rejected with a reason (memory stays bounded)
+    frame_stride: int = 1  # for image-folder inputs without their own stride in the manifest
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    backend: str = "retinaface-mnet"  # retinaface-mnet | insightface
+    model_path: str = ""  # insightface: a local .onnx file or model-pack directory
+    max_size: int = 640  # detect on the frame scaled so its longer side is at most this
+    score_threshold: float = 0.9
+    nms_threshold: float = 0.4
+    min_face_size: int = 32  # in source pixels, of max(w, h) of the detected box
+    max_faces: int = 1  # per frame, largest first (labels are per video: extra faces may be real)
+    batch_size: int = 8  # frames per detector call
+    threads: int = 1  # onnxruntime intra-op threads per worker
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    margin: float = 0.3  # square side = (1 + margin) * max(w, h) of the box
+    size: int = 224
+    jpeg_quality: int = 95
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    videos_per_shard: int = 64  # one Dask task per shard job of this many videos
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a job runs, not what it computes: never part of a params hash."""
+
+    scheduler: str = ""  # tcp://HOST:PORT of an existing Dask cluster; "" = LocalCluster
+    workers: int = 0  # LocalCluster worker processes; 0 = one per core
+    retries: int = 2  # re-runs of a shard job whose worker died or raised
+    dashboard: str = "127.0.0.1:0"  # LocalCluster dashboard address (localhost only by default)
+    video_timeout: float = 600.0  # seconds per video before it is recorded as failed; 0 = none
+    memory_limit: str = "auto"  # per LocalCluster worker
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    crop: CropConfig = field(default_factory=CropConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
+
+    def params_hash(self) -> str:
+        """Hash of everything that changes the output bytes (resume refuses shards made otherwise)."""
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int = 0
+    originals: int = 10  # real videos; each has one partner, fakes are made both ways per method
+    seconds: float = 4.0  # nominal duration (varies a little per video)
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole params.yaml."""
+
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    crop: CropConfig = field(default_factory=CropConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+    @property
+    def extract(self) -> ExtractConfig:
+        return ExtractConfig(decode=self.decode, detect=self.detect, crop=self.crop, shard=self.shard)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        f = known[name]
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
+        else:
+            kwargs[name] = _coerce(value, default, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return type(default)(value)
+    return value
+
+
+def load_params(path: str | Path | None = None, sections: tuple[str, ...] | None = None) -> Params:
+    """Read params.yaml (or return the defaults when path is None). Unknown keys are an error."""
+    if path is None:
+        return Params()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"params file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    known = {f.name for f in fields(Params)}
+    # params.yaml may hold sections of other tools (e.g. the trainer's): keep only ours.
+    ours = {k: v for k, v in data.items() if k in known and (sections is None or k in sections)}
+    return _build(Params, ours, str(p))
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """dataclasses.replace that ignores None values (unset CLI options)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})

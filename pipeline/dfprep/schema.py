@@ -1,0 +1,153 @@
+"""The one schema for videos, crops and their labels, shared by dfprep and dftrain.
+
+Every table the pipeline writes (manifest, crop index, per-video status) and every sample's JSON
+is defined here, so the two packages cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+
+REAL, FAKE = 0, 1
+LABEL_NAMES = {REAL: "real", FAKE: "fake"}
+CATEGORIES = ("real", "FS", "RE", "unknown")  # FS = face swap, RE = reenactment
+SPLITS = ("train", "val", "test")
+STATUSES = ("ok", "no_face", "failed")
+INPUT_KINDS = ("video", "frames")  # "frames": a directory of images read in name order
+
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+SEGMENT_TYPE = pa.struct([("start", pa.float64()), ("end", pa.float64())])
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),  # globally unique, [A-Za-z0-9_-] only, stable across runs
+        ("path", pa.string()),  # absolute path of the video file or frame directory
+        ("dataset", pa.string()),
+        ("split", pa.string()),  # train | val | test
+        ("split_derived", pa.bool_()),  # True when the dataset has no official split and we made one
+        ("label", pa.int8()),  # 0 real, 1 fake (video level)
+        ("method", pa.string()),  # manipulation method, "real" for real videos
+        ("category", pa.string()),  # real | FS | RE | unknown
+        ("source_id", pa.string()),  # identity / original the video derives from (split grouping)
+        ("kind", pa.string()),  # video | frames
+        ("frame_stride", pa.int32()),  # for kind=frames: keep every n-th image
+        ("fake_segments", pa.list_(SEGMENT_TYPE)),  # fake time ranges (s); null = whole video
+    ]
+)
+
+CROP_INDEX_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),  # WebDataset __key__ (no dots)
+        ("shard", pa.string()),  # shard file name, e.g. ffpp-000003.tar
+        ("video_id", pa.string()),
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("label", pa.int8()),  # crop label (differs from video_label only inside/outside fake segments)
+        ("video_label", pa.int8()),
+        ("category", pa.string()),
+        ("method", pa.string()),
+        ("sample_index", pa.int32()),  # k of the k-th sampling time (k / fps), or image number
+        ("frame_index", pa.int32()),  # frame number in presentation order (nominal for seeks)
+        ("time", pa.float64()),  # seconds from the stream start
+        ("face_index", pa.int16()),  # 0 = largest face in the frame
+        ("score", pa.float32()),
+        ("bbox", pa.list_(pa.float32(), 4)),  # x1, y1, x2, y2 in source pixels
+        ("landmarks", pa.list_(pa.float32(), 10)),  # 5 points (x, y) in source pixels
+        ("jpeg_bytes", pa.int32()),
+    ]
+)
+
+VIDEO_STATUS_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("path", pa.string()),
+        ("dataset", pa.string()),
+        ("split", pa.string()),
+        ("label", pa.int8()),
+        ("category", pa.string()),
+        ("method", pa.string()),
+        ("status", pa.string()),  # ok | no_face | failed
+        ("error", pa.string()),  # one line; empty when ok
+        ("frames_sampled", pa.int32()),
+        ("frames_with_face", pa.int32()),
+        ("crops", pa.int32()),
+        ("strategy", pa.string()),  # seek | sequential | frames
+        ("duration", pa.float64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+    ]
+)
+
+
+def make_video_id(dataset: str, relpath: str) -> str:
+    """`dataset-` + the relative path without extension, `/` -> `-`, other unsafe characters -> `_`.
+
+    When a character had to be replaced (spaces, dots, brackets...), a short hash of the exact
+    relative path is appended so that two paths that sanitise alike keep distinct ids.
+    """
+    rel = relpath.replace("\\", "/").strip("/")
+    stem, dot, ext = rel.rpartition(".")
+    if not dot or "/" in ext:
+        stem = rel
+    parts = [dataset, *stem.split("/")]
+    raw = "-".join(parts)
+    safe = _KEY_SAFE.sub("_", raw)
+    if safe != raw:
+        safe += "-h" + hashlib.sha1(rel.encode("utf-8")).hexdigest()[:8]
+    return safe
+
+
+def make_key(video_id: str, sample_index: int, face_index: int) -> str:
+    """WebDataset key of one face crop: unique (one sample per time step), never contains a dot."""
+    return f"{video_id}_s{sample_index:05d}_{face_index}"
+
+
+@dataclass(frozen=True)
+class SampleLabels:
+    """Labels carried by every face crop (the `.json` member of a sample, and the crop index)."""
+
+    video_id: str
+    dataset: str
+    split: str
+    label: int  # crop label, 0 real / 1 fake
+    video_label: int
+    category: str
+    method: str
+
+
+@dataclass
+class CropRecord:
+    """One face crop: its labels plus where it came from. `to_json` is the sample's `.json`."""
+
+    key: str
+    labels: SampleLabels
+    sample_index: int
+    frame_index: int
+    time: float
+    face_index: int
+    score: float
+    bbox: list[float]
+    landmarks: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = asdict(self.labels)
+        d.update(
+            key=self.key,
+            sample_index=self.sample_index,
+            frame_index=self.frame_index,
+            time=round(self.time, 6),
+            face_index=self.face_index,
+            score=round(float(self.score), 5),
+            bbox=[round(float(v), 2) for v in self.bbox],
+            landmarks=[round(float(v), 2) for v in self.landmarks],
+        )
+        return d
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()

@@ -1,0 +1,69 @@
+"""Writing H.264 MP4 files with PyAV (for the sample dataset, tests and benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+COMMON_RATES = {25: Fraction(25), 30: Fraction(30), 29.97: Fraction(30000, 1001), 24: Fraction(24)}
+
+
+def as_rate(fps: float | Fraction) -> Fraction:
+    """25 -> 25/1, 29.97 -> 30000/1001 (the NTSC rate, not 2997/100)."""
+    if isinstance(fps, Fraction):
+        return fps
+    for k, v in COMMON_RATES.items():
+        if abs(float(fps) - k) < 1e-6:
+            return v
+    return Fraction(fps).limit_denominator(1001)
+
+
+def encode_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float | Fraction,
+    *,
+    gop: int | None = None,
+    crf: int = 28,
+    preset: str = "veryfast",
+    times: Sequence[float] | None = None,
+    threads: int = 1,
+) -> Path:
+    """Encode RGB uint8 frames (H, W, 3; even sizes) as H.264/yuv420p MP4.
+
+    `gop` is the keyframe interval in frames (None: x264's default). `times` gives explicit
+    presentation times in seconds for a variable-frame-rate file; otherwise frame i is at i / fps.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = as_rate(fps)
+    time_base = Fraction(1, 90000) if times is not None else 1 / rate
+    with av.open(str(path), mode="w") as out:
+        stream = None
+        for i, frame in enumerate(frames):
+            if stream is None:
+                h, w = frame.shape[:2]
+                stream = out.add_stream("libx264", rate=rate)
+                stream.width, stream.height = w, h
+                stream.pix_fmt = "yuv420p"
+                stream.time_base = time_base
+                stream.codec_context.time_base = time_base
+                stream.thread_count = threads
+                opts = {"crf": str(crf), "preset": preset}
+                if gop is not None:
+                    opts.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")
+                stream.options = opts
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts = round(times[i] / time_base) if times is not None else i
+            vf.time_base = time_base
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        if stream is None:
+            raise ValueError(f"no frames to encode for {path}")
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
