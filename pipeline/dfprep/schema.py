@@ -151,3 +151,42 @@ class CropRecord:
 
 def empty_table(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
+
+
+# ---- label schemes used by the trainer -------------------------------------------------------
+# The catalogue (manifests/catalogue.yaml) is the source of the training-dataset order; this is the
+# paper's order and the default when no catalogue is given.
+TRAIN_DATASETS = ("ffpp", "celebdf", "dfdc", "fakeavceleb", "forgerynet")
+LABEL_MODES = ("binary", "category", "dataset")
+
+
+def class_names(mode: str, train_datasets: tuple[str, ...] | list[str] = TRAIN_DATASETS) -> list[str]:
+    """Class index -> name for a label mode; class 0 is always `real`."""
+    if mode == "binary":
+        return ["real", "fake"]
+    if mode == "category":
+        return ["real", "FS", "RE"]
+    if mode == "dataset":
+        return ["real", *train_datasets]
+    raise ValueError(f"unknown label mode {mode!r} (use {', '.join(LABEL_MODES)})")
+
+
+def class_index(
+    sample: dict, mode: str, train_datasets: tuple[str, ...] | list[str] = TRAIN_DATASETS
+) -> int:
+    """The training class of one sample's labels (a `.json` dict) under a label mode."""
+    if int(sample["label"]) == REAL:
+        return 0
+    if mode == "binary":
+        return 1
+    if mode == "category":
+        cat = sample["category"]
+        if cat not in ("FS", "RE"):
+            raise ValueError(f"{sample.get('key', '?')}: category {cat!r} has no class in the category scheme")
+        return 1 if cat == "FS" else 2
+    if mode == "dataset":
+        ds = sample["dataset"]
+        if ds not in train_datasets:
+            raise ValueError(f"{sample.get('key', '?')}: dataset {ds!r} is not a training dataset")
+        return 1 + list(train_datasets).index(ds)
+    raise ValueError(f"unknown label mode {mode!r} (use {', '.join(LABEL_MODES)})")
