@@ -109,7 +109,6 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}")
     kwargs = {}
     for name, value in data.items():
-        f = known[name]
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
