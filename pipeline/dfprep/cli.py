@@ -1,0 +1,160 @@
+"""dfprep command line: a thin typer layer over the library (every command maps to one function)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dfprep.config import Params, load_params, replace
+from dfprep.errors import DfprepError
+
+app = typer.Typer(
+    help="Deepfake-dataset preprocessing: manifests, 1-FPS face crops, WebDataset shards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ParamsOpt = Annotated[
+    Path | None,
+    typer.Option("--params", help="params.yaml to read defaults from (CLI options override it)."),
+]
+
+
+def handle_errors(fn):
+    """Bad input -> one red line naming the culprit and exit status 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DfprepError as e:
+            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _params(path: Path | None) -> Params:
+    return load_params(path)
+
+
+@app.command()
+@handle_errors
+def synth(
+    root: Annotated[Path, typer.Argument(help="Folder to write the sample dataset into.")],
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
+    originals: Annotated[int | None, typer.Option(help="Number of real videos (even).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Nominal video length in seconds.")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Write the embedded sample dataset (real faces, FF++ layout, 4 manipulation methods)."""
+    from dfprep.synth import synth_ffpp
+
+    cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds)
+    info = synth_ffpp(root, cfg)
+    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {root}")
+
+
+@app.command()
+@handle_errors
+def manifest(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `dfprep datasets`).")],
+    root: Annotated[Path, typer.Option("--root", "-r", help="The dataset as downloaded.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Manifest Parquet file to write.")],
+    adapter: Annotated[str | None, typer.Option(help="Adapter to use (default: the catalogue's, or the dataset name).")] = None,
+    csv: Annotated[Path | None, typer.Option(help="folder adapter: CSV with path,label[,split,method,category].")] = None,
+    skip_missing: Annotated[bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")] = False,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Adapter option KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Turn a dataset root into a video manifest (Parquet, one row per video)."""
+    from dfprep.adapters import AdapterOptions
+    from dfprep.manifest import build_manifest, write_manifest
+
+    opts = AdapterOptions(skip_missing=skip_missing, csv=csv, options=_kv(option or []))
+    table = build_manifest(dataset, root, adapter=_adapter_for(dataset, adapter), opts=opts)
+    write_manifest(table, out)
+    if opts.missing:
+        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {opts.missing[0]}")
+    counts = table.group_by(["split", "label"]).aggregate([("video_id", "count")]).to_pylist()
+    parts = ", ".join(f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
+                      for c in sorted(counts, key=lambda c: (c["split"], c["label"])))
+    console.print(f"wrote {table.num_rows} videos to {out} ({parts})")
+
+
+def _kv(items: list[str]) -> dict:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise DfprepError(f"--option expects KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _adapter_for(dataset: str, adapter: str | None) -> str:
+    if adapter:
+        return adapter
+    try:
+        from dfprep.catalogue import load_catalogue
+    except ImportError:
+        return dataset
+    entry = load_catalogue().get(dataset) if hasattr(load_catalogue(), "get") else None
+    return getattr(entry, "adapter", None) or dataset
+
+
+@app.command()
+@handle_errors
+def extract(
+    manifests: Annotated[list[Path], typer.Argument(help="Manifest Parquet file(s).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (shards/ + extract.json).")],
+    params: ParamsOpt = None,
+    fps: Annotated[float | None, typer.Option(help="Frames sampled per second.")] = None,
+    detector: Annotated[str | None, typer.Option(help="retinaface-mnet | insightface.")] = None,
+    model_path: Annotated[str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")] = None,
+    videos_per_shard: Annotated[int | None, typer.Option(help="Videos per shard job.")] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="tcp://HOST:PORT of an existing Dask cluster, or 'inline' (no Dask, for debugging).")] = None,
+    retries: Annotated[int | None, typer.Option(help="Re-runs of a shard job whose worker died.")] = None,
+    video_timeout: Annotated[float | None, typer.Option(help="Seconds per video before it is recorded as failed (0 = none).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any video or shard job failed.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
+    from dfprep.extract import run_extract
+    from dfprep.progress import ExtractProgress, summary_table
+
+    p = _params(params)
+    p = replace(
+        p,
+        decode=replace(p.decode, fps=fps),
+        detect=replace(p.detect, backend=detector, model_path=model_path),
+        shard=replace(p.shard, videos_per_shard=videos_per_shard),
+        run=replace(p.run, workers=workers, scheduler=scheduler, retries=retries, video_timeout=video_timeout),
+    )
+    with ExtractProgress(console, enabled=progress) as bar:
+        summary = run_extract(manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan)
+    Console().print(summary_table(summary))
+    for name, err in summary.failed_jobs:
+        console.print(f"[red]shard job {name} failed:[/red] {err}")
+    if summary.errors:
+        top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
+        console.print(f"most common problems: {top}", highlight=False)
+    if summary.interrupted:
+        console.print("[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume")
+        raise typer.Exit(130)
+    if summary.ok == 0:
+        console.print("[red]error:[/red] no video produced a face crop")
+        raise typer.Exit(1)
+    if strict and (summary.failed or summary.failed_jobs):
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

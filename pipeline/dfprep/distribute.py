@@ -1,0 +1,85 @@
+"""Dask at the edges: a LocalCluster on this machine or an existing cluster, and progress events.
+
+Workers report per-video progress with `emit()` (a Dask event topic when running inside a worker,
+a local callback otherwise), so the driver's progress bar moves per video, not per shard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+
+import dask
+from distributed import Client, LocalCluster, get_worker
+
+from dfprep.config import RunConfig
+
+PROGRESS_TOPIC = "dfprep-progress"
+_local_sink: Callable[[dict], None] | None = None
+
+
+def emit(event: dict) -> None:
+    """Send a small progress event to the driver (never raises)."""
+    try:
+        worker = get_worker()
+    except ValueError:  # not inside a Dask worker: in-process run
+        if _local_sink is not None:
+            _local_sink(event)
+        return
+    with contextlib.suppress(Exception):
+        worker.log_event(PROGRESS_TOPIC, event)
+
+
+@contextlib.contextmanager
+def local_sink(fn: Callable[[dict], None]) -> Iterator[None]:
+    global _local_sink
+    prev, _local_sink = _local_sink, fn
+    try:
+        yield
+    finally:
+        _local_sink = prev
+
+
+def default_workers(run: RunConfig) -> int:
+    return run.workers if run.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+def threads_per_worker(run: RunConfig, requested: int) -> int:
+    """Decoder/detector threads per worker process: an explicit value, else cores / workers."""
+    if requested > 0:
+        return requested
+    if run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        return 1
+    return max(1, (os.cpu_count() or 1) // default_workers(run))
+
+
+@contextlib.contextmanager
+def make_client(run: RunConfig) -> Iterator[Client]:
+    """A client on `run.scheduler` / DASK_SCHEDULER_ADDRESS, else on a fresh LocalCluster.
+
+    The LocalCluster has one single-threaded worker process per core (the work is CPU-bound
+    native code, so threads would only fight), binds scheduler and dashboard to localhost, and
+    gives up on a task after its worker died `retries + 1` times.
+    """
+    address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    with dask.config.set({"distributed.scheduler.allowed-failures": run.retries}):
+        if address:
+            with Client(address, timeout="30s") as client:
+                yield client
+            return
+        cluster = LocalCluster(
+            n_workers=default_workers(run),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=run.dashboard or None,
+            memory_limit=run.memory_limit,
+            silence_logs=logging.ERROR,
+        )
+        try:
+            with Client(cluster) as client:
+                yield client
+        finally:
+            cluster.close()

@@ -1,0 +1,136 @@
+"""One shard job's files: the WebDataset tar, its crop index, its video status table, its stats.
+
+Everything is written under a unique temporary name and renamed into place, the stats JSON last:
+a shard is complete iff its stats file exists (and carries the current params hash), so a run
+killed at any moment never leaves a partial file that a rerun or a reader would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import webdataset as wds
+
+from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
+
+TAR_MTIME = 0  # fixed member times: the same inputs give byte-identical tars
+TMP_MARK = ".tmp-"
+
+
+def shard_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index:06d}"
+
+
+class ShardFiles:
+    """Paths of one shard inside DIR/shards/."""
+
+    def __init__(self, shards_dir: str | Path, name: str):
+        self.dir = Path(shards_dir)
+        self.name = name
+        self.tar = self.dir / f"{name}.tar"
+        self.index = self.dir / f"{name}.index.parquet"
+        self.videos = self.dir / f"{name}.videos.parquet"
+        self.stats = self.dir / f"{name}.stats.json"
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return (self.tar, self.index, self.videos, self.stats)
+
+    def read_stats(self) -> dict | None:
+        try:
+            return json.loads(self.stats.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def is_complete(self, params_hash: str) -> bool:
+        stats = self.read_stats()
+        return (
+            stats is not None
+            and stats.get("params_hash") == params_hash
+            and all(p.exists() for p in (self.tar, self.index, self.videos))
+        )
+
+    def remove(self) -> None:
+        for p in (self.stats, *self.all[:-1]):  # stats first: the shard stops counting as done
+            p.unlink(missing_ok=True)
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def remove_stale_tmp(shards_dir: Path) -> int:
+    """Delete temporary files left by killed runs (nothing reads them)."""
+    n = 0
+    if shards_dir.is_dir():
+        for p in shards_dir.glob(f".*{TMP_MARK}*"):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+class ShardWriter:
+    """Streams samples into a temporary tar; `commit` publishes tar, tables and stats in order."""
+
+    def __init__(self, files: ShardFiles):
+        self.files = files
+        files.dir.mkdir(parents=True, exist_ok=True)
+        self._tmp_tar = _tmp(files.tar)
+        self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
+        self._tar = wds.TarWriter(self._stream, mtime=TAR_MTIME)
+        self.count = 0
+
+    def write(self, key: str, members: dict[str, bytes]) -> None:
+        """members: extension -> bytes (e.g. {"jpg": ..., "cls": b"1", "json": ...})."""
+        self._tar.write({"__key__": key, **members})
+        self.count += 1
+
+    def commit(self, index_rows: list[dict], video_rows: list[dict], stats: dict) -> None:
+        self._tar.close()  # also closes the stream
+        written: list[Path] = []
+        try:
+            _publish(self._tmp_tar, self.files.tar)
+            written.append(self.files.tar)
+            for rows, schema, final in (
+                (index_rows, CROP_INDEX_SCHEMA, self.files.index),
+                (video_rows, VIDEO_STATUS_SCHEMA, self.files.videos),
+            ):
+                tmp = _tmp(final)
+                pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+                _publish(tmp, final)
+                written.append(final)
+            tmp = _tmp(self.files.stats)
+            tmp.write_text(json.dumps(stats, indent=1, sort_keys=True))
+            _publish(tmp, self.files.stats)
+        except BaseException:
+            for p in written:
+                p.unlink(missing_ok=True)
+            for p in self.files.dir.glob(f".{self.files.name}.*{TMP_MARK}*"):
+                if str(os.getpid()) in p.name:
+                    p.unlink(missing_ok=True)
+            raise
+
+    def abort(self) -> None:
+        try:
+            self._tar.close()
+        finally:
+            self._tmp_tar.unlink(missing_ok=True)
+
+
+def read_index(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Table:
+    tables = [pq.read_table(p, columns=columns) for p in paths]
+    if not tables:
+        return CROP_INDEX_SCHEMA.empty_table()
+    return pa.concat_tables(tables)
