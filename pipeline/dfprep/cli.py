@@ -125,6 +125,7 @@ def extract(
     overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit non-zero if any video or shard job failed.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    metrics: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")] = None,
 ) -> None:
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
     from dfprep.extract import run_extract
@@ -141,6 +142,11 @@ def extract(
     with ExtractProgress(console, enabled=progress) as bar:
         summary = run_extract(manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan)
     Console().print(summary_table(summary))
+    if metrics:
+        import json
+
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        metrics.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
     for name, err in summary.failed_jobs:
         console.print(f"[red]shard job {name} failed:[/red] {err}")
     if summary.errors:
@@ -154,6 +160,44 @@ def extract(
         raise typer.Exit(1)
     if strict and (summary.failed or summary.failed_jobs):
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def bench(
+    videos: Annotated[list[Path] | None, typer.Argument(help="Videos to time (default: generated 1080p30 H.264 face videos).")] = None,
+    n: Annotated[int, typer.Option(help="Generated videos.")] = 4,
+    seconds: Annotated[float, typer.Option(help="Length of each generated video.")] = 20.0,
+    gop: Annotated[int | None, typer.Option(help="Keyframe interval of generated videos (default: x264's 250).")] = None,
+    workers: Annotated[str, typer.Option(help="Dask worker counts to time, comma-separated.")] = "1,2",
+    naive: Annotated[bool, typer.Option(help="Also time the naive OpenCV baseline.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (videos are reused if present).")] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Time decode, detection, full extract, a naive baseline and 1 vs 2 Dask workers."""
+    from rich.table import Table
+
+    from dfprep.bench import run_bench, to_json
+
+    ws = tuple(int(w) for w in workers.split(",") if w.strip())
+    res = run_bench(videos, _params(params), workers=ws, work_dir=work_dir, seconds=seconds, n=n, gop=gop, naive=naive)
+    t = Table(title=f"dfprep bench: {res.videos} videos, {res.seconds_of_video:.0f} s of video, {res.frames_sampled} sampled frames")
+    t.add_column("stage")
+    t.add_column("seconds", justify="right")
+    t.add_column("x real time", justify="right")
+    for stage, sec in res.timings.items():
+        t.add_row(stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}")
+    Console().print(t)
+    r = Table(title="targets")
+    for col in ("ratio", "measured", "target", "met"):
+        r.add_column(col)
+    for name, val in res.ratios.items():
+        tgt = res.targets.get(name, {})
+        r.add_row(name, f"{val:.2f}", tgt.get("target", ""), {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""))
+    Console().print(r)
+    if json_out:
+        json_out.write_text(to_json(res))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ class DecodeConfig:
     threads: int = 0  # decoder threads per worker; 0 = cores / workers
     max_pixels: int = 8192 * 4320  # larger frames are rejected with a reason (memory stays bounded)
     frame_stride: int = 1  # for image-folder inputs without their own stride in the manifest
+    seek_min_frames: int = 8  # auto: seek only when that skips at least this many frame decodes
+    autorotate: bool = True  # turn frames to display orientation (phone videos' rotation matrix)
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,9 @@ class DetectConfig:
     score_threshold: float = 0.9
     nms_threshold: float = 0.4
     min_face_size: int = 32  # in source pixels, of max(w, h) of the detected box
-    max_faces: int = 1  # per frame, largest first (labels are per video: extra faces may be real)
+    max_faces: int = 1  # per frame, largest first (labels are per video: extra faces may be real); 0 = all
     batch_size: int = 8  # frames per detector call
-    threads: int = 1  # onnxruntime intra-op threads per worker
+    threads: int = 1  # onnxruntime intra-op threads per detector (per worker process); 0 = ORT default
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,20 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class SynthConfig:
+    """The sample FaceForensics++-layout dataset (`dfprep synth`)."""
+
     seed: int = 0
-    originals: int = 10  # real videos; each has one partner, fakes are made both ways per method
-    seconds: float = 4.0  # nominal duration (varies a little per video)
+    originals: int = 10  # real videos (even); pairs of two, fakes made both ways per method
+    seconds: float = 4.0  # nominal duration (each video varies by up to ±10%)
+    # WxH frame sizes, cycled over the originals (a fake has its target's size): one 1080p in ten
+    sizes: tuple[str, ...] = (
+        "1920x1080", "640x360", "1280x720", "854x480", "960x540",
+        "640x360", "1280x720", "854x480", "960x540", "640x360",
+    )  # fmt: skip
+    rates: tuple[float, ...] = (25.0, 30.0, 29.97)  # frame rates, cycled over the originals
+    crf: int = 23  # x264 constant rate factor (FF++'s c23)
+    preset: str = "superfast"  # x264 preset
+    workers: int = 2  # videos encoded at once (threads); the output does not depend on it
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,8 @@ class Params:
     shard: ShardConfig = field(default_factory=ShardConfig)
     run: RunConfig = field(default_factory=RunConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    balance: BalanceConfig = field(default_factory=lambda: BalanceConfig())
+    report: ReportConfig = field(default_factory=lambda: ReportConfig())
 
     @property
     def extract(self) -> ExtractConfig:
@@ -163,3 +178,60 @@ def load_params(path: str | Path | None = None, sections: tuple[str, ...] | None
 def replace(cfg: Any, **changes: Any) -> Any:
     """dataclasses.replace that ignores None values (unset CLI options)."""
     return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+# ---- balance / report (issue 4) ------------------------------------------------------------------
+
+
+def _check_caps(caps: Any, where: str) -> dict[str, int]:
+    if caps is None:
+        return {}
+    if not isinstance(caps, dict):
+        raise ConfigError(f"{where}: expected a mapping name -> max crops, got {caps!r}")
+    for name, cap in caps.items():
+        if not isinstance(name, str) or isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ConfigError(f"{where}: {name!r}: expected a positive integer, got {cap!r}")
+    return dict(sorted(caps.items()))
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """The training set drawn from the extracted crops; train and val are balanced separately."""
+
+    seed: int = 0
+    total: int = 0  # train crops, both classes; 0 = as many as the ratio allows
+    val_total: int = 0  # the same for val (test is never balanced)
+    ratio: float = 1.0  # real : fake crops
+    dataset_caps: dict[str, int] = field(default_factory=dict)  # max crops per dataset (and split)
+    method_caps: dict[str, int] = field(default_factory=dict)  # max crops per method ("real" too)
+    samples_per_shard: int = 5000  # output shard size (about 100 MB of 224 px JPEGs)
+    min_shards: int = 16  # per split, so that every loader worker and rank gets shards
+
+    def __post_init__(self) -> None:
+        for name in ("total", "val_total"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"balance.{name}: must be >= 0, got {getattr(self, name)}")
+        if not self.ratio > 0:
+            raise ConfigError(f"balance.ratio: must be > 0 (real : fake), got {self.ratio}")
+        for name in ("samples_per_shard", "min_shards"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"balance.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("dataset_caps", "method_caps"):
+            object.__setattr__(self, name, _check_caps(getattr(self, name), f"balance.{name}"))
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    seed: int = 0
+    rows: int = 6  # contact sheet grid
+    cols: int = 8
+    thumb: int = 128  # thumbnail side in pixels
+    max_shards: int = 4  # shards opened per dataset x label: the report samples, never reads all
+    top_errors: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols", "thumb", "max_shards"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"report.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.top_errors < 0:
+            raise ConfigError(f"report.top_errors: must be >= 0, got {self.top_errors}")
