@@ -73,9 +73,16 @@ class ExtractConfig:
     crop: CropConfig = field(default_factory=CropConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
 
+    # how the work is done, not what it produces: changing these never redoes a shard
+    EXECUTION_ONLY = (("decode", "threads"), ("decode", "strategy"), ("decode", "seek_min_frames"),
+                      ("detect", "threads"), ("detect", "batch_size"))
+
     def params_hash(self) -> str:
         """Hash of everything that changes the output bytes (resume refuses shards made otherwise)."""
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        d = dataclasses.asdict(self)
+        for section, name in self.EXECUTION_ONLY:
+            d[section].pop(name, None)
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

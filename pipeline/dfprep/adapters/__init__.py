@@ -63,4 +63,14 @@ def check_listed(root: Path, relpath: str, opts: AdapterOptions, where: str) -> 
     raise InputError(f"{where}: listed file is missing: {root / relpath}")
 
 
-from dfprep.adapters import ffpp, folder  # noqa: E402, F401  (registration side effects)
+from dfprep.adapters import (  # noqa: E402, F401  (registration side effects)
+    celebdf,
+    df40,
+    dfdc,
+    dfeval2024,
+    fakeavceleb,
+    ffpp,
+    folder,
+    forgerynet,
+    wilddeepfake,
+)

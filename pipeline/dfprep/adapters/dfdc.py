@@ -1,0 +1,124 @@
+"""DFDC (full release) as published: dfdc_train_part_<i>/metadata.json and test/labels.csv.
+
+Train parts -> train, with val derived by original video (a fake and its original stay together);
+the public test set -> test. The generator of each fake is not published: method `unknown`, counted
+as a face swap (FS) as in the paper.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
+from dfprep.errors import InputError
+
+METHOD, CATEGORY = "unknown", "FS"
+OPTIONS = {"val_fraction": 0.1, "seed": SEED}
+META_LABELS = {"REAL": 0, "FAKE": 1}
+CSV_LABELS = {"0": 0, "1": 1}  # labels.csv: 1 = fake
+_PART = re.compile(r"^dfdc_train_part_\d+$")
+# Where parts are found: ROOT/<part>, ROOT/train/<part> (DeepfakeBench) or a zip's nested folder.
+PART_GLOBS = ("dfdc_train_part_*/metadata.json", "train/dfdc_train_part_*/metadata.json",
+              "dfdc_train_part_*/dfdc_train_part_*/metadata.json")
+
+
+def _parts(root: Path) -> list[Path]:
+    found = {p for g in PART_GLOBS for p in root.glob(g) if _PART.match(p.parent.name)}
+    return sorted(found)
+
+
+def _read_metadata(meta: Path) -> dict:
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{meta}:{e.lineno}: not valid JSON ({e.msg})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{meta}: expected an object keyed by file name")
+    return data
+
+
+def _train_rows(root: Path, meta: Path, opts: AdapterOptions) -> list[tuple[str, int, str]]:
+    """(relpath, label, original stem) for one part; every .mp4 in the part must be listed."""
+    part = meta.parent
+    data = _read_metadata(meta)
+    out = []
+    for name, rec in data.items():
+        where = f"{meta}: {name}"
+        if not isinstance(rec, dict):
+            raise InputError(f"{where}: expected an object with label/split/original")
+        label = META_LABELS.get(rec.get("label"))  # type: ignore[arg-type]
+        if label is None:
+            raise InputError(f"{where}: unknown label {rec.get('label')!r} (expected REAL or FAKE)")
+        if rec.get("split", "train") != "train":
+            raise InputError(f"{where}: unexpected split {rec.get('split')!r} in a training part")
+        original = rec.get("original")
+        if label == 1:
+            if not isinstance(original, str) or not original.endswith(".mp4"):
+                raise InputError(f"{where}: FAKE without its original video (got {original!r})")
+            source = Path(original).stem
+        else:
+            source = Path(name).stem
+        rel = (part / name).relative_to(root).as_posix()
+        if check_listed(root, rel, opts, where):
+            out.append((rel, label, source))
+    for p in sorted(part.glob("*.mp4")):
+        if p.name not in data:
+            raise InputError(f"{meta}: {p.name} is in {part.name} but not in its metadata.json")
+    return out
+
+
+def _test_rows(root: Path, opts: AdapterOptions) -> list[VideoRow]:
+    labels = root / "test" / "labels.csv"
+    if not labels.is_file():
+        return []
+    rows: list[VideoRow] = []
+    seen: dict[str, int] = {}
+    with labels.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("filename", "label") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{labels}:1: missing column(s) {', '.join(missing)}")
+        for rec in reader:
+            where = f"{labels}:{reader.line_num}"
+            name = (rec["filename"] or "").strip()
+            if not name:
+                raise InputError(f"{where}: empty filename")
+            label = CSV_LABELS.get((rec["label"] or "").strip())
+            if label is None:
+                raise InputError(f"{where}: unknown label {rec['label']!r} (expected 0 real or 1 fake)")
+            if name in seen:
+                raise InputError(f"{where}: {name} is listed twice (first on line {seen[name]})")
+            seen[name] = reader.line_num
+            rel = f"test/{name}"
+            if check_listed(root, rel, opts, where):
+                method, category = ("real", "real") if label == 0 else (METHOD, CATEGORY)
+                rows.append(VideoRow(rel, "test", label, method, category, source_id=Path(name).stem))
+    for p in sorted((root / "test").glob("*.mp4")):
+        if p.name not in seen:
+            raise InputError(f"{labels}: {p.name} is in test/ but not in labels.csv")
+    return rows
+
+
+@register("dfdc")
+def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
+    o = read_options(opts, "dfdc", OPTIONS)
+    check_fractions([("val", o["val_fraction"])], "dfdc")
+    parts = _parts(root)
+    if not parts and not (root / "test" / "labels.csv").is_file():
+        raise InputError(f"dfdc: neither dfdc_train_part_<i>/metadata.json nor test/labels.csv under {root}")
+    test = _test_rows(root, opts)
+    pool: list[tuple[str, int, str]] = []
+    for meta in parts:
+        pool += _train_rows(root, meta, opts)
+    split_of = derive_splits(Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"])
+    rows = [
+        VideoRow(rel, split_of[src], label, *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
+                 source_id=src, split_derived=True)
+        for rel, label, src in pool
+    ]
+    return rows + test
