@@ -61,23 +61,52 @@ def synth(
     console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {root}")
 
 
+CatalogueOpt = Annotated[
+    Path | None, typer.Option("--catalogue", help="Dataset catalogue YAML (default: manifests/catalogue.yaml).")
+]
+
+
+@app.command()
+@handle_errors
+def datasets(catalogue: CatalogueOpt = None) -> None:
+    """Show the dataset catalogue: adapters, roles, methods (FS/RE) and attribution classes."""
+    from dfprep.catalogue import catalogue_table, load_catalogue
+
+    Console().print(catalogue_table(load_catalogue(catalogue)))
+
+
 @app.command()
 @handle_errors
 def manifest(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `dfprep datasets`).")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `dfprep datasets`); any name with --adapter folder.")],
     root: Annotated[Path, typer.Option("--root", "-r", help="The dataset as downloaded.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Manifest Parquet file to write.")],
-    adapter: Annotated[str | None, typer.Option(help="Adapter to use (default: the catalogue's, or the dataset name).")] = None,
+    adapter: Annotated[str | None, typer.Option(help="Adapter to use (default: the catalogue entry's).")] = None,
     csv: Annotated[Path | None, typer.Option(help="folder adapter: CSV with path,label[,split,method,category].")] = None,
     skip_missing: Annotated[bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")] = False,
-    option: Annotated[list[str] | None, typer.Option("--option", help="Adapter option KEY=VALUE (repeatable).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Adapter option KEY=VALUE, overriding the catalogue's (repeatable).")] = None,
+    catalogue: CatalogueOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adapter's informational messages.")] = False,
 ) -> None:
     """Turn a dataset root into a video manifest (Parquet, one row per video)."""
+    import logging
+
+    from rich.logging import RichHandler
+
     from dfprep.adapters import AdapterOptions
+    from dfprep.catalogue import load_catalogue
     from dfprep.manifest import build_manifest, write_manifest
 
-    opts = AdapterOptions(skip_missing=skip_missing, csv=csv, options=_kv(option or []))
-    table = build_manifest(dataset, root, adapter=_adapter_for(dataset, adapter), opts=opts)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_time=False, show_path=False)])
+    cat = load_catalogue(catalogue)
+    entry = cat.get(dataset)
+    if entry is None and adapter is None:
+        raise DfprepError(f"dataset {dataset!r} is not in {cat.path}; add an entry or pass --adapter folder")
+    overrides = _kv(option or [])
+    options = cat.options_for(dataset, overrides) if entry is not None else overrides
+    opts = AdapterOptions(skip_missing=skip_missing, csv=csv, options=options)
+    table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts)
     write_manifest(table, out)
     if opts.missing:
         console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {opts.missing[0]}")
@@ -95,17 +124,6 @@ def _kv(items: list[str]) -> dict:
         k, v = it.split("=", 1)
         out[k.strip()] = v.strip()
     return out
-
-
-def _adapter_for(dataset: str, adapter: str | None) -> str:
-    if adapter:
-        return adapter
-    try:
-        from dfprep.catalogue import load_catalogue
-    except ImportError:
-        return dataset
-    entry = load_catalogue().get(dataset) if hasattr(load_catalogue(), "get") else None
-    return getattr(entry, "adapter", None) or dataset
 
 
 @app.command()
