@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+
 from dataset_fixtures import (
     make_celebdf,
     make_df40,

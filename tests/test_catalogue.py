@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from rich.console import Console
+
 from dataset_fixtures import (
     make_celebdf,
     make_df40,
@@ -34,7 +36,6 @@ from dfprep.catalogue import (
 from dfprep.errors import ConfigError
 from dfprep.manifest import build_manifest
 from dfprep.schema import LABEL_MODES, TRAIN_DATASETS, class_names
-from rich.console import Console
 
 MODULES = {"celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
            "df40": df40, "wilddeepfake": wilddeepfake, "dfeval2024": dfeval2024}

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+
 from dfprep.config import DetectConfig
 from dfprep.detect import Face, detection_size, get_detector, select_faces
 from dfprep.errors import ConfigError

@@ -63,7 +63,7 @@ def test_ffpp_errors_name_the_culprit(tmp_path):
         build_manifest("ffpp", tmp_path / "nope")
     root = _ffpp_tree(tmp_path / "ff", SPLITS)
     (root / "splits/val.json").write_text("[[\"004\", ")
-    with pytest.raises(InputError, match="val.json"):
+    with pytest.raises(InputError, match=r"val\.json"):
         build_manifest("ffpp", root)
     (root / "splits/val.json").write_text(json.dumps([["004", "005"], ["000", "009"]]))
     with pytest.raises(InputError, match="000 is in both"):
@@ -73,7 +73,7 @@ def test_ffpp_errors_name_the_culprit(tmp_path):
 def test_ffpp_unlisted_video_is_an_error(tmp_path):
     root = _ffpp_tree(tmp_path / "ff", SPLITS)
     (root / "original_sequences/youtube/c23/videos/999.mp4").write_bytes(b"")
-    with pytest.raises(InputError, match="999.mp4 belongs to no pair"):
+    with pytest.raises(InputError, match=r"999\.mp4 belongs to no pair"):
         build_manifest("ffpp", root)
 
 

@@ -26,6 +26,7 @@ class DecodeConfig:
     max_pixels: int = 8192 * 4320  # larger frames are rejected with a reason (memory stays bounded)
     frame_stride: int = 1  # for image-folder inputs without their own stride in the manifest
     seek_min_frames: int = 8  # auto: seek only when that skips at least this many frame decodes
+    seek_min_saving: float = 0.2  # auto: ...and only if the seeks save this share of all decoding
     autorotate: bool = True  # turn frames to display orientation (phone videos' rotation matrix)
 
 
@@ -96,7 +97,7 @@ class SynthConfig:
     # WxH frame sizes, cycled over the originals (a fake has its target's size): one 1080p in ten
     sizes: tuple[str, ...] = (
         "1920x1080", "640x360", "1280x720", "854x480", "960x540",
-        "640x360", "1280x720", "854x480", "960x540", "640x360",
+        "640x360", "854x480", "640x360", "960x540", "640x360",
     )  # fmt: skip
     rates: tuple[float, ...] = (25.0, 30.0, 29.97)  # frame rates, cycled over the originals
     crf: int = 23  # x264 constant rate factor (FF++'s c23)
@@ -233,7 +234,7 @@ class ReportConfig:
     rows: int = 6  # contact sheet grid
     cols: int = 8
     thumb: int = 128  # thumbnail side in pixels
-    max_shards: int = 4  # shards opened per dataset x label: the report samples, never reads all
+    max_shards: int = 8  # shards opened per dataset x label: the report samples, never reads all
     top_errors: int = 10
 
     def __post_init__(self) -> None:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import webdataset as wds
 
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
+from dfprep.tario import TarSink
 
-TAR_MTIME = 0  # fixed member times: the same inputs give byte-identical tars
 TMP_MARK = ".tmp-"
 
 
@@ -89,16 +88,17 @@ class ShardWriter:
         files.dir.mkdir(parents=True, exist_ok=True)
         self._tmp_tar = _tmp(files.tar)
         self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
-        self._tar = wds.TarWriter(self._stream, mtime=TAR_MTIME)
+        self._tar = TarSink(self._stream)  # fixed mtimes and order: byte-identical reruns
         self.count = 0
 
     def write(self, key: str, members: dict[str, bytes]) -> None:
         """members: extension -> bytes (e.g. {"jpg": ..., "cls": b"1", "json": ...})."""
-        self._tar.write({"__key__": key, **members})
+        self._tar.write(key, members)
         self.count += 1
 
     def commit(self, index_rows: list[dict], video_rows: list[dict], stats: dict) -> None:
-        self._tar.close()  # also closes the stream
+        self._tar.close()
+        self._stream.close()
         written: list[Path] = []
         try:
             _publish(self._tmp_tar, self.files.tar)
@@ -125,6 +125,7 @@ class ShardWriter:
     def abort(self) -> None:
         try:
             self._tar.close()
+            self._stream.close()
         finally:
             self._tmp_tar.unlink(missing_ok=True)
 

@@ -1,0 +1,165 @@
+"""`dfprep balance`: extract outputs -> balanced, shuffled train/val shards + sizes + statistics.
+
+Output directory:
+  train/train-NNNNNN.tar, val/val-NNNNNN.tar   WebDataset shards, samples keep all members
+  sizes.json                                   {"train": {shard: n}, "val": {...}}, written last
+  selection.parquet                            the selected crops: source shard, output shard, position
+  stats.json, stats.md, stats.png              Table-1-style statistics
+Same inputs and seed give byte-identical files. Tasks run on a Dask client when one is given
+(one per source shard, then one per output shard), else one after another in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dfprep.balance.pool import read_pool
+from dfprep.balance.reshard import bucket_source, write_shard
+from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
+from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
+from dfprep.config import BalanceConfig
+from dfprep.errors import InputError
+
+BUCKETS = ".buckets"
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class BalanceResult:
+    out: Path
+    sizes: dict[str, dict[str, int]]
+    stats: dict
+    seconds: float
+    source_shards: int  # source shards read (each once)
+    bytes_written: int
+    notes: list[str]  # what the user should know: budget exceeded, ratio missed, shards skipped
+
+
+def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retries: int) -> list:
+    """Run fn(*args) for each (fn, *args): on the Dask client if any, else here in order."""
+    done, results = 0, [None] * len(tasks)
+    if progress:
+        progress(phase, 0, len(tasks))
+    if client is None:
+        for i, (fn, *args) in enumerate(tasks):
+            results[i] = fn(*args)
+            done += 1
+            if progress:
+                progress(phase, done, len(tasks))
+        return results
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    futures = [client.submit(fn, *args, key=f"balance-{phase}-{token}-{i}", retries=retries, pure=False)
+               for i, (fn, *args) in enumerate(tasks)]
+    index = {f.key: i for i, f in enumerate(futures)}
+    try:
+        for fut in as_completed(futures):
+            results[index[fut.key]] = fut.result()  # re-raises the task's error (InputError stays one)
+            done += 1
+            if progress:
+                progress(phase, done, len(tasks))
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    return results
+
+
+def _clear(out: Path) -> None:
+    """Remove what a previous balance run wrote here (only our own file names)."""
+    (out / "sizes.json").unlink(missing_ok=True)  # first: the directory stops counting as done
+    for split in BALANCED_SPLITS:
+        for pattern in (f"{split}-*.tar", f".{split}-*.tar.tmp-*"):  # shards, and tmp files of killed runs
+            for p in (out / split).glob(pattern):
+                p.unlink()
+    for name in ("selection.parquet", "stats.json", "stats.md", "stats.png"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / BUCKETS, ignore_errors=True)
+
+
+def _selection_table(selection: Selection, sources: list[str]) -> pa.Table:
+    t = selection.table
+    src = pc.take(pa.array(sources, pa.string()), t["source"])
+    return t.set_column(t.schema.get_field_index("source"), "source", src)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def run_balance(
+    extract_dirs: Sequence[str | Path],
+    out: str | Path,
+    cfg: BalanceConfig | None = None,
+    client=None,
+    progress: Progress | None = None,
+    retries: int = 2,
+) -> BalanceResult:
+    """Select, reshard and report. `client`: a dask.distributed Client, or None to run here."""
+    t0 = time.time()
+    cfg = cfg or BalanceConfig()
+    out = Path(out).resolve()  # tasks may run on other machines, in other directories
+    pool = read_pool(list(extract_dirs))
+    if len(pool.index) == 0:
+        raise InputError(f"no crops in {', '.join(map(str, extract_dirs))} (no complete shard with faces)")
+    selection = select_crops(pool.index, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    _clear(out)
+    for split in BALANCED_SPLITS:
+        (out / split).mkdir(exist_ok=True)
+    buckets = out / BUCKETS
+    buckets.mkdir()
+
+    # pass 1: each source shard once -> one bucket file each
+    sel = selection.table
+    by_source = sel.group_by("source").aggregate([]).column("source").to_pylist()
+    bucket_of: dict[int, str] = {s: str(buckets / f"{s:06d}.parquet") for s in sorted(by_source)}
+    tasks = []
+    for s, path in bucket_of.items():
+        picks = sel.filter(pc.equal(sel["source"], s)).select(["key", "label", "out_shard", "out_pos"])
+        tasks.append((bucket_source, pool.sources[s], picks, path))
+    counts = _run(tasks, client, "read", progress, retries)
+    if sum(counts) != len(sel):
+        raise InputError(f"read {sum(counts)} selected crops from the sources, expected {len(sel)}")
+
+    # pass 2: each output shard from the buckets that feed it
+    feeds = sel.group_by(["out_shard", "source"]).aggregate([])
+    feed_of: dict[str, list[str]] = {}
+    for name, s in zip(feeds["out_shard"].to_pylist(), feeds["source"].to_pylist(), strict=True):
+        feed_of.setdefault(name, []).append(bucket_of[s])
+    tasks = []
+    for split in BALANCED_SPLITS:
+        for name, n in selection.shard_sizes.get(split, {}).items():
+            tasks.append((write_shard, str(out / split / name), sorted(feed_of.get(name, [])), n))
+    written = _run(tasks, client, "write", progress, retries)
+    shutil.rmtree(buckets, ignore_errors=True)
+
+    sizes = {split: dict(selection.shard_sizes.get(split, {})) for split in BALANCED_SPLITS}
+    got = {w["name"]: w["count"] for w in written}
+    for split in BALANCED_SPLITS:
+        for name, n in sizes[split].items():
+            if got.get(name) != n:
+                raise InputError(f"{out / split / name}: wrote {got.get(name)} samples, expected {n}")
+
+    pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
+    stats = compute_stats(pool, selection, cfg)
+    _write_json(out / "stats.json", stats)
+    (out / "stats.md").write_text(stats_markdown(stats))
+    plot_stats(stats, out / "stats.png")
+    _write_json(out / "sizes.json", sizes)  # last: marks the output complete
+    notes = [n for plan in selection.plans.values() for n in plan.notes]
+    if pool.skipped:
+        notes.append(f"{len(pool.skipped)} incomplete extract shard(s) skipped (no stats file), e.g. {pool.skipped[0]}")
+    return BalanceResult(out, sizes, stats, time.time() - t0, len(bucket_of),
+                         sum(w["bytes"] for w in written), notes)
