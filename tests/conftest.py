@@ -1,0 +1,29 @@
+"""Shared fixtures: the sample dataset is generated once per test session (it is deterministic)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+@pytest.fixture(scope="session")
+def sample_root(tmp_path_factory) -> Path:
+    """The default `dfprep synth` dataset (FF++ layout, 50 videos)."""
+    from dfprep.config import SynthConfig
+    from dfprep.synth import synth_ffpp
+
+    root = tmp_path_factory.mktemp("sample") / "ffpp"
+    synth_ffpp(root, SynthConfig())
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(sample_root, tmp_path_factory) -> Path:
+    from dfprep.manifest import build_manifest, write_manifest
+
+    out = tmp_path_factory.mktemp("manifests") / "ffpp.parquet"
+    return write_manifest(build_manifest("ffpp", sample_root), out)
