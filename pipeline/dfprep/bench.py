@@ -84,12 +84,14 @@ def bench_full(paths, params: Params) -> float:
     from dfprep.detect import get_detector
     from dfprep.extract import process_video
 
-    det = get_detector(replace(params.detect, threads=1))
+    cfg = replace(params.extract, decode=replace(params.decode, threads=1),
+                  detect=replace(params.detect, threads=1))
+    det = get_detector(cfg.detect)
     rows = [_row(p) for p in paths]
 
     def run():
         for r in rows:
-            res = process_video(r, params.extract, det, threads=1)
+            res = process_video(r, cfg, det)
             if res.status_row["status"] != "ok":
                 raise RuntimeError(f"bench video failed: {res.status_row['error']}")
 

@@ -40,7 +40,7 @@ class DetectConfig:
     min_face_size: int = 32  # in source pixels, of max(w, h) of the detected box
     max_faces: int = 1  # per frame, largest first (labels are per video: extra faces may be real); 0 = all
     batch_size: int = 8  # frames per detector call
-    threads: int = 1  # onnxruntime intra-op threads per detector (per worker process); 0 = ORT default
+    threads: int = 0  # onnxruntime intra-op threads per worker process; 0 = cores / workers
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class ExtractConfig:
 
     # how the work is done, not what it produces: changing these never redoes a shard
     EXECUTION_ONLY = (("decode", "threads"), ("decode", "strategy"), ("decode", "seek_min_frames"),
+                      ("decode", "seek_min_saving"),
                       ("detect", "threads"), ("detect", "batch_size"))
 
     def params_hash(self) -> str:

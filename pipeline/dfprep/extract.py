@@ -120,9 +120,11 @@ class VideoResult:
 
 
 def process_video(
-    row: dict, cfg: ExtractConfig, detector, threads: int, timeout: float = 0.0
+    row: dict, cfg: ExtractConfig, detector, timeout: float = 0.0
 ) -> VideoResult:
-    """Decode -> detect -> select -> crop one video; never raises for a bad video."""
+    """Decode -> detect -> select -> crop one video; never raises for a bad video.
+
+    `cfg.decode.threads` must be resolved (> 0) by the caller, see `resolve_threads`."""
     from dfprep.decode import open_sampled  # imported here: workers import only what they run
     from dfprep.detect import select_faces
 
@@ -164,7 +166,7 @@ def process_video(
             raise InputError(f"file not found: {row['path']}")
         stride = int(row.get("frame_stride") or 0) or cfg.decode.frame_stride
         with open_sampled(row["path"], cfg.decode, kind=row.get("kind") or "video",
-                          frame_stride=stride, threads=threads) as (info, frames):
+                          frame_stride=stride, threads=max(1, cfg.decode.threads)) as (info, frames):
             status.update(strategy=info.strategy, duration=float(info.duration or 0.0),
                           width=int(info.width), height=int(info.height))
             batch: list = []
@@ -192,7 +194,7 @@ def process_video(
     return VideoResult(status, samples)
 
 
-def run_shard_job(job: ShardJob, cfg: ExtractConfig, threads: int = 1, video_timeout: float = 0.0) -> dict:
+def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0) -> dict:
     """Process one shard job and publish its files; returns the stats dict (also written last)."""
     from dfprep.detect import get_detector
 
@@ -201,7 +203,7 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, threads: int = 1, video_tim
         return {**(files.read_stats() or {}), "skipped": True}
     files.remove()
     t0 = time.time()
-    detector = get_detector(replace(cfg.detect, threads=threads))
+    detector = get_detector(cfg.detect)
     writer = ShardWriter(files)
     index_rows: list[dict] = []
     video_rows: list[dict] = []
@@ -210,7 +212,7 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, threads: int = 1, video_tim
     strategies: Counter = Counter()
     try:
         for row in job.videos:
-            result = process_video(row, cfg, detector, threads, video_timeout)
+            result = process_video(row, cfg, detector, video_timeout)
             st = result.status_row
             for key, members, index_row in result.samples:
                 writer.write(key, members)
@@ -241,7 +243,7 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, threads: int = 1, video_tim
             "errors": dict(errors.most_common()),
             "strategies": dict(strategies),
             "host": socket.gethostname(),
-            "threads": threads,
+            "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},
             "versions": _versions(),
         }
         writer.commit(index_rows, video_rows, stats)
@@ -257,6 +259,14 @@ def _versions() -> dict:
 
     return {"dfprep": __version__, "av": av.__version__, "onnxruntime": onnxruntime.__version__,
             "opencv": cv2.__version__}
+
+
+def resolve_threads(cfg: ExtractConfig, run) -> ExtractConfig:
+    """Decoder and detector threads per worker: explicit values, else cores / workers."""
+    from dfprep.distribute import threads_per_worker
+
+    return replace(cfg, decode=replace(cfg.decode, threads=threads_per_worker(run, cfg.decode.threads)),
+                   detect=replace(cfg.detect, threads=threads_per_worker(run, cfg.detect.threads)))
 
 
 # ---- driver --------------------------------------------------------------------------------
@@ -336,7 +346,7 @@ def run_extract(
     """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
     one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
     drive a progress display."""
-    from dfprep.distribute import local_sink, make_client, threads_per_worker
+    from dfprep.distribute import local_sink, make_client
 
     params = params or Params()
     cfg = params.extract
@@ -348,7 +358,7 @@ def run_extract(
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
     if on_plan:
         on_plan(sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending))
-    threads = threads_per_worker(params.run, max(cfg.decode.threads, cfg.detect.threads))
+    cfg = resolve_threads(cfg, params.run)
     t0 = time.time()
     sink = on_event or (lambda e: None)
     try:
@@ -358,16 +368,16 @@ def run_extract(
             with local_sink(sink):
                 for j in pending:
                     try:
-                        run_shard_job(j, cfg, threads, params.run.video_timeout)
+                        run_shard_job(j, cfg, params.run.video_timeout)
                         summary.done += 1
                         summary.videos_run += len(j.videos)
                     except Exception as e:
                         summary.failed_jobs.append((j.name, one_line(e)))
         elif client is not None:
-            _run_on(client, pending, cfg, threads, params, summary, sink)
+            _run_on(client, pending, cfg, params, summary, sink)
         else:
             with make_client(params.run) as c:
-                _run_on(c, pending, cfg, threads, params, summary, sink)
+                _run_on(c, pending, cfg, params, summary, sink)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -376,7 +386,7 @@ def run_extract(
     return summary
 
 
-def _run_on(client, pending, cfg, threads, params, summary, sink) -> None:
+def _run_on(client, pending, cfg, params, summary, sink) -> None:
     import uuid
 
     from distributed import as_completed
@@ -386,7 +396,7 @@ def _run_on(client, pending, cfg, threads, params, summary, sink) -> None:
     client.subscribe_topic(PROGRESS_TOPIC, lambda ev: sink(ev[1]))
     run_id = uuid.uuid4().hex[:8]
     futures = {
-        client.submit(run_shard_job, j, cfg, threads, params.run.video_timeout,
+        client.submit(run_shard_job, j, cfg, params.run.video_timeout,
                       key=f"dfprep-extract-{j.name}-{run_id}", retries=params.run.retries,
                       pure=False): j
         for j in pending
