@@ -180,6 +180,7 @@ def process_video(
                     raise VideoTimeout(f"time limit of {timeout:g} s exceeded after {n} sampled frames")
             flush(batch)
             status["frames_sampled"] = n
+            status["strategy"] = info.strategy  # final only now: a failed seek falls back
             if info.errors:
                 status["error"] = f"warning: {info.errors} undecodable packet(s) skipped"
     except Exception as e:  # a bad video is a status row, not a failed shard

@@ -1,0 +1,436 @@
+"""Sampled RGB frames from a video (PyAV) or a folder of images, at `DecodeConfig.fps`.
+
+Videos: a demux-only pass (no decoding, ~1 ms per second of video) reads every packet's pts and
+keyframe flag; `plan_seeks` decides from the keyframe spacing where a seek beats decoding straight
+on; then frames are decoded packet by packet, a packet that fails is counted in `info.errors`
+and skipped, and only the sampled frames are converted to RGB. Both strategies yield the same
+frames. Files that cannot be opened raise `DecodeError` with a one-line reason; containers are
+always closed (PyAV's reference cycles keep unclosed ones alive in long-lived workers).
+
+Frame folders (kind="frames"): images in natural name order, every `frame_stride`-th kept.
+Folders carry no timing, so image i is taken to be at i seconds (`time = frame_index / 1.0`).
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from dfprep.config import DecodeConfig
+from dfprep.errors import ConfigError, DfprepError
+from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times
+
+STRATEGIES = ("auto", "seek", "sequential")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+
+
+@dataclass
+class SampledFrame:
+    sample_index: int  # k of the sampling time k/fps (frame folders: position among kept images)
+    frame_index: int  # presentation-order frame number (frame folders: image index in name order)
+    time: float  # seconds from the first frame
+    image: np.ndarray  # RGB uint8 HxWx3, in display orientation
+
+
+@dataclass
+class VideoInfo:
+    width: int  # coded frame size (before any display rotation)
+    height: int
+    duration: float  # seconds from the first frame to the end of the last one
+    fps: float  # average frame rate (frame folders: 1.0)
+    kind: str  # "video" | "frames"
+    strategy: str  # "seek" | "sequential" | "frames"; planned at open, final after the frames
+    errors: int = 0  # packets/images skipped as unreadable; final once the frames are consumed
+
+
+class DecodeError(DfprepError):
+    """A video or frame folder that yields no frames; `reason` is the cause without the path."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self):  # picklable across Dask workers despite the two-argument constructor
+        return (type(self), (self.path, self.reason))
+
+
+@contextmanager
+def open_sampled(
+    path: str | os.PathLike,
+    cfg: DecodeConfig,
+    *,
+    kind: str = "video",
+    frame_stride: int = 1,
+    threads: int = 1,
+) -> Iterator[tuple[VideoInfo, Iterator[SampledFrame]]]:
+    """Open a video or frame folder; yields (info, frames) and closes everything on exit.
+
+    `threads` caps the decoder's threads (0 = FFmpeg's choice, all cores). The frames iterator
+    raises DecodeError("no decodable frames") if it ends without yielding any.
+    """
+    _check_config(cfg, kind, frame_stride)
+    if kind == "frames":
+        yield _open_frame_folder(Path(path), cfg, frame_stride)
+        return
+    with _open_video(Path(path), cfg, threads) as opened:
+        yield opened
+
+
+def _check_config(cfg: DecodeConfig, kind: str, frame_stride: int) -> None:
+    if kind not in ("video", "frames"):
+        raise ConfigError(f"unknown input kind {kind!r} (expected video or frames)")
+    if not cfg.fps > 0:
+        raise ConfigError(f"decode.fps must be > 0, got {cfg.fps!r}")
+    if cfg.strategy not in STRATEGIES:
+        choices = ", ".join(STRATEGIES)
+        raise ConfigError(f"decode.strategy must be one of {choices}, got {cfg.strategy!r}")
+    if cfg.seek_min_frames < 0:
+        raise ConfigError(f"decode.seek_min_frames must be >= 0, got {cfg.seek_min_frames!r}")
+    if not 0 <= cfg.seek_min_saving < 1:
+        raise ConfigError(f"decode.seek_min_saving must be in [0, 1), got {cfg.seek_min_saving!r}")
+    if frame_stride < 1:
+        raise ConfigError(f"frame_stride must be >= 1, got {frame_stride!r}")
+
+
+# ----------------------------------------------------------------------------------------- video
+
+
+@dataclass
+class _PacketIndex:
+    """What the demux-only pass learns about the video stream."""
+
+    pts: list[int]  # sorted pts of all packets that have one (= presentation order)
+    keyframes: list[int]  # sorted pts of keyframe packets
+    key_dts: list[int | None]  # their dts (some demuxers seek by dts, see _VideoReader._seek)
+    end: int | None  # largest pts + duration
+    packets: int
+
+
+@contextmanager
+def _open_video(path: Path, cfg: DecodeConfig, threads: int):
+    _check_file(path)
+    with _container(path) as scan:
+        stream = _video_stream(scan, path, cfg)
+        index = _scan_packets(scan, stream)
+        missing = max(0, stream.frames - index.packets)  # declared but unreadable (truncated file)
+        rate = stream.average_rate or stream.guessed_rate
+        tb = stream.time_base
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if not index.packets:
+        raise DecodeError(path, "no video packets (empty or truncated stream)")
+    origin = index.pts[0] if index.pts else None
+    duration = float((index.end - origin) * tb) if origin is not None and index.end else 0.0
+    fps = float(rate) if rate else (index.packets / duration if duration else 0.0)
+
+    plan: dict[int, int] = {}
+    if cfg.strategy != "sequential" and origin is not None and index.keyframes and fps > 0:
+        keys = [float((p - origin) * tb) for p in index.keyframes]
+        auto = cfg.strategy == "auto"
+        plan = plan_seeks(sample_times(duration, cfg.fps), keys, fps, duration,
+                          min_skip_frames=cfg.seek_min_frames if auto else 0,
+                          min_saving=cfg.seek_min_saving if auto else 0.0)
+
+    info = VideoInfo(
+        width=width,
+        height=height,
+        duration=duration,
+        fps=fps,
+        kind="video",
+        strategy="seek" if plan else "sequential",
+        errors=missing,
+    )
+    reader = _VideoReader(path, cfg, threads, info, index, origin, tb, plan)
+    try:
+        yield info, reader.frames()
+    finally:
+        reader.close()
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DecodeError(path, "file not found")
+    if path.is_dir():
+        raise DecodeError(path, "is a directory, not a video file (frame folders need kind=frames)")
+    if path.stat().st_size == 0:
+        raise DecodeError(path, "empty file")
+
+
+def _container(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.InvalidDataError as e:
+        reason = f"not a video file (or truncated): invalid data found{_detail(e)}"
+        raise DecodeError(path, reason) from None
+    except av.error.EOFError as e:
+        reason = f"not a video file (or truncated): unexpected end of file{_detail(e)}"
+        raise DecodeError(path, reason) from None
+    except (av.error.FFmpegError, OSError) as e:
+        raise DecodeError(path, f"cannot open: {_strerror(e)}{_detail(e)}") from None
+
+
+def _strerror(e: Exception) -> str:
+    return (getattr(e, "strerror", None) or str(e) or type(e).__name__).strip().lower()
+
+
+def _detail(e: Exception) -> str:
+    """FFmpeg's last log line ('moov atom not found'): only there when av.logging is enabled."""
+    log = getattr(e, "log", None)
+    msg = log[2].strip() if isinstance(log, tuple) and len(log) == 3 and log[2] else ""
+    return f" ({msg})" if msg else ""
+
+
+def _video_stream(container, path: Path, cfg: DecodeConfig):
+    fmt = container.format.name
+    if fmt == "image2" or fmt.endswith("_pipe"):
+        raise DecodeError(path, f"a still image ({fmt.removesuffix('_pipe')}), not a video")
+    attached = av.stream.Disposition.attached_pic
+    videos = [s for s in container.streams.video if not s.disposition & attached]
+    if not videos:
+        what = "audio-only file" if container.streams.audio else f"format {fmt}"
+        raise DecodeError(path, f"no video stream ({what})")
+    stream = videos[0]
+    if stream.codec_context is None:
+        raise DecodeError(path, "no decoder for the video codec")
+    w, h = stream.codec_context.width, stream.codec_context.height
+    if w * h > cfg.max_pixels:
+        raise DecodeError(path, f"frame size {w}x{h} exceeds max_pixels {cfg.max_pixels}")
+    return stream
+
+
+def _scan_packets(container, stream) -> _PacketIndex:
+    pts: list[int] = []
+    keys: list[tuple[int, int | None]] = []
+    end = None
+    n = 0
+    for packet in _packets(container, stream):
+        if not packet.size:  # the flush packets demux appends at the end
+            continue
+        n += 1
+        if packet.pts is not None:
+            pts.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append((packet.pts, packet.dts))
+            stop = packet.pts + (packet.duration or 0)
+            end = stop if end is None else max(end, stop)
+    pts.sort()
+    keys.sort()
+    return _PacketIndex(pts, [k for k, _ in keys], [d for _, d in keys], end, n)
+
+
+def _packets(container, stream, on_error: Callable[[], None] | None = None):
+    """Demuxed packets; a read error ends the stream (demuxers cannot resume) after `on_error`."""
+    demux = container.demux(stream)
+    try:
+        while True:
+            try:
+                yield next(demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError:
+                if on_error is not None:
+                    on_error()
+                return
+    finally:
+        demux.close()
+
+
+def _prepend(first, rest):
+    yield first
+    yield from rest  # closing this generator closes `rest`
+
+
+class _Restart(Exception):
+    """A seek failed or overshot: decode again from the start without seeking."""
+
+
+class _VideoReader:
+    def __init__(self, path, cfg, threads, info, index, origin, tb, plan) -> None:
+        self.path, self.cfg, self.threads, self.info = path, cfg, threads, info
+        self.index, self.origin, self.tb, self.plan = index, origin, tb, plan
+        self.container = None
+        self.stream = None
+        self.seeks = 0
+        self.seek_by_dts = False
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def _reopen(self) -> None:
+        self.close()
+        self.container = _container(self.path)
+        self.stream = _video_stream(self.container, self.path, self.cfg)
+        self.stream.codec_context.thread_count = max(0, int(self.threads))
+
+    def frames(self) -> Iterator[SampledFrame]:
+        selector = SampleSelector(self.cfg.fps)
+        plan = self.plan
+        produced = 0
+        errors_before = self.info.errors
+        while True:
+            try:
+                for sampled in self._run(selector, plan):
+                    produced += 1
+                    yield sampled
+                break
+            except _Restart:
+                plan = {}  # same selector: frames already yielded are not yielded again
+                self.info.errors = errors_before  # the restart decodes those packets again
+        self.close()
+        self.info.strategy = "seek" if self.seeks else "sequential"
+        if not produced:
+            raise DecodeError(self.path, "no decodable frames")
+
+    def _run(self, selector: SampleSelector, plan: dict[int, int]) -> Iterator[SampledFrame]:
+        self._reopen()
+        info, all_pts, rate = self.info, self.index.pts, self.info.fps
+        frames = self._decoded()
+        last_pts = None  # pts of the last decoded frame
+        check_plan = bool(plan)
+        try:
+            while True:
+                if check_plan:
+                    check_plan = False
+                    i = plan.get(selector.next_index)
+                    if i is not None and (last_pts is None or last_pts < self.index.keyframes[i]):
+                        frames.close()
+                        frames = self._seek(i)
+                frame = next(frames, None)
+                if frame is None:
+                    return
+                pts = frame.pts
+                if pts is None:  # no timestamp: assume one frame after the previous one
+                    pts = (last_pts + max(1, round(1 / (rate * self.tb)))
+                           if last_pts is not None and rate else self.origin or 0)
+                if self.origin is None:
+                    self.origin = pts
+                last_pts = pts
+                t = float((pts - self.origin) * self.tb)
+                k = selector.offer(t)
+                if k is None:
+                    continue
+                check_plan = bool(plan)
+                if frame.width * frame.height > self.cfg.max_pixels:
+                    info.errors += 1  # a mid-stream size change past the cap
+                    continue
+                j = bisect_left(all_pts, pts)
+                frame_index = j if j < len(all_pts) and all_pts[j] == pts else round(t * rate)
+                yield SampledFrame(k, frame_index, t, self._rgb(frame))
+        finally:
+            frames.close()
+
+    def _seek(self, i: int) -> Iterator:
+        """Decoded frames from keyframe i on.
+
+        Demuxers differ in what a seek timestamp means (mov: pts, mpegts: dts; by pts an mpegts
+        seek lands past the keyframe), so the first frame is checked: past the keyframe means
+        frames may be missing, and the other timestamp is tried, then a restart without seeks.
+        """
+        key = self.index.keyframes[i]
+        dts = self.index.key_dts[i]
+        if dts is None or dts == key:
+            targets = [key]
+        else:
+            targets = [dts, key] if self.seek_by_dts else [key, dts]
+        errors = self.info.errors
+        for target in targets:
+            self.info.errors = errors
+            try:
+                self.container.seek(target, stream=self.stream, backward=True)
+            except av.error.FFmpegError:
+                continue
+            frames = self._decoded()
+            first = next(frames, None)
+            if first is not None and first.pts is not None and first.pts <= key:
+                self.seek_by_dts = target != key
+                self.seeks += 1
+                return _prepend(first, frames)
+            frames.close()
+        raise _Restart
+
+    def _decoded(self):
+        """Frames in presentation order, packet by packet; failed packets are counted, skipped."""
+        stream, info = self.stream, self.info
+
+        def read_failed() -> None:
+            info.errors += 1
+
+        for packet in _packets(self.container, stream, read_failed):
+            try:
+                yield from packet.decode()
+            except av.error.FFmpegError:
+                info.errors += 1
+        with suppress(av.error.FFmpegError):  # after a read error: drain the delayed frames
+            yield from stream.decode(None)
+
+    def _rgb(self, frame) -> np.ndarray:
+        image = frame.to_ndarray(format="rgb24")
+        if self.cfg.autorotate:
+            quarter = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns for display
+            if quarter:
+                image = np.ascontiguousarray(np.rot90(image, quarter))
+        return image
+
+
+# --------------------------------------------------------------------------------- frame folders
+
+
+def _open_frame_folder(
+    root: Path, cfg: DecodeConfig, stride: int
+) -> tuple[VideoInfo, Iterator[SampledFrame]]:
+    from PIL import Image
+
+    if not root.is_dir():
+        what = "not a directory (kind=frames)" if root.exists() else "frame folder not found"
+        raise DecodeError(root, what)
+    names = sorted(
+        (p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        key=natural_key,
+    )
+    if not names:
+        raise DecodeError(root, f"no images ({', '.join(sorted(s[1:] for s in IMAGE_SUFFIXES))})")
+    kept = list(range(0, len(names), stride))
+    size = None
+    for i in kept:  # the first image whose header reads gives the frame size
+        try:
+            with Image.open(root / names[i]) as im:
+                size = im.size
+            break
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue
+    if size is None:
+        raise DecodeError(root, f"no readable images among {len(kept)}")
+    info = VideoInfo(width=size[0], height=size[1], duration=float(len(names)), fps=1.0,
+                     kind="frames", strategy="frames")
+    return info, _folder_frames(root, names, kept, cfg, info)
+
+
+def _folder_frames(root, names, kept, cfg, info) -> Iterator[SampledFrame]:
+    from PIL import Image
+
+    produced = 0
+    for position, i in enumerate(kept):
+        try:
+            with Image.open(root / names[i]) as im:
+                if im.width * im.height > cfg.max_pixels:
+                    raise ValueError("frame size exceeds max_pixels")
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            info.errors += 1
+            continue
+        produced += 1
+        yield SampledFrame(position, i, i / 1.0, image)
+    if not produced:
+        raise DecodeError(root, "no decodable frames")
+
+
+__all__ = ["DecodeError", "SampledFrame", "VideoInfo", "open_sampled", "sample_times"]
