@@ -1,0 +1,59 @@
+"""params.yaml mirrors the config dataclasses' defaults (every default lives in config.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dfprep.config import Params, load_params
+from dfprep.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_ONLY = {"sample"}  # sizes of the DVC demo on the sample dataset
+
+
+def _plain(x):
+    if isinstance(x, tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def test_params_yaml_mirrors_the_pipeline_defaults():
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    defaults = _plain(dataclasses.asdict(Params()))
+    for section, values in defaults.items():
+        assert data.get(section) == values, f"params.yaml section {section!r} differs from config.py"
+
+
+def test_params_yaml_mirrors_the_trainer_defaults():
+    pytest.importorskip("dftrain.config")
+    from dftrain.config import train_defaults
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert data.get("train") == _plain(train_defaults())
+
+
+def test_params_yaml_has_no_unknown_sections():
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    known = {f.name for f in dataclasses.fields(Params)} | DEMO_ONLY | {"train"}
+    assert set(data) <= known
+
+
+def test_load_params_roundtrip_and_errors(tmp_path):
+    assert load_params(ROOT / "params.yaml") == Params()
+    p = tmp_path / "p.yaml"
+    p.write_text("decode: {fps: 2}\n")
+    assert load_params(p).decode.fps == 2.0
+    p.write_text("decode: {fsp: 2}\n")
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        load_params(p)
+    p.write_text("crop: {size: big}\n")
+    with pytest.raises(ConfigError, match=r"crop\.size: expected an integer"):
+        load_params(p)
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
