@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 
 from rich.console import Console
@@ -81,7 +80,7 @@ class ExtractProgress:
 
 def summary_table(s) -> Table:
     t = Table(title=f"dfprep extract -> {s.out}", show_header=True)
-    for col in ("shard jobs", "resumed", "videos", "ok", "no face", "failed", "crops", "time", "videos/s"):
+    for col in ("jobs", "resumed", "videos", "ok", "no face", "failed", "crops", "seconds", "videos/s"):
         t.add_column(col, justify="right")
     rate = f"{s.videos_run / s.seconds:.2f}" if s.seconds > 0 and s.videos_run else "-"
     t.add_row(
@@ -92,7 +91,7 @@ def summary_table(s) -> Table:
         str(s.no_face),
         str(s.failed),
         str(s.crops),
-        time.strftime("%H:%M:%S", time.gmtime(s.seconds)),
+        f"{s.seconds:.1f}",
         rate,
     )
     return t
