@@ -11,14 +11,17 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
 @pytest.fixture(scope="session")
-def sample_root(tmp_path_factory) -> Path:
-    """The default `dfprep synth` dataset (FF++ layout, 50 videos)."""
+def sample_synth(tmp_path_factory) -> dict:
+    """The default `dfprep synth` dataset (FF++ layout, 50 videos) and synth's report of it."""
     from dfprep.config import SynthConfig
     from dfprep.synth import synth_ffpp
 
-    root = tmp_path_factory.mktemp("sample") / "ffpp"
-    synth_ffpp(root, SynthConfig())
-    return root
+    return synth_ffpp(tmp_path_factory.mktemp("sample") / "ffpp", SynthConfig())
+
+
+@pytest.fixture(scope="session")
+def sample_root(sample_synth) -> Path:
+    return Path(sample_synth["root"])
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,254 @@
+"""A small sample dataset in the real FaceForensics++ layout, with real faces and our own fakes.
+
+    original_sequences/youtube/c23/videos/NNN.mp4
+    manipulated_sequences/{Deepfakes,FaceSwap,Face2Face,NeuralTextures}/c23/videos/AAA_BBB.mp4
+    splits/{train,val,test}.json        [["AAA", "BBB"], ...]
+
+As in FF++, originals come in pairs; each pair gives one fake per method and direction (AAA_BBB =
+target AAA's video with source BBB's face or expression, same camera, size, rate and length as
+AAA's), and a pair's originals and fakes share its split. Original i shows identity i
+(`faces.identity`); original i is paired with original i + n/2, so partners are different people
+whenever n is not a multiple of 16. Every random choice comes from `numpy.random.default_rng`
+seeded with (seed, purpose, index), and x264 runs single-threaded: same config -> same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dfprep.adapters.ffpp import METHOD_CATEGORY
+from dfprep.config import SynthConfig
+from dfprep.errors import ConfigError, InputError
+from dfprep.synth.camera import random_path
+from dfprep.synth.faces import base_faces, identity
+from dfprep.synth.manipulate import (
+    FS_METHODS,
+    METHODS,
+    RE_METHODS,
+    random_drive,
+    reenact,
+    swap_face,
+)
+from dfprep.synth.render import FaceTrack, film, frame_times
+from dfprep.synth.scene import Scene, build_scene
+from dfprep.videoio import as_rate
+
+ORIGINALS_DIR = "original_sequences/youtube/c23/videos"
+METHOD_DIR = "manipulated_sequences/{method}/c23/videos"
+OWNED = ("original_sequences", "manipulated_sequences", "splits")
+MARKER = ".dfprep-synth.json"  # written last: the config used; lets a rerun replace the dataset
+MAX_ORIGINALS = 1000  # three-digit ids, as in FF++
+DURATION_JITTER = 0.1
+FACE_FRAC = (0.30, 0.40)  # face box height / frame height
+
+# purposes of the seeded random streams
+_SPLIT, _LENGTH, _SCENE, _DRIVE = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class OriginalSpec:
+    vid: str
+    index: int
+    partner: int
+    size: tuple[int, int]
+    fps: Fraction
+    seconds: float
+    split: str
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720); sizes must be even (yuv420p) and at least 64 px."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"synth.sizes: {text!r} is not WxH (e.g. 1280x720)") from None
+    if w < 64 or h < 64 or w % 2 or h % 2:
+        raise ConfigError(f"synth.sizes: {text!r} must be even and at least 64x64")
+    return w, h
+
+
+def check_config(cfg: SynthConfig) -> None:
+    n = cfg.originals
+    if n < 2 or n % 2 or n > MAX_ORIGINALS:
+        raise ConfigError(
+            f"synth.originals must be an even number from 2 to {MAX_ORIGINALS}, got {n}"
+        )
+    if not 0.2 <= cfg.seconds <= 600:
+        raise ConfigError(f"synth.seconds must be between 0.2 and 600, got {cfg.seconds}")
+    if not cfg.sizes:
+        raise ConfigError("synth.sizes must list at least one WxH size")
+    for s in cfg.sizes:
+        parse_size(s)
+    if not cfg.rates or any(not 1 <= float(r) <= 240 for r in cfg.rates):
+        raise ConfigError(
+            f"synth.rates must be frame rates between 1 and 240, got {list(cfg.rates)}"
+        )
+    if not 0 <= cfg.crf <= 51:
+        raise ConfigError(f"synth.crf must be 0..51, got {cfg.crf}")
+    if cfg.workers < 1:
+        raise ConfigError(f"synth.workers must be at least 1, got {cfg.workers}")
+
+
+def split_pairs(pairs: list[tuple[str, str]], seed: int) -> dict[str, list[tuple[str, str]]]:
+    """FF++-like proportions (72/14/14), at least one val and test pair once there are three pairs."""
+    n = len(pairs)
+    held = 0 if n < 2 else max(1, round(0.14 * n))
+    n_test, n_val = held, (held if n >= 3 else 0)
+    order = np.random.default_rng([seed, _SPLIT]).permutation(n)
+    chosen = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    return {s: sorted(pairs[i] for i in chosen[s]) for s in ("train", "val", "test")}
+
+
+def plan(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
+    """What to write: one spec per original, and the pairs of each split."""
+    check_config(cfg)
+    n, half = cfg.originals, cfg.originals // 2
+    ids = [f"{i:03d}" for i in range(n)]
+    pairs = [(ids[i], ids[i + half]) for i in range(half)]
+    splits = split_pairs(pairs, cfg.seed)
+    split_of = {v: s for s, ps in splits.items() for p in ps for v in p}
+    specs = []
+    for i in range(n):
+        jitter = np.random.default_rng([cfg.seed, _LENGTH, i]).uniform(
+            -DURATION_JITTER, DURATION_JITTER
+        )
+        specs.append(
+            OriginalSpec(
+                vid=ids[i],
+                index=i,
+                partner=(i + half) % n,
+                size=parse_size(cfg.sizes[i % len(cfg.sizes)]),
+                fps=as_rate(cfg.rates[i % len(cfg.rates)]),
+                seconds=cfg.seconds * (1 + jitter),
+                split=split_of[ids[i]],
+            )
+        )
+    return specs, splits
+
+
+def _record(root: Path, track: FaceTrack, spec: OriginalSpec, method: str, source: str) -> dict:
+    rel = track.path.relative_to(root).as_posix()
+    return {
+        "relpath": rel,
+        "split": spec.split,
+        "label": 0 if method == "real" else 1,
+        "method": method,
+        "category": "real" if method == "real" else METHOD_CATEGORY[method],
+        "target": spec.vid,
+        "source": source,
+        "fps": float(track.fps),
+        "rate": str(track.fps),
+        "width": track.size[0],
+        "height": track.size[1],
+        "frames": len(track),
+        "seconds": len(track) / float(track.fps),
+        "bytes": track.path.stat().st_size,
+        "boxes": np.round(track.boxes, 2).tolist(),
+        "landmarks": np.round(track.landmarks.reshape(-1, 10), 2).tolist(),
+    }
+
+
+def _film_target(
+    root: Path, spec: OriginalSpec, source: OriginalSpec, cfg: SynthConfig
+) -> list[dict]:
+    """The original `spec` and the four fakes that use it as target (source: its partner)."""
+    rng = np.random.default_rng([cfg.seed, _SCENE, spec.index])
+    scene = build_scene(identity(spec.index), spec.size, float(rng.uniform(*FACE_FRAC)), rng)
+    camera = random_path(rng, spec.size)
+    times = frame_times(spec.fps, spec.seconds)
+    enc = {"crf": cfg.crf, "preset": cfg.preset}
+    track = film(root / ORIGINALS_DIR / f"{spec.vid}.mp4", scene, camera, spec.fps, times, **enc)
+    out = [_record(root, track, spec, "real", spec.vid)]
+    donor = identity(source.index)
+    drive = random_drive(np.random.default_rng([cfg.seed, _DRIVE, source.index]))
+    for method in METHODS:
+        path = root / METHOD_DIR.format(method=method) / f"{spec.vid}_{source.vid}.mp4"
+        if method in FS_METHODS:
+            canvas = swap_face(scene.canvas, scene.landmarks, donor.rgb, donor.landmarks, method)
+            swapped = Scene(canvas, scene.box, scene.landmarks, scene.anchor, scene.size)
+            track = film(path, swapped, camera, spec.fps, times, **enc)
+        else:
+            assert method in RE_METHODS
+
+            def effect(frame, lms, t, method=method):
+                return reenact(frame, lms, t, drive, method)
+
+            track = film(path, scene, camera, spec.fps, times, effect=effect, **enc)
+        out.append(_record(root, track, spec, method, source.vid))
+    return out
+
+
+def _prepare_root(root: Path) -> None:
+    """Empty or new: fine. A previous sample dataset (marker file, nothing foreign): replaced.
+    Anything else, such as a real FF++ download, is refused and left untouched."""
+    if root.exists() and not root.is_dir():
+        raise InputError(f"synth: output root is not a directory: {root}")
+    if not root.is_dir() or not any(root.iterdir()):
+        root.mkdir(parents=True, exist_ok=True)
+        return
+    if not (root / MARKER).is_file():
+        raise InputError(
+            f"synth: {root} is not empty and holds no sample dataset ({MARKER} missing)"
+        )
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in (*OWNED, MARKER))
+    if foreign:
+        raise InputError(
+            f"synth: {root} holds files that are not the sample dataset's: {', '.join(foreign[:3])}"
+        )
+    (root / MARKER).unlink()
+    for name in OWNED:
+        if (root / name).exists():
+            shutil.rmtree(root / name)
+
+
+def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
+    """Write the sample dataset under `root` and return a summary of what was written.
+
+    The summary holds `root`, `pairs`, `splits`, `videos` (how many), `records` (one dict per
+    video: relpath, split, label, method, category, target, source, fps, rate, width, height,
+    frames, seconds, bytes, and the ground-truth face `boxes` [x1, y1, x2, y2] and `landmarks`
+    [10] of every frame), `files`, `bytes` and `elapsed_s`. `root` must be empty, new, or a
+    previous sample dataset (recognised by its `.dfprep-synth.json`), which is replaced.
+    """
+    cfg = cfg or SynthConfig()
+    started = time.perf_counter()
+    specs, splits = plan(cfg)
+    root = Path(root)
+    _prepare_root(root)
+    base_faces()  # detect once, before the worker threads start
+    jobs = sorted(specs, key=lambda s: -s.size[0] * s.size[1] * s.seconds * float(s.fps))
+    with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
+        futures = [pool.submit(_film_target, root, s, specs[s.partner], cfg) for s in jobs]
+        records = sorted((v for f in futures for v in f.result()), key=lambda v: v["relpath"])
+    (root / "splits").mkdir(parents=True, exist_ok=True)
+    extra = [root / "splits" / f"{s}.json" for s in splits]
+    for path, pairs in zip(extra, splits.values(), strict=True):
+        path.write_text(json.dumps([list(p) for p in pairs]))
+    made_with = {
+        k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"
+    }  # not in the bytes
+    (root / MARKER).write_text(json.dumps({"generator": "dfprep.synth", **made_with}, indent=1))
+    extra.append(root / MARKER)
+    return {
+        "root": str(root.resolve()),
+        "pairs": [list(p) for ps in splits.values() for p in ps],
+        "splits": {s: [list(p) for p in ps] for s, ps in splits.items()},
+        "videos": len(records),
+        "records": records,
+        "files": len(records) + len(extra),
+        "bytes": sum(v["bytes"] for v in records) + sum(p.stat().st_size for p in extra),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
