@@ -10,7 +10,9 @@ import typer
 
 from dfprep.errors import DfprepError
 
-app = typer.Typer(help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True)
+app = typer.Typer(
+    help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -22,7 +24,11 @@ def _fail(e: BaseException) -> typer.Exit:
     """One line on stderr (a DataLoader worker's error arrives wrapped in its traceback: keep the last line)."""
     lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
     msg = lines[-1]
-    for prefix in ("dfprep.errors.InputError: ", "dfprep.errors.ConfigError: ", "dftrain.train.DivergedError: "):
+    for prefix in (
+        "dfprep.errors.InputError: ",
+        "dfprep.errors.ConfigError: ",
+        "dftrain.train.DivergedError: ",
+    ):
         msg = msg.removeprefix(prefix)
     print(f"error: {msg}", file=sys.stderr)
     return typer.Exit(2)
@@ -30,22 +36,48 @@ def _fail(e: BaseException) -> typer.Exit:
 
 @app.command()
 def run(
-    data: Path = typer.Argument(..., help="Balanced shards from `dfprep balance`: DIR/train/*.tar, DIR/val/*.tar, DIR/sizes.json."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory: checkpoints/{best,last}, dvclive/."),
-    params: Path | None = typer.Option(None, "--params", "-p", help="params.yaml whose `train:` section sets the defaults."),
-    labels: str | None = typer.Option(None, "--labels", help="binary | category | dataset  [train.labels.mode]"),
-    triplet: str | None = typer.Option(None, "--triplet", help="none | batch_all | hard | easy_positive  [train.loss.triplet]"),
-    init: str | None = typer.Option(None, "--init", help="fsfm:PATH | timm:PATH | none  [train.model.init]"),
-    model: str | None = typer.Option(None, "--model", help="timm ViT name  [train.model.name]"),
-    img_size: int | None = typer.Option(None, "--img-size", help="[train.model.img_size]"),
-    epochs: int | None = typer.Option(None, "--epochs", help="[train.optim.epochs]"),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="per process  [train.optim.batch_size]"),
-    lr: float | None = typer.Option(None, "--lr", help="peak lr, not scaled by batch size  [train.optim.lr]"),
-    workers: int | None = typer.Option(None, "--workers", help="loader workers per process, -1 = auto  [train.data.workers]"),
-    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda  [train.device]"),
-    seed: int | None = typer.Option(None, "--seed", help="[train.seed]"),
-    resume: bool = typer.Option(False, "--resume", help="Continue OUT's run from checkpoints/last (same parameters)."),
-    stop_after: int = typer.Option(0, "--stop-after", help="Return after this many epochs in this call (0 = run to the end)."),
+    data: Path = typer.Argument(
+        ...,
+        help="Balanced shards from `dfprep balance`: DIR/train/*.tar, DIR/val/*.tar, DIR/sizes.json.",
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run directory: checkpoints/{best,last}, dvclive/."
+    ),
+    params: Path | None = typer.Option(
+        None, "--params", "-p", help="params.yaml whose `train:` section sets the defaults."
+    ),
+    labels: str | None = typer.Option(
+        None, "--labels", help="binary | category | dataset (train.labels.mode)"
+    ),
+    triplet: str | None = typer.Option(
+        None, "--triplet", help="none | batch_all | hard | easy_positive (train.loss.triplet)"
+    ),
+    init: str | None = typer.Option(
+        None, "--init", help="fsfm:PATH | timm:PATH | none (train.model.init)"
+    ),
+    model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
+    img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="(train.optim.epochs)"),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="per process (train.optim.batch_size)"
+    ),
+    lr: float | None = typer.Option(
+        None, "--lr", help="peak lr, not scaled by batch size (train.optim.lr)"
+    ),
+    warmup_epochs: float | None = typer.Option(
+        None, "--warmup-epochs", help="(train.optim.warmup_epochs)"
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="loader workers per process, -1 = auto (train.data.workers)"
+    ),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (train.device)"),
+    seed: int | None = typer.Option(None, "--seed", help="(train.seed)"),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue OUT's run from checkpoints/last (same parameters)."
+    ),
+    stop_after: int = typer.Option(
+        0, "--stop-after", help="Return after this many epochs in this call (0 = run to the end)."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
@@ -58,27 +90,46 @@ def run(
             **{
                 "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
                 "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
-                "optim.lr": lr, "data.workers": workers, "device": device, "seed": seed,
+                "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
             },
         )  # fmt: skip
-        result = run_training(data, out, cfg, resume=resume, progress=progress and sys.stderr.isatty(), stop_after=stop_after)
+        result = run_training(
+            data,
+            out,
+            cfg,
+            resume=resume,
+            progress=progress and sys.stderr.isatty(),
+            stop_after=stop_after,
+        )
     except DfprepError as e:
         raise _fail(e) from None
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"best epoch {result.best_epoch}: val loss {result.best_val_loss:.4f} -> {out / 'checkpoints' / 'best'}")
+        print(
+            f"best epoch {result.best_epoch}: val loss {result.best_val_loss:.4f} -> {out / 'checkpoints' / 'best'}"
+        )
 
 
 @app.command()
 def bench(
-    data: Path | None = typer.Argument(None, help="Balanced shard directory; omitted = synthetic 224px shards."),
-    params: Path | None = typer.Option(None, "--params", "-p", help="params.yaml (`train:` section)."),
-    workers: str = typer.Option("1,auto", "--workers", help="Comma list of loader worker counts; auto = cores - 1."),
+    data: Path | None = typer.Argument(
+        None, help="Balanced shard directory; omitted = synthetic 224px shards."
+    ),
+    params: Path | None = typer.Option(
+        None, "--params", "-p", help="params.yaml (`train:` section)."
+    ),
+    workers: str = typer.Option(
+        "1,auto", "--workers", help="Comma list of loader worker counts; auto = cores - 1."
+    ),
     batches: int = typer.Option(20, "--batches", help="Batches timed per loader measurement."),
     batch: int = typer.Option(64, "--batch", help="Batch size (loader and model)."),
-    model: str | None = typer.Option(None, "--model", help="timm ViT for the model benchmark [train.model.name]."),
-    img_size: int | None = typer.Option(None, "--img-size", help="[train.model.img_size]"),
+    model: str | None = typer.Option(
+        None, "--model", help="timm ViT for the model benchmark (train.model.name)."
+    ),
+    img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
     steps: int = typer.Option(20, "--steps", help="Timed training steps per model measurement."),
-    cpu_model: bool = typer.Option(False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."),
+    cpu_model: bool = typer.Option(
+        False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
+    ),
 ) -> None:
     """Input-pipeline samples/s, and training img/s vs a bare timm loop (on the GPU, bf16)."""
     import torch
@@ -88,9 +139,20 @@ def bench(
     from dftrain.data import default_workers
 
     try:
-        cfg = with_overrides(load_train_params(params), **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size})
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        counts = [max(1, cores - 1) if w.strip() == "auto" else int(w) for w in workers.split(",") if w.strip()]
+        cfg = with_overrides(
+            load_train_params(params),
+            **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
+        )
+        cores = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
+        counts = [
+            max(1, cores - 1) if w.strip() == "auto" else int(w)
+            for w in workers.split(",")
+            if w.strip()
+        ]
         with data_or_synthetic(data) as d:
             for w in counts:
                 r = bench_loader(d, cfg, w, batches)
@@ -105,7 +167,9 @@ def bench(
         elif cpu_model:
             dev, name = torch.device("cpu"), "CPU (no GPU)"
         else:
-            print("model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)")
+            print(
+                "model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)"
+            )
             return
         r = bench_model(cfg, batch, steps, max(2, steps // 5), dev)
         prec = "bf16" if dev.type == "cuda" and cfg.amp != "off" else "fp32"

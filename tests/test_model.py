@@ -1,0 +1,271 @@
+"""Model factory, safe FSFM/timm initialisation, checkpoints and P(fake)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from timm.layers import resample_abs_pos_embed
+
+from dfprep.catalogue import train_datasets
+from dfprep.errors import ConfigError, InputError
+from dftrain.checkpoint import checkpoint_meta, load_model, read_meta, save_checkpoint
+from dftrain.config import LabelConfig, ModelConfig, TrainConfig
+from dftrain.labels import fake_probability, names, resolve
+from dftrain.model import WithEmbedding, create_model, initialise, load_fsfm
+
+TINY = ModelConfig(name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core box run several times faster on one intra-op thread."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def fsfm_pretraining_parts(
+    dim: int, n_pos: int, dec: int = 512, hidden: int = 4096
+) -> dict[str, torch.Tensor]:
+    """The non-encoder keys of FSFM's online network (MAE decoder, rep decoder, BYOL heads), real names."""
+    t = torch.randn
+    parts = {
+        "mask_token": t(1, 1, dim),
+        "norm.weight": torch.ones(dim),
+        "norm.bias": torch.zeros(dim),
+        "decoder_embed.weight": t(dec, dim),
+        "decoder_embed.bias": t(dec),
+        "decoder_pos_embed": t(1, n_pos, dec),
+        "decoder_blocks.0.norm1.weight": t(dec),
+        "decoder_blocks.0.attn.qkv.weight": t(3 * dec, dec),
+        "decoder_norm.weight": t(dec),
+        "decoder_pred.weight": t(768, dec),
+        "rep_decoder_embed.weight": t(dim, dim),
+        "rep_decoder_pos_embed": t(1, n_pos, dim),
+        "rep_decoder_blocks.0.mlp.fc1.weight": t(4 * dim, dim),
+        "rep_decoder_norm.weight": t(dim),
+        "rep_decoder_pred.weight": t(dim, dim),
+    }
+    for head in ("projector", "predictor"):
+        src = dim if head == "projector" else 256
+        parts[f"{head}.projection_head.0.weight"] = t(hidden, src)
+        parts[f"{head}.projection_head.1.weight"] = t(hidden)
+        parts[f"{head}.projection_head.3.weight"] = t(256, hidden)
+    return parts
+
+
+def fsfm_file(
+    path: pathlib.Path, encoder: dict[str, torch.Tensor], dim: int, n_pos: int
+) -> pathlib.Path:
+    """A file laid out like FSFM's released checkpoint-400.pth."""
+    model = {**encoder, **fsfm_pretraining_parts(dim, n_pos)}
+    args = argparse.Namespace(
+        model="fsfm_vit_base_patch16", blr=1.5e-4, epochs=400, output_dir=pathlib.PosixPath("/out")
+    )
+    ckpt = {
+        "model": model,
+        "optimizer": {
+            "state": {},
+            "param_groups": [{"lr": 1e-6, "weight_decay": 0.05, "params": [0, 1]}],
+        },
+        "epoch": 399,
+        "scaler": {
+            "scale": 65536.0,
+            "growth_factor": 2.0,
+            "backoff_factor": 0.5,
+            "growth_interval": 2000,
+            "_growth_tracker": 10,
+        },
+        "args": args,
+    }
+    torch.save(ckpt, path)
+    return path
+
+
+def test_fsfm_vit_b16_real_key_layout(tmp_path):
+    model = create_model(ModelConfig(), 2)  # vit_base_patch16_224, global_pool avg
+    assert model.pos_embed.shape == (1, 197, 768)
+    encoder = {
+        k: torch.randn(v.shape, dtype=torch.float16)
+        for k, v in model.state_dict().items()
+        if k in ("cls_token", "pos_embed") or k.startswith(("patch_embed.", "blocks."))
+    }
+    assert len([k for k in encoder if k.startswith("blocks.11.")]) == 12
+    path = fsfm_file(tmp_path / "checkpoint-400.pth", encoder, 768, 197)
+    desc = initialise(model, f"fsfm:{path}", 2e-5)
+    assert "fsfm" in desc
+    sd = model.state_dict()
+    for k in (
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "blocks.0.attn.qkv.weight",
+        "blocks.11.mlp.fc2.bias",
+    ):
+        torch.testing.assert_close(sd[k], encoder[k].float())
+    assert float(sd["head.weight"].abs().max()) <= 4e-5 and float(sd["head.weight"].std()) > 0
+    assert torch.count_nonzero(sd["head.bias"]) == 0
+    assert torch.equal(sd["fc_norm.weight"], torch.ones(768)) and torch.equal(
+        sd["fc_norm.bias"], torch.zeros(768)
+    )
+    assert not any(
+        k.startswith(("decoder", "rep_decoder", "projector", "predictor", "mask_token")) for k in sd
+    )
+
+
+def _tiny_encoder(img_size: int) -> dict[str, torch.Tensor]:
+    src = create_model(ModelConfig(**{**TINY.__dict__, "img_size": img_size}), 2)
+    return {
+        k: v.clone()
+        for k, v in src.state_dict().items()
+        if k in ("cls_token", "pos_embed") or k.startswith(("patch_embed.", "blocks."))
+    }
+
+
+def test_fsfm_pos_embed_is_interpolated_to_the_model_grid(tmp_path):
+    enc = _tiny_encoder(16)  # grid 2x2 -> model grid 4x4
+    path = fsfm_file(tmp_path / "c.pth", enc, 192, 5)
+    model = create_model(TINY, 3)
+    load_fsfm(model, path)
+    expected = resample_abs_pos_embed(
+        enc["pos_embed"], new_size=[4, 4], old_size=[2, 2], num_prefix_tokens=1
+    )
+    torch.testing.assert_close(model.pos_embed.detach(), expected)
+    torch.testing.assert_close(model.pos_embed.detach()[:, :1], enc["pos_embed"][:, :1])
+
+
+def test_fsfm_module_prefix_and_bare_state_dict(tmp_path):
+    enc = _tiny_encoder(32)
+    torch.save({f"module.{k}": v for k, v in enc.items()}, tmp_path / "bare.pth")
+    model = create_model(TINY, 2)
+    load_fsfm(model, tmp_path / "bare.pth")
+    torch.testing.assert_close(
+        model.blocks[1].attn.proj.weight.detach(), enc["blocks.1.attn.proj.weight"]
+    )
+
+
+def test_malicious_checkpoint_is_refused_without_running_code(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    enc = _tiny_encoder(32)
+    torch.save({"model": enc, "epoch": 1, "args": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(InputError, match=r"evil\.pth: refused"):
+        load_fsfm(create_model(TINY, 2), tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_encoder_that_does_not_fit_is_refused(tmp_path):
+    enc = {k: v for k, v in _tiny_encoder(32).items() if not k.startswith("blocks.1.")}
+    torch.save({"model": enc}, tmp_path / "short.pth")
+    with pytest.raises(InputError, match="encoder does not match"):
+        load_fsfm(create_model(TINY, 2), tmp_path / "short.pth")
+    wide = _tiny_encoder(32)
+    wide["blocks.0.mlp.fc1.weight"] = torch.zeros(10, 192)
+    torch.save({"model": wide}, tmp_path / "wide.pth")
+    with pytest.raises(InputError, match=r"blocks\.0\.mlp\.fc1\.weight"):
+        load_fsfm(create_model(TINY, 2), tmp_path / "wide.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match=r"junk\.pth"):
+        load_fsfm(create_model(TINY, 2), tmp_path / "junk.pth")
+    with pytest.raises(InputError, match="not found"):
+        load_fsfm(create_model(TINY, 2), tmp_path / "absent.pth")
+
+
+def test_timm_imagenet_weights_from_local_safetensors(tmp_path):
+    src = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, depth=2
+    )  # token pool, 1000 classes
+    save_file(
+        {k: v.contiguous() for k, v in src.state_dict().items()},
+        str(tmp_path / "model.safetensors"),
+    )
+    model = create_model(TINY, 2)
+    initialise(model, f"timm:{tmp_path}", 2e-5)
+    torch.testing.assert_close(
+        model.patch_embed.proj.weight.detach(), src.patch_embed.proj.weight.detach()
+    )
+    torch.testing.assert_close(
+        model.blocks[1].mlp.fc2.weight.detach(), src.blocks[1].mlp.fc2.weight.detach()
+    )
+    assert model.head.weight.shape == (2, 192)
+
+
+def test_unknown_model_or_init_is_a_config_error():
+    with pytest.raises(ConfigError, match="no_such_vit"):
+        create_model(ModelConfig(name="no_such_vit"), 2)
+    with pytest.raises(ConfigError, match="init"):
+        initialise(create_model(TINY, 2), "imagenet", 2e-5)
+
+
+@pytest.mark.parametrize(
+    ("labels", "n"),
+    [
+        (LabelConfig("binary"), 2),
+        (LabelConfig("category"), 3),
+        (LabelConfig("dataset"), 6),
+        (LabelConfig("dataset", ("ffpp", "celebdf")), 3),
+    ],
+)
+def test_head_size_per_label_mode(labels, n):
+    classes = names(labels)
+    assert len(classes) == n and classes[0] == "real"
+    model = create_model(TINY, len(classes))
+    logits, emb = WithEmbedding(model).eval()(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, n) and emb.shape == (2, 192)
+
+
+def test_embedding_view_matches_the_plain_forward():
+    model = create_model(TINY, 3).eval()
+    x = torch.randn(3, 3, 32, 32)
+    logits, emb = WithEmbedding(model)(x)
+    torch.testing.assert_close(logits, model(x))
+    feats = model.forward_features(x)
+    torch.testing.assert_close(
+        emb, feats[:, 1:].mean(1)
+    )  # mean of the non-CLS tokens, before fc_norm
+
+
+def test_attribution_probabilities_sum_to_p_fake():
+    logits = torch.randn(16, 6) * 3
+    probs = torch.softmax(logits, -1)
+    p_fake = fake_probability(logits)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(16))
+    torch.testing.assert_close(p_fake, probs[:, 1:].sum(-1))
+    torch.testing.assert_close(p_fake, 1 - probs[:, 0])
+    assert bool(((p_fake >= 0) & (p_fake <= 1)).all())
+    binary = torch.randn(4, 2)
+    torch.testing.assert_close(fake_probability(binary), torch.softmax(binary, -1)[:, 1])
+
+
+def test_checkpoint_round_trip_by_path_alone(tmp_path):
+    cfg = TrainConfig(model=TINY, labels=LabelConfig("dataset"))
+    model = create_model(TINY, 6).eval()
+    save_checkpoint(
+        tmp_path / "run" / "checkpoints" / "best", model, checkpoint_meta(cfg, 3, {"val_loss": 0.5})
+    )
+    loaded, meta = load_model(tmp_path / "run")  # a run directory resolves to checkpoints/best
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(loaded(x), model(x))
+    assert meta["labels"]["class_names"] == names(cfg.labels)
+    assert meta["preprocess"]["img_size"] == 32 and meta["epoch"] == 3
+    assert read_meta(tmp_path / "run" / "checkpoints" / "best")["metrics"] == {"val_loss": 0.5}
+    with pytest.raises(InputError, match="not a dftrain checkpoint"):
+        load_model(tmp_path)
+
+
+def test_dataset_classes_follow_the_catalogue_order():
+    resolved = resolve(LabelConfig("dataset"))
+    assert resolved.datasets == tuple(train_datasets())
+    assert names(resolved) == ["real", *train_datasets()]
+    assert resolve(LabelConfig("dataset", ("dfdc", "ffpp"))).datasets == ("dfdc", "ffpp")

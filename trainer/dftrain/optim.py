@@ -1,0 +1,72 @@
+"""AdamW with layer-wise lr decay (BEiT/MAE/FSFM recipe) and a per-iteration warm-up + cosine schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dftrain.config import OptimConfig
+
+EMBED_PARAMS = ("cls_token", "pos_embed", "reg_token", "dist_token")
+
+
+def layer_id(name: str, num_layers: int) -> int:
+    """0 = embeddings, i + 1 = blocks.i, num_layers = everything above the blocks (fc_norm, head)."""
+    if name in EMBED_PARAMS or name.startswith("patch_embed."):
+        return 0
+    if name.startswith("blocks."):
+        return int(name.split(".")[1]) + 1
+    return num_layers
+
+
+def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> list[dict]:
+    """One group per (layer, decay or not); each carries `lr_scale` = layer_decay ** (top - layer).
+
+    No weight decay on 1-D parameters (biases, norms) and on the model's `no_weight_decay()` set.
+    """
+    num_layers = len(model.blocks) + 1
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    groups: dict[tuple[int, bool], dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        lid = layer_id(name, num_layers)
+        decay = not (p.ndim == 1 or name in skip)
+        g = groups.setdefault(
+            (lid, decay),
+            {
+                "params": [],
+                "names": [],
+                "weight_decay": weight_decay if decay else 0.0,
+                "lr_scale": layer_decay ** (num_layers - lid),
+                "layer": lid,
+            },
+        )
+        g["params"].append(p)
+        g["names"].append(name)
+    return [groups[k] for k in sorted(groups)]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW over the layer-decay groups; the fused kernel on CUDA."""
+    groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
+    fused = device.type == "cuda"
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=fused or None)
+
+
+def lr_at(
+    step: float, total_steps: int, warmup_steps: float, base_lr: float, min_lr: float
+) -> float:
+    """Linear warm-up from 0 to base_lr over warmup_steps, then half-cosine down to min_lr."""
+    if step < warmup_steps:
+        return base_lr * step / warmup_steps
+    span = max(total_steps - warmup_steps, 1e-12)
+    progress = min((step - warmup_steps) / span, 1.0)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for g in optimizer.param_groups:
+        g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -1,0 +1,107 @@
+"""Synthetic balanced shards in `dfprep balance`'s layout, for tests and `dftrain bench` without data.
+
+Real crops are a smooth face-like blob; fake ones add a striped patch whose colour depends on the
+dataset and whose stripe direction depends on the category, so a tiny model can learn every label mode.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import webdataset as wds
+from PIL import Image
+
+from dfprep.schema import TRAIN_DATASETS, make_key
+
+_PATCH_COLOURS = [
+    (255, 40, 40),
+    (40, 255, 40),
+    (40, 40, 255),
+    (255, 255, 40),
+    (255, 40, 255),
+    (40, 255, 255),
+]
+
+
+def synthetic_crop(
+    rng: np.random.Generator, size: int, fake: bool, dataset_index: int, category: str
+) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    skin = rng.uniform(0.45, 0.8, 3).astype(np.float32) * np.array([1.0, 0.8, 0.7], np.float32)
+    face = np.exp(-(((xx - 0.5) / 0.3) ** 2 + ((yy - 0.5) / 0.38) ** 2))[..., None]
+    img = 0.25 + face * skin + rng.normal(0, 0.03, (size, size, 3)).astype(np.float32)
+    if fake:  # a large striped patch: visible at any input size the tests train at
+        s = size // 2
+        x0, y0 = rng.integers(0, size - s + 1, 2)
+        stripes = (np.arange(s) // max(size // 16, 1)) % 2
+        mask = (stripes[None, :] if category == "FS" else stripes[:, None]) * np.ones((s, s))
+        colour = np.array(_PATCH_COLOURS[dataset_index % len(_PATCH_COLOURS)], np.float32) / 255
+        patch = img[y0 : y0 + s, x0 : x0 + s]
+        img[y0 : y0 + s, x0 : x0 + s] = (
+            patch * (1 - 0.8 * mask[..., None]) + 0.8 * mask[..., None] * colour
+        )
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def write_synthetic_shards(
+    out: str | Path,
+    *,
+    train_shards: int = 4,
+    val_shards: int = 2,
+    per_shard: int = 32,
+    val_per_shard: int = 0,  # 0 = per_shard
+    size: int = 224,
+    seed: int = 0,
+    datasets: tuple[str, ...] = TRAIN_DATASETS,
+    quality: int = 90,
+) -> dict[str, dict[str, int]]:
+    """Write OUT/{train,val}/*.tar and OUT/sizes.json; returns the sizes mapping."""
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    sizes: dict[str, dict[str, int]] = {}
+    n = 0
+    for split, count, per in (
+        ("train", train_shards, per_shard),
+        ("val", val_shards, val_per_shard or per_shard),
+    ):
+        (out / split).mkdir(parents=True, exist_ok=True)
+        sizes[split] = {}
+        for s in range(count):
+            name = f"{split}-{s:06d}.tar"
+            with wds.TarWriter(str(out / split / name)) as sink:
+                for i in range(per):
+                    fake = (n + i) % 2 == 1
+                    di = int(rng.integers(len(datasets)))
+                    category = "real" if not fake else ("FS" if rng.random() < 0.5 else "RE")
+                    video_id = f"{datasets[di]}-{split}{s}v{i // 4:03d}"
+                    key = make_key(video_id, i % 4, 0)
+                    meta = {
+                        "video_id": video_id,
+                        "dataset": datasets[di],
+                        "split": split,
+                        "label": int(fake),
+                        "video_label": int(fake),
+                        "category": category,
+                        "method": "real" if not fake else f"synth{category}",
+                        "key": key,
+                        "time": float(i % 4),
+                    }
+                    buf = io.BytesIO()
+                    Image.fromarray(synthetic_crop(rng, size, fake, di, category)).save(
+                        buf, "JPEG", quality=quality
+                    )
+                    sink.write(
+                        {
+                            "__key__": key,
+                            "jpg": buf.getvalue(),
+                            "cls": str(int(fake)).encode(),
+                            "json": json.dumps(meta).encode(),
+                        }
+                    )
+            sizes[split][name] = per
+            n += per
+    (out / "sizes.json").write_text(json.dumps(sizes, indent=1))
+    return sizes
