@@ -131,7 +131,9 @@ def bench_dask(paths, params: Params, workers: int, out: Path) -> float:
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
     rows = [VideoRow(p.relative_to(root).as_posix(), "test", 1, "bench", "FS") for p in paths]
     m = write_manifest(rows_to_table("bench", root, rows), out / f"bench_w{workers}.parquet")
+    # one thread per worker in both runs: this measures how the Dask layer scales with processes
     p = replace(params, shard=replace(params.shard, videos_per_shard=1),
+                decode=replace(params.decode, threads=1), detect=replace(params.detect, threads=1),
                 run=replace(params.run, workers=workers))
     # cluster start-up is excluded: it is paid once per run, not per video
     from dfprep.distribute import make_client

@@ -6,6 +6,8 @@ on; then frames are decoded packet by packet, a packet that fails is counted in 
 and skipped, and only the sampled frames are converted to RGB. Both strategies yield the same
 frames. Files that cannot be opened raise `DecodeError` with a one-line reason; containers are
 always closed (PyAV's reference cycles keep unclosed ones alive in long-lived workers).
+An optional `check` callback runs before every packet is read (both passes) and every image of a
+folder, so a time limit can stop a video between packets, not only between sampled frames.
 
 Frame folders (kind="frames"): images in natural name order, every `frame_stride`-th kept.
 Folders carry no timing, so image i is taken to be at i seconds (`time = frame_index / 1.0`).
@@ -70,18 +72,25 @@ def open_sampled(
     kind: str = "video",
     frame_stride: int = 1,
     threads: int = 1,
+    check: Callable[[], None] | None = None,
 ) -> Iterator[tuple[VideoInfo, Iterator[SampledFrame]]]:
     """Open a video or frame folder; yields (info, frames) and closes everything on exit.
 
     `threads` caps the decoder's threads (0 = FFmpeg's choice, all cores). The frames iterator
-    raises DecodeError("no decodable frames") if it ends without yielding any.
+    raises DecodeError("no decodable frames") if it ends without yielding any. `check()` is
+    called between packets; whatever it raises stops decoding and propagates.
     """
     _check_config(cfg, kind, frame_stride)
+    check = check or _no_check
     if kind == "frames":
-        yield _open_frame_folder(Path(path), cfg, frame_stride)
+        yield _open_frame_folder(Path(path), cfg, frame_stride, check)
         return
-    with _open_video(Path(path), cfg, threads) as opened:
+    with _open_video(Path(path), cfg, threads, check) as opened:
         yield opened
+
+
+def _no_check() -> None:
+    pass
 
 
 def _check_config(cfg: DecodeConfig, kind: str, frame_stride: int) -> None:
@@ -115,11 +124,11 @@ class _PacketIndex:
 
 
 @contextmanager
-def _open_video(path: Path, cfg: DecodeConfig, threads: int):
+def _open_video(path: Path, cfg: DecodeConfig, threads: int, check: Callable[[], None]):
     _check_file(path)
-    with _container(path) as scan:
+    with _container(path, cfg.max_pixels) as scan:
         stream = _video_stream(scan, path, cfg)
-        index = _scan_packets(scan, stream)
+        index = _scan_packets(scan, stream, check)
         missing = max(0, stream.frames - index.packets)  # declared but unreadable (truncated file)
         rate = stream.average_rate or stream.guessed_rate
         tb = stream.time_base
@@ -147,7 +156,7 @@ def _open_video(path: Path, cfg: DecodeConfig, threads: int):
         strategy="seek" if plan else "sequential",
         errors=missing,
     )
-    reader = _VideoReader(path, cfg, threads, info, index, origin, tb, plan)
+    reader = _VideoReader(path, cfg, threads, info, index, origin, tb, plan, check)
     try:
         yield info, reader.frames()
     finally:
@@ -159,13 +168,18 @@ def _check_file(path: Path) -> None:
         raise DecodeError(path, "file not found")
     if path.is_dir():
         raise DecodeError(path, "is a directory, not a video file (frame folders need kind=frames)")
+    if not path.is_file():  # a FIFO would block the open, a device never ends
+        raise DecodeError(path, "not a regular file (a pipe, socket or device)")
     if path.stat().st_size == 0:
         raise DecodeError(path, "empty file")
 
 
-def _container(path: Path) -> av.container.InputContainer:
+def _container(path: Path, max_pixels: int) -> av.container.InputContainer:
+    # max_pixels reaches the decoders FFmpeg opens to probe the streams: without it, the probe
+    # alone decodes a first frame of whatever size the file declares.
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        return av.open(str(path), mode="r", metadata_errors="ignore",
+                       options={"max_pixels": str(max_pixels)})
     except av.error.InvalidDataError as e:
         reason = f"not a video file (or truncated): invalid data found{_detail(e)}"
         raise DecodeError(path, reason) from None
@@ -205,12 +219,12 @@ def _video_stream(container, path: Path, cfg: DecodeConfig):
     return stream
 
 
-def _scan_packets(container, stream) -> _PacketIndex:
+def _scan_packets(container, stream, check: Callable[[], None]) -> _PacketIndex:
     pts: list[int] = []
     keys: list[tuple[int, int | None]] = []
     end = None
     n = 0
-    for packet in _packets(container, stream):
+    for packet in _packets(container, stream, check=check):
         if not packet.size:  # the flush packets demux appends at the end
             continue
         n += 1
@@ -225,11 +239,13 @@ def _scan_packets(container, stream) -> _PacketIndex:
     return _PacketIndex(pts, [k for k, _ in keys], [d for _, d in keys], end, n)
 
 
-def _packets(container, stream, on_error: Callable[[], None] | None = None):
+def _packets(container, stream, on_error: Callable[[], None] | None = None,
+             check: Callable[[], None] = _no_check):
     """Demuxed packets; a read error ends the stream (demuxers cannot resume) after `on_error`."""
     demux = container.demux(stream)
     try:
         while True:
+            check()
             try:
                 yield next(demux)
             except StopIteration:
@@ -252,9 +268,10 @@ class _Restart(Exception):
 
 
 class _VideoReader:
-    def __init__(self, path, cfg, threads, info, index, origin, tb, plan) -> None:
+    def __init__(self, path, cfg, threads, info, index, origin, tb, plan, check) -> None:
         self.path, self.cfg, self.threads, self.info = path, cfg, threads, info
         self.index, self.origin, self.tb, self.plan = index, origin, tb, plan
+        self.check = check
         self.container = None
         self.stream = None
         self.seeks = 0
@@ -267,7 +284,7 @@ class _VideoReader:
 
     def _reopen(self) -> None:
         self.close()
-        self.container = _container(self.path)
+        self.container = _container(self.path, self.cfg.max_pixels)
         self.stream = _video_stream(self.container, self.path, self.cfg)
         self.stream.codec_context.thread_count = max(0, int(self.threads))
 
@@ -364,7 +381,7 @@ class _VideoReader:
         def read_failed() -> None:
             info.errors += 1
 
-        for packet in _packets(self.container, stream, read_failed):
+        for packet in _packets(self.container, stream, read_failed, self.check):
             try:
                 yield from packet.decode()
             except av.error.FFmpegError:
@@ -385,7 +402,7 @@ class _VideoReader:
 
 
 def _open_frame_folder(
-    root: Path, cfg: DecodeConfig, stride: int
+    root: Path, cfg: DecodeConfig, stride: int, check: Callable[[], None]
 ) -> tuple[VideoInfo, Iterator[SampledFrame]]:
     from PIL import Image
 
@@ -411,14 +428,15 @@ def _open_frame_folder(
         raise DecodeError(root, f"no readable images among {len(kept)}")
     info = VideoInfo(width=size[0], height=size[1], duration=float(len(names)), fps=1.0,
                      kind="frames", strategy="frames")
-    return info, _folder_frames(root, names, kept, cfg, info)
+    return info, _folder_frames(root, names, kept, cfg, info, check)
 
 
-def _folder_frames(root, names, kept, cfg, info) -> Iterator[SampledFrame]:
+def _folder_frames(root, names, kept, cfg, info, check) -> Iterator[SampledFrame]:
     from PIL import Image
 
     produced = 0
     for position, i in enumerate(kept):
+        check()
         try:
             with Image.open(root / names[i]) as im:
                 if im.width * im.height > cfg.max_pixels:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 
 import dask
@@ -40,6 +42,14 @@ def local_sink(fn: Callable[[dict], None]) -> Iterator[None]:
         yield
     finally:
         _local_sink = prev
+
+
+def dask_setup(worker) -> None:
+    """Preload of LocalCluster workers: ignore Ctrl-C, which the terminal sends to the whole
+    process group. The driver alone handles it (it cancels the jobs and closes the cluster);
+    workers that also got it would die mid-job and print tracebacks over the summary."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def default_workers(run: RunConfig) -> int:
@@ -77,6 +87,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
             dashboard_address=run.dashboard or None,
             memory_limit=run.memory_limit,
             silence_logs=logging.ERROR,
+            preload=[__name__],  # dask_setup above
         )
         try:
             with Client(cluster) as client:

@@ -30,7 +30,7 @@ from dfprep.distribute import emit
 from dfprep.errors import DfprepError, InputError
 from dfprep.manifest import read_manifest
 from dfprep.schema import CropRecord, SampleLabels, make_key
-from dfprep.shard import ShardFiles, ShardWriter, remove_stale_tmp, shard_name
+from dfprep.shard import ShardFiles, ShardWriter, remove_stale_tmp, shard_name, writing
 
 MAX_ERROR_KINDS = 50
 
@@ -107,9 +107,9 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 
 
 def one_line(e: BaseException) -> str:
+    if isinstance(e, DfprepError):  # ours name a path, which may itself hold a line break
+        return str(e).strip().replace("\r", "\\r").replace("\n", "\\n") or type(e).__name__
     msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    if isinstance(e, DfprepError):
-        return msg or type(e).__name__
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
@@ -136,6 +136,11 @@ def process_video(
     samples: list[tuple[str, dict[str, bytes], dict]] = []
     deadline = time.monotonic() + timeout if timeout > 0 else math.inf
     frames_with_face = 0
+    n = 0  # sampled frames so far
+
+    def check_time() -> None:  # also called by the decoder between packets
+        if time.monotonic() > deadline:
+            raise VideoTimeout(f"time limit of {timeout:g} s exceeded after {n} sampled frames")
 
     def flush(batch: list) -> None:
         nonlocal frames_with_face
@@ -166,18 +171,17 @@ def process_video(
             raise InputError(f"file not found: {row['path']}")
         stride = int(row.get("frame_stride") or 0) or cfg.decode.frame_stride
         with open_sampled(row["path"], cfg.decode, kind=row.get("kind") or "video",
-                          frame_stride=stride, threads=max(1, cfg.decode.threads)) as (info, frames):
+                          frame_stride=stride, threads=max(1, cfg.decode.threads),
+                          check=check_time if timeout > 0 else None) as (info, frames):
             status.update(strategy=info.strategy, duration=float(info.duration or 0.0),
                           width=int(info.width), height=int(info.height))
             batch: list = []
-            n = 0
             for fr in frames:
                 n += 1
                 batch.append(fr)
                 if len(batch) >= cfg.detect.batch_size:
                     flush(batch)
-                if time.monotonic() > deadline:
-                    raise VideoTimeout(f"time limit of {timeout:g} s exceeded after {n} sampled frames")
+                check_time()
             flush(batch)
             status["frames_sampled"] = n
             status["strategy"] = info.strategy  # final only now: a failed seek falls back
@@ -329,8 +333,9 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
         errors.update(stats.get("errors", {}))
     summary.errors = dict(errors.most_common(20))
     tmp = out / ".extract.json.tmp"
-    tmp.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
-    os.replace(tmp, out / "extract.json")
+    with writing(out / "extract.json"):
+        tmp.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
+        os.replace(tmp, out / "extract.json")
     return summary
 
 

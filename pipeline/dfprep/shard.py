@@ -7,19 +7,44 @@ killed at any moment never leaves a partial file that a rerun or a reader would 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dfprep.errors import DfprepError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.tario import TarSink
 
 TMP_MARK = ".tmp-"
+
+
+class ShardWriteError(DfprepError, OSError):
+    """An output that cannot be written (disk full, file too large, read-only): names the file.
+
+    Still an OSError (with the original errno) for callers that catch those."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    def __reduce__(self):  # the errno survives the trip back from a Dask worker
+        return (type(self), (str(self), self.errno))
+
+
+@contextlib.contextmanager
+def writing(what: str | Path) -> Iterator[None]:
+    """Turn an OSError while writing `what` into a one-line ShardWriteError naming it."""
+    try:
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else (str(e) or type(e).__name__)
+        raise ShardWriteError(f"cannot write {what}: {reason}", e.errno) from e
 
 
 def shard_name(prefix: str, index: int) -> str:
@@ -56,7 +81,10 @@ class ShardFiles:
         )
 
     def remove(self) -> None:
+        """Delete the shard, and the temporary files of an attempt whose worker was killed."""
         for p in (self.stats, *self.all[:-1]):  # stats first: the shard stops counting as done
+            p.unlink(missing_ok=True)
+        for p in self.dir.glob(f".{self.name}.*{TMP_MARK}*"):
             p.unlink(missing_ok=True)
 
 
@@ -85,35 +113,41 @@ class ShardWriter:
 
     def __init__(self, files: ShardFiles):
         self.files = files
-        files.dir.mkdir(parents=True, exist_ok=True)
         self._tmp_tar = _tmp(files.tar)
-        self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
+        with writing(files.tar):
+            files.dir.mkdir(parents=True, exist_ok=True)
+            self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
         self._tar = TarSink(self._stream)  # fixed mtimes and order: byte-identical reruns
         self.count = 0
 
     def write(self, key: str, members: dict[str, bytes]) -> None:
         """members: extension -> bytes (e.g. {"jpg": ..., "cls": b"1", "json": ...})."""
-        self._tar.write(key, members)
+        with writing(self.files.tar):
+            self._tar.write(key, members)
         self.count += 1
 
     def commit(self, index_rows: list[dict], video_rows: list[dict], stats: dict) -> None:
-        self._tar.close()
-        self._stream.close()
+        with writing(self.files.tar):
+            self._tar.close()
+            self._stream.close()
         written: list[Path] = []
         try:
-            _publish(self._tmp_tar, self.files.tar)
+            with writing(self.files.tar):
+                _publish(self._tmp_tar, self.files.tar)
             written.append(self.files.tar)
             for rows, schema, final in (
                 (index_rows, CROP_INDEX_SCHEMA, self.files.index),
                 (video_rows, VIDEO_STATUS_SCHEMA, self.files.videos),
             ):
                 tmp = _tmp(final)
-                pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-                _publish(tmp, final)
+                with writing(final):
+                    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
+                    _publish(tmp, final)
                 written.append(final)
             tmp = _tmp(self.files.stats)
-            tmp.write_text(json.dumps(stats, indent=1, sort_keys=True))
-            _publish(tmp, self.files.stats)
+            with writing(self.files.stats):
+                tmp.write_text(json.dumps(stats, indent=1, sort_keys=True))
+                _publish(tmp, self.files.stats)
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)
@@ -123,11 +157,12 @@ class ShardWriter:
             raise
 
     def abort(self) -> None:
-        try:
+        """Drop the temporary tar; never raises (a full disk also fails the closing flush)."""
+        with contextlib.suppress(OSError):
             self._tar.close()
+        with contextlib.suppress(OSError):
             self._stream.close()
-        finally:
-            self._tmp_tar.unlink(missing_ok=True)
+        self._tmp_tar.unlink(missing_ok=True)
 
 
 def read_index(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Table:

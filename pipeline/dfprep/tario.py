@@ -5,6 +5,9 @@ worker that only copies bytes. `TarSink` writes exactly the bytes `webdataset.Ta
 writes (a test checks), so the shards stay plain WebDataset shards; it uses the PAX format, which
 is byte-identical to TarWriter's USTAR for names up to 100 characters and, unlike USTAR, can hold
 longer keys (deeply nested video paths make them).
+
+Readers refuse members with absolute paths, `..` components or link types: nothing here writes
+members to disk, but such a shard was not made by us, and whoever unpacks it later could be hurt.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ def split_name(name: str) -> tuple[str, str]:
     return (f"{head}/{stem}" if head else stem), ext
 
 
+def check_member(info: tarfile.TarInfo, where: str) -> None:
+    """Refuse absolute paths, `..` components and links (shards hold plain files only)."""
+    name = info.name
+    if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+        raise InputError(f"{where}: member {name!r} has an unsafe path (absolute or with ..)")
+    if info.issym() or info.islnk() or info.isdev():
+        raise InputError(f"{where}: member {name!r} is a link or device, not a file")
+
+
 def iter_samples(
     fileobj: BinaryIO, where: str, want: Callable[[str], bool] | None = None
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
@@ -41,6 +53,7 @@ def iter_samples(
         with tarfile.open(fileobj=fileobj, mode="r:") as tar:
             for info in tar:
                 tar.members = []  # tarfile would keep every header
+                check_member(info, where)
                 if not info.isreg():
                     continue
                 k, ext = split_name(info.name)
@@ -67,6 +80,7 @@ def read_members(path: str, keys: set[str], ext: str) -> dict[str, bytes]:
     try:
         with tarfile.open(path, mode="r:") as tar:
             for info in tar:
+                check_member(info, path)
                 k, e = split_name(info.name)
                 if e == ext and k in keys:
                     f = tar.extractfile(info)

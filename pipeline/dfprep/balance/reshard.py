@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.errors import InputError
+from dfprep.shard import writing
 from dfprep.tario import TarSink, iter_samples
 
 BUCKET_SCHEMA = pa.schema(
@@ -92,10 +93,14 @@ def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
     del got
     final = Path(bucket)
     tmp = _tmp(final)
-    with pq.ParquetWriter(tmp, BUCKET_SCHEMA, compression="none") as w:
-        for name in pc.unique(table["out_shard"]).to_pylist():  # one row group per output shard
-            w.write_table(table.filter(pc.equal(table["out_shard"], name)))
-    _publish(tmp, final)
+    try:
+        with writing(final):
+            with pq.ParquetWriter(tmp, BUCKET_SCHEMA, compression="none") as w:
+                for name in pc.unique(table["out_shard"]).to_pylist():  # one row group per output shard
+                    w.write_table(table.filter(pc.equal(table["out_shard"], name)))
+            _publish(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)  # still there only when something failed
     return len(table)
 
 
@@ -109,12 +114,18 @@ def write_shard(path: str, buckets: list[str], expected: int) -> dict:
     pos = rows["out_pos"].to_numpy()[order].tolist()
     if pos != list(range(expected)):
         raise InputError(f"{final}: buckets hold {len(pos)} samples, expected {expected} (stale bucket files?)")
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # of an attempt whose worker was killed
+        stale.unlink(missing_ok=True)
     tmp = _tmp(final)
-    with open(tmp, "wb") as f, TarSink(f) as sink:
-        for i in range(0, len(order), 64):
-            batch = rows.take(order[i : i + 64])
-            for key, exts, data in zip(batch["key"].to_pylist(), batch["exts"].to_pylist(),
-                                       batch["data"].to_pylist(), strict=True):
-                sink.write(key, dict(zip(exts, data, strict=True)))
-    _publish(tmp, final)
+    try:
+        with writing(final):
+            with open(tmp, "wb") as f, TarSink(f) as sink:
+                for i in range(0, len(order), 64):
+                    batch = rows.take(order[i : i + 64])
+                    for key, exts, data in zip(batch["key"].to_pylist(), batch["exts"].to_pylist(),
+                                               batch["data"].to_pylist(), strict=True):
+                        sink.write(key, dict(zip(exts, data, strict=True)))
+            _publish(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)  # still there only when something failed
     return {"name": name, "count": len(pos), "bytes": final.stat().st_size}

@@ -29,6 +29,7 @@ from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
 from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
 from dfprep.errors import InputError
+from dfprep.shard import writing
 
 BUCKETS = ".buckets"
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -43,6 +44,11 @@ class BalanceResult:
     source_shards: int  # source shards read (each once)
     bytes_written: int
     notes: list[str]  # what the user should know: budget exceeded, ratio missed, shards skipped
+
+
+class BalanceInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `run_balance`; the message says how far it got. Nothing counts as written:
+    sizes.json, the completeness mark, is written last, and a rerun starts over."""
 
 
 def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retries: int) -> list:
@@ -98,6 +104,16 @@ def _write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def _remove_partial(out: Path) -> None:
+    """Temporary files of an interrupted run (best effort: tasks may still be running elsewhere)."""
+    shutil.rmtree(out / BUCKETS, ignore_errors=True)
+    for split in BALANCED_SPLITS:
+        for p in (out / split).glob(f".{split}-*.tar.tmp-*"):
+            p.unlink(missing_ok=True)
+    for p in out.glob(".*.json.tmp"):  # _write_json's
+        p.unlink(missing_ok=True)
+
+
 def run_balance(
     extract_dirs: Sequence[str | Path],
     out: str | Path,
@@ -106,10 +122,35 @@ def run_balance(
     progress: Progress | None = None,
     retries: int = 2,
 ) -> BalanceResult:
-    """Select, reshard and report. `client`: a dask.distributed Client, or None to run here."""
-    t0 = time.time()
-    cfg = cfg or BalanceConfig()
+    """Select, reshard and report. `client`: a dask.distributed Client, or None to run here.
+
+    Whatever stops it (Ctrl-C raises BalanceInterrupted, a KeyboardInterrupt; a full disk a
+    ShardWriteError), its temporary files are removed and sizes.json is not written."""
     out = Path(out).resolve()  # tasks may run on other machines, in other directories
+    state = {"phase": "select", "done": 0, "total": 0}
+
+    def track(phase: str, done: int, total: int) -> None:
+        state.update(phase=phase, done=done, total=total)
+        if progress:
+            progress(phase, done, total)
+
+    try:
+        return _balance(extract_dirs, out, cfg or BalanceConfig(), client, track, retries)
+    except KeyboardInterrupt:
+        _remove_partial(out)
+        what = {"select": "selecting crops", "read": "reading the source shards",
+                "write": "writing the output shards"}.get(state["phase"], state["phase"])
+        tasks = f" ({state['done']} of {state['total']} tasks done)" if state["total"] else ""
+        raise BalanceInterrupted(
+            f"interrupted while {what}{tasks}; nothing was published in {out} (sizes.json is "
+            "written last): rerun the same command") from None
+    except BaseException:
+        _remove_partial(out)
+        raise
+
+
+def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Progress, retries: int) -> BalanceResult:
+    t0 = time.time()
     pool = read_pool(list(extract_dirs))
     if len(pool.index) == 0:
         raise InputError(f"no crops in {', '.join(map(str, extract_dirs))} (no complete shard with faces)")
@@ -152,12 +193,15 @@ def run_balance(
             if got.get(name) != n:
                 raise InputError(f"{out / split / name}: wrote {got.get(name)} samples, expected {n}")
 
-    pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
+    with writing(out / "selection.parquet"):
+        pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
     stats = compute_stats(pool, selection, cfg)
-    _write_json(out / "stats.json", stats)
-    (out / "stats.md").write_text(stats_markdown(stats))
-    plot_stats(stats, out / "stats.png")
-    _write_json(out / "sizes.json", sizes)  # last: marks the output complete
+    with writing(out / "stats.*"):
+        _write_json(out / "stats.json", stats)
+        (out / "stats.md").write_text(stats_markdown(stats))
+        plot_stats(stats, out / "stats.png")
+    with writing(out / "sizes.json"):
+        _write_json(out / "sizes.json", sizes)  # last: marks the output complete
     notes = [n for plan in selection.plans.values() for n in plan.notes]
     if pool.skipped:
         notes.append(f"{len(pool.skipped)} incomplete extract shard(s) skipped (no stats file), e.g. {pool.skipped[0]}")
