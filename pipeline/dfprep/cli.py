@@ -141,7 +141,7 @@ def extract(
     retries: Annotated[int | None, typer.Option(help="Re-runs of a shard job whose worker died.")] = None,
     video_timeout: Annotated[float | None, typer.Option(help="Seconds per video before it is recorded as failed (0 = none).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero if any video or shard job failed.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
     metrics: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")] = None,
 ) -> None:
@@ -173,6 +173,10 @@ def extract(
     if summary.interrupted:
         console.print("[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
+    if summary.failed_jobs:
+        console.print(f"[red]error:[/red] {len(summary.failed_jobs)} shard job(s) failed; their videos are "
+                      "not accounted for: rerun the same command")
+        raise typer.Exit(1)
     if summary.ok == 0:
         console.print("[red]error:[/red] no video produced a face crop")
         raise typer.Exit(1)
@@ -255,11 +259,16 @@ def balance(
     def go(client):
         return run_balance(extract_dirs, out, cfg, client=client, retries=run.retries)
 
-    if run.scheduler == "inline":
-        result = go(None)
-    else:
-        with make_client(run) as client:
-            result = go(client)
+    try:
+        if run.scheduler == "inline":
+            result = go(None)
+        else:
+            with make_client(run) as client:
+                result = go(client)
+    except KeyboardInterrupt as e:
+        msg = str(e) if str(e) else "nothing was published; rerun the same command"
+        console.print(f"[yellow]interrupted:[/yellow] {msg}", highlight=False)
+        raise typer.Exit(130) from None
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
     console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {out} "
                   f"({result.source_shards} source shards read once, {result.bytes_written / 1e6:.1f} MB, {result.seconds:.1f} s)")
@@ -298,6 +307,36 @@ def report(
     result = run_report(dirs, out, cfg)
     console.print(f"wrote {len(result.sheets)} contact sheet(s)" + (", the balance chart" if result.chart else "")
                   + (f" and {result.markdown}" if result.markdown else "") + f" to {out}")
+
+
+@app.command()
+@handle_errors
+def verify(
+    directory: Annotated[Path, typer.Argument(help="An extract or a balance output folder.")],
+    manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Manifest(s) the extract ran on: every video must be accounted for (repeatable).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole report here as JSON.")] = None,
+    show: Annotated[int, typer.Option(help="Discrepancies to print.")] = 20,
+) -> None:
+    """Check an output on disk: counts add up, index and tars agree, every JSON parses (exit 1 if not)."""
+    import json
+
+    from dfprep.verify import verify_output
+
+    r = verify_output(directory, manifest)
+    for note in r.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+    for p in r.problems[:show]:
+        console.print(f"[red]problem:[/red] {p}", highlight=False, soft_wrap=True)
+    n = len(r.problems) + r.omitted
+    if n > show:
+        console.print(f"... and {n - show} more" + (f" (see {json_out})" if json_out else " (--json for all)"))
+    if json_out:
+        json_out.write_text(json.dumps(r.as_dict(), indent=1))
+    counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
+    if not r.ok:
+        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {directory} ({counts})")
+        raise typer.Exit(1)
+    console.print(f"[green]ok:[/green] {r.kind} output {directory} ({counts})")
 
 
 if __name__ == "__main__":
