@@ -455,3 +455,20 @@ def test_frame_folder_errors(tmp_path):
         read_all(tmp_path / "missing", kind="frames")
     with pytest.raises(ConfigError, match="frame_stride"):
         read_all(tmp_path, kind="frames", frame_stride=0)
+
+
+@pytest.mark.parametrize("strategy, gop", [("sequential", None), ("seek", 25), ("auto", 250)])
+def test_skipping_unneeded_nonref_frames_changes_nothing(tmp_path, strategy, gop):
+    # x264's default B-frames: about half the frames are never referenced
+    from dfprep.synth import make_face_video
+
+    path = make_face_video(tmp_path / "b.mp4", fps=25, size=(320, 240), seconds=6.3, gop=gop, seed=4).path
+    runs = []
+    for skip in (False, True):
+        cfg = dataclasses.replace(DecodeConfig(), strategy=strategy, skip_nonref=skip)
+        with open_sampled(path, cfg) as (info, frames):
+            runs.append([(f.sample_index, f.frame_index, f.time, f.image) for f in frames])
+        assert info.errors == 0
+    assert len(runs[0]) == len(runs[1]) == 7
+    for a, b in zip(runs[0], runs[1], strict=True):
+        assert a[:3] == b[:3] and np.array_equal(a[3], b[3])

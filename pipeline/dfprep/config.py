@@ -28,6 +28,7 @@ class DecodeConfig:
     seek_min_frames: int = 8  # auto: seek only when that skips at least this many frame decodes
     seek_min_saving: float = 0.2  # auto: ...and only if the seeks save this share of all decoding
     autorotate: bool = True  # turn frames to display orientation (phone videos' rotation matrix)
+    skip_nonref: bool = True  # let the decoder drop unneeded non-reference frames (same output)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class ExtractConfig:
 
     # how the work is done, not what it produces: changing these never redoes a shard
     EXECUTION_ONLY = (("decode", "threads"), ("decode", "strategy"), ("decode", "seek_min_frames"),
-                      ("decode", "seek_min_saving"),
+                      ("decode", "seek_min_saving"), ("decode", "skip_nonref"),
                       ("detect", "threads"), ("detect", "batch_size"))
 
     def params_hash(self) -> str:

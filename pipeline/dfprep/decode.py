@@ -27,7 +27,7 @@ import numpy as np
 
 from dfprep.config import DecodeConfig
 from dfprep.errors import ConfigError, DfprepError
-from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times
+from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times, select_samples
 
 STRATEGIES = ("auto", "seek", "sequential")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
@@ -276,6 +276,7 @@ class _VideoReader:
         self.stream = None
         self.seeks = 0
         self.seek_by_dts = False
+        self.needed: set[int] | None = None
 
     def close(self) -> None:
         if self.container is not None:
@@ -307,8 +308,20 @@ class _VideoReader:
         if not produced:
             raise DecodeError(self.path, "no decodable frames")
 
+    def _needed_pts(self) -> set[int] | None:
+        """pts of the frames the sampler will keep, known from the demux pass (None: unknown).
+
+        Every other frame that no later frame references can be dropped by the decoder unseen
+        (`skip_frame=NONREF`): about half the frames of a typical x264 stream, identical output.
+        """
+        if not self.cfg.skip_nonref or not self.index.pts or self.origin is None:
+            return None
+        times = [float((p - self.origin) * self.tb) for p in self.index.pts]
+        return {self.index.pts[i] for _, i in select_samples(times, self.cfg.fps)}
+
     def _run(self, selector: SampleSelector, plan: dict[int, int]) -> Iterator[SampledFrame]:
         self._reopen()
+        self.needed = self._needed_pts()
         info, all_pts, rate = self.info, self.index.pts, self.info.fps
         frames = self._decoded()
         last_pts = None  # pts of the last decoded frame
@@ -381,7 +394,12 @@ class _VideoReader:
         def read_failed() -> None:
             info.errors += 1
 
+        ctx = stream.codec_context
         for packet in _packets(self.container, stream, read_failed, self.check):
+            if self.needed is not None:
+                # after any decoding error the frame chosen for a time may differ: decode everything
+                skip = not info.errors and packet.pts is not None and packet.pts not in self.needed
+                ctx.skip_frame = "NONREF" if skip else "DEFAULT"
             try:
                 yield from packet.decode()
             except av.error.FFmpegError:
