@@ -147,6 +147,11 @@ def test_same_inputs_give_byte_identical_shards_and_resume_skips(tmp_path):
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b") and a.jobs == 2
     again = run_extract([m], tmp_path / "a", p)
     assert (again.skipped, again.done) == (2, 0)
+    stats = tmp_path / "a/shards/t-000000.stats.json"
+    before = stats.stat().st_mtime_ns
+    redo = run_extract([m], tmp_path / "a", p, overwrite=True)
+    assert (redo.skipped, redo.done) == (0, 2) and stats.stat().st_mtime_ns != before
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
     # a changed output param redoes the shards; an execution-only one does not
     p2 = replace(p, crop=replace(p.crop, jpeg_quality=80))
     assert run_extract([m], tmp_path / "a", p2).done == 2

@@ -312,6 +312,8 @@ def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[
     pending = []
     for j in jobs:
         files = ShardFiles(j.shards_dir, j.name)
+        if overwrite:
+            files.remove()  # else a worker would take the old files for a finished first attempt
         if overwrite or not files.is_complete(j.params_hash):
             pending.append(j)
     return pending, len(jobs) - len(pending)
