@@ -59,6 +59,7 @@ def save_checkpoint(
     """Write atomically: into DIR.tmp, then swap it in place of DIR."""
     final = Path(directory)
     tmp = final.with_name(final.name + ".tmp")
+    recover(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in vit.state_dict().items()}
@@ -75,9 +76,19 @@ def save_checkpoint(
     return final
 
 
+def recover(directory: str | Path) -> None:
+    """Finish a swap that a kill interrupted between its two renames (DIR.old -> DIR)."""
+    final = Path(directory)
+    old = final.with_name(final.name + ".old")
+    if not final.exists() and old.is_dir():
+        old.rename(final)
+
+
 def resolve(path: str | Path) -> Path:
     """A checkpoint directory, or a run directory (then its `checkpoints/best`)."""
     p = Path(path)
+    recover(p)
+    recover(p / "checkpoints" / "best")
     if (p / CONFIG).is_file():
         return p
     if (p / "checkpoints" / "best" / CONFIG).is_file():
@@ -141,6 +152,7 @@ def inference_aug(meta: dict[str, Any]) -> AugConfig:
 
 def load_state(path: str | Path) -> dict[str, Any]:
     """The resumable loop state of a `last` checkpoint (loaded without unpickling any code)."""
+    recover(path)
     p = Path(path) / STATE
     if not p.is_file():
         raise InputError(f"{p}: not found, nothing to resume")

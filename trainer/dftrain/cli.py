@@ -181,5 +181,147 @@ def bench(
         raise _fail(e) from None
 
 
+@app.command("eval")
+def eval_(
+    checkpoint: Path = typer.Argument(
+        ...,
+        help="Checkpoint directory (runs/X/checkpoints/best) or a run directory (uses its best).",
+    ),
+    data: list[str] = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="NAME=EXTRACT_DIR: the videos of dataset NAME in a `dfprep extract` output (DIR alone: all its datasets). Repeatable.",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Output directory: metrics.json, table.md, predictions.parquet, plots/.",
+    ),
+    params: Path | None = typer.Option(
+        None, "--params", "-p", help="params.yaml whose `eval:` section sets the defaults."
+    ),
+    split: str | None = typer.Option(None, "--split", help="(eval.split)"),
+    threshold: float | None = typer.Option(None, "--threshold", help="(eval.threshold)"),
+    no_face_score: float | None = typer.Option(
+        None, "--no-face-score", help="score of a test video with no face crop (eval.no_face_score)"
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="(eval.batch_size)"),
+    workers: int | None = typer.Option(None, "--workers", help="-1 = auto (eval.workers)"),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (eval.device)"),
+    name: str | None = typer.Option(
+        None, "--name", help="Row name in the table (default: the run's)."
+    ),
+    catalogue: Path | None = typer.Option(
+        None,
+        "--catalogue",
+        help="Dataset catalogue for the scenarios (default: manifests/catalogue.yaml).",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
+) -> None:
+    """Video-level AUC / bACC per dataset, method and scenario (the paper's Table 3), frame AUC / EER."""
+    from dftrain.config import load_eval_params
+    from dftrain.evaluate import evaluate
+
+    try:
+        cfg = load_eval_params(
+            params, split=split, threshold=threshold, no_face_score=no_face_score,
+            batch_size=batch_size, workers=workers, device=device,
+        )  # fmt: skip
+        result = evaluate(
+            checkpoint, data, out, cfg, name=name, catalogue_path=catalogue,
+            progress=progress and sys.stderr.isatty(),
+        )  # fmt: skip
+    except DfprepError as e:
+        raise _fail(e) from None
+    print(
+        f"{result.videos} test videos, {result.crops} crops scored in {result.seconds:.1f} s "
+        f"on {result.info['device']} -> {out}",
+        file=sys.stderr,
+    )
+    print(result.table)
+
+
+@app.command()
+def compare(
+    dirs: list[Path] = typer.Argument(..., help="`dftrain eval` output directories, one row each."),
+    names: str | None = typer.Option(
+        None, "--names", help="Comma list of row names (default: the runs' own)."
+    ),
+    metric: str = typer.Option(
+        "auc,bacc", "--metric", help="Comma list of auc, bacc: one table each."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Also write the Markdown to this file."
+    ),
+) -> None:
+    """Several evaluated runs side by side in one Table 3 (Markdown on stdout)."""
+    from dftrain.compare import compare as compare_runs
+
+    metrics = tuple(m.strip() for m in metric.split(",") if m.strip())
+    bad = [m for m in metrics if m not in ("auc", "bacc")]
+    if bad or not metrics:
+        raise _fail(DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc"))
+    try:
+        text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
+    except DfprepError as e:
+        raise _fail(e) from None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    print(text)
+
+
+@app.command()
+def predict(
+    checkpoint: Path = typer.Argument(
+        ..., help="Checkpoint directory, or a run directory (its best)."
+    ),
+    paths: list[Path] = typer.Argument(
+        ..., help="Video files and/or folders (searched recursively)."
+    ),
+    params: Path | None = typer.Option(
+        None,
+        "--params",
+        "-p",
+        help="params.yaml: decode/detect/crop as for `dfprep extract`, and the `eval:` section.",
+    ),
+    threshold: float | None = typer.Option(None, "--threshold", help="(eval.threshold)"),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (eval.device)"),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (per video and per crop) instead of the table."
+    ),
+    timeline: Path | None = typer.Option(
+        None, "--timeline", help="Write a PNG of the per-second scores."
+    ),
+) -> None:
+    """Score raw videos: 1-FPS decoding, extract's detector and crops, the model, mean P(fake).
+
+    Exit status 1 when a video could not be read or had no face (it says so in the output)."""
+    from rich.console import Console
+
+    from dfprep.config import load_params
+    from dftrain.config import load_eval_params
+    from dftrain.plots import timeline_figure
+    from dftrain.predict import predict as predict_videos
+    from dftrain.predict import results_table, to_json
+
+    try:
+        cfg = load_eval_params(params, threshold=threshold, device=device)
+        preds = predict_videos(paths, checkpoint, load_params(params), cfg)
+        if timeline is not None:
+            series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
+            timeline_figure(series, timeline, cfg.threshold)
+    except DfprepError as e:
+        raise _fail(e) from None
+    if as_json:
+        print(to_json(preds, cfg.threshold))
+    else:
+        Console().print(results_table(preds, cfg.threshold))
+    if not all(p.scored for p in preds):
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

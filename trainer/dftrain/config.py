@@ -175,10 +175,8 @@ def train_config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
     return check_config(_build(TrainConfig, data, f"{where}: train"), where)
 
 
-def load_train_params(path: str | Path | None = None) -> TrainConfig:
-    """The `train:` section of a params.yaml (the defaults when path is None or it has none)."""
-    if path is None:
-        return TrainConfig()
+def _read_section(path: str | Path, name: str) -> dict[str, Any]:
+    """One top-level section of a params.yaml ({} when absent); a missing or broken file is an error."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"params file not found: {p}")
@@ -188,7 +186,14 @@ def load_train_params(path: str | Path | None = None) -> TrainConfig:
         raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
-    return train_config_from_dict(data.get("train") or {}, str(p))
+    return data.get(name) or {}
+
+
+def load_train_params(path: str | Path | None = None) -> TrainConfig:
+    """The `train:` section of a params.yaml (the defaults when path is None or it has none)."""
+    if path is None:
+        return TrainConfig()
+    return train_config_from_dict(_read_section(path, "train"), str(path))
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -234,3 +239,60 @@ def with_overrides(cfg: TrainConfig, **dotted: Any) -> TrainConfig:
             raise ConfigError(f"unknown parameter train.{name}")
         cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{key: value})})
     return check_config(cfg)
+
+
+# ---- evaluation: `dftrain eval` and `dftrain predict` (params.yaml `eval:`) -------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    split: str = "test"  # the test list: videos of this split in the extract's *.videos.parquet
+    threshold: float = 0.5  # P(fake) >= threshold is called fake (bACC, predict's verdict)
+    no_face_score: float = 0.5  # score of a test video without any face crop (no face, or failed)
+    batch_size: int = 128  # crops per forward pass
+    workers: int = -1  # JPEG-decoding loader processes; -1 = cores - 1 (at most one per shard)
+    device: str = "auto"  # auto (cuda when there is one) | cpu | cuda
+    amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
+
+
+def check_eval_config(cfg: EvalConfig, where: str = "options") -> EvalConfig:
+    """Reject values no evaluation can use, naming the parameter."""
+    from dfprep.schema import SPLITS
+
+    def bad(name: str, msg: str) -> ConfigError:
+        return ConfigError(f"{where}: eval.{name}: {msg}")
+
+    if cfg.split not in SPLITS:
+        raise bad("split", f"{cfg.split!r} is not one of {', '.join(SPLITS)}")
+    if not 0.0 <= cfg.threshold <= 1.0:
+        raise bad("threshold", f"{cfg.threshold} is not in [0, 1]")
+    if not 0.0 <= cfg.no_face_score <= 1.0:
+        raise bad("no_face_score", f"{cfg.no_face_score} is not in [0, 1]")
+    if cfg.batch_size < 1:
+        raise bad("batch_size", f"must be >= 1, got {cfg.batch_size}")
+    if cfg.workers < -1:
+        raise bad("workers", f"must be >= -1, got {cfg.workers}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        raise bad("device", f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N")
+    if cfg.amp not in ("auto", "bf16", "off"):
+        raise bad("amp", f"{cfg.amp!r} is not one of auto, bf16, off")
+    return cfg
+
+
+def load_eval_params(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
+    """The `eval:` section of a params.yaml (defaults when path is None), then the non-None overrides."""
+    cfg = (
+        EvalConfig()
+        if path is None
+        else _build(EvalConfig, _read_section(path, "eval"), f"{path}: eval")
+    )
+    unknown = sorted(set(overrides) - {f.name for f in fields(EvalConfig)})
+    if unknown:
+        raise ConfigError(f"unknown parameter eval.{unknown[0]}")
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    return check_eval_config(cfg, str(path) if path is not None else "options")
+
+
+def eval_defaults() -> dict[str, Any]:
+    """The `eval:` section params.yaml must hold."""
+    return _lists(dataclasses.asdict(EvalConfig()))

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dfprep.errors import ConfigError, InputError
+from dfprep.tario import iter_samples
 from dftrain.config import LabelConfig
 from dftrain.labels import sample_class
 
@@ -119,10 +120,13 @@ def collate(samples: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torc
 
 
 def read_samples(urls: Iterator[str]) -> Iterator[dict]:
-    """Raw samples of the given shards in order; a broken tar is an InputError naming it."""
+    """Raw samples of the given shards in order, read with the pipeline's own tar reader (which
+    refuses absolute, `..` and link members); a broken tar is an InputError naming it."""
     for url in urls:
         try:
-            yield from wds.tarfile_samples([{"url": url}])
+            with open(url, "rb") as f:
+                for key, members in iter_samples(f, url):
+                    yield {"__key__": key, "__url__": url, **members}
         except (OSError, ValueError, EOFError, tarfile.TarError) as e:
             why = str(e.args[0] if e.args else e).splitlines()[0]
             raise InputError(f"{url}: unreadable WebDataset shard ({why})") from None

@@ -1,0 +1,172 @@
+"""`dftrain predict`: raw videos -> P(fake), with exactly extract's crops.
+
+Each video goes through `dfprep.extract.process_video`, the function that writes the shards (1-FPS
+decoding, the detector, the face choice, the crop and its JPEG encoding), and the JPEG bytes are
+scored like `dftrain eval` scores them from a shard. A video therefore gets the score eval would
+give it after `dfprep extract` with the same decode/detect/crop parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dfprep.adapters.folder import VIDEO_EXTS
+from dfprep.config import ExtractConfig, Params, replace
+from dfprep.errors import InputError
+from dfprep.extract import VideoResult, process_video, resolve_threads
+from dfprep.schema import make_video_id
+from dftrain.config import EvalConfig, check_eval_config
+from dftrain.inference import Scorer
+
+VERDICTS = ("fake", "real", "no face", "unreadable")
+
+
+@dataclass
+class VideoPrediction:
+    path: str
+    status: str  # ok | no_face | failed (extract's statuses)
+    verdict: str  # fake | real (P(fake) >= threshold or not) | no face | unreadable
+    p_fake: float | None  # mean over the face crops; None without any
+    faces: int  # face crops scored (one per sampled frame with a face, by default)
+    frames_sampled: int
+    error: str = ""
+    times: list[float] = field(default_factory=list)  # per crop: seconds from the start
+    scores: list[float] = field(default_factory=list)  # per crop: P(fake)
+    seconds: float = 0.0
+
+    @property
+    def scored(self) -> bool:
+        return self.p_fake is not None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def find_videos(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given (whatever their extension), folders searched recursively for video files.
+
+    A path that does not exist is kept: it becomes an `unreadable` row, like any bad video."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS
+            )
+            if not found:
+                raise InputError(
+                    f"{p}: no video file in this folder ({', '.join(sorted(VIDEO_EXTS))})"
+                )
+            out += found
+        else:
+            out.append(p)
+    if not out:
+        raise InputError("no video given")
+    return out
+
+
+def video_row(path: Path) -> dict:
+    """A manifest row for one loose video (labels unknown: they are not used for scoring)."""
+    p = path.resolve() if path.exists() else path.absolute()
+    return {
+        "video_id": make_video_id("predict", p.name), "path": str(p), "dataset": "predict",
+        "split": "test", "label": 0, "method": "unknown", "category": "unknown", "kind": "video",
+        "frame_stride": 0, "fake_segments": None,
+    }  # fmt: skip
+
+
+def extract_crops(path: Path, cfg: ExtractConfig, detector, timeout: float = 0.0) -> VideoResult:
+    """Extract's own face crops of one video (the bytes it would write into a shard)."""
+    return process_video(video_row(path), cfg, detector, timeout)
+
+
+def predict_video(
+    path: Path,
+    scorer: Scorer,
+    cfg: ExtractConfig,
+    detector,
+    ecfg: EvalConfig,
+    timeout: float = 0.0,
+) -> VideoPrediction:
+    t0 = time.perf_counter()
+    result = extract_crops(path, cfg, detector, timeout)
+    st = result.status_row
+    base = dict(
+        path=str(path),
+        status=st["status"],
+        frames_sampled=int(st["frames_sampled"]),
+        error=st["error"],
+    )
+    if not result.samples:
+        verdict = "unreadable" if st["status"] == "failed" else "no face"
+        return VideoPrediction(
+            verdict=verdict, p_fake=None, faces=0, seconds=time.perf_counter() - t0, **base
+        )
+    jpegs = [members["jpg"] for _, members, _ in result.samples]
+    p_fake, _ = scorer.score_jpegs(jpegs, ecfg.batch_size, where=str(path))
+    score = float(p_fake.mean())
+    return VideoPrediction(
+        verdict="fake" if score >= ecfg.threshold else "real",
+        p_fake=score,
+        faces=len(jpegs),
+        times=[float(row["time"]) for _, _, row in result.samples],
+        scores=[float(p) for p in p_fake],
+        seconds=time.perf_counter() - t0,
+        **base,
+    )
+
+
+def predict(
+    paths: Iterable[str | Path],
+    checkpoint: str | Path,
+    params: Params | None = None,
+    ecfg: EvalConfig | None = None,
+    on_video: Callable[[VideoPrediction], None] | None = None,
+) -> list[VideoPrediction]:
+    """Score raw videos in order; bad or faceless videos are results, never exceptions."""
+    from dfprep.detect import get_detector
+
+    params = params or Params()
+    ecfg = check_eval_config(ecfg or EvalConfig())
+    videos = find_videos(paths)
+    scorer = Scorer(checkpoint, ecfg.device, ecfg.amp)
+    # one process does everything here: give decoder and detector all the cores
+    cfg = resolve_threads(params.extract, replace(params.run, workers=1, scheduler=""))
+    detector = get_detector(cfg.detect)
+    out = []
+    for v in videos:
+        pred = predict_video(v, scorer, cfg, detector, ecfg, params.run.video_timeout)
+        out.append(pred)
+        if on_video:
+            on_video(pred)
+    return out
+
+
+def to_json(preds: list[VideoPrediction], threshold: float) -> str:
+    return json.dumps({"threshold": threshold, "videos": [p.as_dict() for p in preds]}, indent=1)
+
+
+def results_table(preds: list[VideoPrediction], threshold: float):
+    """The rich table `dftrain predict` prints."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=f"dftrain predict (fake if P(fake) >= {threshold:g})")
+    for col, justify in (
+        ("video", "left"),
+        ("faces", "right"),
+        ("P(fake)", "right"),
+        ("verdict", "left"),
+    ):
+        t.add_column(col, justify=justify, overflow="fold")
+    style = {"fake": "bold red", "real": "green", "no face": "yellow", "unreadable": "yellow"}
+    for p in preds:
+        faces = f"{p.faces}/{p.frames_sampled}" if p.frames_sampled else "-"
+        score = f"{p.p_fake:.3f}" if p.p_fake is not None else "-"
+        verdict = p.verdict + (f": {p.error}" if p.error and not p.scored else "")
+        t.add_row(Text(p.path), faces, score, Text(verdict, style=style[p.verdict]))
+    return t
