@@ -32,15 +32,16 @@ def test_params_yaml_mirrors_the_pipeline_defaults():
 
 def test_params_yaml_mirrors_the_trainer_defaults():
     pytest.importorskip("dftrain.config")
-    from dftrain.config import train_defaults
+    from dftrain.config import eval_defaults, train_defaults
 
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert data.get("train") == _plain(train_defaults())
+    assert data.get("eval") == _plain(eval_defaults())
 
 
 def test_params_yaml_has_no_unknown_sections():
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    known = {f.name for f in dataclasses.fields(Params)} | DEMO_ONLY | {"train"}
+    known = {f.name for f in dataclasses.fields(Params)} | DEMO_ONLY | {"train", "eval"}
     assert set(data) <= known
 
 
