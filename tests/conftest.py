@@ -30,3 +30,14 @@ def sample_manifest(sample_root, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("manifests") / "ffpp.parquet"
     return write_manifest(build_manifest("ffpp", sample_root), out)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core box run several times faster on one intra-op thread."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

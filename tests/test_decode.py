@@ -17,6 +17,7 @@ from dfprep.decode import DecodeError, open_sampled
 from dfprep.errors import ConfigError
 from dfprep.sampling import natural_key, plan_seeks, sample_times, select_samples
 from dfprep.videoio import as_rate, encode_video
+from faults import audio_only, faststart
 
 W, H = 160, 120
 
@@ -248,17 +249,6 @@ def test_display_rotation_is_applied(tmp_path):
 # ------------------------------------------------------------------------------------ bad input
 
 
-def faststart_copy(src: Path, dst: Path) -> Path:
-    """Remux with the index (moov) before the data, as web video usually is."""
-    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
-        out = o.add_stream_from_template(i.streams.video[0])
-        for packet in i.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = out
-                o.mux(packet)
-    return dst
-
-
 def packet_spans(path: Path) -> list[tuple[int, int, int, bool]]:
     with av.open(str(path)) as c:
         return [(p.pos, p.size, p.pts, p.is_keyframe) for p in c.demux(video=0) if p.size]
@@ -270,20 +260,6 @@ def clip(tmp_path_factory):
     return encode(tmp_path_factory.mktemp("clip") / "clip.mp4", 100, 25, gop=25)
 
 
-def make_audio_only(path: Path) -> Path:
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("aac", rate=16000)
-        for i in range(16):
-            frame = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate, frame.pts = 16000, i * 1024
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
-
-
 def make_image(path: Path, fmt: str) -> Path:
     Image.fromarray(make_frame(0)).save(path, format=fmt)
     return path
@@ -293,7 +269,7 @@ BAD_INPUTS = {  # name -> (write the file, expected reason)
     "empty": (lambda p: p.write_bytes(b""), "empty file"),
     "garbage": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), "not a video file"),
     "text": (lambda p: p.write_text("just some words\n" * 50), "not a video file"),
-    "audio-only": (make_audio_only, "no video stream (audio-only file)"),
+    "audio-only": (audio_only, "no video stream (audio-only file)"),
     "png": (lambda p: make_image(p, "PNG"), "still image (png)"),
     "jpeg": (lambda p: make_image(p, "JPEG"), "still image (jpeg)"),
 }
@@ -321,7 +297,7 @@ def test_truncated_mp4_with_index_at_the_end_is_rejected(tmp_path, clip, cut):
 
 @pytest.mark.parametrize("cut", [0.3, 0.6])
 def test_truncated_mp4_with_index_first_keeps_the_frames_before_the_cut(tmp_path, clip, cut):
-    fast = faststart_copy(clip, tmp_path / "fast.mp4")
+    fast = faststart(clip, tmp_path / "fast.mp4")
     data = fast.read_bytes()
     (tmp_path / "t.mp4").write_bytes(data[: int(len(data) * cut)])
     _, full = read_all(fast)
@@ -403,7 +379,7 @@ def test_containers_are_always_closed(tmp_path, clip, monkeypatch):
         assert is_open(opened[-1])
         return opened[-1]
 
-    audio = make_audio_only(tmp_path / "a.mp4")
+    audio = audio_only(tmp_path / "a.mp4")
     monkeypatch.setattr(av, "open", recording_open)
     read_all(clip, DecodeConfig(strategy="seek"))
     with open_sampled(clip, DecodeConfig()) as (_, frames):

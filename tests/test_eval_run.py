@@ -22,21 +22,16 @@ from dfprep.tario import TarSink, iter_samples
 from dfprep.videoio import encode_video
 from dftrain.checkpoint import checkpoint_meta, save_checkpoint
 from dftrain.cli import app
-from dftrain.config import EvalConfig, LabelConfig, ModelConfig, TrainConfig
+from dftrain.config import EvalConfig, LabelConfig, TrainConfig
 from dftrain.evaluate import evaluate
 from dftrain.labels import names
 from dftrain.model import create_model
+from trainer_helpers import TINY
 
-TINY = ModelConfig(name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0)
 CFG = EvalConfig(workers=0, batch_size=16, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_checkpoint(path, mode: str = "binary", seed: int = 0):

@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +18,7 @@ from dfprep.extract import crop_label, plan_jobs, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
 from dfprep.synth import make_face_video
 from dfprep.tario import iter_samples
+from faults import audio_only, image_as_video
 
 
 def _params(**shard) -> Params:
@@ -80,24 +80,6 @@ def test_one_crop_per_second(tmp_path, fps, seconds, expected):
     assert all(r["time"] >= r["sample_index"] - 1e-6 for r in idx)
 
 
-def _audio_only(path: Path) -> None:
-    with av.open(str(path), "w", format="mp4") as c:
-        s = c.add_stream("aac", rate=16000)
-        for i in range(20):
-            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            fr.sample_rate, fr.pts = 16000, i * 1024
-            for p in s.encode(fr):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
-
-
-def _png_named_mp4(path: Path) -> None:
-    from PIL import Image
-
-    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(path, format="PNG")
-
-
 def test_bad_inputs_are_recorded_and_the_rest_of_the_shard_is_written(tmp_path):
     v = tmp_path / "v"
     make_face_video(v / "good1.mp4", fps=25, size=(320, 240), seconds=2, seed=1)
@@ -106,8 +88,8 @@ def test_bad_inputs_are_recorded_and_the_rest_of_the_shard_is_written(tmp_path):
     good = (v / "good1.mp4").read_bytes()
     (v / "truncated.mp4").write_bytes(good[: len(good) // 3])
     (v / "text.mp4").write_text("this is not a video\n" * 50)
-    _audio_only(v / "audio.mp4")
-    _png_named_mp4(v / "image.mp4")
+    audio_only(v / "audio.mp4")
+    image_as_video(v / "image.mp4")
     from dfprep.videoio import encode_video
 
     encode_video(v / "noface.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 50, 25)

@@ -18,17 +18,9 @@ from dftrain.checkpoint import checkpoint_meta, load_model, read_meta, save_chec
 from dftrain.config import LabelConfig, ModelConfig, TrainConfig
 from dftrain.labels import fake_probability, names, resolve
 from dftrain.model import WithEmbedding, create_model, initialise, load_fsfm
+from trainer_helpers import TINY
 
-TINY = ModelConfig(name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box run several times faster on one intra-op thread."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fsfm_pretraining_parts(

@@ -27,14 +27,7 @@ from dftrain.data import (
 from dftrain.synth import write_synthetic_shards
 from dftrain.transforms import eval_transform, train_transform
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box run several times faster on one intra-op thread."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _keyed(t: torch.Tensor) -> list[float]:

@@ -13,7 +13,6 @@ from dfprep.errors import ConfigError
 from dftrain.config import (
     VGGFACE2_MEAN,
     LossConfig,
-    ModelConfig,
     OptimConfig,
     TrainConfig,
     check_config,
@@ -23,8 +22,7 @@ from dftrain.config import (
 )
 from dftrain.model import create_model
 from dftrain.optim import build_optimizer, layer_id, lr_at, param_groups, set_lr
-
-TINY = ModelConfig(name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0)
+from trainer_helpers import TINY
 
 
 def _where(groups):

@@ -22,7 +22,6 @@ from dftrain.config import (
     DataConfig,
     LabelConfig,
     LossConfig,
-    ModelConfig,
     OptimConfig,
     TrainConfig,
 )
@@ -31,17 +30,9 @@ from dftrain.model import create_model
 from dftrain.monitor import truncate_after
 from dftrain.synth import write_synthetic_shards
 from dftrain.train import run
+from trainer_helpers import TINY
 
-TINY = ModelConfig(name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core box run several times faster on one intra-op thread."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cfg(**sections) -> TrainConfig:
