@@ -184,3 +184,45 @@ def test_sample_dataset_labels_reach_the_shards(sample_manifest, tmp_path):
         assert (r["label"], r["category"], r["method"], r["split"]) == (
             src["label"], src["category"], src["method"], src["split"])
     assert {r["method"] for r in idx} == {"real", "Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures"}
+
+
+def test_frame_folders_of_face_crops_go_through_extract(tmp_path):
+    """DF40 / WildDeepfake ship face crops: a face filling the image is still found; a folder
+    without faces is `no_face`, never cropped blindly."""
+    import cv2
+    import skimage.data
+
+    from dfprep.detect import get_detector
+
+    root = tmp_path / "frames"
+    photo = skimage.data.astronaut()
+    face = get_detector(Params().detect).detect([photo])[0][0]
+    x1, y1, x2, y2 = (int(v) for v in face.box)
+    tight = cv2.resize(photo[y1:y2, x1:x2], (224, 224))  # the face fills the whole image
+    (root / "faces").mkdir(parents=True)
+    for i in range(12):
+        Image.fromarray(np.roll(tight, i, axis=1)).save(root / "faces" / f"{i}.png")
+    (root / "noface").mkdir()
+    for i in range(3):
+        Image.fromarray(skimage.data.coffee()).save(root / "noface" / f"{i}.png")
+    rows = [VideoRow("faces", "test", 1, "m", "FS", kind="frames", frame_stride=5),
+            VideoRow("noface", "test", 0, "real", "real", kind="frames", frame_stride=1)]
+    m = write_manifest(rows_to_table("t", root, rows), tmp_path / "m.parquet")
+    s = run_extract([m], tmp_path / "out", _params())
+    status = {r["video_id"]: r for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()}
+    assert (status["t-faces"]["status"], status["t-faces"]["strategy"]) == ("ok", "frames")
+    assert status["t-faces"]["frames_sampled"] == 3  # images 0, 5, 10 (stride 5, natural order)
+    assert status["t-noface"]["status"] == "no_face" and status["t-noface"]["crops"] == 0
+    idx = pq.read_table(next((tmp_path / "out/shards").glob("*.index.parquet"))).to_pylist()
+    assert [r["frame_index"] for r in idx] == [0, 5, 10] and s.crops == 3
+
+
+def test_partly_fake_video_labels_each_crop_by_its_fake_segments(tmp_path):
+    make_face_video(tmp_path / "v/part.mp4", fps=25, size=(320, 240), seconds=4.0, seed=5)
+    rows = [VideoRow("part.mp4", "train", 1, "class-05", "RE", fake_segments=[(1.5, 3.0)])]
+    m = write_manifest(rows_to_table("fn", tmp_path / "v", rows), tmp_path / "m.parquet")
+    run_extract([m], tmp_path / "out", _params())
+    samples = _samples(tmp_path / "out")
+    got = [(json.loads(s["json"])["sample_index"], s["cls"], json.loads(s["json"])["label"],
+            json.loads(s["json"])["video_label"]) for s in samples.values()]
+    assert got == [(0, b"0", 0, 1), (1, b"0", 0, 1), (2, b"1", 1, 1), (3, b"0", 0, 1)]
