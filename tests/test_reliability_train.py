@@ -21,7 +21,7 @@ from dftrain.synth import write_synthetic_shards
 BIN = Path(sys.executable).parent
 PARAMS = """train:
   model: {name: vit_tiny_patch16_224, img_size: 32, patch_size: 8, depth: 2, drop_path: 0.1}
-  optim: {epochs: 4, batch_size: 16, warmup_epochs: 1.0, lr: 0.0005}
+  optim: {epochs: 6, batch_size: 16, warmup_epochs: 1.0, lr: 0.0005}
   data: {workers: 1, shuffle_buffer: 64, shuffle_initial: 16}
   log_every: 1
 """
@@ -69,10 +69,10 @@ def test_kill_9_then_resume_gives_the_weights_of_an_uninterrupted_run(setup, tmp
         t0 = time.time()
         while _epoch_done(out) < trial and proc.poll() is None and time.time() - t0 < 300:
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 0.8))  # somewhere in the next epoch (or its checkpoint)
+        time.sleep(rng.uniform(0.0, 0.5))  # somewhere in the next epoch (or its checkpoint)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert _epoch_done(out) < 3, "the run finished before it was killed; the test proves nothing"
+        assert _epoch_done(out) < 5, "the run finished before it was killed; the test proves nothing"
         res = subprocess.run(_cmd(setup, out, "--resume"), env=_env(), capture_output=True,
                              text=True, timeout=600)
         assert res.returncode == 0, res.stderr
