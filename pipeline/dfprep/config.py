@@ -126,19 +126,22 @@ class Params:
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """`where` is the dotted section name (e.g. `decode`), used to name the culprit."""
+    label = where or "params"
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{label}: expected a mapping, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}")
+        raise ConfigError(f"{label}: unknown parameter(s) {', '.join(unknown)}")
     kwargs = {}
     for name, value in data.items():
         default = getattr(cls(), name)
+        sub = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, f"{where}.{name}")
+            kwargs[name] = _build(type(default), value or {}, sub)
         else:
-            kwargs[name] = _coerce(value, default, f"{where}.{name}")
+            kwargs[name] = _coerce(value, default, sub)
     return cls(**kwargs)
 
 
@@ -182,7 +185,10 @@ def load_params(path: str | Path | None = None, sections: tuple[str, ...] | None
     known = {f.name for f in fields(Params)}
     # params.yaml may hold sections of other tools (e.g. the trainer's): keep only ours.
     ours = {k: v for k, v in data.items() if k in known and (sections is None or k in sections)}
-    return _build(Params, ours, str(p))
+    try:
+        return _build(Params, ours, "")
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
 
 
 def replace(cfg: Any, **changes: Any) -> Any:

@@ -48,15 +48,19 @@ class ExtractProgress:
         self._seen: dict[str, int] = defaultdict(int)
         self.crops = 0
         self.failed = 0
+        self._started = False
 
     def __enter__(self) -> ExtractProgress:
-        self.progress.__enter__()
-        return self
+        return self  # the bar appears once the plan is known (bad input fails before that)
 
     def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
+        if self._started:
+            self.progress.stop()
 
     def on_plan(self, total: int, done: int) -> None:
+        if not self._started:
+            self.progress.start()
+            self._started = True
         self.progress.reset(self.task, total=total, completed=0, crops=0, failed=0)
         if done:
             # resumed shards are not re-timed: keep them out of the rate and the ETA
