@@ -208,6 +208,7 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0)
         return {**(files.read_stats() or {}), "skipped": True}
     files.remove()
     t0 = time.time()
+    cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
     detector = get_detector(cfg.detect)
     writer = ShardWriter(files)
     index_rows: list[dict] = []
