@@ -277,9 +277,10 @@ def balance(
         Console().print(md.read_text())
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
-    if metrics:
+    if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json
         metrics.parent.mkdir(parents=True, exist_ok=True)
-        metrics.write_text(json.dumps(result.stats, indent=1, sort_keys=True))
+        plans = {split: v.get("plan", {}) for split, v in result.stats.get("splits", {}).items() if v.get("plan")}
+        metrics.write_text(json.dumps(plans, indent=1, sort_keys=True))
 
 
 def _int(v: str, opt: str) -> int:
