@@ -402,6 +402,8 @@ def _run_on(client, pending, cfg, params, summary, sink) -> None:
 
     from dfprep.distribute import PROGRESS_TOPIC
 
+    sink({"dashboard": client.dashboard_link, "workers": len(client.scheduler_info()["workers"])})
+
     client.subscribe_topic(PROGRESS_TOPIC, lambda ev: sink(ev[1]))
     run_id = uuid.uuid4().hex[:8]
     futures = {

@@ -68,6 +68,10 @@ class ExtractProgress:
             self.progress.console.print(f"resuming: {done} of {total} videos already extracted")
 
     def on_event(self, ev: dict) -> None:
+        if "dashboard" in ev:  # once, when the Dask client is up
+            self.progress.console.print(f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}",
+                                        highlight=False)
+            return
         with self._lock:
             shard = ev.get("shard", "")
             if ev.get("job_done"):
