@@ -149,9 +149,6 @@ class CropRecord:
         return d
 
 
-def empty_table(schema: pa.Schema) -> pa.Table:
-    return schema.empty_table()
-
 
 # ---- label schemes used by the trainer -------------------------------------------------------
 # The catalogue (manifests/catalogue.yaml) is the source of the training-dataset order; this is the

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -163,10 +163,3 @@ class ShardWriter:
         with contextlib.suppress(OSError):
             self._stream.close()
         self._tmp_tar.unlink(missing_ok=True)
-
-
-def read_index(paths: Iterable[Path], columns: list[str] | None = None) -> pa.Table:
-    tables = [pq.read_table(p, columns=columns) for p in paths]
-    if not tables:
-        return CROP_INDEX_SCHEMA.empty_table()
-    return pa.concat_tables(tables)

@@ -23,8 +23,6 @@ from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer
 
-VERDICTS = ("fake", "real", "no face", "unreadable")
-
 
 @dataclass
 class VideoPrediction:
