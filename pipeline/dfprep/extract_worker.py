@@ -1,0 +1,221 @@
+"""The worker side of dfprep extract: one video (decode -> detect -> select -> crop -> JPEG) and
+one shard job (its videos in manifest order, written to one shard).
+
+Per-video failures are data (a status row), never a failed task; a task only fails when its
+worker dies or the disk does, and Dask retries it. The driver side (planning the jobs, running
+them on Dask, the summary) is `dfprep.extract`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from dfprep import __version__
+from dfprep.config import ExtractConfig
+from dfprep.crop import crop_face
+from dfprep.distribute import emit
+from dfprep.errors import DfprepError, InputError
+from dfprep.schema import CropRecord, SampleLabels, make_key
+from dfprep.shard import ShardFiles, ShardWriter
+
+MAX_ERROR_KINDS = 50
+
+
+class VideoTimeout(DfprepError):
+    pass
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    name: str
+    shards_dir: str
+    videos: tuple[dict, ...]
+    params_hash: str
+
+
+def crop_label(row: dict, t: float) -> int:
+    """A partly manipulated video (fake_segments set) is fake only inside its fake segments."""
+    if int(row["label"]) == 0:
+        return 0
+    segs = row.get("fake_segments")
+    if not segs:
+        return 1
+    return int(any(s["start"] <= t < s["end"] for s in segs))
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def one_line(e: BaseException) -> str:
+    if isinstance(e, DfprepError):  # ours name a path, which may itself hold a line break
+        return str(e).strip().replace("\r", "\\r").replace("\n", "\\n") or type(e).__name__
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+@dataclass
+class VideoResult:
+    status_row: dict
+    samples: list[tuple[str, dict[str, bytes], dict]] = field(default_factory=list)
+
+
+def process_video(
+    row: dict, cfg: ExtractConfig, detector, timeout: float = 0.0
+) -> VideoResult:
+    """Decode -> detect -> select -> crop one video; never raises for a bad video.
+
+    `cfg.decode.threads` must be resolved (> 0) by the caller, see `resolve_threads`."""
+    from dfprep.decode import open_sampled  # imported here: workers import only what they run
+    from dfprep.detect import select_faces
+
+    status = {
+        k: row[k] for k in ("video_id", "path", "dataset", "split", "label", "category", "method")
+    }
+    status.update(status="failed", error="", frames_sampled=0, frames_with_face=0, crops=0,
+                  strategy="", duration=0.0, width=0, height=0)
+    samples: list[tuple[str, dict[str, bytes], dict]] = []
+    deadline = time.monotonic() + timeout if timeout > 0 else math.inf
+    frames_with_face = 0
+    n = 0  # sampled frames so far
+
+    def check_time() -> None:  # also called by the decoder between packets
+        if time.monotonic() > deadline:
+            raise VideoTimeout(f"time limit of {timeout:g} s exceeded after {n} sampled frames")
+
+    def flush(batch: list) -> None:
+        nonlocal frames_with_face
+        if not batch:
+            return
+        detections = detector.detect([f.image for f in batch])
+        for fr, faces in zip(batch, detections, strict=True):
+            chosen = select_faces(faces, cfg.detect)
+            frames_with_face += bool(chosen)
+            label = crop_label(row, fr.time)
+            labels = SampleLabels(row["video_id"], row["dataset"], row["split"], label,
+                                  int(row["label"]), row["category"], row["method"])
+            for j, face in enumerate(chosen):
+                key = make_key(row["video_id"], fr.sample_index, j)
+                rec = CropRecord(key, labels, fr.sample_index, fr.frame_index, fr.time, j,
+                                 face.score, list(face.box), list(face.landmarks))
+                jpg = encode_jpeg(crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size),
+                                  cfg.crop.jpeg_quality)
+                meta = rec.to_json()
+                index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
+                members = {"cls": str(label).encode(), "jpg": jpg,
+                           "json": json.dumps(meta, sort_keys=True).encode()}
+                samples.append((key, members, index_row))
+        batch.clear()
+
+    try:
+        if not os.path.exists(row["path"]):
+            raise InputError(f"file not found: {row['path']}")
+        stride = int(row.get("frame_stride") or 0) or cfg.decode.frame_stride
+        with open_sampled(row["path"], cfg.decode, kind=row.get("kind") or "video",
+                          frame_stride=stride, threads=max(1, cfg.decode.threads),
+                          check=check_time if timeout > 0 else None) as (info, frames):
+            status.update(strategy=info.strategy, duration=float(info.duration or 0.0),
+                          width=int(info.width), height=int(info.height))
+            batch: list = []
+            for fr in frames:
+                n += 1
+                batch.append(fr)
+                if len(batch) >= cfg.detect.batch_size:
+                    flush(batch)
+                check_time()
+            flush(batch)
+            status["frames_sampled"] = n
+            status["strategy"] = info.strategy  # final only now: a failed seek falls back
+            if info.errors:
+                status["error"] = f"warning: {info.errors} undecodable packet(s) skipped"
+    except Exception as e:  # a bad video is a status row, not a failed shard
+        status.update(status="failed", error=one_line(e), frames_with_face=frames_with_face)
+        return VideoResult(status, [])
+    status["frames_with_face"] = frames_with_face
+    status["crops"] = len(samples)
+    if status["frames_sampled"] == 0:
+        status.update(status="failed", error=status["error"] or "no frames sampled")
+        return VideoResult(status, [])
+    status["status"] = "ok" if samples else "no_face"
+    return VideoResult(status, samples)
+
+
+def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0) -> dict:
+    """Process one shard job and publish its files; returns the stats dict (also written last)."""
+    from dfprep.detect import get_detector
+
+    files = ShardFiles(job.shards_dir, job.name)
+    if files.is_complete(job.params_hash):  # a retried task whose first attempt finished
+        return {**(files.read_stats() or {}), "skipped": True}
+    files.remove()
+    t0 = time.time()
+    cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
+    detector = get_detector(cfg.detect)
+    writer = ShardWriter(files)
+    index_rows: list[dict] = []
+    video_rows: list[dict] = []
+    counts: Counter = Counter()
+    errors: Counter = Counter()
+    strategies: Counter = Counter()
+    try:
+        for row in job.videos:
+            result = process_video(row, cfg, detector, video_timeout)
+            st = result.status_row
+            for key, members, index_row in result.samples:
+                writer.write(key, members)
+                index_row["shard"] = files.tar.name
+                index_rows.append(index_row)
+            video_rows.append(st)
+            counts[st["status"]] += 1
+            counts["crops"] += st["crops"]
+            counts["frames_sampled"] += st["frames_sampled"]
+            if st["error"]:
+                msg = re.sub(r"/\S+", "<path>", st["error"])  # group messages that differ by path only
+                if msg in errors or len(errors) < MAX_ERROR_KINDS:
+                    errors[msg] += 1
+            if st["strategy"]:
+                strategies[st["strategy"]] += 1
+            emit({"shard": job.name, "status": st["status"], "crops": st["crops"]})
+        seconds = time.time() - t0
+        stats = {
+            "shard": job.name,
+            "params_hash": job.params_hash,
+            "videos": len(job.videos),
+            "ok": counts["ok"],
+            "no_face": counts["no_face"],
+            "failed": counts["failed"],
+            "crops": counts["crops"],
+            "frames_sampled": counts["frames_sampled"],
+            "seconds": round(seconds, 3),
+            "errors": dict(errors.most_common()),
+            "strategies": dict(strategies),
+            "host": socket.gethostname(),
+            "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},
+            "versions": _versions(),
+        }
+        writer.commit(index_rows, video_rows, stats)
+    except BaseException:
+        writer.abort()
+        raise
+    return stats
+
+
+def _versions() -> dict:
+    import av
+    import onnxruntime
+
+    return {"dfprep": __version__, "av": av.__version__, "onnxruntime": onnxruntime.__version__,
+            "opencv": cv2.__version__}
