@@ -244,19 +244,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _scheduler_address(sf: Path) -> str | None:
+    """The address in a scheduler file, once the scheduler has written all of it."""
+    try:
+        return json.loads(sf.read_text())["address"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
 @contextlib.contextmanager
-def dask_cluster(tmp: Path, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real `dask scheduler` and `dask worker` processes (with nannies) on localhost; `env`
-    for the workers (e.g. a fault injected with with_sitecustomize)."""
+def dask_cluster(tmp: Path, workers: int = 2, env: dict[str, str] | None = None,
+                 nthreads: int = 1) -> Iterator[str]:
+    """A real `dask scheduler` and `dask worker` processes (with nannies) on localhost, each with
+    `nthreads` threads; `env` for the workers (e.g. a fault injected with with_sitecustomize)."""
     sf = tmp / "scheduler.json"
     procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--dashboard-address", "127.0.0.1:0", "--scheduler-file", sf],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())]
     try:
-        wait_for(sf.exists, what="scheduler file")
-        address = json.loads(sf.read_text())["address"]
+        address = wait_for(lambda: _scheduler_address(sf), what="scheduler file")
         for _ in range(workers):
-            procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", "1",
+            procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", str(nthreads),
                                            "--host", "127.0.0.1", "--no-dashboard"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           env=env or clean_env()))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+import faults as F
 from dfprep.config import Params, replace
 from dfprep.extract import run_extract
 from dfprep.synth import make_face_video
@@ -43,47 +42,43 @@ def reference(videos, tmp_path_factory) -> dict[str, str]:
     return _digests(out)
 
 
-def test_local_cluster_matches_inline(videos, reference, tmp_path):
-    s = run_extract([videos], tmp_path / "out", _p(workers=2))
-    assert s.done == 4 and not s.failed_jobs
-    assert _digests(tmp_path / "out") == reference
+def _one_job(**run) -> Params:
+    """The defaults (64 videos per shard job): the 7 videos are one job, fewer jobs than workers."""
+    p = Params()
+    return replace(p, run=replace(p.run, **run))
 
 
-def _wait_for(pred, timeout=60.0, what="condition", poll=0.1):
-    t0 = time.time()
-    while not pred():
-        if time.time() - t0 > timeout:
-            raise TimeoutError(what)
-        time.sleep(poll)
+def test_shards_are_byte_identical_on_any_number_of_workers(videos, tmp_path):
+    """Same manifest and params, same bytes: inline, a LocalCluster of 1 and of 2 workers, and a
+    real `dask scheduler` with `dask worker` processes (2 x 1 thread, 1 x 2 threads). One shard
+    job of 7 videos: its videos run on every worker at once and the driver writes them in order."""
+    from distributed import get_task_stream
 
+    from dfprep.distribute import make_client
 
-def test_distributed_cluster_matches_local(videos, reference, tmp_path):
-    sf = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", sf],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        _wait_for(sf.exists, what="scheduler file")
-        address = json.loads(sf.read_text())["address"]
-        assert address.startswith("tcp://127.0.0.1:")
-        for _ in range(2):
-            procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", "1",
-                                           "--host", "127.0.0.1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(address) as c:
-            c.wait_for_workers(2, timeout=60)
-            hosts = c.run(lambda: os.getpid())
-        assert len(set(hosts.values())) == 2
-        s = run_extract([videos], tmp_path / "out", _p(scheduler=address))
-        assert s.done == 4 and not s.failed_jobs
-        assert _digests(tmp_path / "out") == reference
-    finally:
-        for p in procs[::-1]:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=30)
+    s = run_extract([videos], tmp_path / "inline", _one_job(scheduler="inline"))
+    assert (s.jobs, s.ok, s.failed) == (1, 6, 1)
+    reference = _digests(tmp_path / "inline")
+    assert len(reference) == 3  # tar, index, videos of the one shard
+    got = {}
+    for workers in (1, 2):
+        p = _one_job(workers=workers)
+        with make_client(p.run) as client:
+            client.wait_for_workers(workers, timeout=60)
+            with get_task_stream(client) as ts:
+                s = run_extract([videos], tmp_path / f"local{workers}", p, client=client)
+        ran_on = {t["worker"] for t in ts.data if str(t["key"]).startswith("dfprep-video")}
+        assert len(ran_on) == workers, f"one job on {workers} worker(s) ran on {len(ran_on)}"
+        assert s.done == 1 and not s.failed_jobs
+        got[f"LocalCluster, {workers} worker(s)"] = _digests(tmp_path / f"local{workers}")
+    for n, threads in ((2, 1), (1, 2)):
+        name = f"dask scheduler + {n} dask worker(s) x {threads} thread(s)"
+        (tmp_path / f"cluster{n}x{threads}").mkdir()
+        with F.dask_cluster(tmp_path / f"cluster{n}x{threads}", workers=n, nthreads=threads) as address:
+            s = run_extract([videos], tmp_path / f"dask{n}x{threads}", _one_job(scheduler=address))
+        assert s.done == 1 and not s.failed_jobs
+        got[name] = _digests(tmp_path / f"dask{n}x{threads}")
+    assert got == dict.fromkeys(got, reference)
 
 
 @pytest.mark.parametrize("scheduler", ["inline", "local"])
@@ -99,7 +94,7 @@ def test_kill_9_then_rerun_gives_identical_shards(videos, reference, tmp_path, s
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # killed as soon as the first shard is published: the others are then mid-way or queued
-        _wait_for(lambda: any((out / "shards").glob("*.stats.json")), what="first shard", poll=0.01)
+        F.wait_for(lambda: any((out / "shards").glob("*.stats.json")), what="first shard", step=0.01)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -52,17 +52,65 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity and cgroup cpusets included where visible)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def default_workers(run: RunConfig) -> int:
-    return run.workers if run.workers > 0 else max(1, os.cpu_count() or 1)
+    return run.workers if run.workers > 0 else available_cores()
 
 
 def threads_per_worker(run: RunConfig, requested: int) -> int:
-    """Decoder/detector threads per worker process: an explicit value, else cores / workers."""
+    """Decoder/detector threads of a process that runs one video at a time: an explicit value,
+    else its share of the cores (inline: all of them; a LocalCluster worker: cores / workers)."""
     if requested > 0:
         return requested
+    if run.scheduler == "inline":
+        return available_cores()
     if run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
         return 1
-    return max(1, (os.cpu_count() or 1) // default_workers(run))
+    return max(1, available_cores() // default_workers(run))
+
+
+def threads_per_task(client, requested: int, tasks: int) -> int:
+    """Decoder/detector threads of one video task on the cluster behind `client`.
+
+    An explicit value wins. Otherwise each host's cores divided by the tasks it runs at once: its
+    workers' threads, or fewer when the run has fewer videos (`tasks`) than that; the smallest
+    share over the hosts, so that no host is oversubscribed. The output never depends on it.
+    """
+    if requested > 0:
+        return requested
+    try:
+        workers = _workers(client)
+        cores = client.run(available_cores)  # per worker address
+    except Exception:  # a worker gone meanwhile: the safe share
+        return 1
+    hosts: dict[str, list[int]] = {}
+    for address, w in workers.items():
+        slots, most = hosts.setdefault(w.get("host", address), [0, 1])
+        hosts[w.get("host", address)] = [slots + int(w.get("nthreads", 1)), max(most, cores.get(address, 1))]
+    if not hosts:
+        return 1
+    return min(max(1, c // max(1, min(slots, tasks))) for slots, c in hosts.values())
+
+
+def _workers(client) -> dict:
+    try:
+        return client.scheduler_info(n_workers=-1)["workers"]  # newer Dask lists 5 by default
+    except TypeError:
+        return client.scheduler_info()["workers"]
+
+
+def task_slots(client) -> int:
+    """Tasks the cluster runs at once (its workers' threads); at least 1."""
+    try:
+        return max(1, sum(client.nthreads().values()))
+    except Exception:
+        return 1
 
 
 @contextlib.contextmanager

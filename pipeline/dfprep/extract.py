@@ -1,9 +1,11 @@
 """dfprep extract: manifests -> fixed shard jobs -> (decode -> detect -> crop) per video -> shards.
 
 The manifest is cut into shard jobs of N videos in video-id order before any work starts, so a
-shard's content never depends on scheduling; one Dask task runs one job and writes its shard.
-This module is the driver side (the plan, the Dask run, the summary); what a worker runs, one
-video and one shard job, is `dfprep.extract_worker`.
+shard's content never depends on scheduling. On Dask every video is its own task, so every core
+is busy whatever the number of jobs, to the last video of the run; the driver writes each shard
+from its videos' results in manifest order, so its bytes never depend on which worker ran what,
+or when. This module is the driver side (the plan, the Dask run, the summary); what a worker
+runs, one video (and, inline, one whole shard job), is `dfprep.extract_worker`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.errors import InputError
 from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: dftrain.predict's API)
+    JobWriter,
     ShardJob,
     VideoResult,
     VideoTimeout,
@@ -29,6 +32,7 @@ from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: 
     one_line,
     process_video,
     run_shard_job,
+    run_video,
 )
 from dfprep.manifest import read_manifest
 from dfprep.shard import ShardFiles, remove_stale_tmp, shard_name, writing
@@ -77,7 +81,8 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
 
 
 def resolve_threads(cfg: ExtractConfig, run) -> ExtractConfig:
-    """Decoder and detector threads per worker: explicit values, else cores / workers."""
+    """Decoder and detector threads of a process running one video at a time: explicit values,
+    else its share of the cores (see `threads_per_worker`)."""
     from dfprep.distribute import threads_per_worker
 
     return replace(cfg, decode=replace(cfg.decode, threads=threads_per_worker(run, cfg.decode.threads)),
@@ -176,13 +181,13 @@ def run_extract(
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
     if on_plan:
         on_plan(sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending))
-    cfg = resolve_threads(cfg, params.run)
     t0 = time.time()
     sink = on_event or (lambda e: None)
     try:
         if not pending:
             pass
         elif client == "inline" or params.run.scheduler == "inline":
+            cfg = resolve_threads(cfg, replace(params.run, scheduler="inline"))  # one video at a time
             with local_sink(sink):
                 for j in pending:
                     try:
@@ -204,35 +209,145 @@ def run_extract(
     return summary
 
 
-def _run_on(client, pending, cfg, params, summary, sink) -> None:
+# A Dask run: one task per video, results written in manifest order by the driver -------------
+
+# Results the driver may hold while they wait for an earlier video of their shard (a slow video
+# holds up only its own shard's writing, not the workers); past it, no new video is submitted.
+MAX_WAITING_BYTES = 512 << 20
+
+
+@dataclass
+class Held:
+    """Bytes of results held back, all jobs of a run together."""
+
+    bytes: int = 0
+
+
+class OrderedJob:
+    """One shard job assembled from per-video results that arrive in any order: each result is
+    written as soon as every earlier video of the job has been, so the bytes follow the manifest."""
+
+    def __init__(self, job: ShardJob, held: Held | None = None):
+        self.job = job
+        self.writer: JobWriter | None = None  # opened with the first video written
+        self.waiting: dict[int, VideoResult] = {}
+        self.held = held or Held()
+        self.failed = False
+
+    @property
+    def written(self) -> int:
+        return self.writer.added if self.writer else 0
+
+    @property
+    def complete(self) -> bool:
+        return self.written == len(self.job.videos)
+
+    def add(self, i: int, result: VideoResult) -> None:
+        """Video i of the job (its position in the manifest order) is done."""
+        self.waiting[i] = result
+        self.held.bytes += result.nbytes
+        while self.written in self.waiting:
+            r = self.waiting.pop(self.written)
+            self.held.bytes -= r.nbytes
+            if self.writer is None:
+                self.writer = JobWriter(self.job)
+            self.writer.add(r)
+
+    def abort(self) -> None:
+        self.failed = True
+        self.held.bytes -= sum(r.nbytes for r in self.waiting.values())
+        self.waiting.clear()
+        if self.writer is not None:
+            self.writer.abort()
+
+
+def _run_on(client, pending: list[ShardJob], cfg: ExtractConfig, params: Params,
+            summary: ExtractSummary, sink: Callable[[dict], None]) -> None:
+    """Every video of the pending jobs as its own Dask task, in manifest order, at most a couple
+    per worker thread ahead of the workers (so all cores stay busy to the last video whatever the
+    number of jobs); the driver writes each shard from its videos' results in manifest order."""
     import uuid
+    from collections import deque
 
     from distributed import as_completed
 
-    from dfprep.distribute import PROGRESS_TOPIC
+    from dfprep.distribute import task_slots
 
-    sink({"dashboard": client.dashboard_link, "workers": len(client.scheduler_info()["workers"])})
-
-    client.subscribe_topic(PROGRESS_TOPIC, lambda ev: sink(ev[1]))
+    slots = task_slots(client)
+    sink({"dashboard": client.dashboard_link, "workers": len(client.nthreads())})
+    cfg = task_config(cfg, client, sum(len(j.videos) for j in pending))
+    held = Held()
+    jobs = [OrderedJob(j, held) for j in pending]
+    queue = deque((oj, i) for oj in jobs for i in range(len(oj.job.videos)))
     run_id = uuid.uuid4().hex[:8]
-    futures = {
-        client.submit(run_shard_job, j, cfg, params.run.video_timeout,
-                      key=f"dfprep-extract-{j.name}-{run_id}", retries=params.run.retries,
-                      pure=False): j
-        for j in pending
-    }
+    futures: dict = {}  # future -> (OrderedJob, video position)
+    done = as_completed()
+    last_slots = time.monotonic()
+
+    def submit_more() -> None:
+        nonlocal slots, last_slots
+        if time.monotonic() - last_slots > 5:  # workers come and go (adaptive clusters, deaths)
+            slots, last_slots = task_slots(client), time.monotonic()
+        while queue and len(futures) < 2 * slots and (held.bytes < MAX_WAITING_BYTES or not futures):
+            oj, i = queue.popleft()
+            if oj.failed:
+                continue
+            row = oj.job.videos[i]
+            fut = client.submit(run_video, row, cfg, params.run.video_timeout,
+                                key=f"dfprep-video-{oj.job.name}-{i:06d}-{run_id}",
+                                retries=params.run.retries, pure=False)
+            futures[fut] = (oj, i)
+            done.add(fut)
+
+    def fail(oj: OrderedJob, e: BaseException) -> None:
+        oj.abort()
+        mine = [f for f, (o, _) in futures.items() if o is oj]
+        for f in mine:
+            del futures[f]
+        if mine:
+            client.cancel(mine)
+        summary.failed_jobs.append((oj.job.name, one_line(e)))
+        sink({"shard": oj.job.name, "job_done": True, "videos": len(oj.job.videos)})
+
     try:
-        for fut in as_completed(futures):
-            job = futures[fut]
+        submit_more()
+        for fut in done:
+            oj, i = futures.pop(fut, (None, 0))
+            if oj is None or oj.failed:  # a cancelled video of a failed job
+                continue
             try:
-                fut.result()
-                summary.done += 1
-                summary.videos_run += len(job.videos)
-            except Exception as e:
-                summary.failed_jobs.append((job.name, one_line(e)))
-            sink({"shard": job.name, "job_done": True, "videos": len(job.videos)})
+                result = fut.result()
+            except Exception as e:  # its worker died retries + 1 times, or the task raised
+                fail(oj, e)
+                submit_more()
+                continue
+            del fut
+            st = result.status_row
+            sink({"shard": oj.job.name, "status": st["status"], "crops": st["crops"]})
+            try:
+                oj.add(i, result)
+                if oj.complete:
+                    oj.writer.commit(cfg)
+                    summary.done += 1
+                    summary.videos_run += len(oj.job.videos)
+                    sink({"shard": oj.job.name, "job_done": True, "videos": len(oj.job.videos)})
+                    jobs.remove(oj)
+            except Exception as e:  # the disk: this job is lost, the others go on
+                fail(oj, e)
+            submit_more()
     except BaseException:
-        client.cancel(list(futures))
+        if futures:
+            client.cancel(list(futures))
         raise
     finally:
-        client.unsubscribe_topic(PROGRESS_TOPIC)
+        for oj in jobs:
+            if not oj.complete:
+                oj.abort()
+
+
+def task_config(cfg: ExtractConfig, client, videos: int) -> ExtractConfig:
+    """cfg with the threads of one video task on this cluster (see `threads_per_task`)."""
+    from dfprep.distribute import threads_per_task
+
+    return replace(cfg, decode=replace(cfg.decode, threads=threads_per_task(client, cfg.decode.threads, videos)),
+                   detect=replace(cfg.detect, threads=threads_per_task(client, cfg.detect.threads, videos)))

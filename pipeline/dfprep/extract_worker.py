@@ -71,6 +71,13 @@ def one_line(e: BaseException) -> str:
 class VideoResult:
     status_row: dict
     samples: list[tuple[str, dict[str, bytes], dict]] = field(default_factory=list)
+    seconds: float = 0.0  # processing time (set by run_video)
+    host: str = ""  # where it ran (set by run_video)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its samples (what a writer holds while it waits for an earlier video)."""
+        return sum(len(b) for _, members, _ in self.samples for b in members.values())
 
 
 def process_video(
@@ -153,64 +160,117 @@ def process_video(
     return VideoResult(status, samples)
 
 
-def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0) -> dict:
-    """Process one shard job and publish its files; returns the stats dict (also written last)."""
+def run_video(row: dict, cfg: ExtractConfig, timeout: float = 0.0) -> VideoResult:
+    """One video on this process's detector (the Dask task of a Dask run); never raises for a bad
+    video. `cfg`'s thread counts must be resolved (> 0): they are this task's share of the cores."""
     from dfprep.detect import get_detector
 
+    cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
+    detector = get_detector(cfg.detect)
+    t0 = time.perf_counter()
+    result = process_video(row, cfg, detector, timeout)
+    result.seconds = time.perf_counter() - t0
+    result.host = socket.gethostname()
+    return result
+
+
+class JobWriter:
+    """Writes one shard job from its videos' results, added in manifest order, and publishes the
+    shard on `commit`. What it writes depends only on the results, never on where or when they
+    were computed: this is what keeps shards byte-identical on any number of workers."""
+
+    def __init__(self, job: ShardJob):
+        self.job = job
+        self.files = ShardFiles(job.shards_dir, job.name)
+        self.files.remove()  # an older or unfinished attempt's files: stats first
+        self.writer = ShardWriter(self.files)
+        self.index_rows: list[dict] = []
+        self.video_rows: list[dict] = []
+        self.counts: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.strategies: Counter = Counter()
+        self.seconds = 0.0
+        self.hosts: set[str] = set()
+
+    @property
+    def added(self) -> int:
+        return len(self.video_rows)
+
+    def add(self, result: VideoResult) -> None:
+        """The next video of the job (in manifest order): its samples go into the tar now."""
+        row = self.job.videos[self.added]
+        st = result.status_row
+        if st["video_id"] != row["video_id"]:
+            raise RuntimeError(f"shard {self.job.name}: expected video {row['video_id']!r}, got {st['video_id']!r}")
+        for key, members, index_row in result.samples:
+            self.writer.write(key, members)
+            index_row["shard"] = self.files.tar.name
+            self.index_rows.append(index_row)
+        self.video_rows.append(st)
+        self.counts[st["status"]] += 1
+        self.counts["crops"] += st["crops"]
+        self.counts["frames_sampled"] += st["frames_sampled"]
+        if st["error"]:
+            msg = re.sub(r"/\S+", "<path>", st["error"])  # group messages that differ by path only
+            if msg in self.errors or len(self.errors) < MAX_ERROR_KINDS:
+                self.errors[msg] += 1
+        if st["strategy"]:
+            self.strategies[st["strategy"]] += 1
+        self.seconds += result.seconds
+        if result.host:
+            self.hosts.add(result.host)
+
+    def commit(self, cfg: ExtractConfig) -> dict:
+        """Publish the shard (stats last); returns the stats. Only once every video was added."""
+        if self.added != len(self.job.videos):
+            raise RuntimeError(f"shard {self.job.name}: {self.added} of {len(self.job.videos)} videos added")
+        c = self.counts
+        stats = {
+            "shard": self.job.name,
+            "params_hash": self.job.params_hash,
+            "videos": len(self.job.videos),
+            "ok": c["ok"],
+            "no_face": c["no_face"],
+            "failed": c["failed"],
+            "crops": c["crops"],
+            "frames_sampled": c["frames_sampled"],
+            "seconds": round(self.seconds, 3),  # processing time of its videos, summed
+            "errors": dict(self.errors.most_common()),
+            "strategies": dict(self.strategies),
+            "host": socket.gethostname(),  # the writer's
+            "video_hosts": sorted(self.hosts),
+            "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},  # per video
+            "versions": _versions(),
+        }
+        try:
+            self.writer.commit(self.index_rows, self.video_rows, stats)
+        except BaseException:
+            self.writer.abort()
+            raise
+        return stats
+
+    def abort(self) -> None:
+        """Drop the temporary tar; never raises."""
+        self.writer.abort()
+
+
+def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0) -> dict:
+    """Process one shard job's videos one after the other in this process and publish its files;
+    returns the stats dict (also written last). The inline run; a Dask run spreads the videos."""
     files = ShardFiles(job.shards_dir, job.name)
     if files.is_complete(job.params_hash):  # a retried task whose first attempt finished
         return {**(files.read_stats() or {}), "skipped": True}
-    files.remove()
-    t0 = time.time()
-    cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
-    detector = get_detector(cfg.detect)
-    writer = ShardWriter(files)
-    index_rows: list[dict] = []
-    video_rows: list[dict] = []
-    counts: Counter = Counter()
-    errors: Counter = Counter()
-    strategies: Counter = Counter()
+    writer = JobWriter(job)
     try:
         for row in job.videos:
-            result = process_video(row, cfg, detector, video_timeout)
+            result = run_video(row, cfg, video_timeout)
+            writer.add(result)
             st = result.status_row
-            for key, members, index_row in result.samples:
-                writer.write(key, members)
-                index_row["shard"] = files.tar.name
-                index_rows.append(index_row)
-            video_rows.append(st)
-            counts[st["status"]] += 1
-            counts["crops"] += st["crops"]
-            counts["frames_sampled"] += st["frames_sampled"]
-            if st["error"]:
-                msg = re.sub(r"/\S+", "<path>", st["error"])  # group messages that differ by path only
-                if msg in errors or len(errors) < MAX_ERROR_KINDS:
-                    errors[msg] += 1
-            if st["strategy"]:
-                strategies[st["strategy"]] += 1
             emit({"shard": job.name, "status": st["status"], "crops": st["crops"]})
-        seconds = time.time() - t0
-        stats = {
-            "shard": job.name,
-            "params_hash": job.params_hash,
-            "videos": len(job.videos),
-            "ok": counts["ok"],
-            "no_face": counts["no_face"],
-            "failed": counts["failed"],
-            "crops": counts["crops"],
-            "frames_sampled": counts["frames_sampled"],
-            "seconds": round(seconds, 3),
-            "errors": dict(errors.most_common()),
-            "strategies": dict(strategies),
-            "host": socket.gethostname(),
-            "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},
-            "versions": _versions(),
-        }
-        writer.commit(index_rows, video_rows, stats)
+        return writer.commit(cfg)
     except BaseException:
         writer.abort()
         raise
-    return stats
 
 
 def _versions() -> dict:
