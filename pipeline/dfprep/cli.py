@@ -188,38 +188,67 @@ def extract(
 @handle_errors
 def bench(
     videos: Annotated[list[Path] | None, typer.Argument(help="Videos to time (default: generated 1080p30 H.264 face videos).")] = None,
-    n: Annotated[int, typer.Option(help="Generated videos.")] = 4,
+    case: Annotated[str, typer.Option(help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool.")] = "stages",
+    n: Annotated[int | None, typer.Option(help="Generated videos (default: 4 for stages, 12 for machine).")] = None,
     seconds: Annotated[float, typer.Option(help="Length of each generated video.")] = 20.0,
     gop: Annotated[int | None, typer.Option(help="Keyframe interval of generated videos (default: x264's 250).")] = None,
-    workers: Annotated[str, typer.Option(help="Dask worker counts to time, comma-separated.")] = "1,2",
+    preset: Annotated[str | None, typer.Option(help="x264 preset(s) of generated videos, comma-separated (default: superfast for stages, superfast,ultrafast for machine; ultrafast has no B-frames).")] = None,
+    workers: Annotated[str, typer.Option(help="stages: Dask worker counts to time, comma-separated.")] = "1,2",
     naive: Annotated[bool, typer.Option(help="Also time the naive OpenCV baseline.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (videos are reused if present).")] = None,
     params: ParamsOpt = None,
 ) -> None:
-    """Time decode, detection, full extract, a naive baseline and 1 vs 2 Dask workers."""
+    """Time decode, detection and extract against the decode + detect limit and a naive baseline."""
     from rich.table import Table
 
-    from dfprep.bench import run_bench, to_json
+    from dfprep.bench import CASES, run_bench, run_machine_bench, to_json
 
+    if case not in CASES:
+        raise DfprepError(f"--case: expected one of {', '.join(CASES)}, got {case!r}")
+    if n is not None and n < 1:
+        raise DfprepError(f"--n: must be >= 1, got {n}")
+    if not seconds > 0:
+        raise DfprepError(f"--seconds: must be > 0, got {seconds}")
+    presets = tuple(x.strip() for x in (preset or ("superfast" if case == "stages" else "superfast,ultrafast")).split(",") if x.strip())
+    bad = [x for x in presets if x not in X264_PRESETS]
+    if bad or not presets:
+        raise DfprepError(f"--preset: expected x264 presets ({', '.join(X264_PRESETS)}), got {preset!r}")
     ws = tuple(int(w) for w in workers.split(",") if w.strip())
-    res = run_bench(videos, _params(params), workers=ws, work_dir=work_dir, seconds=seconds, n=n, gop=gop, naive=naive)
-    t = Table(title=f"dfprep bench: {res.videos} videos, {res.seconds_of_video:.0f} s of video, {res.frames_sampled} sampled frames")
-    t.add_column("stage")
-    t.add_column("seconds", justify="right")
-    t.add_column("x real time", justify="right")
-    for stage, sec in res.timings.items():
-        t.add_row(stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}")
-    Console().print(t)
-    r = Table(title="targets")
-    for col in ("ratio", "measured", "target", "met"):
-        r.add_column(col)
-    for name, val in res.ratios.items():
-        tgt = res.targets.get(name, {})
-        r.add_row(name, f"{val:.2f}", tgt.get("target", ""), {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""))
-    Console().print(r)
+    p = _params(params)
+    if case == "stages":
+        if len(presets) != 1:
+            raise DfprepError("--preset: the stages case takes one preset")
+        results = [run_bench(videos, p, workers=ws, work_dir=work_dir, seconds=seconds, n=n or 4, gop=gop,
+                             naive=naive, preset=presets[0])]
+    else:
+        results = run_machine_bench(videos, p, work_dir=work_dir, seconds=seconds, n=n or 12, gop=gop,
+                                    presets=presets, naive=naive)
+    out = Console()
+    for res in results:
+        t = Table(title=f"dfprep bench ({res.title}): {res.videos} videos, {res.seconds_of_video:.0f} s of video, "
+                        f"{res.frames_sampled} sampled frames, {res.cores} cores")
+        for col, justify in (("stage", "left"), ("seconds", "right"), ("x real time", "right"), ("/ limit", "right")):
+            t.add_column(col, justify=justify)
+        for stage, sec in res.timings.items():
+            t.add_row(stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}", f"{sec / res.limit:.2f}")
+        t.add_row("[bold]decode + detect limit = (decode + detect) / cores[/bold]", f"{res.limit:.2f}",
+                  f"{res.seconds_of_video / res.limit:.1f}", "1.00")
+        for what, sec in res.startup.items():
+            t.add_row(f"[dim]start-up, not in the figures above: {what}[/dim]", f"{sec:.2f}", "", "")
+        out.print(t)
+        r = Table(title=f"targets ({res.title})")
+        for col in ("ratio", "measured", "target", "met"):
+            r.add_column(col)
+        for name, val in res.ratios.items():
+            tgt = res.targets.get(name, {})
+            r.add_row(name, f"{val:.2f}", tgt.get("target", ""), {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""))
+        out.print(r)
     if json_out:
-        json_out.write_text(to_json(res))
+        json_out.write_text(to_json(results if case == "machine" else results[0]))
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
 @app.command()
