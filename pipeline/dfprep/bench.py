@@ -196,13 +196,15 @@ def bench_extract(paths, params: Params, out: Path, name: str) -> tuple[float, f
     from dfprep.distribute import default_workers, make_client
     from dfprep.extract import run_extract, task_config
 
+    out.mkdir(parents=True, exist_ok=True)
     m = _bench_manifest(paths, out, name)
     t0 = time.perf_counter()
     with make_client(params.run) as client:
         workers = default_workers(params.run)
         client.wait_for_workers(workers)
         cfg = task_config(params.extract, client, len(paths))
-        client.run(_warm_worker, cfg.detect)
+        if not all(client.run(_warm_worker, _warm_row(out), cfg).values()):
+            raise RuntimeError("bench: the warm-up video failed on a worker")
         startup = time.perf_counter() - t0
         t, summary = _timed(lambda: run_extract([m], out / name, params, client=client, overwrite=True))
     if summary.ok != len(paths):
@@ -327,12 +329,20 @@ def to_json(res: BenchResult | list[BenchResult]) -> str:
     return json.dumps([asdict(r) for r in res] if isinstance(res, list) else asdict(res), indent=1)
 
 
-def _warm_worker(detect_cfg) -> bool:
-    """Pay a worker's one-off start-up (imports, ONNX session, first inference) before timing."""
-    import numpy as np
+def _warm_worker(row: dict, cfg) -> bool:
+    """Pay a worker's one-off start-up before timing: imports, the ONNX session, the decoder's and
+    the JPEG encoder's first use; by running a whole video (a tiny one, not a timed one)."""
+    from dfprep.extract import run_video
 
-    import dfprep.extract  # noqa: F401  (pyarrow, tar writer, decoder)
-    from dfprep.detect import get_detector
+    return run_video(row, cfg).status_row["status"] == "ok"
 
-    get_detector(detect_cfg).detect([np.zeros((360, 640, 3), np.uint8)])
-    return True
+
+def _warm_row(out: Path) -> dict:
+    from dfprep.synth import make_face_video
+
+    path = out / "warm-up.mp4"
+    if not path.exists():
+        tmp = out / ".warm-up.tmp.mp4"
+        make_face_video(tmp, fps=30, size=(320, 240), seconds=1, seed=99)
+        os.replace(tmp, path)
+    return _row(path)
