@@ -1,7 +1,9 @@
-"""Dask at the edges: a LocalCluster on this machine or an existing cluster, and progress events.
+"""Dask at the edges: a LocalCluster on this machine or an existing cluster, how many threads a
+task gets, and progress events.
 
-Workers report per-video progress with `emit()` (a Dask event topic when running inside a worker,
-a local callback otherwise), so the driver's progress bar moves per video, not per shard.
+A Dask extract run reports progress from the driver, as each video's result comes back; a shard
+job run in one process reports with `emit()` (a local callback, or a Dask event topic when it
+runs inside a worker), so the progress bar moves per video, not per shard.
 """
 
 from __future__ import annotations

@@ -349,5 +349,6 @@ def task_config(cfg: ExtractConfig, client, videos: int) -> ExtractConfig:
     """cfg with the threads of one video task on this cluster (see `threads_per_task`)."""
     from dfprep.distribute import threads_per_task
 
-    return replace(cfg, decode=replace(cfg.decode, threads=threads_per_task(client, cfg.decode.threads, videos)),
-                   detect=replace(cfg.detect, threads=threads_per_task(client, cfg.detect.threads, videos)))
+    share = threads_per_task(client, 0, videos)  # asked once: it asks every worker
+    return replace(cfg, decode=replace(cfg.decode, threads=cfg.decode.threads or share),
+                   detect=replace(cfg.detect, threads=cfg.detect.threads or share))
