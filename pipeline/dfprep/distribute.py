@@ -16,7 +16,10 @@ from collections.abc import Callable, Iterator
 import dask
 from distributed import Client, LocalCluster, get_worker
 
-from dfprep.config import RunConfig
+from dfprep.config import RunConfig, check_scheduler
+from dfprep.core.errors import ConfigError, first_line
+from dfprep.core.system import available_cores
+from dfprep.core.system import default_workers as _share
 
 PROGRESS_TOPIC = "dfprep-progress"
 _local_sink: Callable[[dict], None] | None = None
@@ -53,7 +56,8 @@ def dask_setup(worker) -> None:
 
 
 def default_workers(run: RunConfig) -> int:
-    return run.workers if run.workers > 0 else max(1, os.cpu_count() or 1)
+    """LocalCluster worker processes: run.workers, or one per core this process may use."""
+    return run.workers if run.workers > 0 else _share()
 
 
 def threads_per_worker(run: RunConfig, requested: int) -> int:
@@ -62,7 +66,7 @@ def threads_per_worker(run: RunConfig, requested: int) -> int:
         return requested
     if run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS"):
         return 1
-    return max(1, (os.cpu_count() or 1) // default_workers(run))
+    return max(1, available_cores() // default_workers(run))
 
 
 @contextlib.contextmanager
@@ -85,7 +89,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
                           "distributed.nanny.pre-spawn-environ": environ,
                           "distributed.worker.profile.enabled": False}):
         if address:
-            with Client(address, timeout="30s") as client:
+            with connect(address, run.connect_timeout) as client:
                 yield client
             return
         cluster = LocalCluster(
@@ -103,3 +107,17 @@ def make_client(run: RunConfig) -> Iterator[Client]:
                 yield client
         finally:
             cluster.close()
+
+
+def connect(address: str, timeout: float) -> Client:
+    """A client on an existing scheduler; an address that is malformed or that nothing answers
+    on within `timeout` seconds is a ConfigError naming it (one line, not asyncio's traceback)."""
+    why = check_scheduler(address)
+    if why or address == "inline":
+        raise ConfigError(f"run.scheduler: {why or 'inline is not a Dask address'}")
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address}: {first_line(e) or type(e).__name__}"
+        ) from None

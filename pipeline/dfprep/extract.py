@@ -67,9 +67,7 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
     jobs: list[ShardJob] = []
     seen_prefix: dict[str, Path] = {}
     seen_ids: dict[str, Path] = {}
-    n = cfg.shard.videos_per_shard
-    if n < 1:
-        raise InputError(f"videos_per_shard must be >= 1, got {n}")
+    n = cfg.shard.videos_per_shard  # >= 1: validated with the config
     for m in manifests:
         m = Path(m)
         prefix = manifest_prefix(m)
