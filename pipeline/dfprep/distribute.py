@@ -60,6 +60,12 @@ def default_workers(run: RunConfig) -> int:
     return run.workers if run.workers > 0 else _share()
 
 
+def remote_address(run: RunConfig) -> str:
+    """The address of the existing cluster to run on ("" = a LocalCluster or inline)."""
+    address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    return "" if address == "inline" else address
+
+
 def threads_per_worker(run: RunConfig, requested: int) -> int:
     """Decoder/detector threads per worker process: an explicit value, else cores / workers."""
     if requested > 0:
@@ -77,7 +83,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
     native code, so threads would only fight), binds scheduler and dashboard to localhost, and
     gives up on a task after its worker died `retries + 1` times.
     """
-    address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    address = remote_address(run)
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which also pins glibc's mmap threshold at
     # 128 KiB: every frame buffer then becomes an mmap/munmap pair, and decode + detect ran 17%
     # slower (measured). Worker memory stays flat without it (tests/test_reliability_extract.py).
@@ -112,9 +118,9 @@ def make_client(run: RunConfig) -> Iterator[Client]:
 def connect(address: str, timeout: float) -> Client:
     """A client on an existing scheduler; an address that is malformed or that nothing answers
     on within `timeout` seconds is a ConfigError naming it (one line, not asyncio's traceback)."""
-    why = check_scheduler(address)
-    if why or address == "inline":
-        raise ConfigError(f"run.scheduler: {why or 'inline is not a Dask address'}")
+    why = check_scheduler(address) if address != "inline" else "'inline' is not a Dask address"
+    if why:
+        raise ConfigError(f"run.scheduler: {why}")
     try:
         return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError, TypeError) as e:

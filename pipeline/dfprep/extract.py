@@ -353,13 +353,18 @@ def run_extract(
     """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
     one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
     drive a progress display."""
-    from dfprep.distribute import local_sink, make_client
+    from dfprep.distribute import local_sink, make_client, remote_address
 
     params = params or Params()
     cfg = params.extract
     out = Path(out)
     if not manifests:
         raise InputError("no manifest given")
+    if client is None and remote_address(params.run):
+        # connect first: an unreachable scheduler is one error line, before any file is written
+        with make_client(params.run) as c:
+            return run_extract(manifests, out, params, client=c, overwrite=overwrite,
+                               on_event=on_event, on_plan=on_plan)
     jobs = plan_jobs([Path(m) for m in manifests], out, cfg)
     pending, kept = prepare_out(jobs, out, overwrite)
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)

@@ -93,7 +93,7 @@ class Int(Rule):
 
     def __call__(self, v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise Reject(f"expected an integer, got {show(v)}")
+            raise Reject(f"expected an integer {self.allowed}, got {show(v)}")
         v = int(v)
         if not self.lo <= v <= self.hi or (self.even and v % 2):
             raise Reject(f"{v} is not {self.allowed}")
@@ -115,7 +115,7 @@ class Float(Rule):
 
     def __call__(self, v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise Reject(f"expected a number, got {show(v)}")
+            raise Reject(f"expected a number {self.allowed}, got {show(v)}")
         x = float(v)
         above = x > self.lo if self.lo_open else x >= self.lo
         below = x < self.hi if self.hi_open else x <= self.hi
@@ -138,7 +138,7 @@ class Bool(Rule):
 
     @property
     def allowed(self) -> str:
-        return "true or false"
+        return "true/false"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,8 +397,8 @@ def load(path: str | Path | None, cls: type, section: str | None = None) -> Any:
 
 
 def override(cfg: Any, changes: Mapping[str, Any], source: str = "options") -> Any:
-    """cfg with values replaced by dotted name relative to it (`{"optim.lr": 1e-3}`); None values
-    (unset options) are ignored. The result is validated; errors are prefixed with `source`."""
+    """cfg with values replaced by dotted name relative to it (`{"optim.lr": 1e-3}`; a whole
+    section by an instance of it); None values (unset options) are ignored. The result is validated; errors are prefixed with `source`."""
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         return cfg
@@ -409,8 +409,12 @@ def override(cfg: Any, changes: Mapping[str, Any], source: str = "options") -> A
         node: Any = tree
         for part in path:
             node = node.get(part) if isinstance(node, _Tree) else None
-        if not isinstance(node, _Tree) or key not in node or isinstance(node[key], _Tree):
+        if not isinstance(node, _Tree) or key not in node:
             raise ConfigError(f"{source}: unknown parameter {prefix + '.' if prefix else ''}{dotted}")
+        if isinstance(node[key], _Tree):  # a whole section: replaced by one of its own type
+            if not dataclasses.is_dataclass(value) or isinstance(value, type):
+                raise ConfigError(f"{source}: {prefix + '.' if prefix else ''}{dotted} is a section, not a value")
+            value = _tree(value)
         node[key] = value
     try:
         return build(type(cfg), tree)
