@@ -71,7 +71,6 @@ def run(
 ) -> None:
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
     from dftrain.config import load_train_params, with_overrides
-    from dftrain.train import run as run_training
 
     cfg = with_overrides(
         load_train_params(params),
@@ -81,6 +80,8 @@ def run(
             "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
         },
     )  # fmt: skip
+    from dftrain.train import run as run_training  # torch: imported once the options are known good
+
     result = run_training(
         data,
         out,
