@@ -170,7 +170,7 @@ def test_one_error_path_exit_statuses_and_messages():
     assert res.exit_code == 2 and res.output.strip() == "error: InputError"
     res = CliRunner().invoke(app, ["config"])
     assert res.exit_code == 2 and res.output.strip() == "error: a: b"
-    assert first_line("") == "" and first_line(ValueError()) == "" and first_line("\n x \ny") == "x"
+    assert first_line("") == "" and first_line(ValueError()) == "" and first_line("\n x\ny") == "x"
     # an error a DataLoader worker raised comes back with the worker's traceback as its message
     wrapped = InputError(
         "Caught InputError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"

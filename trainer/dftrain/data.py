@@ -24,6 +24,7 @@ import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from dfprep.core.errors import first_line
 from dfprep.core.system import default_workers as default_worker_count
 from dfprep.errors import ConfigError, InputError
 from dfprep.tario import iter_samples
@@ -128,7 +129,7 @@ def read_samples(urls: Iterator[str]) -> Iterator[dict]:
                 for key, members in iter_samples(f, url):
                     yield {"__key__": key, "__url__": url, **members}
         except (OSError, ValueError, EOFError, tarfile.TarError) as e:
-            why = str(e.args[0] if e.args else e).splitlines()[0]
+            why = first_line(e.args[0] if e.args else e)
             raise InputError(f"{url}: unreadable WebDataset shard ({why})") from None
 
 

@@ -30,8 +30,7 @@ class ConfigError(DfprepError):
 
 
 def first_line(e: BaseException | str) -> str:
-    """The first non-empty line of an error's message ("" for an empty one; never raises)."""
-    for line in str(e).splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    """The first line of an error's message, surrounding blank space removed ("" for an empty
+    message; never raises, unlike `str(e).splitlines()[0]`)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""
