@@ -179,3 +179,14 @@ def test_detector_backends_match_the_rule():
     from dfprep.detect import BACKENDS
 
     assert set(DETECT_BACKENDS) == set(BACKENDS)
+
+
+def test_dftrain_uses_only_public_dfprep_names():
+    import ast
+
+    for py in sorted((ROOT / "trainer" / "dftrain").glob("*.py")):
+        for node in ast.walk(ast.parse(py.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dfprep"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{py.name} imports private {private} from {node.module}"
+    assert "import yaml" not in (ROOT / "trainer" / "dftrain" / "config.py").read_text()  # one loader

@@ -186,7 +186,9 @@ def bench(
 
     from dfprep.bench import run_bench, to_json
 
-    ws = tuple(int(w) for w in workers.split(",") if w.strip())
+    ws = tuple(int(w) for w in workers.split(",") if w.strip().isdigit())
+    if not ws or len(ws) != len([w for w in workers.split(",") if w.strip()]) or min(ws) < 1:
+        raise DfprepError(f"--workers expects worker counts >= 1, comma-separated, got {workers!r}")
     res = run_bench(videos, _params(params), workers=ws, work_dir=work_dir, seconds=seconds, n=n, gop=gop, naive=naive)
     t = Table(title=f"dfprep bench: {res.videos} videos, {res.seconds_of_video:.0f} s of video, {res.frames_sampled} sampled frames")
     t.add_column("stage")

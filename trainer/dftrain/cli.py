@@ -72,6 +72,8 @@ def run(
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
     from dftrain.config import load_train_params, with_overrides
 
+    if stop_after < 0:
+        raise DfprepError(f"--stop-after: {stop_after} is not >= 0 (0 = run to the end)")
     cfg = with_overrides(
         load_train_params(params),
         **{
@@ -131,11 +133,16 @@ def bench(
         **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
     )
     cores = available_cores()
-    counts = [
-        max(1, cores - 1) if w.strip() == "auto" else int(w)
-        for w in workers.split(",")
-        if w.strip()
-    ]
+    try:
+        counts = [
+            max(1, cores - 1) if w.strip() == "auto" else int(w)
+            for w in workers.split(",")
+            if w.strip()
+        ]
+    except ValueError:
+        raise DfprepError(f"--workers expects counts or auto, comma-separated, got {workers!r}") from None
+    if not counts or min(counts) < 0:
+        raise DfprepError(f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}")
     with data_or_synthetic(data) as d:
         for w in counts:
             r = bench_loader(d, cfg, w, batches)
