@@ -266,6 +266,28 @@ class ReportConfig(Checked):
                          f"thumbnails is {px} pixels, more than {MAX_SHEET_PIXELS}")
 
 
+def _rule(cls: type, name: str) -> Any:
+    return cls.__dataclass_fields__[name].metadata["rule"]
+
+
+@dataclass(frozen=True)
+class SampleConfig(Checked):
+    """Sizes of the DVC demo on the sample dataset (dvc.yaml passes them as command-line options,
+    which check them again; the train_* rules repeat those of dftrain.config)."""
+
+    SECTION = "sample"
+
+    videos_per_shard: int = param(8, _rule(ShardConfig, "videos_per_shard"))
+    train_model: str = param("vit_tiny_patch16_224", Text(
+        lambda s: None if re.fullmatch(r"[A-Za-z0-9_.-]+", s) else f"{s!r} is not a timm model name",
+        "a timm model name"))  # fmt: skip
+    train_img_size: int = param(112, Int(8, 4096))
+    train_epochs: int = param(3, Int(1, 100_000))
+    train_batch_size: int = param(16, Int(2, 65_536))
+    train_lr: float = param(0.0005, Float(0, 1, lo_open=True))
+    train_warmup_epochs: float = param(1.0, Float(0, 100_000))
+
+
 @dataclass(frozen=True)
 class Params(Checked):
     """The whole params.yaml (the dfprep sections; dftrain's `train` and `eval` are in dftrain.config)."""
@@ -278,6 +300,7 @@ class Params(Checked):
     synth: SynthConfig = field(default_factory=SynthConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
 
     @property
     def extract(self) -> ExtractConfig:
@@ -286,7 +309,7 @@ class Params(Checked):
 
 def load_params(path: str | Path | None = None) -> Params:
     """Read params.yaml (or return the defaults when path is None). Unknown keys are an error;
-    sections of other tools (the trainer's `train`, `eval`; `sample`) are left to them."""
+    sections of other tools (the trainer's `train`, `eval`) are left to them."""
     return load(path, Params)
 
 
