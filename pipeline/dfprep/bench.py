@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 
 from dfprep.config import Params, replace
-from dfprep.distribute import available_cores
+from dfprep.core.system import available_cores
 
 CASES = ("stages", "machine")
 SIZE = (1920, 1080)

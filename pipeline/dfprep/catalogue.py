@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from rich.table import Table
 
+from dfprep.core.errors import first_line
 from dfprep.errors import ConfigError
 from dfprep.schema import SPLITS, class_names
 
@@ -153,7 +154,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{p}: not valid YAML ({first_line(e)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping with attribution and datasets")
     unknown = sorted(set(data) - {"attribution", "datasets"})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 
 from dfprep.config import Params, load_params, replace
+from dfprep.core.cli import console, esc, handle_errors
 from dfprep.errors import DfprepError
 
 app = typer.Typer(
@@ -18,26 +18,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-
 ParamsOpt = Annotated[
     Path | None,
     typer.Option("--params", help="params.yaml to read defaults from (CLI options override it)."),
 ]
-
-
-def handle_errors(fn):
-    """Bad input -> one red line naming the culprit and exit status 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DfprepError as e:
-            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _params(path: Path | None) -> Params:
@@ -58,7 +42,7 @@ def synth(
 
     cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds)
     info = synth_ffpp(root, cfg)
-    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {root}")
+    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {esc(root)}")
 
 
 CatalogueOpt = Annotated[
@@ -109,11 +93,11 @@ def manifest(
     table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts)
     write_manifest(table, out)
     if opts.missing:
-        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {opts.missing[0]}")
+        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {esc(opts.missing[0])}")
     counts = table.group_by(["split", "label"]).aggregate([("video_id", "count")]).to_pylist()
     parts = ", ".join(f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
                       for c in sorted(counts, key=lambda c: (c["split"], c["label"])))
-    console.print(f"wrote {table.num_rows} videos to {out} ({parts})")
+    console.print(f"wrote {table.num_rows} videos to {esc(out)} ({parts})")
 
 
 def _kv(items: list[str]) -> dict:
@@ -166,10 +150,10 @@ def extract(
         metrics.parent.mkdir(parents=True, exist_ok=True)
         metrics.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
     for name, err in summary.failed_jobs:
-        console.print(f"[red]shard job {name} failed:[/red] {err}")
+        console.print(f"[red]shard job {esc(name)} failed:[/red] {esc(err)}")
     if summary.errors:
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
-        console.print(f"most common problems: {top}", highlight=False)
+        console.print(f"most common problems: {esc(top)}", highlight=False)
     if summary.interrupted:
         console.print("[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
@@ -214,7 +198,9 @@ def bench(
     bad = [x for x in presets if x not in X264_PRESETS]
     if bad or not presets:
         raise DfprepError(f"--preset: expected x264 presets ({', '.join(X264_PRESETS)}), got {preset!r}")
-    ws = tuple(int(w) for w in workers.split(",") if w.strip())
+    ws = tuple(int(w) for w in workers.split(",") if w.strip().isdigit())
+    if not ws or len(ws) != len([w for w in workers.split(",") if w.strip()]) or min(ws) < 1:
+        raise DfprepError(f"--workers expects worker counts >= 1, comma-separated, got {workers!r}")
     p = _params(params)
     if case == "stages":
         if len(presets) != 1:
@@ -296,16 +282,16 @@ def balance(
                 result = go(client)
     except KeyboardInterrupt as e:
         msg = str(e) if str(e) else "nothing was published; rerun the same command"
-        console.print(f"[yellow]interrupted:[/yellow] {msg}", highlight=False)
+        console.print(f"[yellow]interrupted:[/yellow] {esc(msg)}", highlight=False)
         raise typer.Exit(130) from None
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
-    console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {out} "
+    console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {esc(out)} "
                   f"({result.source_shards} source shards read once, {result.bytes_written / 1e6:.1f} MB, {result.seconds:.1f} s)")
     md = Path(out) / "stats.md"
     if md.exists():
         Console().print(md.read_text())
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False)
     if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json
         metrics.parent.mkdir(parents=True, exist_ok=True)
         plans = {split: v.get("plan", {}) for split, v in result.stats.get("splits", {}).items() if v.get("plan")}
@@ -336,7 +322,7 @@ def report(
     cfg = replace(_params(params).report, seed=seed, rows=rows, cols=cols, max_shards=max_shards)
     result = run_report(dirs, out, cfg)
     console.print(f"wrote {len(result.sheets)} contact sheet(s)" + (", the balance chart" if result.chart else "")
-                  + (f" and {result.markdown}" if result.markdown else "") + f" to {out}")
+                  + (f" and {result.markdown}" if result.markdown else "") + f" to {esc(out)}")
 
 
 @app.command()
@@ -354,19 +340,19 @@ def verify(
 
     r = verify_output(directory, manifest)
     for note in r.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False, soft_wrap=True)
     for p in r.problems[:show]:
-        console.print(f"[red]problem:[/red] {p}", highlight=False, soft_wrap=True)
+        console.print(f"[red]problem:[/red] {esc(p)}", highlight=False, soft_wrap=True)
     n = len(r.problems) + r.omitted
     if n > show:
-        console.print(f"... and {n - show} more" + (f" (see {json_out})" if json_out else " (--json for all)"))
+        console.print(f"... and {n - show} more" + (f" (see {esc(json_out)})" if json_out else " (--json for all)"))
     if json_out:
         json_out.write_text(json.dumps(r.as_dict(), indent=1))
     counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
     if not r.ok:
-        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {directory} ({counts})")
+        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {esc(directory)} ({counts})")
         raise typer.Exit(1)
-    console.print(f"[green]ok:[/green] {r.kind} output {directory} ({counts})")
+    console.print(f"[green]ok:[/green] {r.kind} output {esc(directory)} ({counts})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Every tunable of the pipeline and the trainer, with its default, in one place.
+"""Every tunable of the pipeline, with its default and its rule, in one place.
 
 `params.yaml` at the repository root mirrors these defaults section by section (a test keeps the
-two in step); DVC stages and the CLIs read their values from there with `load_params`.
+two in step); DVC stages and the CLIs read their values from there with `load_params`. Each field
+carries its rule (`dfprep.core.config`): an instance is validated whenever it is made, so a bad
+value is refused, naming its dotted key, before any work starts.
 """
 
 from __future__ import annotations
@@ -9,67 +11,169 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from dfprep.core.config import (
+    SEED_MAX,
+    Bool,
+    Caps,
+    Checked,
+    Choice,
+    Float,
+    Int,
+    Seq,
+    Text,
+    load,
+    override,
+    param,
+    reject,
+)
 
-from dfprep.errors import ConfigError
+DECODE_STRATEGIES = ("auto", "seek", "sequential")
+DETECT_BACKENDS = ("insightface", "retinaface-mnet")  # dfprep.detect.BACKENDS (a test checks)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                "slower", "veryslow", "placebo")  # fmt: skip
+MAX_ORIGINALS = 1000  # synth: three-digit ids, as in FF++
+
+# Caps on sizes: above them a value is a typo, not a setting, and would only get the job killed
+# for memory or time (decode.fps 1e9 asks for 1e9 frames per second of video).
+MAX_FPS = 240.0  # no camera footage in these datasets has more frames per second to sample
+MAX_SIDE = 16384  # pixels of a frame side; 16K video is the largest any codec here decodes
+MAX_THREADS = 1024
+MAX_COUNT = 10**12  # crops, samples: far beyond any dataset (FF++ to DF40 total ~ 10**7)
+DAY = 86_400.0
+
+
+def _host_port(s: str, *, need_port: bool = True) -> bool:
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*)(?::(\d{1,5}))?", s)
+    return bool(m) and (m.group(2) is not None or not need_port) and int(m.group(2) or 0) <= 65535
+
+
+def check_scheduler(s: str) -> str | None:
+    """'' (a LocalCluster), 'inline' (no Dask) or a Dask address: PROTOCOL://HOST[:PORT] or HOST:PORT."""
+    if s in ("", "inline"):
+        return None
+    proto, sep, rest = s.partition("://")
+    ok = (_host_port(rest, need_port=False) and rest and proto in ("tcp", "tls", "ws", "wss", "ucx")
+          if sep else _host_port(s) and not s.startswith(":"))  # fmt: skip
+    return None if ok else f"{s!r} is not '', 'inline' or a Dask address (tcp://HOST:PORT)"
+
+
+def check_dashboard(s: str) -> str | None:
+    """'' (no dashboard) or [HOST]:PORT (port 0: any free one)."""
+    return None if s == "" or (":" in s and _host_port(s)) else f"{s!r} is not '' or HOST:PORT (e.g. 127.0.0.1:8787)"
+
+
+def check_memory_limit(s: str) -> str | None:
+    """'auto' (a share of the machine's memory) or a size Dask parses: 4GB, 4 GiB, 4e9 ('0' = none)."""
+    if s == "auto":
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        ok = parse_bytes(s) >= 0
+    except (ValueError, TypeError):
+        ok = False
+    return None if ok else f"{s!r} is not 'auto' or a size such as 4GB"
+
+
+def check_wxh(s: str) -> str | None:
+    """synth frame sizes: 'WxH', even (yuv420p), from 64x64 to 8K."""
+    m = re.fullmatch(r"(\d+)[xX](\d+)", s.strip())
+    if not m:
+        return f"{s!r} is not WxH (e.g. 1280x720)"
+    w, h = int(m.group(1)), int(m.group(2))
+    if w < 64 or h < 64 or w % 2 or h % 2 or w > 7680 or h > 7680:
+        return f"{s!r} must be even and from 64x64 to 7680x7680"
+    return None
 
 
 @dataclass(frozen=True)
-class DecodeConfig:
-    fps: float = 1.0  # frames sampled per second of video
-    strategy: str = "auto"  # auto | seek | sequential: auto picks per video from keyframe spacing
-    threads: int = 0  # decoder threads per worker; 0 = cores / workers
-    max_pixels: int = 8192 * 4320  # larger frames are rejected with a reason (memory stays bounded)
-    frame_stride: int = 1  # for image-folder inputs without their own stride in the manifest
-    seek_min_frames: int = 8  # auto: seek only when that skips at least this many frame decodes
-    seek_min_saving: float = 0.2  # auto: ...and only if the seeks save this share of all decoding
-    autorotate: bool = True  # turn frames to display orientation (phone videos' rotation matrix)
-    skip_nonref: bool = True  # let the decoder drop unneeded non-reference frames (same output)
+class DecodeConfig(Checked):
+    SECTION = "decode"
+
+    fps: float = param(1.0, Float(0, MAX_FPS, lo_open=True))  # frames sampled per second of video
+    # auto | seek | sequential: auto picks per video from keyframe spacing
+    strategy: str = param("auto", Choice(DECODE_STRATEGIES))
+    threads: int = param(0, Int(0, MAX_THREADS))  # decoder threads per worker; 0 = cores / workers
+    # larger frames are rejected with a reason (memory stays bounded)
+    max_pixels: int = param(8192 * 4320, Int(1, MAX_SIDE * MAX_SIDE))
+    # for image-folder inputs without their own stride in the manifest
+    frame_stride: int = param(1, Int(1, 100_000))
+    # auto: seek only when that skips at least this many frame decodes
+    seek_min_frames: int = param(8, Int(0, 1_000_000))
+    # auto: ...and only if the seeks save this share of all decoding
+    seek_min_saving: float = param(0.2, Float(0, 1, hi_open=True))
+    # turn frames to display orientation (phone videos' rotation matrix)
+    autorotate: bool = param(True, Bool())
+    # let the decoder drop unneeded non-reference frames (same output)
+    skip_nonref: bool = param(True, Bool())
 
 
 @dataclass(frozen=True)
-class DetectConfig:
-    backend: str = "retinaface-mnet"  # retinaface-mnet | insightface
-    model_path: str = ""  # insightface: a local .onnx file or model-pack directory
-    max_size: int = 640  # detect on the frame scaled so its longer side is at most this
-    score_threshold: float = 0.9
-    nms_threshold: float = 0.4
-    min_face_size: int = 32  # in source pixels, of max(w, h) of the detected box
-    max_faces: int = 1  # per frame, largest first (labels are per video: extra faces may be real); 0 = all
-    batch_size: int = 8  # frames per detector call
-    threads: int = 0  # onnxruntime intra-op threads per worker process; 0 = cores / workers
+class DetectConfig(Checked):
+    SECTION = "detect"
+
+    # retinaface-mnet | insightface
+    backend: str = param("retinaface-mnet", Choice(DETECT_BACKENDS, noun="backend"))
+    # insightface: a local .onnx file or model-pack directory
+    model_path: str = param("", Text(what="a path (or '')"))
+    # detect on the frame scaled so its longer side is at most this (below 32 px nothing is found)
+    max_size: int = param(640, Int(32, MAX_SIDE))
+    score_threshold: float = param(0.9, Float(0, 1))
+    nms_threshold: float = param(0.4, Float(0, 1))
+    # in source pixels, of max(w, h) of the detected box
+    min_face_size: int = param(32, Int(0, MAX_SIDE))
+    # per frame, largest first (labels are per video: extra faces may be real); 0 = all
+    max_faces: int = param(1, Int(0, 1000))
+    batch_size: int = param(8, Int(1, 4096))  # frames per detector call
+    # onnxruntime intra-op threads per worker process; 0 = cores / workers
+    threads: int = param(0, Int(0, MAX_THREADS))
 
 
 @dataclass(frozen=True)
-class CropConfig:
-    margin: float = 0.3  # square side = (1 + margin) * max(w, h) of the box
-    size: int = 224
-    jpeg_quality: int = 95
+class CropConfig(Checked):
+    SECTION = "crop"
+
+    # square side = (1 + margin) * max(w, h) of the box; beyond 4 the face is a speck in the crop
+    margin: float = param(0.3, Float(0, 4))
+    size: int = param(224, Int(16, 4096))  # output side in pixels (4096: 48 MB per raw crop)
+    jpeg_quality: int = param(95, Int(1, 100))
 
 
 @dataclass(frozen=True)
-class ShardConfig:
-    videos_per_shard: int = 64  # one Dask task per shard job of this many videos
+class ShardConfig(Checked):
+    SECTION = "shard"
+
+    # one Dask task per shard job of this many videos
+    videos_per_shard: int = param(64, Int(1, 1_000_000))
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Checked):
     """How a job runs, not what it computes: never part of a params hash."""
 
-    scheduler: str = ""  # tcp://HOST:PORT of an existing Dask cluster; "" = LocalCluster
-    workers: int = 0  # LocalCluster worker processes; 0 = one per core
-    retries: int = 2  # re-runs of a shard job whose worker died or raised
-    dashboard: str = "127.0.0.1:0"  # LocalCluster dashboard address (localhost only by default)
-    video_timeout: float = 600.0  # seconds per video before it is recorded as failed; 0 = none
-    memory_limit: str = "auto"  # per LocalCluster worker
+    SECTION = "run"
+
+    # tcp://HOST:PORT of an existing Dask cluster; "" = LocalCluster; inline = no Dask
+    scheduler: str = param("", Text(check_scheduler, "'', 'inline' or tcp://HOST:PORT"))
+    workers: int = param(0, Int(0, MAX_THREADS))  # LocalCluster worker processes; 0 = one per core
+    retries: int = param(2, Int(0, 100))  # re-runs of a shard job whose worker died or raised
+    # LocalCluster dashboard address (localhost only by default); "" = no dashboard
+    dashboard: str = param("127.0.0.1:0", Text(check_dashboard, "'' or HOST:PORT"))
+    # seconds per video before it is recorded as failed; 0 = none (a week at most)
+    video_timeout: float = param(600.0, Float(0, 7 * DAY))
+    # per LocalCluster worker: auto | a size (4GB) | 0 = no limit
+    memory_limit: str = param("auto", Text(check_memory_limit, "'auto' or a size such as 4GB"))
+    # seconds to wait for an existing scheduler (--scheduler) before giving up with an error
+    connect_timeout: float = param(10.0, Float(0, 3600, lo_open=True))
 
 
 @dataclass(frozen=True)
-class ExtractConfig:
+class ExtractConfig(Checked):
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
@@ -90,26 +194,103 @@ class ExtractConfig:
 
 
 @dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(Checked):
     """The sample FaceForensics++-layout dataset (`dfprep synth`)."""
 
-    seed: int = 0
-    originals: int = 10  # real videos (even); pairs of two, fakes made both ways per method
-    seconds: float = 4.0  # nominal duration (each video varies by up to ±10%)
+    SECTION = "synth"
+
+    seed: int = param(0, Int(0, SEED_MAX))
+    # real videos (even); pairs of two, fakes made both ways per method
+    originals: int = param(10, Int(2, MAX_ORIGINALS, even=True))
+    # nominal duration (each video varies by up to ±10%)
+    seconds: float = param(4.0, Float(0.2, 600))
     # WxH frame sizes, cycled over the originals (a fake has its target's size): one 1080p in ten
-    sizes: tuple[str, ...] = (
-        "1920x1080", "640x360", "1280x720", "854x480", "960x540",
-        "640x360", "854x480", "640x360", "960x540", "640x360",
+    sizes: tuple[str, ...] = param(
+        (
+            "1920x1080", "640x360", "1280x720", "854x480", "960x540",
+            "640x360", "854x480", "640x360", "960x540", "640x360",
+        ),
+        Seq(Text(check_wxh, "WxH"), min_n=1, max_n=MAX_ORIGINALS),
     )  # fmt: skip
-    rates: tuple[float, ...] = (25.0, 30.0, 29.97)  # frame rates, cycled over the originals
-    crf: int = 23  # x264 constant rate factor (FF++'s c23)
-    preset: str = "superfast"  # x264 preset
-    workers: int = 2  # videos encoded at once (threads); the output does not depend on it
+    # frame rates, cycled over the originals
+    rates: tuple[float, ...] = param((25.0, 30.0, 29.97), Seq(Float(1, 240), min_n=1, max_n=MAX_ORIGINALS))
+    crf: int = param(23, Int(0, 51))  # x264 constant rate factor (FF++'s c23)
+    preset: str = param("superfast", Choice(X264_PRESETS))  # x264 preset
+    # videos encoded at once (threads); the output does not depend on it
+    workers: int = param(2, Int(1, 256))
 
 
 @dataclass(frozen=True)
-class Params:
-    """The whole params.yaml."""
+class BalanceConfig(Checked):
+    """The training set drawn from the extracted crops; train and val are balanced separately."""
+
+    SECTION = "balance"
+
+    seed: int = param(0, Int(0, SEED_MAX))
+    # train crops, both classes; 0 = as many as the ratio allows
+    total: int = param(0, Int(0, MAX_COUNT))
+    val_total: int = param(0, Int(0, MAX_COUNT))  # the same for val (test is never balanced)
+    # real : fake crops (beyond 1000 : 1 either way a class has next to nothing left)
+    ratio: float = param(1.0, Float(0.001, 1000))
+    # max crops per dataset (and split)
+    dataset_caps: dict[str, int] = param(factory=dict, rule=Caps(Int(1, MAX_COUNT)))
+    # max crops per method ("real" too)
+    method_caps: dict[str, int] = param(factory=dict, rule=Caps(Int(1, MAX_COUNT)))
+    # output shard size (about 100 MB of 224 px JPEGs)
+    samples_per_shard: int = param(5000, Int(1, 10_000_000))
+    # per split, so that every loader worker and rank gets shards
+    min_shards: int = param(16, Int(1, 1_000_000))
+
+
+# A contact sheet is rows x cols thumbnails of thumb x thumb pixels, drawn in memory: at most this
+# many pixels (64 Mpx: 192 MB of RGB; the default 6 x 8 x 128 px is 0.8 Mpx).
+MAX_SHEET_PIXELS = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class ReportConfig(Checked):
+    SECTION = "report"
+
+    seed: int = param(0, Int(0, SEED_MAX))
+    rows: int = param(6, Int(1, 256))  # contact sheet grid
+    cols: int = param(8, Int(1, 256))
+    thumb: int = param(128, Int(8, 4096))  # thumbnail side in pixels
+    # shards opened per dataset x label: the report samples, never reads all
+    max_shards: int = param(8, Int(1, 1_000_000))
+    top_errors: int = param(10, Int(0, 10_000))
+
+    def cross_check(self) -> None:
+        px = self.rows * self.cols * self.thumb**2
+        if px > MAX_SHEET_PIXELS:
+            raise reject("report.thumb", f"a {self.rows} x {self.cols} sheet of {self.thumb} px "
+                         f"thumbnails is {px} pixels, more than {MAX_SHEET_PIXELS}")
+
+
+def _rule(cls: type, name: str) -> Any:
+    return cls.__dataclass_fields__[name].metadata["rule"]
+
+
+@dataclass(frozen=True)
+class SampleConfig(Checked):
+    """Sizes of the DVC demo on the sample dataset (dvc.yaml passes them as command-line options,
+    which check them again; the train_* rules repeat those of dftrain.config)."""
+
+    SECTION = "sample"
+
+    videos_per_shard: int = param(8, _rule(ShardConfig, "videos_per_shard"))
+    train_model: str = param("vit_tiny_patch16_224", Text(
+        lambda s: None if re.fullmatch(r"[A-Za-z0-9_.-]+", s) else f"{s!r} is not a timm model name",
+        "a timm model name"))  # fmt: skip
+    train_img_size: int = param(112, Int(8, 4096))
+    train_epochs: int = param(3, Int(1, 100_000))
+    train_batch_size: int = param(16, Int(2, 65_536))
+    train_lr: float = param(0.0005, Float(0, 1, lo_open=True))
+    train_warmup_epochs: float = param(1.0, Float(0, 100_000))
+
+
+@dataclass(frozen=True)
+class Params(Checked):
+    """The whole params.yaml (the dfprep sections; dftrain's `train` and `eval` are in dftrain.config)."""
 
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
@@ -117,137 +298,21 @@ class Params:
     shard: ShardConfig = field(default_factory=ShardConfig)
     run: RunConfig = field(default_factory=RunConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
-    balance: BalanceConfig = field(default_factory=lambda: BalanceConfig())
-    report: ReportConfig = field(default_factory=lambda: ReportConfig())
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
 
     @property
     def extract(self) -> ExtractConfig:
         return ExtractConfig(decode=self.decode, detect=self.detect, crop=self.crop, shard=self.shard)
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    """`where` is the dotted section name (e.g. `decode`), used to name the culprit."""
-    label = where or "params"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"{label}: unknown parameter(s) {', '.join(unknown)}")
-    kwargs = {}
-    for name, value in data.items():
-        default = getattr(cls(), name)
-        sub = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _build(type(default), value or {}, sub)
-        else:
-            kwargs[name] = _coerce(value, default, sub)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if isinstance(default, (list, tuple)):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return type(default)(value)
-    return value
-
-
-def load_params(path: str | Path | None = None, sections: tuple[str, ...] | None = None) -> Params:
-    """Read params.yaml (or return the defaults when path is None). Unknown keys are an error."""
-    if path is None:
-        return Params()
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"params file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    known = {f.name for f in fields(Params)}
-    # params.yaml may hold sections of other tools (e.g. the trainer's): keep only ours.
-    ours = {k: v for k, v in data.items() if k in known and (sections is None or k in sections)}
-    try:
-        return _build(Params, ours, "")
-    except ConfigError as e:
-        raise ConfigError(f"{p}: {e}") from None
+def load_params(path: str | Path | None = None) -> Params:
+    """Read params.yaml (or return the defaults when path is None). Unknown keys are an error;
+    sections of other tools (the trainer's `train`, `eval`) are left to them."""
+    return load(path, Params)
 
 
 def replace(cfg: Any, **changes: Any) -> Any:
-    """dataclasses.replace that ignores None values (unset CLI options)."""
-    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-
-
-# ---- balance / report (issue 4) ------------------------------------------------------------------
-
-
-def _check_caps(caps: Any, where: str) -> dict[str, int]:
-    if caps is None:
-        return {}
-    if not isinstance(caps, dict):
-        raise ConfigError(f"{where}: expected a mapping name -> max crops, got {caps!r}")
-    for name, cap in caps.items():
-        if not isinstance(name, str) or isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise ConfigError(f"{where}: {name!r}: expected a positive integer, got {cap!r}")
-    return dict(sorted(caps.items()))
-
-
-@dataclass(frozen=True)
-class BalanceConfig:
-    """The training set drawn from the extracted crops; train and val are balanced separately."""
-
-    seed: int = 0
-    total: int = 0  # train crops, both classes; 0 = as many as the ratio allows
-    val_total: int = 0  # the same for val (test is never balanced)
-    ratio: float = 1.0  # real : fake crops
-    dataset_caps: dict[str, int] = field(default_factory=dict)  # max crops per dataset (and split)
-    method_caps: dict[str, int] = field(default_factory=dict)  # max crops per method ("real" too)
-    samples_per_shard: int = 5000  # output shard size (about 100 MB of 224 px JPEGs)
-    min_shards: int = 16  # per split, so that every loader worker and rank gets shards
-
-    def __post_init__(self) -> None:
-        for name in ("total", "val_total"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"balance.{name}: must be >= 0, got {getattr(self, name)}")
-        if not self.ratio > 0:
-            raise ConfigError(f"balance.ratio: must be > 0 (real : fake), got {self.ratio}")
-        for name in ("samples_per_shard", "min_shards"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"balance.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("dataset_caps", "method_caps"):
-            object.__setattr__(self, name, _check_caps(getattr(self, name), f"balance.{name}"))
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    seed: int = 0
-    rows: int = 6  # contact sheet grid
-    cols: int = 8
-    thumb: int = 128  # thumbnail side in pixels
-    max_shards: int = 8  # shards opened per dataset x label: the report samples, never reads all
-    top_errors: int = 10
-
-    def __post_init__(self) -> None:
-        for name in ("rows", "cols", "thumb", "max_shards"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"report.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.top_errors < 0:
-            raise ConfigError(f"report.top_errors: must be >= 0, got {self.top_errors}")
+    """dataclasses.replace that ignores None values (unset CLI options); validated."""
+    return override(cfg, changes)

@@ -25,11 +25,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dfprep.config import DecodeConfig
+from dfprep.config import DECODE_STRATEGIES, DecodeConfig
 from dfprep.errors import ConfigError, DfprepError
 from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times, select_samples
 
-STRATEGIES = ("auto", "seek", "sequential")
+STRATEGIES = DECODE_STRATEGIES
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 
 
@@ -80,7 +80,7 @@ def open_sampled(
     raises DecodeError("no decodable frames") if it ends without yielding any. `check()` is
     called between packets; whatever it raises stops decoding and propagates.
     """
-    _check_config(cfg, kind, frame_stride)
+    _check_args(kind, frame_stride)
     check = check or _no_check
     if kind == "frames":
         yield _open_frame_folder(Path(path), cfg, frame_stride, check)
@@ -93,18 +93,10 @@ def _no_check() -> None:
     pass
 
 
-def _check_config(cfg: DecodeConfig, kind: str, frame_stride: int) -> None:
+def _check_args(kind: str, frame_stride: int) -> None:
+    """The per-input arguments (cfg was validated when it was made: dfprep.config)."""
     if kind not in ("video", "frames"):
         raise ConfigError(f"unknown input kind {kind!r} (expected video or frames)")
-    if not cfg.fps > 0:
-        raise ConfigError(f"decode.fps must be > 0, got {cfg.fps!r}")
-    if cfg.strategy not in STRATEGIES:
-        choices = ", ".join(STRATEGIES)
-        raise ConfigError(f"decode.strategy must be one of {choices}, got {cfg.strategy!r}")
-    if cfg.seek_min_frames < 0:
-        raise ConfigError(f"decode.seek_min_frames must be >= 0, got {cfg.seek_min_frames!r}")
-    if not 0 <= cfg.seek_min_saving < 1:
-        raise ConfigError(f"decode.seek_min_saving must be in [0, 1), got {cfg.seek_min_saving!r}")
     if frame_stride < 1:
         raise ConfigError(f"frame_stride must be >= 1, got {frame_stride!r}")
 

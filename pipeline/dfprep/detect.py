@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 
 from dfprep.config import DetectConfig
-from dfprep.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -67,29 +66,9 @@ def get_detector(cfg: DetectConfig) -> FaceDetector:
     with _cache_lock:
         detector = _cache.get(key)
         if detector is None:
-            check_config(cfg)
             detector = BACKENDS[cfg.backend](cfg)
             _cache[key] = detector
         return detector
-
-
-def check_config(cfg: DetectConfig) -> None:
-    """Reject values no backend can work with, naming the parameter."""
-    if cfg.backend not in BACKENDS:
-        known = ", ".join(sorted(BACKENDS))
-        raise ConfigError(f"detect.backend: unknown backend {cfg.backend!r} (known: {known})")
-    if cfg.max_size < 32:
-        raise ConfigError(f"detect.max_size: must be at least 32, got {cfg.max_size}")
-    if cfg.batch_size < 1:
-        raise ConfigError(f"detect.batch_size: must be at least 1, got {cfg.batch_size}")
-    if cfg.threads < 0:
-        raise ConfigError(
-            f"detect.threads: must be >= 0 (0 = ONNX Runtime's default), got {cfg.threads}"
-        )
-    for name in ("score_threshold", "nms_threshold"):
-        value = getattr(cfg, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"detect.{name}: must be within [0, 1], got {value}")
 
 
 def select_faces(faces: list[Face], cfg: DetectConfig) -> list[Face]:

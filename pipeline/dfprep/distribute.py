@@ -18,7 +18,10 @@ from collections.abc import Callable, Iterator
 import dask
 from distributed import Client, LocalCluster, get_worker
 
-from dfprep.config import RunConfig
+from dfprep.config import RunConfig, check_scheduler
+from dfprep.core.errors import ConfigError, first_line
+from dfprep.core.system import available_cores
+from dfprep.core.system import default_workers as _share
 
 PROGRESS_TOPIC = "dfprep-progress"
 _local_sink: Callable[[dict], None] | None = None
@@ -54,15 +57,15 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def available_cores() -> int:
-    """Cores this process may run on (CPU affinity and cgroup cpusets included where visible)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
 def default_workers(run: RunConfig) -> int:
-    return run.workers if run.workers > 0 else available_cores()
+    """LocalCluster worker processes: run.workers, or one per core this process may use."""
+    return run.workers if run.workers > 0 else _share()
+
+
+def remote_address(run: RunConfig) -> str:
+    """The address of the existing cluster to run on ("" = a LocalCluster or inline)."""
+    address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    return "" if address == "inline" else address
 
 
 def threads_per_worker(run: RunConfig, requested: int) -> int:
@@ -123,7 +126,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
     native code, so threads would only fight), binds scheduler and dashboard to localhost, and
     gives up on a task after its worker died `retries + 1` times.
     """
-    address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
+    address = remote_address(run)
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which also pins glibc's mmap threshold at
     # 128 KiB: every frame buffer then becomes an mmap/munmap pair, and decode + detect ran 17%
     # slower (measured). Worker memory stays flat without it (tests/test_reliability_extract.py).
@@ -139,7 +142,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
                           "distributed.admin.tick.interval": "1s",
                           "distributed.admin.system-monitor.interval": "2s"}):
         if address:
-            with Client(address, timeout="30s") as client:
+            with connect(address, run.connect_timeout) as client:
                 yield client
             return
         cluster = LocalCluster(
@@ -157,3 +160,17 @@ def make_client(run: RunConfig) -> Iterator[Client]:
                 yield client
         finally:
             cluster.close()
+
+
+def connect(address: str, timeout: float) -> Client:
+    """A client on an existing scheduler; an address that is malformed or that nothing answers
+    on within `timeout` seconds is a ConfigError naming it (one line, not asyncio's traceback)."""
+    why = check_scheduler(address) if address != "inline" else "'inline' is not a Dask address"
+    if why:
+        raise ConfigError(f"run.scheduler: {why}")
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address}: {first_line(e) or type(e).__name__}"
+        ) from None

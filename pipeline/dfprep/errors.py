@@ -1,13 +1,5 @@
-"""User-facing errors: the CLI prints these as one line and exits non-zero, never a traceback."""
+"""User-facing errors (defined in `dfprep.core.errors`; this module keeps the old import path)."""
 
+from dfprep.core.errors import ConfigError, DfprepError, InputError
 
-class DfprepError(Exception):
-    """An error caused by the user's input (a path, a file, a parameter); the message names the culprit."""
-
-
-class InputError(DfprepError):
-    """A dataset root, metadata file or manifest that is missing or malformed."""
-
-
-class ConfigError(DfprepError):
-    """An unknown or invalid parameter."""
+__all__ = ["ConfigError", "DfprepError", "InputError"]

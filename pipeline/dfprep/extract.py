@@ -58,9 +58,7 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
     jobs: list[ShardJob] = []
     seen_prefix: dict[str, Path] = {}
     seen_ids: dict[str, Path] = {}
-    n = cfg.shard.videos_per_shard
-    if n < 1:
-        raise InputError(f"videos_per_shard must be >= 1, got {n}")
+    n = cfg.shard.videos_per_shard  # >= 1: validated with the config
     for m in manifests:
         m = Path(m)
         prefix = manifest_prefix(m)
@@ -169,13 +167,18 @@ def run_extract(
     """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
     one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
     drive a progress display."""
-    from dfprep.distribute import local_sink, make_client
+    from dfprep.distribute import local_sink, make_client, remote_address
 
     params = params or Params()
     cfg = params.extract
     out = Path(out)
     if not manifests:
         raise InputError("no manifest given")
+    if client is None and remote_address(params.run):
+        # connect first: an unreachable scheduler is one error line, before any file is written
+        with make_client(params.run) as c:
+            return run_extract(manifests, out, params, client=c, overwrite=overwrite,
+                               on_event=on_event, on_plan=on_plan)
     jobs = plan_jobs([Path(m) for m in manifests], out, cfg)
     pending, kept = prepare_out(jobs, out, overwrite)
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)

@@ -22,6 +22,7 @@ import numpy as np
 
 from dfprep import __version__
 from dfprep.config import ExtractConfig
+from dfprep.core.errors import first_line
 from dfprep.crop import crop_face
 from dfprep.distribute import emit
 from dfprep.errors import DfprepError, InputError
@@ -63,7 +64,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
 def one_line(e: BaseException) -> str:
     if isinstance(e, DfprepError):  # ours name a path, which may itself hold a line break
         return str(e).strip().replace("\r", "\\r").replace("\n", "\\n") or type(e).__name__
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    msg = first_line(e)
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
+from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dfprep.schema import CATEGORIES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
 
@@ -86,7 +87,7 @@ def read_manifest(path: str | Path) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{path}: not a Parquet manifest ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a Parquet manifest ({first_line(e)})") from None
     missing = [n for n in MANIFEST_SCHEMA.names if n not in table.column_names]
     required = {"video_id", "path", "dataset", "split", "label", "method", "category"}
     if required & set(missing):

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.balance.select import BALANCED_SPLITS
+from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
 from dfprep.shard import TMP_MARK, ShardFiles
@@ -139,7 +140,7 @@ def _read_table(path: Path, schema: pa.Schema, report: VerifyReport) -> pa.Table
     try:
         t = pq.read_table(path)
     except (OSError, pa.ArrowException) as e:
-        report.problem(f"{path}: not a readable Parquet file ({str(e).splitlines()[0]})")
+        report.problem(f"{path}: not a readable Parquet file ({first_line(e)})")
         return None
     missing = [n for n in schema.names if n not in t.column_names]
     if missing:
@@ -411,7 +412,7 @@ def _verify_selection(root: Path, tars: dict[str, list[tuple[str, _Sample]]], re
     try:
         sel = pq.read_table(path, columns=SELECTION_COLUMNS).to_pylist()
     except (OSError, pa.ArrowException) as e:
-        report.problem(f"{path}: not a readable selection table ({str(e).splitlines()[0]})")
+        report.problem(f"{path}: not a readable selection table ({first_line(e)})")
         return
     totals["selected"] = len(sel)
     groups: defaultdict[str, list[dict]] = defaultdict(list)

@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
+from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict
 from dftrain.labels import names, train_datasets
@@ -135,7 +136,7 @@ def load_weights(vit: torch.nn.Module, path: Path) -> None:
         vit.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise InputError(
-            f"{path}: weights do not fit the model in {CONFIG} ({str(e).splitlines()[0]})"
+            f"{path}: weights do not fit the model in {CONFIG} ({first_line(e)})"
         ) from None
 
 

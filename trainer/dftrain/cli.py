@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from dfprep.core.cli import handle_errors
+from dfprep.core.system import available_cores
 from dfprep.errors import DfprepError
 
 app = typer.Typer(
@@ -20,21 +22,8 @@ def main() -> None:
     """Deepfake detector training (FSFM ViT-B/16 + triplet losses)."""
 
 
-def _fail(e: BaseException) -> typer.Exit:
-    """One line on stderr (a DataLoader worker's error arrives wrapped in its traceback: keep the last line)."""
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
-    msg = lines[-1]
-    for prefix in (
-        "dfprep.errors.InputError: ",
-        "dfprep.errors.ConfigError: ",
-        "dftrain.train.DivergedError: ",
-    ):
-        msg = msg.removeprefix(prefix)
-    print(f"error: {msg}", file=sys.stderr)
-    return typer.Exit(2)
-
-
 @app.command()
+@handle_errors
 def run(
     data: Path = typer.Argument(
         ...,
@@ -82,27 +71,27 @@ def run(
 ) -> None:
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
     from dftrain.config import load_train_params, with_overrides
-    from dftrain.train import run as run_training
 
-    try:
-        cfg = with_overrides(
-            load_train_params(params),
-            **{
-                "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
-                "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
-                "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
-            },
-        )  # fmt: skip
-        result = run_training(
-            data,
-            out,
-            cfg,
-            resume=resume,
-            progress=progress and sys.stderr.isatty(),
-            stop_after=stop_after,
-        )
-    except DfprepError as e:
-        raise _fail(e) from None
+    if stop_after < 0:
+        raise DfprepError(f"--stop-after: {stop_after} is not >= 0 (0 = run to the end)")
+    cfg = with_overrides(
+        load_train_params(params),
+        **{
+            "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
+            "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
+            "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
+        },
+    )  # fmt: skip
+    from dftrain.train import run as run_training  # torch: imported once the options are known good
+
+    result = run_training(
+        data,
+        out,
+        cfg,
+        resume=resume,
+        progress=progress and sys.stderr.isatty(),
+        stop_after=stop_after,
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"best epoch {result.best_epoch}: val loss {result.best_val_loss:.4f} -> {out / 'checkpoints' / 'best'}"
@@ -110,6 +99,7 @@ def run(
 
 
 @app.command()
+@handle_errors
 def bench(
     data: Path | None = typer.Argument(
         None, help="Balanced shard directory; omitted = synthetic 224px shards."
@@ -138,50 +128,49 @@ def bench(
     from dftrain.config import load_train_params, with_overrides
     from dftrain.data import default_workers
 
+    cfg = with_overrides(
+        load_train_params(params),
+        **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
+    )
+    cores = available_cores()
     try:
-        cfg = with_overrides(
-            load_train_params(params),
-            **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
-        )
-        cores = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1)
-        )
         counts = [
             max(1, cores - 1) if w.strip() == "auto" else int(w)
             for w in workers.split(",")
             if w.strip()
         ]
-        with data_or_synthetic(data) as d:
-            for w in counts:
-                r = bench_loader(d, cfg, w, batches)
-                print(
-                    f"loader  workers={w:<3d} {r['samples_per_s']:8.1f} samples/s  ({r['per_worker']:.1f} per worker; "
-                    f"{int(r['samples'])} samples in {r['seconds']:.1f} s; {cores} cores; default workers here: "
-                    f"{default_workers(1, 10**6)})"
-                )
-        if torch.cuda.is_available():
-            dev = torch.device("cuda")
-            name = torch.cuda.get_device_name(dev)
-        elif cpu_model:
-            dev, name = torch.device("cpu"), "CPU (no GPU)"
-        else:
+    except ValueError:
+        raise DfprepError(f"--workers expects counts or auto, comma-separated, got {workers!r}") from None
+    if not counts or min(counts) < 0:
+        raise DfprepError(f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}")
+    with data_or_synthetic(data) as d:
+        for w in counts:
+            r = bench_loader(d, cfg, w, batches)
             print(
-                "model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)"
+                f"loader  workers={w:<3d} {r['samples_per_s']:8.1f} samples/s  ({r['per_worker']:.1f} per worker; "
+                f"{int(r['samples'])} samples in {r['seconds']:.1f} s; {cores} cores; default workers here: "
+                f"{default_workers(1, 10**6)})"
             )
-            return
-        r = bench_model(cfg, batch, steps, max(2, steps // 5), dev)
-        prec = "bf16" if dev.type == "cuda" and cfg.amp != "off" else "fp32"
+    if torch.cuda.is_available():
+        dev = torch.device("cuda")
+        name = torch.cuda.get_device_name(dev)
+    elif cpu_model:
+        dev, name = torch.device("cpu"), "CPU (no GPU)"
+    else:
         print(
-            f"model   {cfg.model.name} @{cfg.model.img_size} batch {batch} {prec} on {name}: ours {r['ours_img_per_s']:.1f} img/s, "
-            f"bare timm {r['bare_img_per_s']:.1f} img/s, ratio {r['ratio']:.3f}"
+            "model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)"
         )
-    except DfprepError as e:
-        raise _fail(e) from None
+        return
+    r = bench_model(cfg, batch, steps, max(2, steps // 5), dev)
+    prec = "bf16" if dev.type == "cuda" and cfg.amp != "off" else "fp32"
+    print(
+        f"model   {cfg.model.name} @{cfg.model.img_size} batch {batch} {prec} on {name}: ours {r['ours_img_per_s']:.1f} img/s, "
+        f"bare timm {r['bare_img_per_s']:.1f} img/s, ratio {r['ratio']:.3f}"
+    )
 
 
 @app.command("eval")
+@handle_errors
 def eval_(
     checkpoint: Path = typer.Argument(
         ...,
@@ -224,17 +213,14 @@ def eval_(
     from dftrain.config import load_eval_params
     from dftrain.evaluate import evaluate
 
-    try:
-        cfg = load_eval_params(
-            params, split=split, threshold=threshold, no_face_score=no_face_score,
-            batch_size=batch_size, workers=workers, device=device,
-        )  # fmt: skip
-        result = evaluate(
-            checkpoint, data, out, cfg, name=name, catalogue_path=catalogue,
-            progress=progress and sys.stderr.isatty(),
-        )  # fmt: skip
-    except DfprepError as e:
-        raise _fail(e) from None
+    cfg = load_eval_params(
+        params, split=split, threshold=threshold, no_face_score=no_face_score,
+        batch_size=batch_size, workers=workers, device=device,
+    )  # fmt: skip
+    result = evaluate(
+        checkpoint, data, out, cfg, name=name, catalogue_path=catalogue,
+        progress=progress and sys.stderr.isatty(),
+    )  # fmt: skip
     print(
         f"{result.videos} test videos, {result.crops} crops scored in {result.seconds:.1f} s "
         f"on {result.info['device']} -> {out}",
@@ -244,6 +230,7 @@ def eval_(
 
 
 @app.command()
+@handle_errors
 def compare(
     dirs: list[Path] = typer.Argument(..., help="`dftrain eval` output directories, one row each."),
     names: str | None = typer.Option(
@@ -262,11 +249,8 @@ def compare(
     metrics = tuple(m.strip() for m in metric.split(",") if m.strip())
     bad = [m for m in metrics if m not in ("auc", "bacc")]
     if bad or not metrics:
-        raise _fail(DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc"))
-    try:
-        text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
-    except DfprepError as e:
-        raise _fail(e) from None
+        raise DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc")
+    text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
@@ -274,6 +258,7 @@ def compare(
 
 
 @app.command()
+@handle_errors
 def predict(
     checkpoint: Path = typer.Argument(
         ..., help="Checkpoint directory, or a run directory (its best)."
@@ -307,14 +292,11 @@ def predict(
     from dftrain.predict import predict as predict_videos
     from dftrain.predict import results_table, to_json
 
-    try:
-        cfg = load_eval_params(params, threshold=threshold, device=device)
-        preds = predict_videos(paths, checkpoint, load_params(params), cfg)
-        if timeline is not None:
-            series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
-            timeline_figure(series, timeline, cfg.threshold)
-    except DfprepError as e:
-        raise _fail(e) from None
+    cfg = load_eval_params(params, threshold=threshold, device=device)
+    preds = predict_videos(paths, checkpoint, load_params(params), cfg)
+    if timeline is not None:
+        series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
+        timeline_figure(series, timeline, cfg.threshold)
     if as_json:
         print(to_json(preds, cfg.threshold))
     else:

@@ -1,21 +1,37 @@
-"""Every tunable of `dftrain run`, with the paper's defaults, as frozen dataclasses.
+"""Every tunable of `dftrain run` and `dftrain eval`, with the paper's defaults and each value's
+rule, as frozen dataclasses.
 
-`params.yaml` holds them under `train:` (same nesting); `load_train_params` reads that section with
-dfprep's strict loader, so an unknown or mistyped key is an error naming it.
+`params.yaml` holds them under `train:` (same nesting) and `eval:`; `load_train_params` and
+`load_eval_params` read those sections with the loader dfprep uses (`dfprep.core.config`), so an
+unknown key or a bad value is an error naming it before anything runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+import functools
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dfprep.config import _build
-from dfprep.errors import ConfigError
-from dfprep.schema import LABEL_MODES
+from dfprep.core.config import (
+    SEED_MAX,
+    Checked,
+    Choice,
+    Float,
+    Int,
+    Seq,
+    Text,
+    build,
+    load,
+    override,
+    param,
+    reject,
+    validate,
+)
+from dfprep.core.errors import ConfigError, first_line
+from dfprep.schema import LABEL_MODES, SPLITS
 
 # FSFM was pre-trained on VGGFace2 faces normalised with these statistics (its DfD fine-tuning keeps them).
 VGGFACE2_MEAN = (0.5482207536697388, 0.42340534925460815, 0.3654651641845703)
@@ -24,92 +40,183 @@ VGGFACE2_STD = (0.2789176106452942, 0.2438540756702423, 0.23493893444538116)
 TRIPLET_STRATEGIES = ("none", "batch_all", "hard", "easy_positive")
 TRIPLET_LABELS = ("train", "binary")
 INIT_KINDS = ("fsfm", "timm", "none")
+AMP_MODES = ("auto", "bf16", "off")
+TRAIN_DEVICES = ("auto", "cpu", "cuda")  # under torchrun, cuda is cuda:LOCAL_RANK
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "box", "hamming", "lanczos")  # timm's (PIL)
+RE_MODES = ("pixel", "rand", "const")  # timm's random erasing
+MAX_BATCH = 65_536
+MAX_WORKERS = 1024
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str = (
-        "vit_base_patch16_224"  # any timm ViT with abs. pos. embedding and `global_pool='avg'`
+def check_init(s: str) -> str | None:
+    kind, _, path = s.partition(":")
+    if kind not in INIT_KINDS or (kind != "none" and not path) or (kind == "none" and path):
+        return f"{s!r}: use fsfm:PATH, timm:PATH or none"
+    return None
+
+
+def check_model_name(s: str) -> str | None:
+    ok = re.fullmatch(r"[A-Za-z0-9_.\-]+", s)
+    return None if ok else f"{s!r} is not a timm model name (e.g. vit_base_patch16_224)"
+
+
+def check_dataset_name(s: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_\-]+", s) else f"{s!r} is not a dataset name"
+
+
+@functools.lru_cache(maxsize=64)
+def check_auto_augment(s: str) -> str | None:
+    """'' (off) or a policy timm parses, tried the way timm's create_transform uses it."""
+    if s == "":
+        return None
+    from timm.data.auto_augment import (
+        augment_and_mix_transform,
+        auto_augment_transform,
+        rand_augment_transform,
     )
-    img_size: int = 224
-    patch_size: int = 0  # 0 = the model's own (tests use tiny grids)
-    depth: int = 0  # 0 = the model's own
-    drop_path: float = 0.1
-    init: str = "none"  # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none
-    head_init_std: float = 2e-5  # truncated normal std of the fresh head (FSFM/MAE)
+
+    hparams = {"translate_const": 100, "img_mean": (124, 116, 104)}
+    try:
+        if s.startswith("rand"):
+            rand_augment_transform(s, hparams)
+        elif s.startswith("augmix"):
+            augment_and_mix_transform(s, {**hparams, "translate_pct": 0.3})
+        else:
+            auto_augment_transform(s, hparams)
+    except Exception as e:  # timm raises KeyError/AssertionError/ValueError for a bad policy
+        why = first_line(e) or type(e).__name__
+        return f"{s!r} is not a timm augmentation policy such as rand-m9-mstd0.5-inc1, augmix-m5-w4-d2, original or '' ({why})"
+    return None
+
+
+def check_eval_device(s: str) -> str | None:
+    ok = s in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d{1,3}", s)
+    return None if ok else f"{s!r} is not one of auto, cpu, cuda, cuda:N"
 
 
 @dataclass(frozen=True)
-class LabelConfig:
-    mode: str = "binary"  # binary | category (real/FS/RE) | dataset (real + one class per dataset)
-    datasets: tuple[str, ...] = ()  # attribution class order; () = dfprep.schema.TRAIN_DATASETS
+class ModelConfig(Checked):
+    SECTION = "train.model"
+
+    # any timm ViT with abs. pos. embedding and `global_pool='avg'`
+    name: str = param("vit_base_patch16_224", Text(check_model_name, "a timm model name"))
+    img_size: int = param(224, Int(8, 4096))
+    patch_size: int = param(0, Int(0, 1024))  # 0 = the model's own (tests use tiny grids)
+    depth: int = param(0, Int(0, 1024))  # 0 = the model's own
+    drop_path: float = param(0.1, Float(0, 1, hi_open=True))
+    # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none
+    init: str = param("none", Text(check_init, "fsfm:PATH, timm:PATH or none"))
+    # truncated normal std of the fresh head (FSFM/MAE)
+    head_init_std: float = param(2e-5, Float(0, 1, lo_open=True))
 
 
 @dataclass(frozen=True)
-class LossConfig:
-    triplet: str = (
-        "batch_all"  # none | batch_all | hard | easy_positive (batch_all: the paper's best)
-    )
-    margin: float = 1.0  # on Euclidean distances of the pooled, un-normalised embedding
-    weight: float = 1.0  # loss = CE + weight * triplet
-    triplet_labels: str = "train"  # train (the classes of labels.mode) | binary (real vs fake)
-    label_smoothing: float = 0.0
-    mixup: float = 0.0  # mixup alpha; cross-entropy-only runs (0 = off)
-    cutmix: float = 0.0  # cutmix alpha; cross-entropy-only runs (0 = off)
+class LabelConfig(Checked):
+    SECTION = "train.labels"
+
+    # binary | category (real/FS/RE) | dataset (real + one class per dataset)
+    mode: str = param("binary", Choice(LABEL_MODES))
+    # attribution class order; () = dfprep.schema.TRAIN_DATASETS
+    datasets: tuple[str, ...] = param((), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True))
 
 
 @dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 1e-4  # peak learning rate as given: NOT scaled by batch size or GPU count
-    min_lr: float = 1e-6  # end of the cosine
-    weight_decay: float = 0.05  # not on 1-D parameters, pos_embed, cls_token
-    layer_decay: float = 0.75
-    betas: tuple[float, ...] = (0.9, 0.999)
-    warmup_epochs: float = 5.0
-    epochs: int = 30
-    batch_size: int = 64  # per process (per GPU); triplets are mined inside it
-    clip_grad: float = 0.0  # max gradient norm; 0 = off
+class LossConfig(Checked):
+    SECTION = "train.loss"
+
+    # none | batch_all | hard | easy_positive (batch_all: the paper's best)
+    triplet: str = param("batch_all", Choice(TRIPLET_STRATEGIES))
+    # on Euclidean distances of the pooled, un-normalised embedding (ViT-B embeddings' distances
+    # are of order 1-100: a margin above 1000 only adds a constant to the loss)
+    margin: float = param(1.0, Float(0, 1000))
+    weight: float = param(1.0, Float(0, 1000))  # loss = CE + weight * triplet
+    # train (the classes of labels.mode) | binary (real vs fake)
+    triplet_labels: str = param("train", Choice(TRIPLET_LABELS))
+    label_smoothing: float = param(0.0, Float(0, 1, hi_open=True))
+    mixup: float = param(0.0, Float(0, 100))  # mixup alpha; cross-entropy-only runs (0 = off)
+    cutmix: float = param(0.0, Float(0, 100))  # cutmix alpha; cross-entropy-only runs (0 = off)
 
 
 @dataclass(frozen=True)
-class AugConfig:
+class OptimConfig(Checked):
+    SECTION = "train.optim"
+
+    # peak learning rate as given: NOT scaled by batch size or GPU count
+    lr: float = param(1e-4, Float(0, 1, lo_open=True))
+    min_lr: float = param(1e-6, Float(0, 1))  # end of the cosine (at most lr)
+    # not on 1-D parameters, pos_embed, cls_token
+    weight_decay: float = param(0.05, Float(0, 10))
+    layer_decay: float = param(0.75, Float(0, 1, lo_open=True))
+    betas: tuple[float, ...] = param((0.9, 0.999), Seq(Float(0, 1, hi_open=True), n=2))
+    warmup_epochs: float = param(5.0, Float(0, 100_000))
+    epochs: int = param(30, Int(1, 100_000))
+    # per process (per GPU); triplets are mined inside it
+    batch_size: int = param(64, Int(2, MAX_BATCH))
+    clip_grad: float = param(0.0, Float(0, 1e6))  # max gradient norm; 0 = off
+
+    def cross_check(self) -> None:
+        if self.min_lr > self.lr:
+            raise reject("train.optim.min_lr", f"{self.min_lr} is above train.optim.lr ({self.lr})")
+
+
+@dataclass(frozen=True)
+class AugConfig(Checked):
     """timm's training transform as FSFM's DfD fine-tuning uses it; eval is resize (+ crop) only."""
 
-    auto_augment: str = "rand-m9-mstd0.5-inc1"  # "" = off (then timm adds colour jitter 0.4)
-    scale: tuple[float, ...] = (0.08, 1.0)  # random-resized-crop area range
-    ratio: tuple[float, ...] = (0.75, 1.3333333333333333)
-    hflip: float = 0.5
-    re_prob: float = 0.25  # random erasing
-    re_mode: str = "pixel"
-    interpolation: str = "bicubic"
-    crop_pct: float = (
-        1.0  # eval: resize to img_size / crop_pct, centre crop (FSFM's test used 0.875)
-    )
-    mean: tuple[float, ...] = VGGFACE2_MEAN
-    std: tuple[float, ...] = VGGFACE2_STD
+    SECTION = "train.aug"
+
+    # "" = off (then timm adds colour jitter 0.4)
+    auto_augment: str = param("rand-m9-mstd0.5-inc1", Text(check_auto_augment, "a timm policy or ''"))
+    # random-resized-crop area range
+    scale: tuple[float, ...] = param((0.08, 1.0), Seq(Float(0, 1, lo_open=True), n=2, ordered=True))
+    ratio: tuple[float, ...] = param((0.75, 1.3333333333333333), Seq(Float(0.01, 100), n=2, ordered=True))
+    hflip: float = param(0.5, Float(0, 1))
+    re_prob: float = param(0.25, Float(0, 1))  # random erasing
+    re_mode: str = param("pixel", Choice(RE_MODES))
+    interpolation: str = param("bicubic", Choice(INTERPOLATIONS))
+    # eval: resize to img_size / crop_pct, centre crop (FSFM's test used 0.875)
+    crop_pct: float = param(1.0, Float(0, 1, lo_open=True))
+    mean: tuple[float, ...] = param(VGGFACE2_MEAN, Seq(Float(0, 1), n=3))
+    std: tuple[float, ...] = param(VGGFACE2_STD, Seq(Float(0, 1, lo_open=True), n=3))
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    workers: int = -1  # DataLoader workers per process; -1 = cores per process - 1 (at least 1)
-    shuffle_buffer: int = 2000  # samples, before decoding
-    shuffle_initial: int = 500
-    prefetch: int = 4  # batches prefetched per worker
-    val_batch_size: int = 0  # 0 = optim.batch_size
+class DataConfig(Checked):
+    SECTION = "train.data"
+
+    # DataLoader workers per process; -1 = cores per process - 1 (at least 1)
+    workers: int = param(-1, Int(-1, MAX_WORKERS))
+    shuffle_buffer: int = param(2000, Int(1, 10_000_000))  # samples, before decoding
+    shuffle_initial: int = param(500, Int(1, 10_000_000))
+    prefetch: int = param(4, Int(1, 1024))  # batches prefetched per worker
+    val_batch_size: int = param(0, Int(0, MAX_BATCH))  # 0 = optim.batch_size
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Checked):
+    SECTION = "train"
+
     model: ModelConfig = field(default_factory=ModelConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     aug: AugConfig = field(default_factory=AugConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    seed: int = 0
-    amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
-    device: str = "auto"  # auto | cpu | cuda (under torchrun: cuda:LOCAL_RANK)
-    log_every: int = 10  # iterations between logged training points
+    seed: int = param(0, Int(0, SEED_MAX))
+    amp: str = param("auto", Choice(AMP_MODES))  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
+    # auto | cpu | cuda (under torchrun: cuda:LOCAL_RANK)
+    device: str = param("auto", Choice(TRAIN_DEVICES))
+    log_every: int = param(10, Int(1, 1_000_000))  # iterations between logged training points
+
+    def cross_check(self) -> None:
+        mixes = self.loss.mixup > 0 or self.loss.cutmix > 0
+        if mixes and self.loss.triplet != "none":
+            raise reject(
+                "train.loss.mixup",
+                "mixup/cutmix mix labels, which a triplet loss cannot use: set loss.triplet to none or mixup/cutmix to 0",
+            )
+        if mixes and self.optim.batch_size % 2:
+            raise reject("train.optim.batch_size", "mixup/cutmix need an even batch size")
 
 
 # Settings that change how fast a run goes, never what it computes: resume may change them.
@@ -117,83 +224,22 @@ class TrainConfig:
 RUN_ONLY = frozenset({"data.prefetch", "device", "log_every"})
 
 
-def check_config(cfg: TrainConfig, where: str = "options") -> TrainConfig:
-    """Reject values no run can use, naming the parameter."""
-
-    def bad(name: str, msg: str) -> ConfigError:
-        return ConfigError(f"{where}: train.{name}: {msg}")
-
-    if cfg.labels.mode not in LABEL_MODES:
-        raise bad("labels.mode", f"{cfg.labels.mode!r} is not one of {', '.join(LABEL_MODES)}")
-    if len(set(cfg.labels.datasets)) != len(cfg.labels.datasets):
-        raise bad("labels.datasets", "a dataset is listed twice")
-    if cfg.loss.triplet not in TRIPLET_STRATEGIES:
-        raise bad(
-            "loss.triplet", f"{cfg.loss.triplet!r} is not one of {', '.join(TRIPLET_STRATEGIES)}"
-        )
-    if cfg.loss.triplet_labels not in TRIPLET_LABELS:
-        raise bad(
-            "loss.triplet_labels",
-            f"{cfg.loss.triplet_labels!r} is not one of {', '.join(TRIPLET_LABELS)}",
-        )
-    if cfg.loss.triplet != "none" and (cfg.loss.mixup > 0 or cfg.loss.cutmix > 0):
-        raise bad(
-            "loss.mixup",
-            "mixup/cutmix mix labels, which a triplet loss cannot use: set loss.triplet to none or mixup/cutmix to 0",
-        )
-    if cfg.loss.margin < 0 or cfg.loss.weight < 0:
-        raise bad("loss.margin", "margin and weight must be >= 0")
-    kind = cfg.model.init.split(":", 1)[0]
-    if kind not in INIT_KINDS or (kind != "none" and not cfg.model.init.partition(":")[2]):
-        raise bad("model.init", f"{cfg.model.init!r}: use fsfm:PATH, timm:PATH or none")
-    if cfg.model.img_size <= 0 or not 0 <= cfg.model.drop_path < 1:
-        raise bad("model", "img_size must be > 0 and drop_path in [0, 1)")
-    o = cfg.optim
-    if o.epochs < 1 or o.batch_size < 2:
-        raise bad("optim", "epochs must be >= 1 and batch_size >= 2")
-    if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:
-        raise bad("optim.lr", "need 0 <= min_lr <= lr and lr > 0")
-    if not 0 < o.layer_decay <= 1:
-        raise bad("optim.layer_decay", "must be in (0, 1]")
-    if o.warmup_epochs < 0 or len(o.betas) != 2:
-        raise bad("optim", "warmup_epochs must be >= 0 and betas two numbers")
-    a = cfg.aug
-    if len(a.mean) != 3 or len(a.std) != 3 or len(a.scale) != 2 or len(a.ratio) != 2:
-        raise bad("aug", "mean/std need 3 numbers, scale/ratio 2")
-    if not 0 < a.crop_pct <= 1:
-        raise bad("aug.crop_pct", "must be in (0, 1]")
-    if (cfg.loss.mixup > 0 or cfg.loss.cutmix > 0) and o.batch_size % 2:
-        raise bad("optim.batch_size", "mixup/cutmix need an even batch size")
-    if cfg.amp not in ("auto", "bf16", "off"):
-        raise bad("amp", f"{cfg.amp!r} is not one of auto, bf16, off")
-    if cfg.data.shuffle_buffer < 1 or cfg.data.shuffle_initial < 1:
-        raise bad("data", "shuffle_buffer and shuffle_initial must be >= 1")
-    return cfg
+def check_config(cfg: TrainConfig) -> TrainConfig:
+    """cfg, validated (it already was when it was made; kept for callers that re-check)."""
+    return validate(cfg)
 
 
 def train_config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
-    return check_config(_build(TrainConfig, data, f"{where}: train"), where)
-
-
-def _read_section(path: str | Path, name: str) -> dict[str, Any]:
-    """One top-level section of a params.yaml ({} when absent); a missing or broken file is an error."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"params file not found: {p}")
+    """A TrainConfig from its plain form (`to_dict`); errors are prefixed with `where`."""
     try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level")
-    return data.get(name) or {}
+        return build(TrainConfig, data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def load_train_params(path: str | Path | None = None) -> TrainConfig:
     """The `train:` section of a params.yaml (the defaults when path is None or it has none)."""
-    if path is None:
-        return TrainConfig()
-    return train_config_from_dict(_read_section(path, "train"), str(path))
+    return load(path, TrainConfig, "train")
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
@@ -226,71 +272,40 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def with_overrides(cfg: TrainConfig, **dotted: Any) -> TrainConfig:
-    """Replace values by dotted name (`optim.lr=...`), ignoring None (unset CLI options)."""
-    for name, value in dotted.items():
-        if value is None:
-            continue
-        section, _, key = name.rpartition(".")
-        if not section:
-            cfg = dataclasses.replace(cfg, **{key: value})
-            continue
-        sub = getattr(cfg, section)
-        if key not in {f.name for f in fields(sub)}:
-            raise ConfigError(f"unknown parameter train.{name}")
-        cfg = dataclasses.replace(cfg, **{section: dataclasses.replace(sub, **{key: value})})
-    return check_config(cfg)
+    """Replace values by dotted name (`optim.lr=...`), ignoring None (unset CLI options); validated,
+    errors prefixed with `options:`."""
+    return override(cfg, dotted)
 
 
 # ---- evaluation: `dftrain eval` and `dftrain predict` (params.yaml `eval:`) -------------------
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    split: str = "test"  # the test list: videos of this split in the extract's *.videos.parquet
-    threshold: float = 0.5  # P(fake) >= threshold is called fake (bACC, predict's verdict)
-    no_face_score: float = 0.5  # score of a test video without any face crop (no face, or failed)
-    batch_size: int = 128  # crops per forward pass
-    workers: int = -1  # JPEG-decoding loader processes; -1 = cores - 1 (at most one per shard)
-    device: str = "auto"  # auto (cuda when there is one) | cpu | cuda
-    amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
+class EvalConfig(Checked):
+    SECTION = "eval"
+
+    # the test list: videos of this split in the extract's *.videos.parquet
+    split: str = param("test", Choice(SPLITS))
+    # P(fake) >= threshold is called fake (bACC, predict's verdict)
+    threshold: float = param(0.5, Float(0, 1))
+    # score of a test video without any face crop (no face, or failed)
+    no_face_score: float = param(0.5, Float(0, 1))
+    batch_size: int = param(128, Int(1, MAX_BATCH))  # crops per forward pass
+    # JPEG-decoding loader processes; -1 = cores - 1 (at most one per shard)
+    workers: int = param(-1, Int(-1, MAX_WORKERS))
+    # auto (cuda when there is one) | cpu | cuda | cuda:N
+    device: str = param("auto", Text(check_eval_device, "auto, cpu, cuda or cuda:N"))
+    amp: str = param("auto", Choice(AMP_MODES))  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
 
 
-def check_eval_config(cfg: EvalConfig, where: str = "options") -> EvalConfig:
-    """Reject values no evaluation can use, naming the parameter."""
-    from dfprep.schema import SPLITS
-
-    def bad(name: str, msg: str) -> ConfigError:
-        return ConfigError(f"{where}: eval.{name}: {msg}")
-
-    if cfg.split not in SPLITS:
-        raise bad("split", f"{cfg.split!r} is not one of {', '.join(SPLITS)}")
-    if not 0.0 <= cfg.threshold <= 1.0:
-        raise bad("threshold", f"{cfg.threshold} is not in [0, 1]")
-    if not 0.0 <= cfg.no_face_score <= 1.0:
-        raise bad("no_face_score", f"{cfg.no_face_score} is not in [0, 1]")
-    if cfg.batch_size < 1:
-        raise bad("batch_size", f"must be >= 1, got {cfg.batch_size}")
-    if cfg.workers < -1:
-        raise bad("workers", f"must be >= -1, got {cfg.workers}")
-    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
-        raise bad("device", f"{cfg.device!r} is not one of auto, cpu, cuda, cuda:N")
-    if cfg.amp not in ("auto", "bf16", "off"):
-        raise bad("amp", f"{cfg.amp!r} is not one of auto, bf16, off")
-    return cfg
+def check_eval_config(cfg: EvalConfig) -> EvalConfig:
+    """cfg, validated (it already was when it was made)."""
+    return validate(cfg)
 
 
 def load_eval_params(path: str | Path | None = None, **overrides: Any) -> EvalConfig:
     """The `eval:` section of a params.yaml (defaults when path is None), then the non-None overrides."""
-    cfg = (
-        EvalConfig()
-        if path is None
-        else _build(EvalConfig, _read_section(path, "eval"), f"{path}: eval")
-    )
-    unknown = sorted(set(overrides) - {f.name for f in fields(EvalConfig)})
-    if unknown:
-        raise ConfigError(f"unknown parameter eval.{unknown[0]}")
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    return check_eval_config(cfg, str(path) if path is not None else "options")
+    return override(load(path, EvalConfig, "eval"), overrides)
 
 
 def eval_defaults() -> dict[str, Any]:

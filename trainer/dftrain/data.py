@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import tarfile
 from collections.abc import Callable, Iterator
@@ -25,6 +24,8 @@ import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from dfprep.core.errors import first_line
+from dfprep.core.system import default_workers as default_worker_count
 from dfprep.errors import ConfigError, InputError
 from dfprep.tario import iter_samples
 from dftrain.config import LabelConfig
@@ -128,7 +129,7 @@ def read_samples(urls: Iterator[str]) -> Iterator[dict]:
                 for key, members in iter_samples(f, url):
                     yield {"__key__": key, "__url__": url, **members}
         except (OSError, ValueError, EOFError, tarfile.TarError) as e:
-            why = str(e.args[0] if e.args else e).splitlines()[0]
+            why = first_line(e.args[0] if e.args else e)
             raise InputError(f"{url}: unreadable WebDataset shard ({why})") from None
 
 
@@ -234,10 +235,7 @@ def batches_per_rank(split: Split, batch_size: int, world: int) -> int:
 
 def default_workers(world: int, n_shards: int) -> int:
     """Cores per process minus one for the training loop, at most one reader per train shard."""
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
-    return max(1, min(cores // world - 1, n_shards // world))
+    return default_worker_count(processes=world, reserve=1, limit=n_shards // world)
 
 
 def check_workers(split: Split, workers: int, world: int) -> None:

@@ -7,7 +7,6 @@ through `Scorer`, so a crop gets the same score whichever way it arrives.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from dfprep.core.system import default_workers as default_worker_count
 from dfprep.errors import ConfigError, InputError
 from dfprep.tario import iter_samples
 from dftrain.checkpoint import inference_aug, load_model, resolve
@@ -117,10 +117,7 @@ class CropStream(IterableDataset):
 
 def default_workers(n_shards: int) -> int:
     """Cores - 1 (one left for the model), at least 1, at most one per shard."""
-    cores = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
-    return max(1, min(cores - 1, n_shards))
+    return default_worker_count(reserve=1, limit=n_shards)
 
 
 def score_shards(

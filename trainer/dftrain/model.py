@@ -22,6 +22,7 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from dfprep.core.errors import first_line
 from dfprep.errors import ConfigError, InputError
 from dftrain.config import ModelConfig
 
@@ -53,7 +54,7 @@ def create_model(cfg: ModelConfig, num_classes: int) -> VisionTransformer:
         model = timm.create_model(cfg.name, **kwargs)
     except (RuntimeError, TypeError, ValueError, AssertionError) as e:
         raise ConfigError(
-            f"train.model.name: cannot build {cfg.name!r} ({str(e).splitlines()[0]})"
+            f"train.model.name: cannot build {cfg.name!r} ({first_line(e)})"
         ) from None
     if (
         not isinstance(model, VisionTransformer)
@@ -94,11 +95,11 @@ def safe_torch_load(path: str | Path) -> Any:
             return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "nsupported" in ln]
-        why = lines[0] if lines else str(e).splitlines()[0]
+        why = lines[0] if lines else first_line(e)
         raise InputError(f"{p}: refused, the file would need unsafe code to load ({why})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
         raise InputError(
-            f"{p}: not a readable PyTorch checkpoint ({str(e).splitlines()[0]})"
+            f"{p}: not a readable PyTorch checkpoint ({first_line(e)})"
         ) from None
 
 

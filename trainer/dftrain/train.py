@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch.nn.parallel import DistributedDataParallel
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import EXIT_DIVERGED, ConfigError, DfprepError
 from dftrain import distributed
 from dftrain.checkpoint import (
     WEIGHTS,
@@ -28,7 +28,7 @@ from dftrain.checkpoint import (
     read_meta,
     save_checkpoint,
 )
-from dftrain.config import RUN_ONLY, TrainConfig, check_config, flat, to_dict
+from dftrain.config import RUN_ONLY, TrainConfig, flat, to_dict
 from dftrain.data import (
     EvalStream,
     SampleDecoder,
@@ -48,8 +48,10 @@ from dftrain.optim import build_optimizer, lr_at, set_lr
 from dftrain.transforms import eval_transform, mixup, train_transform
 
 
-class DivergedError(ConfigError):
-    """The loss became NaN/inf (usually a learning rate too high for the batch)."""
+class DivergedError(DfprepError):
+    """The loss became NaN/inf (usually a learning rate too high for the batch): exit status 3."""
+
+    exit_code = EXIT_DIVERGED
 
 
 @dataclass
@@ -142,7 +144,6 @@ def run(
 
     `stop_after` > 0 returns after that many epochs in this call (time-boxed jobs; `--resume` goes on).
     """
-    cfg = check_config(cfg)
     cfg = dataclasses.replace(cfg, labels=resolve_labels(cfg.labels))
     d = distributed.setup(cfg.device)
     try:

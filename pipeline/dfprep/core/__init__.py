@@ -1,0 +1,8 @@
+"""What dfprep and dftrain share: errors, parameter loading and validation, CLI error handling,
+system helpers. Nothing here imports the rest of dfprep (or dftrain).
+
+- `dfprep.core.errors`: DfprepError, InputError, ConfigError, the exit statuses, `first_line`.
+- `dfprep.core.config`: the rules of the config dataclasses, `load`, `override`, `build`.
+- `dfprep.core.cli`: `handle_errors`, the one error path of both command lines.
+- `dfprep.core.system`: `available_cores`, `default_workers`.
+"""

@@ -1,0 +1,65 @@
+"""The one error path of both command lines (`dfprep`, `dftrain`).
+
+A `DfprepError` becomes one red line on stderr, `error: <message>`, and the exit status of its
+class (`DfprepError.exit_code`: 2 for bad input or parameters, 3 for a diverged training run; see
+`dfprep.core.errors`), never a traceback. The message is escaped for rich markup, so a path such as
+`ffpp [v2].parquet` prints as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from dfprep.core.errors import DfprepError, first_line
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(stderr=True)
+
+
+def message(e: BaseException) -> str:
+    """The one line that describes e: its message's first line. An error raised in a PyTorch
+    DataLoader worker arrives re-raised with the worker's whole traceback as its message: then
+    the original message, the traceback's last line without its `module.Class: ` prefix."""
+    text = str(e)
+    if "Original Traceback" in text:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        last = lines[-1] if lines else ""
+        cls = type(e)
+        return last.removeprefix(f"{cls.__module__}.{cls.__qualname__}: ") or cls.__name__
+    return first_line(text) or type(e).__name__
+
+
+def esc(x: object) -> str:
+    """Any value (a path) as text that rich prints literally, brackets included."""
+    return escape(str(x))
+
+
+def print_error(text: str, out: Console | None = None) -> None:
+    """`error: text` in red on stderr, markup-safe, never wrapped."""
+    (out or console).print(f"[red]error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def fail(e: DfprepError, out: Console | None = None) -> typer.Exit:
+    """Print e as one line; the typer.Exit to raise, with e's exit status."""
+    print_error(message(e), out)
+    return typer.Exit(getattr(e, "exit_code", 2))
+
+
+def handle_errors(fn: F) -> F:
+    """Decorate a typer command: a DfprepError ends it with one line and its exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DfprepError as e:
+            raise fail(e) from None
+
+    return wrapper  # type: ignore[return-value]
