@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 
 from dfprep.config import Params, replace
+from dfprep.errors import ConfigError, InputError
+from dfprep.outputs import output_dir
 
 
 @dataclass
@@ -153,12 +155,33 @@ def _row(p: Path) -> dict:
             "fake_segments": None}
 
 
+def check_bench_args(paths: list[Path] | None, params: Params, *, workers: tuple[int, ...],
+                     seconds: float, n: int, gop: int | None) -> None:
+    """Refuse before any timing what would fail or divide by zero: one line naming the culprit."""
+    from dfprep.decode import open_sampled
+
+    if not paths:
+        if n < 1:
+            raise ConfigError(f"--n: must be >= 1 generated video(s), got {n}")
+        if not seconds > 0:
+            raise ConfigError(f"--seconds: must be > 0, got {seconds}")
+        if gop is not None and gop < 1:
+            raise ConfigError(f"--gop: must be >= 1, got {gop}")
+    if any(w < 1 for w in workers):
+        raise ConfigError(f"--workers: worker counts must be >= 1, got {', '.join(map(str, workers))}")
+    for p in paths or ():
+        with open_sampled(p, params.decode) as (info, _):  # a DecodeError names the file and why
+            if not info.duration:
+                raise InputError(f"{p}: no duration, so nothing to time against real time")
+
+
 def run_bench(paths: list[Path] | None = None, params: Params | None = None, *,
               workers: tuple[int, ...] = (1, 2), work_dir: Path | None = None,
               seconds: float = 20.0, n: int = 4, gop: int | None = None,
               naive: bool = True) -> BenchResult:
     params = params or Params()
-    work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"))
+    check_bench_args(paths, params, workers=workers, seconds=seconds, n=n, gop=gop)
+    work = output_dir(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"), "--work-dir")
     if not paths:
         paths = make_bench_videos(work / "videos", n=n, seconds=seconds, gop=gop)
     import av

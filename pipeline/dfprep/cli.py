@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dfprep.config import Params, load_params, replace
 from dfprep.errors import DfprepError
@@ -34,7 +35,7 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DfprepError as e:
-            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -58,7 +59,7 @@ def synth(
 
     cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds)
     info = synth_ffpp(root, cfg)
-    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {root}")
+    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {escape(str(root))}")
 
 
 CatalogueOpt = Annotated[
@@ -96,7 +97,9 @@ def manifest(
     from dfprep.adapters import AdapterOptions
     from dfprep.catalogue import load_catalogue
     from dfprep.manifest import build_manifest, write_manifest
+    from dfprep.outputs import output_file
 
+    output_file(out, "--out")  # before the work, not after
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_time=False, show_path=False)])
     cat = load_catalogue(catalogue)
@@ -109,11 +112,11 @@ def manifest(
     table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts)
     write_manifest(table, out)
     if opts.missing:
-        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {opts.missing[0]}")
+        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {escape(opts.missing[0])}")
     counts = table.group_by(["split", "label"]).aggregate([("video_id", "count")]).to_pylist()
     parts = ", ".join(f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
                       for c in sorted(counts, key=lambda c: (c["split"], c["label"])))
-    console.print(f"wrote {table.num_rows} videos to {out} ({parts})")
+    console.print(f"wrote {table.num_rows} videos to {escape(str(out))} ({escape(parts)})")
 
 
 def _kv(items: list[str]) -> dict:
@@ -147,8 +150,11 @@ def extract(
 ) -> None:
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
     from dfprep.extract import run_extract
+    from dfprep.outputs import output_file
     from dfprep.progress import ExtractProgress, summary_table
 
+    if metrics:
+        output_file(metrics, "--metrics")
     p = _params(params)
     p = replace(
         p,
@@ -166,10 +172,10 @@ def extract(
         metrics.parent.mkdir(parents=True, exist_ok=True)
         metrics.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
     for name, err in summary.failed_jobs:
-        console.print(f"[red]shard job {name} failed:[/red] {err}")
+        console.print(f"[red]shard job {escape(name)} failed:[/red] {escape(err)}", highlight=False)
     if summary.errors:
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
-        console.print(f"most common problems: {top}", highlight=False)
+        console.print(f"most common problems: {escape(top)}", highlight=False)
     if summary.interrupted:
         console.print("[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume")
         raise typer.Exit(130)
@@ -202,7 +208,14 @@ def bench(
 
     from dfprep.bench import run_bench, to_json
 
-    ws = tuple(int(w) for w in workers.split(",") if w.strip())
+    try:
+        ws = tuple(int(w) for w in workers.split(",") if w.strip())
+    except ValueError:
+        raise DfprepError(f"--workers: expected comma-separated integers, got {workers!r}") from None
+    if json_out:
+        from dfprep.outputs import output_file
+
+        output_file(json_out, "--json")
     res = run_bench(videos, _params(params), workers=ws, work_dir=work_dir, seconds=seconds, n=n, gop=gop, naive=naive)
     t = Table(title=f"dfprep bench: {res.videos} videos, {res.seconds_of_video:.0f} s of video, {res.frames_sampled} sampled frames")
     t.add_column("stage")
@@ -245,7 +258,11 @@ def balance(
 
     from dfprep.balance.stage import run_balance
     from dfprep.distribute import make_client
+    from dfprep.outputs import output_dir, output_file
 
+    output_dir(out)
+    if metrics:
+        output_file(metrics, "--metrics")
     p = _params(params)
     caps = {}
     if cap_dataset:
@@ -267,16 +284,16 @@ def balance(
                 result = go(client)
     except KeyboardInterrupt as e:
         msg = str(e) if str(e) else "nothing was published; rerun the same command"
-        console.print(f"[yellow]interrupted:[/yellow] {msg}", highlight=False)
+        console.print(f"[yellow]interrupted:[/yellow] {escape(msg)}", highlight=False)
         raise typer.Exit(130) from None
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
-    console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {out} "
+    console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {escape(str(out))} "
                   f"({result.source_shards} source shards read once, {result.bytes_written / 1e6:.1f} MB, {result.seconds:.1f} s)")
     md = Path(out) / "stats.md"
     if md.exists():
         Console().print(md.read_text())
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json
         metrics.parent.mkdir(parents=True, exist_ok=True)
         plans = {split: v.get("plan", {}) for split, v in result.stats.get("splits", {}).items() if v.get("plan")}
@@ -307,7 +324,7 @@ def report(
     cfg = replace(_params(params).report, seed=seed, rows=rows, cols=cols, max_shards=max_shards)
     result = run_report(dirs, out, cfg)
     console.print(f"wrote {len(result.sheets)} contact sheet(s)" + (", the balance chart" if result.chart else "")
-                  + (f" and {result.markdown}" if result.markdown else "") + f" to {out}")
+                  + (f" and {escape(str(result.markdown))}" if result.markdown else "") + f" to {escape(str(out))}")
 
 
 @app.command()
@@ -316,28 +333,33 @@ def verify(
     directory: Annotated[Path, typer.Argument(help="An extract or a balance output folder.")],
     manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Manifest(s) the extract ran on: every video must be accounted for (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole report here as JSON.")] = None,
-    show: Annotated[int, typer.Option(help="Discrepancies to print.")] = 20,
+    show: Annotated[int, typer.Option(min=0, help="Discrepancies to print (0 = none, only the count).")] = 20,
 ) -> None:
     """Check an output on disk: counts add up, index and tars agree, every JSON parses (exit 1 if not)."""
     import json
 
     from dfprep.verify import verify_output
 
+    if json_out:
+        from dfprep.outputs import output_file
+
+        output_file(json_out, "--json")
     r = verify_output(directory, manifest)
     for note in r.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     for p in r.problems[:show]:
-        console.print(f"[red]problem:[/red] {p}", highlight=False, soft_wrap=True)
+        console.print(f"[red]problem:[/red] {escape(p)}", highlight=False, soft_wrap=True)
     n = len(r.problems) + r.omitted
     if n > show:
-        console.print(f"... and {n - show} more" + (f" (see {json_out})" if json_out else " (--json for all)"))
+        console.print(f"... and {n - show} more" + (f" (see {escape(str(json_out))})" if json_out else " (--json for all)"),
+                      highlight=False)
     if json_out:
         json_out.write_text(json.dumps(r.as_dict(), indent=1))
     counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
     if not r.ok:
-        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {directory} ({counts})")
+        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {escape(str(directory))} ({counts})")
         raise typer.Exit(1)
-    console.print(f"[green]ok:[/green] {r.kind} output {directory} ({counts})")
+    console.print(f"[green]ok:[/green] {r.kind} output {escape(str(directory))} ({counts})")
 
 
 if __name__ == "__main__":

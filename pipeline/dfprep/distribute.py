@@ -17,6 +17,7 @@ import dask
 from distributed import Client, LocalCluster, get_worker
 
 from dfprep.config import RunConfig
+from dfprep.errors import ConfigError
 
 PROGRESS_TOPIC = "dfprep-progress"
 _local_sink: Callable[[dict], None] | None = None
@@ -52,6 +53,27 @@ def dask_setup(worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# A worker process with the detector loaded holds about 200 MB before its first video (measured:
+# see README, "Memory per worker"); below this Dask's nanny would kill and restart it in a loop.
+MIN_WORKER_MEMORY = 512 * 2**20
+
+
+def check_memory_limit(run: RunConfig) -> None:
+    """`run.memory_limit`: auto, 0 (no limit), or a size (e.g. 4GB) a worker can run in."""
+    from dask.utils import parse_bytes
+
+    v = str(run.memory_limit).strip()
+    if v.lower() in ("auto", "0", "none", ""):
+        return
+    try:
+        n = parse_bytes(v)
+    except (ValueError, TypeError):
+        raise ConfigError(f"run.memory_limit: {v!r} is not a size (e.g. 4GB), auto or 0") from None
+    if n < MIN_WORKER_MEMORY:
+        raise ConfigError(f"run.memory_limit: {v} is too small for a worker to run "
+                          f"(at least {MIN_WORKER_MEMORY // 2**20} MiB; auto or 0 = no limit)")
+
+
 def default_workers(run: RunConfig) -> int:
     return run.workers if run.workers > 0 else max(1, os.cpu_count() or 1)
 
@@ -73,6 +95,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
     native code, so threads would only fight), binds scheduler and dashboard to localhost, and
     gives up on a task after its worker died `retries + 1` times.
     """
+    check_memory_limit(run)
     address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which also pins glibc's mmap threshold at
     # 128 KiB: every frame buffer then becomes an mmap/munmap pair, and decode + detect ran 17%

@@ -27,8 +27,9 @@ from dfprep import __version__
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.crop import crop_face
 from dfprep.distribute import emit
-from dfprep.errors import DfprepError, InputError
+from dfprep.errors import ConfigError, DfprepError, InputError
 from dfprep.manifest import read_manifest
+from dfprep.outputs import output_dir
 from dfprep.schema import CropRecord, SampleLabels, make_key
 from dfprep.shard import ShardFiles, ShardWriter, remove_stale_tmp, shard_name, writing
 
@@ -45,6 +46,7 @@ class ShardJob:
     shards_dir: str
     videos: tuple[dict, ...]
     params_hash: str
+    manifest: str = ""  # the resolved path of the manifest it comes from (recorded in its stats)
 
 
 def manifest_prefix(path: Path) -> str:
@@ -84,7 +86,8 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
         for i in range(0, len(rows), n):
             chunk = rows[i : i + n]
             jobs.append(
-                ShardJob(shard_name(prefix, i // n), str(out_dir / "shards"), tuple(chunk), job_hash(cfg, chunk))
+                ShardJob(shard_name(prefix, i // n), str(out_dir / "shards"), tuple(chunk), job_hash(cfg, chunk),
+                         str(m.resolve()))
             )
     return jobs
 
@@ -187,6 +190,8 @@ def process_video(
             status["strategy"] = info.strategy  # final only now: a failed seek falls back
             if info.errors:
                 status["error"] = f"warning: {info.errors} undecodable packet(s) skipped"
+    except ConfigError:  # the parameters, not the video: the shard job fails and is never complete
+        raise
     except Exception as e:  # a bad video is a status row, not a failed shard
         status.update(status="failed", error=one_line(e), frames_with_face=frames_with_face)
         return VideoResult(status, [])
@@ -239,6 +244,7 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0)
         stats = {
             "shard": job.name,
             "params_hash": job.params_hash,
+            "manifest": job.manifest,
             "videos": len(job.videos),
             "ok": counts["ok"],
             "no_face": counts["no_face"],
@@ -299,10 +305,33 @@ class ExtractSummary:
         return asdict(self)
 
 
+def check_owners(jobs: list[ShardJob], shards_dir: Path) -> None:
+    """Refuse to touch shards that another manifest of the same file name wrote into this folder.
+
+    Shard names come from the manifest's file name; each shard's stats record the manifest that
+    wrote it. Shards without that record (older runs) count as this manifest's."""
+    ours = {j.name.rsplit("-", 1)[0]: j.manifest for j in jobs}
+    if not shards_dir.is_dir():
+        return
+    for p in sorted(shards_dir.glob("*.stats.json")):
+        prefix = p.name[: -len(".stats.json")].rsplit("-", 1)[0]
+        if prefix not in ours:
+            continue
+        owner = (ShardFiles(shards_dir, p.name[: -len(".stats.json")]).read_stats() or {}).get("manifest")
+        if owner and ours[prefix] and owner != ours[prefix]:
+            raise InputError(
+                f"{shards_dir}: shards {prefix}-* were written from manifest {owner}; {ours[prefix]} has the "
+                "same file name and would replace them: rename one manifest or use another --out "
+                "(or pass --overwrite to replace them)")
+
+
 def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[ShardJob], int]:
     """Remove temporary and stale files; return the jobs still to run and the number kept."""
     shards_dir = out / "shards"
-    shards_dir.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        check_owners(jobs, shards_dir)
+    with writing(shards_dir):
+        shards_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(shards_dir)
     planned = {j.name for j in jobs}
     prefixes = {j.name.rsplit("-", 1)[0] for j in jobs}
@@ -359,9 +388,10 @@ def run_extract(
 
     params = params or Params()
     cfg = params.extract
-    out = Path(out)
     if not manifests:
         raise InputError("no manifest given")
+    check_params(params)
+    out = output_dir(out)
     jobs = plan_jobs([Path(m) for m in manifests], out, cfg)
     pending, kept = prepare_out(jobs, out, overwrite)
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
@@ -393,6 +423,29 @@ def run_extract(
         summary.seconds = round(time.time() - t0, 3)
         summarize(jobs, out, summary)
     return summary
+
+
+def check_params(params: Params) -> None:
+    """Refuse, before any work, parameters that would fail every video (a shard made of such
+    failures would otherwise look complete)."""
+    from dfprep.decode import _check_config as check_decode
+    from dfprep.detect import check_config as check_detect
+    from dfprep.distribute import check_memory_limit
+
+    d, c, r = params.decode, params.crop, params.run
+    check_decode(d, "video", d.frame_stride)
+    check_detect(params.detect)
+    for name, ok, what in (
+        ("decode.max_pixels", d.max_pixels >= 1, ">= 1"), ("decode.threads", d.threads >= 0, ">= 0"),
+        ("crop.margin", c.margin >= 0, ">= 0"), ("crop.size", c.size >= 1, ">= 1"),
+        ("crop.jpeg_quality", 1 <= c.jpeg_quality <= 100, "in [1, 100]"),
+        ("shard.videos_per_shard", params.shard.videos_per_shard >= 1, ">= 1"),
+        ("run.workers", r.workers >= 0, ">= 0"), ("run.retries", r.retries >= 0, ">= 0"),
+        ("run.video_timeout", r.video_timeout >= 0, ">= 0"),
+    ):
+        if not ok:
+            raise ConfigError(f"{name}: must be {what}, got {getattr(getattr(params, name.split('.')[0]), name.split('.')[1])!r}")
+    check_memory_limit(r)
 
 
 def _run_on(client, pending, cfg, params, summary, sink) -> None:
