@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from dfprep.errors import DfprepError
+from dfprep.outputs import output_file
 
 app = typer.Typer(
     help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
@@ -148,11 +149,18 @@ def bench(
             if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1)
         )
-        counts = [
-            max(1, cores - 1) if w.strip() == "auto" else int(w)
-            for w in workers.split(",")
-            if w.strip()
-        ]
+        try:
+            counts = [
+                max(1, cores - 1) if w.strip() == "auto" else int(w)
+                for w in workers.split(",")
+                if w.strip()
+            ]
+        except ValueError:
+            raise DfprepError(f"--workers: expected a comma list of integers or auto, got {workers!r}") from None
+        if not counts or any(w < 0 for w in counts):
+            raise DfprepError(f"--workers: worker counts must be >= 0 (0 = in the main process), got {workers!r}")
+        if batches < 1 or batch < 1 or steps < 1:
+            raise DfprepError("--batches, --batch and --steps must be >= 1")
         with data_or_synthetic(data) as d:
             for w in counts:
                 r = bench_loader(d, cfg, w, batches)
@@ -264,11 +272,12 @@ def compare(
     if bad or not metrics:
         raise _fail(DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc"))
     try:
+        if out is not None:
+            output_file(out, "--out")
         text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
     except DfprepError as e:
         raise _fail(e) from None
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
     print(text)
 
@@ -309,6 +318,8 @@ def predict(
 
     try:
         cfg = load_eval_params(params, threshold=threshold, device=device)
+        if timeline is not None:
+            output_file(timeline, "--timeline")
         preds = predict_videos(paths, checkpoint, load_params(params), cfg)
         if timeline is not None:
             series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
