@@ -92,7 +92,8 @@ IDENTITY_FILES = ("sizes.json", "selection.parquet")
 
 def data_identity(data_dir: str | Path) -> dict[str, str]:
     """What a checkpoint records of the balanced directory it was trained on: the path, and a hash
-    of sizes.json and selection.parquet (which name every sample, in order), which resume checks."""
+    of sizes.json and selection.parquet (which name every sample, in order) and of the shards'
+    names and byte sizes (cheap: no tar is read), which resume checks."""
     root = Path(data_dir)
     h = hashlib.sha256()
     for name in IDENTITY_FILES:
@@ -103,6 +104,9 @@ def data_identity(data_dir: str | Path) -> dict[str, str]:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         h.update(b"\0")
+    for split in SPLIT_NAMES:
+        for tar in sorted((root / split).glob("*.tar")):
+            h.update(f"{split}/{tar.name}:{tar.stat().st_size}\0".encode())
     return {"dir": str(root.resolve()), "identity": h.hexdigest()[:16]}
 
 
