@@ -214,6 +214,8 @@ def test_manifest_videos_missing_mislabelled_or_stale_are_reported(outputs, tmp_
     write_manifest(pa.concat_tables([t, extra]), tmp_path / "ver.parquet")  # same prefix: ver-*
     assert "1 of 6 manifest video(s) in no complete shard" in problems(verify_extract(ext, [tmp_path / "ver.parquet"]))
     flipped = t.set_column(t.schema.get_field_index("label"), "label", pc.subtract(pa.scalar(1, pa.int8()), t["label"]))
+    flipped = flipped.set_column(flipped.schema.get_field_index("category"), "category",  # still a valid manifest
+                                 pa.array(["real" if v == 0 else "unknown" for v in flipped["label"].to_pylist()]))
     write_manifest(flipped, tmp_path / "flip" / "ver.parquet")
     assert "is labelled unlike ver.parquet: label" in problems(verify_extract(ext, [tmp_path / "flip" / "ver.parquet"]))
     write_manifest(t.slice(1), tmp_path / "less" / "ver.parquet")

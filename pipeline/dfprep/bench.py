@@ -26,6 +26,8 @@ import cv2
 
 from dfprep.config import Params, replace
 from dfprep.core.system import available_cores
+from dfprep.errors import ConfigError, InputError
+from dfprep.outputs import output_dir
 
 CASES = ("stages", "machine")
 SIZE = (1920, 1080)
@@ -245,6 +247,24 @@ def _decode_detect(paths, params: Params, res: BenchResult) -> None:
     res.timings["detect only (1 process, 1 thread)"] = bench_detect(frames, params)
     res.cores = available_cores()
     res.limit = (t_decode + res.timings["detect only (1 process, 1 thread)"]) / res.cores
+def check_bench_args(paths: list[Path] | None, params: Params, *, workers: tuple[int, ...],
+                     seconds: float, n: int, gop: int | None) -> None:
+    """Refuse before any timing what would fail or divide by zero: one line naming the culprit."""
+    from dfprep.decode import open_sampled
+
+    if not paths:
+        if n < 1:
+            raise ConfigError(f"--n: must be >= 1 generated video(s), got {n}")
+        if not seconds > 0:
+            raise ConfigError(f"--seconds: must be > 0, got {seconds}")
+        if gop is not None and gop < 1:
+            raise ConfigError(f"--gop: must be >= 1, got {gop}")
+    if any(w < 1 for w in workers):
+        raise ConfigError(f"--workers: worker counts must be >= 1, got {', '.join(map(str, workers))}")
+    for p in paths or ():
+        with open_sampled(p, params.decode) as (info, _):  # a DecodeError names the file and why
+            if not info.duration:
+                raise InputError(f"{p}: no duration, so nothing to time against real time")
 
 
 def run_bench(paths: list[Path] | None = None, params: Params | None = None, *,
@@ -254,7 +274,8 @@ def run_bench(paths: list[Path] | None = None, params: Params | None = None, *,
               size: tuple[int, int] = SIZE) -> BenchResult:
     """The `stages` case: where one process's time goes, and how Dask scales with workers."""
     params = params or Params()
-    work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"))
+    check_bench_args(paths, params, workers=workers, seconds=seconds, n=n, gop=gop)
+    work = output_dir(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"), "--work-dir")
     if not paths:
         paths = make_bench_videos(work / "videos", n=n, seconds=seconds, gop=gop, preset=preset, size=size)
     res = BenchResult(videos=len(paths), seconds_of_video=round(_video_seconds(paths), 2), frames_sampled=0,

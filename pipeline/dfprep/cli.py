@@ -80,7 +80,9 @@ def manifest(
     from dfprep.adapters import AdapterOptions
     from dfprep.catalogue import load_catalogue
     from dfprep.manifest import build_manifest, write_manifest
+    from dfprep.outputs import output_file
 
+    output_file(out, "--out")  # before the work, not after
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_time=False, show_path=False)])
     cat = load_catalogue(catalogue)
@@ -131,8 +133,11 @@ def extract(
 ) -> None:
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
     from dfprep.extract import run_extract
+    from dfprep.outputs import output_file
     from dfprep.progress import ExtractProgress, summary_table
 
+    if metrics:
+        output_file(metrics, "--metrics")
     p = _params(params)
     p = replace(
         p,
@@ -201,6 +206,10 @@ def bench(
     ws = tuple(int(w) for w in workers.split(",") if w.strip().isdigit())
     if not ws or len(ws) != len([w for w in workers.split(",") if w.strip()]) or min(ws) < 1:
         raise DfprepError(f"--workers expects worker counts >= 1, comma-separated, got {workers!r}")
+    if json_out:
+        from dfprep.outputs import output_file
+
+        output_file(json_out, "--json")
     p = _params(params)
     if case == "stages":
         if len(presets) != 1:
@@ -260,7 +269,11 @@ def balance(
 
     from dfprep.balance.stage import run_balance
     from dfprep.distribute import make_client
+    from dfprep.outputs import output_dir, output_file
 
+    output_dir(out)
+    if metrics:
+        output_file(metrics, "--metrics")
     p = _params(params)
     caps = {}
     if cap_dataset:
@@ -331,13 +344,17 @@ def verify(
     directory: Annotated[Path, typer.Argument(help="An extract or a balance output folder.")],
     manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Manifest(s) the extract ran on: every video must be accounted for (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole report here as JSON.")] = None,
-    show: Annotated[int, typer.Option(help="Discrepancies to print.")] = 20,
+    show: Annotated[int, typer.Option(min=0, help="Discrepancies to print (0 = none, only the count).")] = 20,
 ) -> None:
     """Check an output on disk: counts add up, index and tars agree, every JSON parses (exit 1 if not)."""
     import json
 
     from dfprep.verify import verify_output
 
+    if json_out:
+        from dfprep.outputs import output_file
+
+        output_file(json_out, "--json")
     r = verify_output(directory, manifest)
     for note in r.notes:
         console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False, soft_wrap=True)

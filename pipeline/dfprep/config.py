@@ -179,10 +179,10 @@ class ExtractConfig(Checked):
     crop: CropConfig = field(default_factory=CropConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
 
-    # how the work is done, not what it produces: changing these never redoes a shard
-    EXECUTION_ONLY = (("decode", "threads"), ("decode", "strategy"), ("decode", "seek_min_frames"),
-                      ("decode", "seek_min_saving"), ("decode", "skip_nonref"),
-                      ("detect", "threads"), ("detect", "batch_size"))
+    # Thread counts: resolved per machine (cores / workers) and bit-exact either way, so changing
+    # them never redoes a shard. EVERY other field (new ones included) is part of the hash: a
+    # shard is only reused when nothing that could change its bytes differs.
+    EXECUTION_ONLY = (("decode", "threads"), ("detect", "threads"))
 
     def params_hash(self) -> str:
         """Hash of everything that changes the output bytes (resume refuses shards made otherwise)."""

@@ -197,6 +197,8 @@ def _video_stream(container, path: Path, cfg: DecodeConfig):
     fmt = container.format.name
     if fmt == "image2" or fmt.endswith("_pipe"):
         raise DecodeError(path, f"a still image ({fmt.removesuffix('_pipe')}), not a video")
+    if fmt == "tty":  # FFmpeg renders any text file as frames of ANSI art
+        raise DecodeError(path, "a text file, not a video")
     attached = av.stream.Disposition.attached_pic
     videos = [s for s in container.streams.video if not s.disposition & attached]
     if not videos:

@@ -35,6 +35,7 @@ from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: 
     run_video,
 )
 from dfprep.manifest import read_manifest
+from dfprep.outputs import output_dir
 from dfprep.shard import ShardFiles, remove_stale_tmp, shard_name, writing
 
 
@@ -73,7 +74,8 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
         for i in range(0, len(rows), n):
             chunk = rows[i : i + n]
             jobs.append(
-                ShardJob(shard_name(prefix, i // n), str(out_dir / "shards"), tuple(chunk), job_hash(cfg, chunk))
+                ShardJob(shard_name(prefix, i // n), str(out_dir / "shards"), tuple(chunk), job_hash(cfg, chunk),
+                         str(m.resolve()))
             )
     return jobs
 
@@ -111,10 +113,33 @@ class ExtractSummary:
         return asdict(self)
 
 
+def check_owners(jobs: list[ShardJob], shards_dir: Path) -> None:
+    """Refuse to touch shards that another manifest of the same file name wrote into this folder.
+
+    Shard names come from the manifest's file name; each shard's stats record the manifest that
+    wrote it. Shards without that record (older runs) count as this manifest's."""
+    ours = {j.name.rsplit("-", 1)[0]: j.manifest for j in jobs}
+    if not shards_dir.is_dir():
+        return
+    for p in sorted(shards_dir.glob("*.stats.json")):
+        prefix = p.name[: -len(".stats.json")].rsplit("-", 1)[0]
+        if prefix not in ours:
+            continue
+        owner = (ShardFiles(shards_dir, p.name[: -len(".stats.json")]).read_stats() or {}).get("manifest")
+        if owner and ours[prefix] and owner != ours[prefix]:
+            raise InputError(
+                f"{shards_dir}: shards {prefix}-* were written from manifest {owner}; {ours[prefix]} has the "
+                "same file name and would replace them: rename one manifest or use another --out "
+                "(or pass --overwrite to replace them)")
+
+
 def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[ShardJob], int]:
     """Remove temporary and stale files; return the jobs still to run and the number kept."""
     shards_dir = out / "shards"
-    shards_dir.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        check_owners(jobs, shards_dir)
+    with writing(shards_dir):
+        shards_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(shards_dir)
     planned = {j.name for j in jobs}
     prefixes = {j.name.rsplit("-", 1)[0] for j in jobs}
@@ -167,13 +192,14 @@ def run_extract(
     """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
     one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
     drive a progress display."""
-    from dfprep.distribute import local_sink, make_client, remote_address
+    from dfprep.distribute import check_memory_limit, local_sink, make_client, remote_address
 
     params = params or Params()
     cfg = params.extract
-    out = Path(out)
     if not manifests:
         raise InputError("no manifest given")
+    check_memory_limit(params.run)
+    out = output_dir(out)
     if client is None and remote_address(params.run):
         # connect first: an unreachable scheduler is one error line, before any file is written
         with make_client(params.run) as c:

@@ -25,7 +25,7 @@ from dfprep.config import ExtractConfig
 from dfprep.core.errors import first_line
 from dfprep.crop import crop_face
 from dfprep.distribute import emit
-from dfprep.errors import DfprepError, InputError
+from dfprep.errors import ConfigError, DfprepError, InputError
 from dfprep.schema import CropRecord, SampleLabels, make_key
 from dfprep.shard import ShardFiles, ShardWriter
 
@@ -42,6 +42,7 @@ class ShardJob:
     shards_dir: str
     videos: tuple[dict, ...]
     params_hash: str
+    manifest: str = ""  # the resolved path of the manifest it comes from (recorded in its stats)
 
 
 def crop_label(row: dict, t: float) -> int:
@@ -149,6 +150,8 @@ def process_video(
             status["strategy"] = info.strategy  # final only now: a failed seek falls back
             if info.errors:
                 status["error"] = f"warning: {info.errors} undecodable packet(s) skipped"
+    except ConfigError:  # the parameters, not the video: the shard job fails and is never complete
+        raise
     except Exception as e:  # a bad video is a status row, not a failed shard
         status.update(status="failed", error=one_line(e), frames_with_face=frames_with_face)
         return VideoResult(status, [])
@@ -229,6 +232,7 @@ class JobWriter:
         stats = {
             "shard": self.job.name,
             "params_hash": self.job.params_hash,
+            "manifest": self.job.manifest,
             "videos": len(self.job.videos),
             "ok": c["ok"],
             "no_face": c["no_face"],

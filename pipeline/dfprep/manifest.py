@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import pyarrow.parquet as pq
 from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
+from dfprep.outputs import output_file
 from dfprep.schema import CATEGORIES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
+from dfprep.shard import writing
 
 
 def rows_to_table(dataset: str, root: Path, rows: list[VideoRow]) -> pa.Table:
@@ -54,7 +58,56 @@ def rows_to_table(dataset: str, root: Path, rows: list[VideoRow]) -> pa.Table:
         paths = [rec["path"] for rec in records if rec["video_id"] == dup[0]]
         raise InputError(f"{dataset}: duplicate video id {dup[0]!r} for {' and '.join(paths[:2])}")
     records.sort(key=lambda rec: rec["video_id"])
+    check_rows(records, dataset)
     return pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA)
+
+
+_ID_CHARS = re.compile(r"[A-Za-z0-9_-]+")
+_STRINGS = ("path", "dataset", "method", "source_id")
+
+
+def _row_problem(r: dict) -> tuple[str, str] | None:
+    """(column, what is wrong) for the first bad value of one manifest row, or None."""
+    vid = r.get("video_id")
+    if not isinstance(vid, str) or not _ID_CHARS.fullmatch(vid):
+        return "video_id", f"must be a non-empty string of A-Z a-z 0-9 _ - only, got {vid!r}"
+    for col in _STRINGS:
+        if not isinstance(r.get(col), str) or (col != "source_id" and not r[col]):
+            return col, f"must be a {'' if col == 'source_id' else 'non-empty '}string, got {r.get(col)!r}"
+    label = r.get("label")
+    if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
+        return "label", f"must be 0 (real) or 1 (fake), got {label!r}"
+    for col, allowed in (("split", SPLITS), ("category", CATEGORIES), ("kind", INPUT_KINDS)):
+        if r.get(col) not in allowed:
+            return col, f"must be one of {', '.join(allowed)}, got {r.get(col)!r}"
+    if (int(label) == 0) != (r["category"] == "real"):
+        return "category", f"{r['category']!r} does not agree with label {int(label)} (category real iff label 0)"
+    if not isinstance(r.get("split_derived"), bool):
+        return "split_derived", f"must be true or false, got {r.get('split_derived')!r}"
+    stride = r.get("frame_stride")
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        return "frame_stride", f"must be an integer >= 1, got {stride!r}"
+    segs = r.get("fake_segments")
+    if segs is not None:
+        if not isinstance(segs, list):
+            return "fake_segments", f"must be a list of {{start, end}} or null, got {segs!r}"
+        for s in segs:
+            a, b = (s.get("start"), s.get("end")) if isinstance(s, dict) else (None, None)
+            ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b))
+            if not ok or a < 0 or a > b:
+                return "fake_segments", f"segment {s!r} needs finite 0 <= start <= end (seconds)"
+    return None
+
+
+def check_rows(rows: list[dict], where: str) -> None:
+    """Every row against the manifest schema, once: one line naming the row and the column."""
+    for i, r in enumerate(rows):
+        bad = _row_problem(r)
+        if bad:
+            col, what = bad
+            vid = r.get("video_id")
+            name = f" (video_id {vid!r})" if isinstance(vid, str) and vid else ""
+            raise InputError(f"{where}: row {i}{name}: column {col}: {what}")
 
 
 def build_manifest(
@@ -71,11 +124,14 @@ def build_manifest(
 
 
 def write_manifest(table: pa.Table, out: str | Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_file(out, "--out")
     tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(out)
+    try:
+        with writing(out):
+            pq.write_table(table, tmp)
+            tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -88,6 +144,8 @@ def read_manifest(path: str | Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"{path}: not a Parquet manifest ({first_line(e)})") from None
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the manifest is empty (no videos)")
     missing = [n for n in MANIFEST_SCHEMA.names if n not in table.column_names]
     required = {"video_id", "path", "dataset", "split", "label", "method", "category"}
     if required & set(missing):
@@ -96,7 +154,12 @@ def read_manifest(path: str | Path) -> pa.Table:
         default = {"split_derived": False, "source_id": "", "kind": "video", "frame_stride": 1}.get(name)
         field = MANIFEST_SCHEMA.field(name)
         table = table.append_column(field, pa.array([default] * table.num_rows, type=field.type))
-    table = table.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+    table = table.select(MANIFEST_SCHEMA.names)
+    check_rows(table.to_pylist(), str(path))  # before the cast: 1.5 or a null is named, not cast
+    try:
+        table = table.cast(MANIFEST_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise InputError(f"{path}: columns do not fit the manifest schema ({first_line(e)})") from None
     ids = table.column("video_id").to_pylist()
     dup = [vid for vid, n in Counter(ids).items() if n > 1]
     if dup:

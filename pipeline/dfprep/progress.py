@@ -6,6 +6,7 @@ import threading
 from collections import defaultdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -87,7 +88,7 @@ class ExtractProgress:
 
 
 def summary_table(s) -> Table:
-    t = Table(title=f"dfprep extract -> {s.out}", show_header=True)
+    t = Table(title=f"dfprep extract -> {escape(str(s.out))}", show_header=True)
     for col in ("jobs", "resumed", "videos", "ok", "no face", "failed", "crops", "seconds", "videos/s"):
         t.add_column(col, justify="right")
     rate = f"{s.videos_run / s.seconds:.2f}" if s.seconds > 0 and s.videos_run else "-"

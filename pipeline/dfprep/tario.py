@@ -74,6 +74,24 @@ def iter_samples(
         yield key, members
 
 
+def count_samples(path: str) -> int:
+    """Samples in a WebDataset tar, from its headers alone (`iter_samples` seeks over the data)."""
+    n = 0
+
+    def count(_key: str) -> bool:
+        nonlocal n
+        n += 1
+        return False
+
+    try:
+        with open(path, "rb") as f:
+            for _ in iter_samples(f, path, count):
+                pass
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    return n
+
+
 def read_members(path: str, keys: set[str], ext: str) -> dict[str, bytes]:
     """Random access: one member per wanted key, seeking over everything else (headers only)."""
     found: dict[str, bytes] = {}

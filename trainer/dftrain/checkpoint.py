@@ -6,6 +6,7 @@ resumable `last`, `state.pt` (optimiser and loop state, plain tensors and number
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
-from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict
+from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict, train_config_from_dict
 from dftrain.labels import names, train_datasets
 from dftrain.model import create_model, safe_torch_load
 
@@ -26,8 +27,23 @@ FORMAT = "dftrain-checkpoint/1"
 WEIGHTS, CONFIG, STATE = "model.safetensors", "config.json", "state.pt"
 
 
-def checkpoint_meta(cfg: TrainConfig, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
-    """The config.json of a checkpoint: enough to rebuild the model and its input pipeline."""
+def checkpoint_meta(
+    cfg: TrainConfig, epoch: int, metrics: dict[str, float], data: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The config.json of a checkpoint: enough to rebuild the model and its input pipeline.
+
+    `data`: the balanced directory trained on and its identity (`dftrain.data.data_identity`)."""
+    meta = _derived(cfg)
+    meta.update(epoch=epoch, metrics=metrics, train_config=to_dict(cfg))
+    if data is not None:
+        meta["data"] = data
+    return meta
+
+
+DERIVED = ("format", "model", "labels", "preprocess", "score")  # functions of train_config
+
+
+def _derived(cfg: TrainConfig) -> dict[str, Any]:
     classes = names(cfg.labels)
     return {
         "format": FORMAT,
@@ -45,10 +61,15 @@ def checkpoint_meta(cfg: TrainConfig, epoch: int, metrics: dict[str, float]) -> 
             "interpolation": cfg.aug.interpolation,
         },
         "score": "P(fake) = 1 - softmax(logits)[0], the sum over the fake classes",
-        "epoch": epoch,
-        "metrics": metrics,
-        "train_config": to_dict(cfg),
     }
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def save_checkpoint(
@@ -65,6 +86,7 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     weights = {k: v.detach().to("cpu").contiguous() for k, v in vit.state_dict().items()}
     save_file(weights, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+    meta = {**meta, "weights_sha256": file_sha256(tmp / WEIGHTS)}  # checked on every load
     (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     if state is not None:
         torch.save(state, tmp / STATE)
@@ -107,7 +129,30 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{p / CONFIG}: not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(f"{p / CONFIG}: not a {FORMAT} file")
+    check_meta(meta, p / CONFIG)
     return meta
+
+
+def check_meta(meta: dict[str, Any], where: Path) -> TrainConfig:
+    """A config.json must be what `checkpoint_meta` writes: its train_config passes the same
+    validation as params.yaml, and everything derived from it (architecture, classes,
+    preprocessing) agrees with it, so an edited or damaged field cannot slip through."""
+    missing = [k for k in (*DERIVED, "train_config", "weights_sha256") if k not in meta]
+    if missing:
+        raise InputError(f"{where}: missing {', '.join(missing)}")
+    if not isinstance(meta["train_config"], dict):
+        raise InputError(f"{where}: train_config is not a mapping")
+    cfg = train_config_from_dict(meta["train_config"], str(where))
+    want = json.loads(json.dumps(_derived(cfg)))
+    for key in DERIVED:
+        got = meta[key]
+        if got != want[key]:
+            sub = next((k for k in want[key] if got.get(k) != want[key][k]), "") if isinstance(got, dict) and isinstance(want[key], dict) else ""
+            name = f"{key}.{sub}" if sub else key
+            got_v = got.get(sub) if sub else got
+            want_v = want[key][sub] if sub else want[key]
+            raise InputError(f"{where}: {name} is {got_v!r}, but its train_config implies {want_v!r} (edited or damaged)")
+    return cfg
 
 
 def load_model(
@@ -123,11 +168,14 @@ def load_model(
         **{k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items() if k in known}
     )
     vit = create_model(dataclasses.replace(mcfg, drop_path=0.0, init="none"), num_classes)
-    load_weights(vit, p / WEIGHTS)
+    load_weights(vit, p / WEIGHTS, meta["weights_sha256"])
     return vit.to(device).eval(), meta
 
 
-def load_weights(vit: torch.nn.Module, path: Path) -> None:
+def load_weights(vit: torch.nn.Module, path: Path, sha256: str | None = None) -> None:
+    """Load `path` into `vit`; with `sha256` (from config.json), only if the file still has it."""
+    if sha256 is not None and path.is_file() and file_sha256(path) != sha256:
+        raise InputError(f"{path}: checksum differs from weights_sha256 in {CONFIG} (damaged or replaced)")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:

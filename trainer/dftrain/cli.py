@@ -11,6 +11,7 @@ import typer
 from dfprep.core.cli import handle_errors
 from dfprep.core.system import available_cores
 from dfprep.errors import DfprepError
+from dfprep.outputs import output_file
 
 app = typer.Typer(
     help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
@@ -143,6 +144,8 @@ def bench(
         raise DfprepError(f"--workers expects counts or auto, comma-separated, got {workers!r}") from None
     if not counts or min(counts) < 0:
         raise DfprepError(f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}")
+    if batches < 1 or batch < 1 or steps < 1:
+        raise DfprepError("--batches, --batch and --steps must be >= 1")
     with data_or_synthetic(data) as d:
         for w in counts:
             r = bench_loader(d, cfg, w, batches)
@@ -250,9 +253,10 @@ def compare(
     bad = [m for m in metrics if m not in ("auc", "bacc")]
     if bad or not metrics:
         raise DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc")
+    if out is not None:
+        output_file(out, "--out")
     text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
     print(text)
 
@@ -293,6 +297,8 @@ def predict(
     from dftrain.predict import results_table, to_json
 
     cfg = load_eval_params(params, threshold=threshold, device=device)
+    if timeline is not None:
+        output_file(timeline, "--timeline")
     preds = predict_videos(paths, checkpoint, load_params(params), cfg)
     if timeline is not None:
         series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]

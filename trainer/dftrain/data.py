@@ -10,6 +10,7 @@ Validation reads each sample once across ranks and workers, in order.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import random
@@ -27,7 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from dfprep.core.errors import first_line
 from dfprep.core.system import default_workers as default_worker_count
 from dfprep.errors import ConfigError, InputError
-from dfprep.tario import iter_samples
+from dfprep.tario import count_samples, iter_samples
 from dftrain.config import LabelConfig
 from dftrain.labels import sample_class
 
@@ -76,11 +77,38 @@ def read_splits(data_dir: str | Path) -> dict[str, Split]:
         ]
         if bad:
             raise InputError(f"{sizes_path}: {name}.{bad[0]}: sample count must be an integer >= 0")
+        for k, v in listed.items():  # cheap (tar headers only), and the epoch length depends on it
+            n = count_samples(str(root / name / k))
+            if n != v:
+                raise InputError(f"{root / name / k}: {n} samples, {sizes_path} says {v}")
         kept = [(str(root / name / k), v) for k, v in listed.items() if v > 0]
         if not kept:
             raise InputError(f"{sizes_path}: the {name} split has no samples")
         out[name] = Split(name, tuple(p for p, _ in kept), tuple(v for _, v in kept))
     return out
+
+
+IDENTITY_FILES = ("sizes.json", "selection.parquet")
+
+
+def data_identity(data_dir: str | Path) -> dict[str, str]:
+    """What a checkpoint records of the balanced directory it was trained on: the path, and a hash
+    of sizes.json and selection.parquet (which name every sample, in order) and of the shards'
+    names and byte sizes (cheap: no tar is read), which resume checks."""
+    root = Path(data_dir)
+    h = hashlib.sha256()
+    for name in IDENTITY_FILES:
+        p = root / name
+        h.update(name.encode() + b"\0")
+        if p.is_file():
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        h.update(b"\0")
+    for split in SPLIT_NAMES:
+        for tar in sorted((root / split).glob("*.tar")):
+            h.update(f"{split}/{tar.name}:{tar.stat().st_size}\0".encode())
+    return {"dir": str(root.resolve()), "identity": h.hexdigest()[:16]}
 
 
 class SampleDecoder:

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from dfprep import catalogue
 from dfprep.errors import InputError
+from dfprep.outputs import output_dir
 from dftrain.aggregate import evaluation_metrics, video_scores
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards
@@ -118,7 +119,7 @@ def evaluate(
 ) -> EvalResult:
     """Score every test crop of `sources` (NAME=DIR specs) with `checkpoint` and write OUT (see above)."""
     cfg = check_eval_config(cfg or EvalConfig())
-    out = Path(out)
+    out = output_dir(out)
     roles, order = dataset_roles(catalogue_path)
     srcs = [parse_source(s) for s in sources]
     ts = read_test_set(srcs, cfg.split)

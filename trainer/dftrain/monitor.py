@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
@@ -59,7 +60,7 @@ class Monitor:
 
     def log(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message, soft_wrap=True, highlight=False)
+            self.console.print(escape(message), soft_wrap=True, highlight=False)
 
     def step(
         self,

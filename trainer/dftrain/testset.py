@@ -127,6 +127,12 @@ def _checked(ts: TestSet, where: str) -> TestSet:
     if pc.count_distinct(ts.crops["key"]).as_py() != len(ts.crops):
         dup = _first_duplicate(ts.crops["key"].to_pylist())
         raise InputError(f"{where}: crop {dup!r} appears more than once (extracted twice?)")
+    for what, table, col in (("video", ts.videos, "label"), ("crop", ts.crops, "label"),
+                             ("crop", ts.crops, "video_label")):
+        bad = pc.filter(table, pc.invert(pc.fill_null(pc.is_in(table[col], pa.array([0, 1], table[col].type)), False)))
+        if len(bad):  # a label outside {0, 1} would be scored as fake (or crash the metrics)
+            name = bad["video_id" if what == "video" else "key"][0].as_py()
+            raise InputError(f"{where}: {what} {name!r} has {col} {bad[col][0].as_py()!r}; labels are 0 (real) or 1 (fake)")
     counts = dict.fromkeys(ts.videos["video_id"].to_pylist(), 0)
     for vid in ts.crops["video_id"].to_pylist():
         counts[vid] += 1

@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 from torch.nn.parallel import DistributedDataParallel
 
 from dfprep.core.errors import EXIT_DIVERGED, ConfigError, DfprepError
+from dfprep.outputs import output_dir
 from dftrain import distributed
 from dftrain.checkpoint import (
     WEIGHTS,
@@ -35,6 +36,7 @@ from dftrain.data import (
     TrainStream,
     batches_per_rank,
     check_workers,
+    data_identity,
     default_workers,
     loader,
     read_splits,
@@ -111,9 +113,16 @@ def evaluate(
     }
 
 
-def _check_resumable(cfg: TrainConfig, last: Path, world: int) -> dict[str, Any]:
-    """The saved loop state, if this run can continue it exactly (same parameters and process count)."""
-    saved = flat(read_meta(last)["train_config"])
+def _check_resumable(cfg: TrainConfig, last: Path, world: int, data: dict[str, str]) -> dict[str, Any]:
+    """The saved loop state, if this run can continue it exactly (same parameters, data and process count)."""
+    meta = read_meta(last)
+    was = meta.get("data")
+    if isinstance(was, dict) and was.get("identity") != data["identity"]:
+        raise ConfigError(
+            f"{last}: was trained on {was.get('dir')} (identity {was.get('identity')}); {data['dir']} is other data "
+            f"(identity {data['identity']}, from sizes.json and selection.parquet): resume with the same balanced directory"
+        )
+    saved = flat(meta["train_config"])
     now = flat(to_dict(cfg))
     differ = sorted(
         k for k in set(saved) | set(now) if k not in RUN_ONLY and saved.get(k) != now.get(k)
@@ -144,6 +153,7 @@ def run(
 
     `stop_after` > 0 returns after that many epochs in this call (time-boxed jobs; `--resume` goes on).
     """
+    output_dir(out_dir)
     cfg = dataclasses.replace(cfg, labels=resolve_labels(cfg.labels))
     d = distributed.setup(cfg.device)
     try:
@@ -162,6 +172,7 @@ def _run(
     stop_after: int,
 ) -> RunResult:
     splits = read_splits(data_dir)
+    data = data_identity(data_dir)
     classes = names(cfg.labels)
     last_dir, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     if not resume and last_dir.exists():
@@ -172,7 +183,7 @@ def _run(
         raise ConfigError(f"{last_dir}: no checkpoint to resume from")
 
     o = cfg.optim
-    state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world) if resume else {}
+    state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world, data) if resume else {}
     workers = cfg.data.workers
     if (
         workers < 0
@@ -185,7 +196,7 @@ def _run(
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     vit = create_model(cfg.model, len(classes))
     if resume:
-        load_weights(vit, last_dir / WEIGHTS)
+        load_weights(vit, last_dir / WEIGHTS, read_meta(last_dir)["weights_sha256"])
         how = f"resumed from {last_dir} with {state['epoch']} of {o.epochs} epochs done"
     else:
         how = initialise(vit, cfg.model.init, cfg.model.head_init_std)
@@ -287,7 +298,7 @@ def _run(
                 {"epoch": epoch, **train_means, **{f"val_{k}": v for k, v in val.items()}}
             )
             if d.main:
-                meta = checkpoint_meta(cfg, epoch, {f"val_{k}": v for k, v in val.items()})
+                meta = checkpoint_meta(cfg, epoch, {f"val_{k}": v for k, v in val.items()}, data)
                 if improved:
                     save_checkpoint(best_dir, vit, meta)
                 save_checkpoint(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import logging
+import os
+import posixpath
 from pathlib import Path
 
 from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
@@ -11,6 +14,33 @@ from dfprep.schema import CATEGORIES, SPLITS
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv"}
 LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
+TRUE = {"1", "true", "yes", "on"}
+log = logging.getLogger(__name__)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def csv_relpath(root: Path, listed: str, allow_outside: bool, where: str) -> tuple[str, str]:
+    """A CSV path -> (its path relative to the root, normalised; the real file it names).
+
+    Relative paths are taken from the root. `real/a.mp4`, `./real/a.mp4` and `real//a.mp4` give
+    the same relative path; an absolute path is accepted when it lies under the root as given or
+    under the root with its symlinks resolved. Anything outside the root (`../x`, `/etc/passwd`)
+    is refused unless `allow_outside` (then it keeps a `../` path relative to the root).
+    """
+    raw = listed.replace("\\", "/")
+    root_abs, root_real = os.path.abspath(root), os.path.realpath(root)
+    target = raw if os.path.isabs(raw) else os.path.join(root_abs, raw)
+    lexical, real = os.path.normpath(os.path.abspath(target)), os.path.realpath(target)
+    for base, path in ((root_abs, lexical), (root_real, lexical), (root_real, real)):
+        if _inside(path, base):
+            return posixpath.normpath(Path(os.path.relpath(path, base)).as_posix()), real
+    if not allow_outside:
+        raise InputError(f"{where}: {listed} is outside the root {root} "
+                         "(pass --option allow_outside=1 to accept it)")
+    return Path(os.path.relpath(real, root_real)).as_posix(), real
 
 
 def _parse_label(value: str, where: str) -> int:
@@ -24,6 +54,8 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
     if not csv_path.is_file():
         raise InputError(f"folder: CSV not found: {csv_path}")
     rows: list[VideoRow] = []
+    allow_outside = str(opts.options.get("allow_outside", "")).strip().lower() in TRUE
+    seen: dict[str, tuple[str, VideoRow]] = {}  # real file -> (where, row): aliases of one file
     with csv_path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         cols = set(reader.fieldnames or [])
@@ -45,16 +77,21 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
                 raise InputError(f"{where}: unknown category {category!r} (use {', '.join(CATEGORIES)})")
             if label == 0 and category != "real":
                 raise InputError(f"{where}: a real video cannot have category {category!r}")
-            p = Path(rel)
-            if p.is_absolute():
-                try:
-                    rel = p.relative_to(root).as_posix()
-                except ValueError:
-                    raise InputError(f"{where}: {p} is not under the root {root}") from None
+            rel, real = csv_relpath(root, rel, allow_outside, where)
             if not check_listed(root, rel, opts, where):
                 continue
             kind = "frames" if (root / rel).is_dir() else "video"
-            rows.append(VideoRow(rel, split, label, method, category, kind=kind))
+            row = VideoRow(rel, split, label, method, category, kind=kind)
+            if real in seen:
+                first, other = seen[real]
+                if (other.label, other.split, other.method, other.category) != (label, split, method, category):
+                    raise InputError(f"{where}: {rec['path'].strip()} is the same file as {other.relpath} "
+                                     f"({first}) with other labels")
+                log.warning("%s: %s is the same file as %s (%s): listed once", where, rec["path"].strip(),
+                            other.relpath, first)
+                continue
+            seen[real] = (where, row)
+            rows.append(row)
     return rows
 
 

@@ -25,6 +25,7 @@ from dfprep.balance.pool import read_pool
 from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
 from dfprep.errors import InputError
+from dfprep.outputs import output_dir
 from dfprep.schema import LABEL_NAMES
 from dfprep.tario import read_members
 
@@ -143,7 +144,7 @@ def run_report(dirs: list[str | Path], out: str | Path, cfg: ReportConfig | None
     balanced = [d for d in dirs if (d / "sizes.json").exists()]
     if balanced and len(dirs) > 1:
         raise InputError(f"{balanced[0]}: a balance output is reported on its own; give it alone")
-    out = Path(out)
+    out = output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     result = ReportResult(out)
     chart = out / "balance.png"

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfprep.config import BalanceConfig
-from dfprep.errors import InputError
+from dfprep.errors import ConfigError, InputError
 from dfprep.schema import FAKE, LABEL_NAMES, REAL, SPLITS
 
 BALANCED_SPLITS = ("train", "val")
@@ -162,6 +162,11 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
     g_label = label[starts]
     g_dataset = np.array(t["dataset"].take(pa.array(starts)).to_pylist(), dtype=object)
     g_method = np.array(t["method"].take(pa.array(starts)).to_pylist(), dtype=object)
+    for caps, names, what in ((cfg.dataset_caps, g_dataset, "dataset"), (cfg.method_caps, g_method, "method")):
+        unknown = sorted(set(caps) - set(names))
+        if unknown:  # a typo would otherwise cap nothing, silently
+            have = ", ".join(sorted(set(names))) or "none"
+            raise ConfigError(f"balance.{what}_caps: {unknown[0]!r} is not a {what} of the train/val crops (have: {have})")
     avail = n.copy()
     q = np.zeros_like(n)
     plans: dict[str, SplitPlan] = {}

@@ -29,6 +29,7 @@ from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
 from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
 from dfprep.errors import InputError
+from dfprep.outputs import output_dir
 from dfprep.shard import writing
 
 BUCKETS = ".buckets"
@@ -126,7 +127,7 @@ def run_balance(
 
     Whatever stops it (Ctrl-C raises BalanceInterrupted, a KeyboardInterrupt; a full disk a
     ShardWriteError), its temporary files are removed and sizes.json is not written."""
-    out = Path(out).resolve()  # tasks may run on other machines, in other directories
+    out = output_dir(out).resolve()  # tasks may run on other machines, in other directories
     state = {"phase": "select", "done": 0, "total": 0}
 
     def track(phase: str, done: int, total: int) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 from dfprep.adapters.ffpp import METHOD_CATEGORY
 from dfprep.config import SynthConfig
 from dfprep.errors import InputError
+from dfprep.outputs import output_dir
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
 from dfprep.synth.manipulate import (
@@ -167,6 +168,7 @@ def _prepare_root(root: Path) -> None:
     Anything else, such as a real FF++ download, is refused and left untouched."""
     if root.exists() and not root.is_dir():
         raise InputError(f"synth: output root is not a directory: {root}")
+    output_dir(root, "synth: output root")
     if not root.is_dir() or not any(root.iterdir()):
         root.mkdir(parents=True, exist_ok=True)
         return
