@@ -160,13 +160,19 @@ def test_a_bad_parameter_is_refused_before_any_shard_exists(tmp_path, key, value
     assert not (tmp_path / "o").exists()
 
 
-def test_a_configuration_error_inside_a_shard_job_never_makes_it_complete(tmp_path):
+def test_a_configuration_error_inside_a_shard_job_never_makes_it_complete(tmp_path, monkeypatch):
     v = tmp_path / "v"
     m = _manifest(v, _videos(v, 1), tmp_path / "m.parquet")
-    bad = dataclasses.replace(INLINE.extract, decode=dataclasses.replace(INLINE.decode, strategy="banana"))
-    (job,) = plan_jobs([m], tmp_path / "o", bad)
+    with pytest.raises(ConfigError, match=r"decode\.strategy"):  # an invalid config cannot be made
+        dataclasses.replace(INLINE.decode, strategy="banana")
+    (job,) = plan_jobs([m], tmp_path / "o", INLINE.extract)
+
+    def config_error(*a, **k):  # what a worker whose environment breaks the params would meet
+        raise ConfigError("decode.strategy: refused on this worker")
+
+    monkeypatch.setattr("dfprep.decode.open_sampled", config_error)
     with pytest.raises(ConfigError, match=r"decode\.strategy"):
-        run_shard_job(job, bad)  # bypassing the up-front check, as a caller of the library might
+        run_shard_job(job, INLINE.extract)
     assert not ShardFiles(job.shards_dir, job.name).is_complete(job.params_hash)
     assert not list(Path(job.shards_dir).glob("*.tar"))
 

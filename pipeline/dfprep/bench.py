@@ -123,7 +123,7 @@ def bench_full(paths, params: Params) -> float:
 def _naive_detector(params: Params):
     from dfprep.detect import get_detector
 
-    return get_detector(replace(params.detect, threads=1, max_size=100_000))  # full resolution
+    return get_detector(replace(params.detect, threads=1, max_size=16384))  # full resolution (the largest max_size allowed)
 
 
 def _naive_video(path: str, params: Params, det) -> int:
