@@ -222,8 +222,20 @@ class BalanceConfig:
     method_caps: dict[str, int] = field(default_factory=dict)  # max crops per method ("real" too)
     samples_per_shard: int = 5000  # output shard size (about 100 MB of 224 px JPEGs)
     min_shards: int = 16  # per split, so that every loader worker and rank gets shards
+    # dataset: the ratio holds inside each dataset (Table 1's samples); global: across all of them
+    scope: str = "dataset"
+    # scope dataset: the class kept whole in each dataset, the other sampled to match it:
+    # real (Table 1's figures and the paper's 304K real total) | minority (the smaller class)
+    keep: str = "real"
+
+    SCOPES = ("dataset", "global")
+    KEEPS = ("real", "minority")
 
     def __post_init__(self) -> None:
+        if self.scope not in self.SCOPES:
+            raise ConfigError(f"balance.scope: must be one of {', '.join(self.SCOPES)}, got {self.scope!r}")
+        if self.keep not in self.KEEPS:
+            raise ConfigError(f"balance.keep: must be one of {', '.join(self.KEEPS)}, got {self.keep!r}")
         for name in ("total", "val_total"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"balance.{name}: must be >= 0, got {getattr(self, name)}")
