@@ -18,6 +18,7 @@ from dfprep.adapters import (
     AdapterOptions,
     celebdf,
     df40,
+    dfd,
     dfdc,
     dfeval2024,
     fakeavceleb,
@@ -37,7 +38,7 @@ from dfprep.errors import ConfigError
 from dfprep.manifest import build_manifest
 from dfprep.schema import LABEL_MODES, TRAIN_DATASETS, class_names
 
-MODULES = {"celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
+MODULES = {"ffpp": ffpp, "dfd": dfd, "celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
            "df40": df40, "wilddeepfake": wilddeepfake, "dfeval2024": dfeval2024}
 
 
@@ -53,7 +54,7 @@ def test_attribution_order_and_classes_match_the_schema(cat):
         assert attribution_classes(mode, cat) == class_names(mode, TRAIN_DATASETS)
     assert attribution_classes("dataset", cat)[0] == "real"
     assert attribution_classes("category", cat) == ["real", "FS", "RE"]
-    assert set(cat.names("ood")) == {"df40"}
+    assert set(cat.names("ood")) == {"df40", "df40-ff", "dfd"}
     assert set(cat.names("wild")) >= {"wilddeepfake", "dfeval2024"}
 
 
@@ -74,7 +75,7 @@ def test_catalogue_options_are_accepted_by_their_adapters(cat):
         assert e.adapter == name
         read_options(AdapterOptions(options=dict(e.options)), name, module.OPTIONS)
     assert cat.options_for("fakeavceleb", {"fake_audio": "keep"})["fake_audio"] == "keep"
-    assert cat.options_for("fakeavceleb")["fake_audio"] == "exclude-eval"
+    assert cat.options_for("fakeavceleb")["fake_audio"] == "exclude"
     assert cat.options_for("not-catalogued", {"a": "1"}) == {"a": "1"}
 
 

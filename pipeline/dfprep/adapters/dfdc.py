@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -55,6 +56,8 @@ def _train_rows(root: Path, meta: Path, opts: AdapterOptions) -> list[tuple[str,
     """(relpath, label, original stem) for one part; every .mp4 in the part must be listed."""
     part = meta.parent
     data = _read_metadata(meta)
+    prefix = part.relative_to(root).as_posix()
+    present = set(os.listdir(part))  # one listing instead of a stat per video (120K of them)
     out = []
     for name, rec in data.items():
         where = f"{meta}: {name}"
@@ -72,18 +75,20 @@ def _train_rows(root: Path, meta: Path, opts: AdapterOptions) -> list[tuple[str,
             source = Path(original).stem
         else:
             source = Path(name).stem
-        rel = (part / name).relative_to(root).as_posix()
-        if check_listed(root, rel, opts, where):
+        rel = f"{prefix}/{name}"
+        if name in present or check_listed(root, rel, opts, where):
             out.append((rel, label, source))
-    for p in sorted(part.glob("*.mp4")):
-        if p.name not in data:
-            raise InputError(f"{meta}: {p.name} is in {part.name} but not in its metadata.json")
+    unlisted = sorted(n for n in present if n.endswith(".mp4") and n not in data)
+    if unlisted:
+        raise InputError(f"{meta}: {unlisted[0]} is in {part.name} but not in its metadata.json")
     return out
 
 
 def _labelled_rows(root: Path, labels: Path, split: str, opts: AdapterOptions) -> list[VideoRow]:
     """A `filename,label` list (1 = fake) and the videos next to it: the validation or test set."""
     folder = labels.parent
+    prefix = folder.relative_to(root).as_posix()
+    present = set(os.listdir(folder))
     rows: list[VideoRow] = []
     seen: dict[str, int] = {}
     with labels.open(newline="", encoding="utf-8-sig") as f:
@@ -102,13 +107,13 @@ def _labelled_rows(root: Path, labels: Path, split: str, opts: AdapterOptions) -
             if name in seen:
                 raise InputError(f"{where}: {name} is listed twice (first on line {seen[name]})")
             seen[name] = reader.line_num
-            rel = (folder / name).relative_to(root).as_posix()
-            if check_listed(root, rel, opts, where):
+            rel = f"{prefix}/{name}"
+            if name in present or check_listed(root, rel, opts, where):
                 method, category = ("real", "real") if label == 0 else (METHOD, CATEGORY)
                 rows.append(VideoRow(rel, split, label, method, category, source_id=Path(name).stem))
-    for p in sorted(folder.glob("*.mp4")):
-        if p.name not in seen:
-            raise InputError(f"{labels}: {p.name} is in {folder.name}/ but not in {labels.name}")
+    unlisted = sorted(n for n in present if n.endswith(".mp4") and n not in seen)
+    if unlisted:
+        raise InputError(f"{labels}: {unlisted[0]} is in {folder.name}/ but not in {labels.name}")
     return rows
 
 
@@ -124,6 +129,9 @@ def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         raise InputError(f"dfdc: neither dfdc_train_part_<i>/metadata.json nor {TEST_LABELS} under {root}")
     rows = _labelled_rows(root, test_labels, "test", opts) if test_labels.is_file() else []
     official = o["val"] != "derived" and val_labels.is_file()
+    if o["val"] == "auto" and not official and val_labels.parent.is_dir() and any(val_labels.parent.glob("*.mp4")):
+        raise InputError(f"dfdc: {val_labels.parent} holds videos but not {val_labels.name}: the validation "
+                         "set's labels are missing (--option val_labels=FILE, or val=derived to leave it out)")
     if o["val"] == "official" and not official:
         raise InputError(f"dfdc: the published validation set's labels are missing: {val_labels} "
                          "(or --option val=derived)")
