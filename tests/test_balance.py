@@ -307,6 +307,11 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     assert stats["splits"]["test"]["datasets"]["all"]["fake"]["pool_crops"] == 3
     md = (out / "stats.md").read_text()
     assert "| **all** |" in md and "incomplete shard" in md and "InvalidDataError: <path> broken" in md
+    # Table 1's training samples beside the selection (none of these datasets is the paper's)
+    assert stats["table1"]["ffpp"] == {"real": 12000, "fake": 14000}
+    assert stats["splits"]["train"]["plan"]["scope"] == "dataset"
+    assert "Beside the paper's Table 1 (training samples; this run's scope: dataset)" in md
+    assert "| ffpp | - | 12,000 | - | 14,000 | - | 0.86 |" in md
     assert (out / "stats.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / ".buckets").exists()
 

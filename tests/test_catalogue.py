@@ -96,6 +96,24 @@ def test_manifests_use_only_catalogued_methods(cat, tmp_path, name, make):
         assert {r["category"] for r in fakes} <= {"FS", "RE"}
 
 
+def test_expected_counts_add_up(cat):
+    """Each source's cells agree with each other: split cells sum to the class cells and the total."""
+    for name, e in cat.datasets.items():
+        for x in e.expected:
+            c = x.counts
+            for cls in ("real", "fake"):
+                parts = [c.get(f"{s}.{cls}") for s in ("train", "val", "test")]
+                if cls in c and all(p is not None for p in parts):
+                    assert sum(parts) == c[cls], (name, x.source, cls)
+            splits = [c.get(s) for s in ("train", "val", "test")]
+            if all(v is not None for v in splits) and "real" in c and "fake" in c:
+                assert sum(splits) == c["real"] + c["fake"], (name, x.source)
+            if "total" in c and "real" in c and "fake" in c:
+                assert c["total"] == c["real"] + c["fake"], (name, x.source)
+    assert {n for n, e in cat.datasets.items() if e.faces == "shipped"} == {"df40", "df40-ff", "wilddeepfake"}
+    assert set(cat.names("train")) == {n for n, e in cat.datasets.items() if e.samples}
+
+
 def test_table_lists_every_dataset(cat):
     console = Console(record=True, width=250)
     console.print(catalogue_table(cat))
@@ -126,6 +144,12 @@ def _write(tmp_path, mutate) -> str:
         (lambda d: d["attribution"]["datasets"].append("df40"), r"names 'df40', which is not a dataset with role train"),
         (lambda d: d["attribution"]["datasets"].append("ffpp"), r"lists a dataset twice"),
         (lambda d: d.update(extra=1), r"unknown top-level key\(s\) extra"),
+        (lambda d: d["datasets"]["wilddeepfake"].update(faces="crop"), r"dataset wilddeepfake: faces 'crop' is not one of detect, shipped"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][0].update({"train.all": 1}), r"dataset dfdc: expected\[0\]: unknown cell 'train.all'"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][1].update(val=-4), r"dataset dfdc: expected\[1\].val: expected a count"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][0].pop("source"), r"dataset dfdc: expected\[0\]: needs a `source`"),
+        (lambda d: d["datasets"]["dfdc"].update(expected={"train": 1}), r"dataset dfdc: expected: expected a list"),
+        (lambda d: d["datasets"]["ffpp"]["samples"].update(FS=3), r"dataset ffpp: samples must map real / fake"),
     ],
 )
 def test_bad_catalogues_name_the_culprit(tmp_path, mutate, match):
