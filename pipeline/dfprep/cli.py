@@ -260,6 +260,8 @@ def balance(
     total: Annotated[int | None, typer.Option(help="Train crops, both classes (0 = as many as the ratio allows).")] = None,
     val_total: Annotated[int | None, typer.Option(help="Val crops, both classes (0 = as many as the ratio allows).")] = None,
     ratio: Annotated[float | None, typer.Option(help="real : fake crops (1.0 = 1:1).")] = None,
+    scope: Annotated[str | None, typer.Option(help="dataset: the ratio inside each dataset (Table 1) | global.")] = None,
+    keep: Annotated[str | None, typer.Option(help="scope dataset: the class kept whole, real | minority.")] = None,
     seed: Annotated[int | None, typer.Option(help="Selection and shuffle seed.")] = None,
     samples_per_shard: Annotated[int | None, typer.Option(help="Samples per output shard.")] = None,
     min_shards: Annotated[int | None, typer.Option(help="At least this many shards per split.")] = None,
@@ -281,7 +283,7 @@ def balance(
         caps["dataset_caps"] = {k: _int(v, "--cap-dataset") for k, v in _kv(cap_dataset).items()}
     if cap_method:
         caps["method_caps"] = {k: _int(v, "--cap-method") for k, v in _kv(cap_method).items()}
-    cfg = replace(p.balance, total=total, val_total=val_total, ratio=ratio, seed=seed,
+    cfg = replace(p.balance, total=total, val_total=val_total, ratio=ratio, scope=scope, keep=keep, seed=seed,
                   samples_per_shard=samples_per_shard, min_shards=min_shards, **caps)
     run = replace(p.run, workers=workers, scheduler=scheduler)
 
