@@ -70,8 +70,9 @@ def make_celebdf(root: Path, n_ids: int = 12, per_id: int = 2, youtube: int = 6)
 
 # ---- DFDC ----------------------------------------------------------------------------------------
 def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, test: int = 6,
-              nested: bool = False) -> dict[str, Want]:
-    """dfdc_train_part_<i>/{*.mp4, metadata.json} (or under train/ when nested) and test/labels.csv."""
+              nested: bool = False, validation: int = 0) -> dict[str, Want]:
+    """dfdc_train_part_<i>/{*.mp4, metadata.json} (or under train/ when nested), test/labels.csv and,
+    with `validation`, the published validation set validation/{*.mp4, labels.csv}."""
     want: dict[str, Want] = {}
     for i in range(parts):
         part = f"train/dfdc_train_part_{i}" if nested else f"dfdc_train_part_{i}"
@@ -87,16 +88,19 @@ def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, te
                 want[f"{part}/{fake}"] = Want(1, None, "unknown", "FS", orig[:-4])
         (root / part).mkdir(parents=True)
         (root / part / "metadata.json").write_text(json.dumps(meta))
-    rows = []
-    for n in range(test):
-        name, label = f"t{n:03d}.mp4", n % 2
-        rows.append((name, label))
-        want[f"test/{name}"] = Want(label, "test", *(REAL if label == 0 else ("unknown", "FS")), name[:-4])
-    (root / "test").mkdir(parents=True)
-    with (root / "test/labels.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["filename", "label"])
-        w.writerows(rows)
+    for folder, split, prefix, count in (("test", "test", "t", test), ("validation", "val", "v", validation)):
+        if not count:
+            continue
+        rows = []
+        for n in range(count):
+            name, label = f"{prefix}{n:03d}.mp4", n % 2
+            rows.append((name, label))
+            want[f"{folder}/{name}"] = Want(label, split, *(REAL if label == 0 else ("unknown", "FS")), name[:-4])
+        (root / folder).mkdir(parents=True)
+        with (root / folder / "labels.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["filename", "label"])
+            w.writerows(rows)
     for rel in want:
         touch(root / rel)
     return want

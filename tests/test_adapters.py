@@ -83,9 +83,20 @@ def test_read_options_casts_cli_strings_and_rejects_unknown_keys():
 
 
 # ---- Celeb-DF --------------------------------------------------------------------------------------
-def test_celebdf_labels_official_test_and_identity_val(tmp_path):
+def test_celebdf_default_is_the_papers_no_val(tmp_path):
     want = make_celebdf(tmp_path)
     rows = _rows(build_manifest("celebdf", tmp_path), tmp_path)
+    _check(rows, want, "celebdf")
+    listed = [ln.split()[1] for ln in (tmp_path / "List_of_testing_videos.txt").read_text().splitlines()]
+    assert sorted(r for r, x in rows.items() if x["split"] == "test") == sorted(listed)
+    assert {x["split"] for r, x in rows.items() if r not in listed} == {"train"}  # everything else
+    assert not any(x["split_derived"] for x in rows.values())
+
+
+def test_celebdf_labels_official_test_and_identity_val(tmp_path):
+    want = make_celebdf(tmp_path)
+    opts = AdapterOptions(options={"val_fraction": "0.1"})
+    rows = _rows(build_manifest("celebdf", tmp_path, opts=opts), tmp_path)
     _check(rows, want, "celebdf")
     listed = [ln.split()[1] for ln in (tmp_path / "List_of_testing_videos.txt").read_text().splitlines()]
     assert sorted(r for r, x in rows.items() if x["split"] == "test") == sorted(listed)
@@ -94,7 +105,7 @@ def test_celebdf_labels_official_test_and_identity_val(tmp_path):
     # no identity (of the real video a file is made from) in both train and val
     _no_group_straddles(rows, want, ("train", "val"))
     assert all(rows[r]["source_id"] == w.group for r, w in want.items())
-    assert _rows(build_manifest("celebdf", tmp_path), tmp_path) == rows
+    assert _rows(build_manifest("celebdf", tmp_path, opts=opts), tmp_path) == rows
 
 
 @pytest.mark.parametrize(
@@ -130,9 +141,11 @@ def test_celebdf_skip_missing_and_bad_names(tmp_path):
 
 # ---- DFDC ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("nested", [False, True])
-def test_dfdc_labels_test_set_and_val_by_original(tmp_path, nested):
+def test_dfdc_labels_test_set_and_val_by_original(tmp_path, nested, caplog):
     want = make_dfdc(tmp_path, nested=nested)
-    rows = _rows(build_manifest("dfdc", tmp_path), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="dfprep.adapters.dfdc"):
+        rows = _rows(build_manifest("dfdc", tmp_path), tmp_path)
+    assert "no published validation set" in caplog.text
     _check(rows, want, "dfdc")
     train_side = {r: w for r, w in want.items() if w.split is None}
     groups = _no_group_straddles(rows, train_side, ("train", "val"))
@@ -179,10 +192,36 @@ def test_dfdc_labels_csv_errors_and_skip_missing(tmp_path):
     assert "test/t001.mp4" not in rows
 
 
+def test_dfdc_published_validation_set(tmp_path, caplog):
+    want = make_dfdc(tmp_path, validation=6)
+    with caplog.at_level(logging.WARNING, logger="dfprep.adapters.dfdc"):
+        rows = _rows(build_manifest("dfdc", tmp_path), tmp_path)
+    assert not caplog.text
+    _check(rows, want, "dfdc")
+    assert {x["split"] for r, x in rows.items() if r.startswith("dfdc_train_part_")} == {"train"}
+    assert {x["split"] for r, x in rows.items() if r.startswith("validation/")} == {"val"}
+    assert not any(x["split_derived"] for x in rows.values())
+    derived = _rows(build_manifest("dfdc", tmp_path, opts=AdapterOptions(options={"val": "derived"})), tmp_path)
+    assert not any(r.startswith("validation/") for r in derived)
+    assert {x["split"] for r, x in derived.items() if r.startswith("dfdc_train_part_")} == {"train", "val"}
+    (tmp_path / "validation/labels.csv").rename(tmp_path / "validation/val_labels.csv")
+    with pytest.raises(InputError, match=r"published validation set's labels are missing: .*validation/labels.csv"):
+        build_manifest("dfdc", tmp_path, opts=AdapterOptions(options={"val": "official"}))
+    with pytest.raises(InputError, match=r"validation holds videos but not labels.csv: the validation set's labels"):
+        build_manifest("dfdc", tmp_path)  # the videos are there, the labels file is not where expected
+    opts = AdapterOptions(options={"val_labels": "validation/val_labels.csv"})
+    assert _rows(build_manifest("dfdc", tmp_path, opts=opts), tmp_path).keys() == rows.keys()
+    with pytest.raises(ConfigError, match="option val must be one of"):
+        build_manifest("dfdc", tmp_path, opts=AdapterOptions(options={"val": "yes"}))
+
+
 # ---- FakeAVCeleb -----------------------------------------------------------------------------------
+KEEP_FA = AdapterOptions(options={"fake_audio": "keep"})
+
+
 def test_fakeavceleb_quirky_metadata_labels_and_identity_splits(tmp_path):
     want = make_fakeavceleb(tmp_path)
-    rows = _rows(build_manifest("fakeavceleb", tmp_path), tmp_path)
+    rows = _rows(build_manifest("fakeavceleb", tmp_path, opts=KEEP_FA), tmp_path)
     _check(rows, want, "fakeavceleb")
     names = Counter(Path(r).name for r in rows)
     assert max(names.values()) == 2  # repeated file names are distinct videos
@@ -196,9 +235,9 @@ def test_fakeavceleb_quirky_metadata_labels_and_identity_splits(tmp_path):
 
 def test_fakeavceleb_fake_audio_option(tmp_path):
     want = make_fakeavceleb(tmp_path)
-    keep = _rows(build_manifest("fakeavceleb", tmp_path), tmp_path)
+    keep = _rows(build_manifest("fakeavceleb", tmp_path, opts=KEEP_FA), tmp_path)
     fa = {r for r in want if r.startswith("RealVideo-FakeAudio/")}
-    drop = _rows(build_manifest("fakeavceleb", tmp_path, opts=AdapterOptions(options={"fake_audio": "exclude"})), tmp_path)
+    drop = _rows(build_manifest("fakeavceleb", tmp_path), tmp_path)  # the default: out of every split
     assert set(drop) == set(keep) - fa
     ev = _rows(build_manifest("fakeavceleb", tmp_path, opts=AdapterOptions(options={"fake_audio": "exclude-eval"})), tmp_path)
     assert set(ev) == set(keep) - {r for r in fa if keep[r]["split"] != "train"}
@@ -296,16 +335,20 @@ def test_forgerynet_bad_lines(tmp_path, line, match):
 
 
 # ---- DF40 ------------------------------------------------------------------------------------------
+ALL_DOMAINS = {"domain": "all"}
+
+
 def test_df40_frames_reals_and_out_of_scope(tmp_path, caplog):
     want = make_df40(tmp_path)
     with caplog.at_level(logging.INFO, logger="dfprep.adapters.df40"):
-        rows = _rows(build_manifest("df40", tmp_path), tmp_path)
+        rows = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options=ALL_DOMAINS)), tmp_path)
     _check(rows, want, "df40")
     assert "StyleGAN2" in caplog.text
     assert all(x["split"] == "test" and not x["split_derived"] for x in rows.values())
     for rel, x in rows.items():
         assert (x["kind"], x["frame_stride"]) == (("video", 1) if rel.endswith(".mp4") else ("frames", 1)), rel
-    stride = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options={"frame_stride": "4"})), tmp_path)
+    stride = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options={"frame_stride": "4", **ALL_DOMAINS})),
+                   tmp_path)
     assert {x["frame_stride"] for r, x in stride.items() if x["kind"] == "frames"} == {4}
     # the same FF-style folder name under several methods stays several videos
     assert sum(r.endswith("/frames/953_974") for r in rows) == 3
@@ -318,11 +361,30 @@ def test_df40_reals_are_required_unless_disabled(tmp_path):
     shutil.rmtree(tmp_path / "Celeb-DF-v2")
     with pytest.raises(InputError, match=r"CDF-domain fakes need the Celeb-DF test reals under .*Celeb-DF-v2"):
         build_manifest("df40", tmp_path)
-    rows = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options={"reals": "none"})), tmp_path)
+    rows = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options={"reals": "none", **ALL_DOMAINS})),
+                 tmp_path)
     assert set(rows) == {r for r, w in want.items() if r.startswith("DF40/")}
     shutil.rmtree(tmp_path / "FaceForensics++/original_sequences/youtube/c23/frames/012")
     with pytest.raises(InputError, match=r"test.json: 012: listed file is missing"):
-        build_manifest("df40", tmp_path, opts=AdapterOptions(options={"ffpp_dir": "FaceForensics++"}))
+        build_manifest("df40", tmp_path, opts=AdapterOptions(options={"domain": "ff"}))
+
+
+def test_df40_one_domain_each_with_its_own_reals(tmp_path, caplog):
+    want = make_df40(tmp_path)
+    by_domain = {}
+    for domain in ("cdf", "ff", "own"):
+        with caplog.at_level(logging.INFO, logger="dfprep.adapters.df40"):
+            by_domain[domain] = _rows(build_manifest("df40", tmp_path, opts=AdapterOptions(options={"domain": domain})),
+                                      tmp_path)
+    cdf, ff, own = by_domain["cdf"], by_domain["ff"], by_domain["own"]
+    assert set(cdf) == {r for r in want if "/cdf/" in r or r.startswith("Celeb-DF-v2/")}  # the default
+    assert set(_rows(build_manifest("df40", tmp_path), tmp_path)) == set(cdf)
+    assert set(ff) == {r for r in want if "/ff/" in r or r.startswith("FaceForensics++/")}
+    assert set(own) == {r for r in want if r.startswith("DF40/heygen/")}
+    assert set(cdf) | set(ff) | set(own) == set(want) and not (set(cdf) & set(ff))
+    assert "method(s) have no cdf domain and were left out: MRAA, fomm, heygen" in caplog.text
+    with pytest.raises(ConfigError, match="option domain must be one of cdf, ff, own, all"):
+        build_manifest("df40", tmp_path, opts=AdapterOptions(options={"domain": "celebdf"}))
 
 
 def test_df40_unknown_method_folder(tmp_path):
@@ -358,10 +420,13 @@ def test_wilddeepfake_unextracted_archive_and_label_mismatch(tmp_path):
 def test_dfeval2024_labels_splits_and_dropped_rows(tmp_path, caplog):
     want, dropped = make_dfeval2024(tmp_path)
     with caplog.at_level(logging.WARNING, logger="dfprep.adapters.dfeval2024"):
-        rows = _rows(build_manifest("dfeval2024", tmp_path), tmp_path)
+        rows = _rows(build_manifest("dfeval2024", tmp_path, opts=AdapterOptions(options={"split": "finetuning"})),
+                     tmp_path)
     _check(rows, want, "dfeval2024")
     assert f"{dropped} video(s) with an empty or unknown Video Ground Truth" in caplog.text
     assert {x["split"] for x in rows.values()} == {"train", "test"}
+    every = _rows(build_manifest("dfeval2024", tmp_path), tmp_path)  # the default: every labelled video
+    assert set(every) == set(rows) and {x["split"] for x in every.values()} == {"test"}
 
 
 def test_dfeval2024_errors(tmp_path):
@@ -399,7 +464,7 @@ def test_fakeavceleb_duplicate_rows(tmp_path):
     meta = tmp_path / "meta_data.csv"
     lines = meta.read_text().splitlines()
     meta.write_text("\n".join([*lines, lines[3]]) + "\n")  # the same row again: one video
-    assert set(_rows(build_manifest("fakeavceleb", tmp_path), tmp_path)) == set(want)
+    assert set(_rows(build_manifest("fakeavceleb", tmp_path, opts=KEEP_FA), tmp_path)) == set(want)
     meta.write_text("\n".join([*lines, lines[3].replace(",faceswap,", ",fsgan,")]) + "\n")
     with pytest.raises(InputError, match=r"meta_data.csv:30: .* already listed differently on line 4"):
         build_manifest("fakeavceleb", tmp_path)

@@ -202,14 +202,23 @@ def test_partly_fake_video_feeds_both_classes_and_test_is_never_selected():
     assert selected_counts(sel.table, "val") == Counter({0: 4, 1: 4})  # val balanced on its own
 
 
-def test_dataset_and_method_caps_hold():
+@pytest.mark.parametrize("scope", ["global", "dataset"])
+def test_dataset_and_method_caps_hold(scope):
     videos = imbalanced_pool(np.random.default_rng(3))
-    cfg = BalanceConfig(dataset_caps={"d0": 120}, method_caps={"m1": 40}, min_shards=1)
+    cfg = BalanceConfig(dataset_caps={"d0": 120}, method_caps={"m1": 40}, min_shards=1, scope=scope)
     sel = select_crops(index_table(videos), cfg)
     assert Counter(sel.table["dataset"].to_pylist())["d0"] <= 120
     assert Counter(sel.table["method"].to_pylist())["m1"] <= 40
     c = selected_counts(sel.table, "train")
-    assert abs(c[0] / c[1] - 1) <= 0.02
+    if scope == "global":  # the other datasets make up for d0's capped reals
+        assert abs(c[0] / c[1] - 1) <= 0.02
+    else:  # each dataset on its own: d0's fake videos keep one crop each, more than its reals
+        notes = sel.plans["train"].notes
+        assert any(n.startswith("train: d0: the ratio 1 cannot be reached") for n in notes)
+        for d in ("d1", "d2"):
+            t = sel.table.filter(pa.compute.equal(sel.table["dataset"], d))
+            k = Counter(t["label"].to_pylist())
+            assert k[0] == k[1]
 
 
 def test_class_budgets_keep_the_floors_and_the_pool_limits():
@@ -298,6 +307,11 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     assert stats["splits"]["test"]["datasets"]["all"]["fake"]["pool_crops"] == 3
     md = (out / "stats.md").read_text()
     assert "| **all** |" in md and "incomplete shard" in md and "InvalidDataError: <path> broken" in md
+    # Table 1's training samples beside the selection (none of these datasets is the paper's)
+    assert stats["table1"]["ffpp"] == {"real": 12000, "fake": 14000}
+    assert stats["splits"]["train"]["plan"]["scope"] == "dataset"
+    assert "Beside the paper's Table 1 (training samples; this run's scope: dataset)" in md
+    assert "| ffpp | - | 12,000 | - | 14,000 | - | 0.86 |" in md
     assert (out / "stats.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / ".buckets").exists()
 

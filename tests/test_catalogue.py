@@ -18,6 +18,7 @@ from dfprep.adapters import (
     AdapterOptions,
     celebdf,
     df40,
+    dfd,
     dfdc,
     dfeval2024,
     fakeavceleb,
@@ -37,7 +38,7 @@ from dfprep.errors import ConfigError
 from dfprep.manifest import build_manifest
 from dfprep.schema import LABEL_MODES, TRAIN_DATASETS, class_names
 
-MODULES = {"celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
+MODULES = {"ffpp": ffpp, "dfd": dfd, "celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
            "df40": df40, "wilddeepfake": wilddeepfake, "dfeval2024": dfeval2024}
 
 
@@ -53,7 +54,7 @@ def test_attribution_order_and_classes_match_the_schema(cat):
         assert attribution_classes(mode, cat) == class_names(mode, TRAIN_DATASETS)
     assert attribution_classes("dataset", cat)[0] == "real"
     assert attribution_classes("category", cat) == ["real", "FS", "RE"]
-    assert set(cat.names("ood")) == {"df40"}
+    assert set(cat.names("ood")) == {"df40", "df40-ff", "dfd"}
     assert set(cat.names("wild")) >= {"wilddeepfake", "dfeval2024"}
 
 
@@ -74,7 +75,7 @@ def test_catalogue_options_are_accepted_by_their_adapters(cat):
         assert e.adapter == name
         read_options(AdapterOptions(options=dict(e.options)), name, module.OPTIONS)
     assert cat.options_for("fakeavceleb", {"fake_audio": "keep"})["fake_audio"] == "keep"
-    assert cat.options_for("fakeavceleb")["fake_audio"] == "exclude-eval"
+    assert cat.options_for("fakeavceleb")["fake_audio"] == "exclude"
     assert cat.options_for("not-catalogued", {"a": "1"}) == {"a": "1"}
 
 
@@ -93,6 +94,24 @@ def test_manifests_use_only_catalogued_methods(cat, tmp_path, name, make):
         assert {(r["method"], r["category"]) for r in fakes} <= set(e.methods.items())
     else:  # forgerynet: per-video category from the triple label
         assert {r["category"] for r in fakes} <= {"FS", "RE"}
+
+
+def test_expected_counts_add_up(cat):
+    """Each source's cells agree with each other: split cells sum to the class cells and the total."""
+    for name, e in cat.datasets.items():
+        for x in e.expected:
+            c = x.counts
+            for cls in ("real", "fake"):
+                parts = [c.get(f"{s}.{cls}") for s in ("train", "val", "test")]
+                if cls in c and all(p is not None for p in parts):
+                    assert sum(parts) == c[cls], (name, x.source, cls)
+            splits = [c.get(s) for s in ("train", "val", "test")]
+            if all(v is not None for v in splits) and "real" in c and "fake" in c:
+                assert sum(splits) == c["real"] + c["fake"], (name, x.source)
+            if "total" in c and "real" in c and "fake" in c:
+                assert c["total"] == c["real"] + c["fake"], (name, x.source)
+    assert {n for n, e in cat.datasets.items() if e.faces == "shipped"} == {"df40", "df40-ff", "wilddeepfake"}
+    assert set(cat.names("train")) == {n for n, e in cat.datasets.items() if e.samples}
 
 
 def test_table_lists_every_dataset(cat):
@@ -125,6 +144,12 @@ def _write(tmp_path, mutate) -> str:
         (lambda d: d["attribution"]["datasets"].append("df40"), r"names 'df40', which is not a dataset with role train"),
         (lambda d: d["attribution"]["datasets"].append("ffpp"), r"lists a dataset twice"),
         (lambda d: d.update(extra=1), r"unknown top-level key\(s\) extra"),
+        (lambda d: d["datasets"]["wilddeepfake"].update(faces="crop"), r"dataset wilddeepfake: faces 'crop' is not one of detect, shipped"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][0].update({"train.all": 1}), r"dataset dfdc: expected\[0\]: unknown cell 'train.all'"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][1].update(val=-4), r"dataset dfdc: expected\[1\].val: expected a count"),
+        (lambda d: d["datasets"]["dfdc"]["expected"][0].pop("source"), r"dataset dfdc: expected\[0\]: needs a `source`"),
+        (lambda d: d["datasets"]["dfdc"].update(expected={"train": 1}), r"dataset dfdc: expected: expected a list"),
+        (lambda d: d["datasets"]["ffpp"]["samples"].update(FS=3), r"dataset ffpp: samples must map real / fake"),
     ],
 )
 def test_bad_catalogues_name_the_culprit(tmp_path, mutate, match):

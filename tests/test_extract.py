@@ -217,6 +217,40 @@ def test_frame_folders_of_face_crops_go_through_extract(tmp_path):
     assert [r["frame_index"] for r in idx] == [0, 5, 10] and s.crops == 3
 
 
+def test_shipped_faces_are_resized_as_they_are(tmp_path):
+    """faces: shipped (WildDeepfake, DF40): every kept image is the crop, resized to 224, no margin
+    and no detection, even where a detector finds nothing (here: colour gradients, no face)."""
+    import cv2
+
+    root = tmp_path / "frames"
+    yy, xx = np.mgrid[0:140, 0:100]
+    images = [np.stack([xx * 2 + 20 * i, yy + 30 * i, 255 - yy], -1).clip(0, 255).astype(np.uint8) for i in range(4)]
+    (root / "seq").mkdir(parents=True)
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(root / "seq" / f"{i}.png")
+    (root / "v").mkdir()
+    make_face_video(root / "v/a.mp4", fps=25, size=(320, 240), seconds=2.0, seed=1)
+    rows = [VideoRow("seq", "test", 1, "m", "FS", kind="frames", frame_stride=2),
+            VideoRow("v/a.mp4", "test", 0, "real", "real")]
+    table = rows_to_table("t", root, rows, faces="shipped")
+    assert dict(zip(table["video_id"].to_pylist(), table["faces"].to_pylist(), strict=True)) == {
+        "t-seq": "shipped", "t-v-a": "detect"}  # a video in a shipped dataset is still detected
+    m = write_manifest(table, tmp_path / "m.parquet")
+    s = run_extract([m], tmp_path / "out", _params())
+    assert (s.ok, s.no_face) == (2, 0)
+    samples = {k: v for k, v in _samples(tmp_path / "out").items() if k.startswith("t-seq")}
+    assert len(samples) == 2  # images 0 and 2 (stride 2)
+    for members in samples.values():
+        meta = json.loads(members["json"])
+        assert (meta["bbox"], meta["score"], meta["landmarks"]) == ([0, 0, 100, 140], 1.0, [0.0] * 10)
+        got = np.asarray(Image.open(io.BytesIO(members["jpg"])).convert("RGB"), dtype=np.float32)
+        want = cv2.resize(images[meta["frame_index"]], (224, 224), interpolation=cv2.INTER_CUBIC)
+        assert got.shape == (224, 224, 3) and np.abs(got - want).mean() < 2  # the whole image, stretched
+    detected = run_extract([write_manifest(rows_to_table("t", root, rows), tmp_path / "d.parquet")],
+                           tmp_path / "out-detect", _params())
+    assert detected.no_face == 1  # the same images through the detector: no face in a gradient
+
+
 def test_partly_fake_video_labels_each_crop_by_its_fake_segments(tmp_path):
     make_face_video(tmp_path / "v/part.mp4", fps=25, size=(320, 240), seconds=4.0, seed=5)
     rows = [VideoRow("part.mp4", "train", 1, "class-05", "RE", fake_segments=[(1.5, 3.0)])]

@@ -77,6 +77,51 @@ def test_ffpp_unlisted_video_is_an_error(tmp_path):
         build_manifest("ffpp", root)
 
 
+def test_ffpp_leaves_dfd_alone_and_warns_of_missing_methods(tmp_path, caplog):
+    import logging
+
+    from dfprep.errors import ConfigError
+
+    root = _ffpp_tree(tmp_path / "ff", SPLITS)  # no FaceShifter, like the sample dataset
+    for rel in ("original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
+                "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__kitchen_pan__ABCD1234.mp4"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+    with caplog.at_level(logging.INFO, logger="dfprep.adapters.ffpp"):
+        t = build_manifest("ffpp", root)
+    assert t.num_rows == 8 + 4 * 8  # the DFD videos are not FF++
+    assert "FaceShifter is missing" in caplog.text and "dfprep manifest --dataset dfd" in caplog.text
+    only = build_manifest("ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes, Face2Face"}))
+    assert set(only["method"].to_pylist()) == {"real", "Deepfakes", "Face2Face"}
+    with pytest.raises(ConfigError, match="option methods: 'DeepFakeDetection' is not one of"):
+        build_manifest("ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes,DeepFakeDetection"}))
+    with pytest.raises(ConfigError, match="compression must be one of"):
+        build_manifest("ffpp", root, opts=AdapterOptions(options={"compression": "c10"}))
+    (root / "manipulated_sequences/FaceShiftr").mkdir()
+    with pytest.raises(InputError, match=r"unknown manipulation folder .*FaceShiftr"):
+        build_manifest("ffpp", root)
+
+
+def test_dfd_names_and_folders(tmp_path):
+    root = tmp_path / "ff"
+    reals = root / "original_sequences/actors/c23/videos"
+    fakes = root / "manipulated_sequences/DeepFakeDetection/c23/videos"
+    with pytest.raises(InputError, match=r"dfd: folder missing: .*original_sequences/actors/c23/videos"):
+        build_manifest("dfd", root.parent)
+    for d, names in ((reals, ["01__kitchen_pan.mp4", "02__hugging_happy.mp4"]),
+                     (fakes, ["01_02__kitchen_pan__ABCD1234.mp4", "02_01__hugging_happy__ZZ99XX00.mp4"])):
+        d.mkdir(parents=True)
+        for n in names:
+            (d / n).write_bytes(b"")
+    t = build_manifest("dfd", root)
+    assert sorted(zip(t["label"].to_pylist(), t["source_id"].to_pylist(), t["split"].to_pylist(), strict=True)) == [
+        (0, "01", "test"), (0, "02", "test"), (1, "01", "test"), (1, "02", "test")]
+    assert set(t["method"].to_pylist()) == {"real", "DeepFakeDetection"}
+    (fakes / "01_02__kitchen_pan.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"01_02__kitchen_pan.mp4 does not follow DFD's <target>_<source>__<scene>__<id>"):
+        build_manifest("dfd", root)
+
+
 def test_folder_layout(tmp_path):
     for rel in ("real/a.mp4", "real/sub/b.MP4", "fake/x/c.mp4", "fake/notes.txt"):
         p = tmp_path / rel

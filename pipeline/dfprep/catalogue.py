@@ -19,15 +19,26 @@ from rich.table import Table
 
 from dfprep.core.errors import first_line
 from dfprep.errors import ConfigError
-from dfprep.schema import SPLITS, class_names
+from dfprep.schema import FACES, LABEL_NAMES, SPLITS, class_names
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "manifests" / "catalogue.yaml"
 ROLES = ("train", "ood", "wild")
 METHOD_CATEGORIES = ("FS", "RE", "unknown")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _ENTRY_KEYS = {"title", "adapter", "role", "labels", "splits", "derived", "options", "methods",
-               "methods_note", "out_of_scope"}
+               "methods_note", "out_of_scope", "faces", "expected", "samples"}
+CLASSES = tuple(LABEL_NAMES.values())  # real, fake
+# Cells of an expected count: total, a split, a class, or split.class (e.g. train.real).
+COUNT_CELLS = ("total", *SPLITS, *CLASSES, *(f"{s}.{c}" for s in SPLITS for c in CLASSES))
 _REQUIRED = ("title", "adapter", "role")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """Videos a complete copy must give, from one source (Table 1, a publisher's totals...)."""
+
+    source: str
+    counts: Mapping[str, int]  # cell (COUNT_CELLS) -> videos
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,9 @@ class DatasetEntry:
     methods: Mapping[str, str] = field(default_factory=dict)  # method -> FS | RE | unknown
     methods_note: str = ""
     out_of_scope: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # family -> method folders
+    faces: str = "detect"  # detect | shipped: the images are the publisher's face crops (no detection)
+    expected: tuple[Expected, ...] = ()  # video counts of a complete copy (the count check)
+    samples: Mapping[str, int] = field(default_factory=dict)  # Table 1's training crops per class
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,30 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where}: expected a count (integer >= 0), got {value!r}")
+    return value
+
+
+def _expected(raw: Any, where: str) -> tuple[Expected, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: expected a list of {{source: ..., <cell>: count}} mappings")
+    out = []
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("source"), str) or not item["source"]:
+            raise ConfigError(f"{w}: needs a `source` (where the figures come from) and counts")
+        bad = sorted(set(item) - {"source", *COUNT_CELLS})
+        if bad:
+            raise ConfigError(f"{w}: unknown cell {bad[0]!r} (use {', '.join(COUNT_CELLS)})")
+        counts = {c: _count(item[c], f"{w}.{c}") for c in COUNT_CELLS if c in item}
+        if not counts:
+            raise ConfigError(f"{w}: no counts")
+        out.append(Expected(item["source"], MappingProxyType(counts)))
+    return tuple(out)
+
+
 def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
     from dfprep.adapters import ADAPTERS
 
@@ -130,6 +168,12 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
     oos = raw.get("out_of_scope") or {}
     if not isinstance(oos, dict):
         raise ConfigError(f"{where}: out_of_scope must map a family to a list of method folders")
+    faces = raw.get("faces", "detect")
+    if faces not in FACES:
+        raise ConfigError(f"{where}: faces {faces!r} is not one of {', '.join(FACES)}")
+    samples = raw.get("samples") or {}
+    if not isinstance(samples, dict) or set(samples) - set(CLASSES):
+        raise ConfigError(f"{where}: samples must map real / fake to Table 1's training crops")
     return DatasetEntry(
         name=str(name),
         title=str(raw["title"]),
@@ -142,6 +186,9 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
         methods=MappingProxyType({str(k): v for k, v in methods.items()}),
         methods_note=str(raw.get("methods_note") or ""),
         out_of_scope=MappingProxyType({str(k): _str_list(v, f"{where}: out_of_scope.{k}") for k, v in oos.items()}),
+        faces=faces,
+        expected=_expected(raw.get("expected") or [], f"{where}: expected"),
+        samples=MappingProxyType({c: _count(samples[c], f"{where}: samples.{c}") for c in CLASSES if c in samples}),
     )
 
 
@@ -214,5 +261,6 @@ def catalogue_table(cat: Catalogue | None = None) -> Table:
     for n, e in cat.datasets.items():
         cls = str(1 + cat.attribution.index(n)) if n in cat.attribution else "-"
         splits = e.splits + (f"\nderived: {', '.join(e.derived)}" if e.derived else "")
-        t.add_row(f"{n}\n{e.title}", e.role, cls, e.adapter, _methods_cell(e), e.labels, splits)
+        adapter = e.adapter + ("\nfaces: shipped" if e.faces == "shipped" else "")
+        t.add_row(f"{n}\n{e.title}", e.role, cls, adapter, _methods_cell(e), e.labels, splits)
     return t

@@ -52,11 +52,37 @@ CatalogueOpt = Annotated[
 
 @app.command()
 @handle_errors
-def datasets(catalogue: CatalogueOpt = None) -> None:
-    """Show the dataset catalogue: adapters, roles, methods (FS/RE) and attribution classes."""
+def datasets(
+    manifests: Annotated[list[Path] | None, typer.Argument(help="With --check: manifest Parquet file(s) to compare.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Compare the manifests' videos per split and class with the catalogue's expected counts.")] = False,
+    catalogue: CatalogueOpt = None,
+) -> None:
+    """Show the dataset catalogue; with --check MANIFEST..., the count check of each manifest."""
     from dfprep.catalogue import catalogue_table, load_catalogue
 
-    Console().print(catalogue_table(load_catalogue(catalogue)))
+    cat = load_catalogue(catalogue)
+    if not check:
+        if manifests:
+            raise DfprepError("manifests given without --check (dfprep datasets --check MANIFEST...)")
+        Console().print(catalogue_table(cat))
+        return
+    if not manifests:
+        raise DfprepError("--check needs one or more manifest files (dfprep datasets --check MANIFEST...)")
+    from dfprep.manifest import read_manifest
+
+    tables = [read_manifest(m) for m in manifests]  # every file is checked before anything prints
+    for m, table in zip(manifests, tables, strict=True):
+        _print_counts(table, cat, str(m))
+
+
+def _print_counts(table, cat, where: str) -> None:
+    from dfprep.counts import check_counts, count_table, manifest_counts
+
+    for ds, counts in manifest_counts(table).items():
+        result = check_counts(ds, counts, cat.get(ds))
+        t = count_table(result)
+        t.title = f"{where}: {t.title}"
+        Console().print(t)
 
 
 @app.command()
@@ -69,6 +95,7 @@ def manifest(
     csv: Annotated[Path | None, typer.Option(help="folder adapter: CSV with path,label[,split,method,category].")] = None,
     skip_missing: Annotated[bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")] = False,
     option: Annotated[list[str] | None, typer.Option("--option", help="Adapter option KEY=VALUE, overriding the catalogue's (repeatable).")] = None,
+    faces: Annotated[str | None, typer.Option(help="detect | shipped: the images are face crops as published (default: the catalogue entry's).")] = None,
     catalogue: CatalogueOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adapter's informational messages.")] = False,
 ) -> None:
@@ -92,7 +119,8 @@ def manifest(
     overrides = _kv(option or [])
     options = cat.options_for(dataset, overrides) if entry is not None else overrides
     opts = AdapterOptions(skip_missing=skip_missing, csv=csv, options=options)
-    table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts)
+    faces = faces or (entry.faces if entry is not None else "detect")
+    table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts, faces=faces)
     write_manifest(table, out)
     if opts.missing:
         console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {esc(opts.missing[0])}")
@@ -100,6 +128,7 @@ def manifest(
     parts = ", ".join(f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
                       for c in sorted(counts, key=lambda c: (c["split"], c["label"])))
     console.print(f"wrote {table.num_rows} videos to {esc(out)} ({parts})")
+    _print_counts(table, cat, str(out))
 
 
 def _kv(items: list[str]) -> dict:
@@ -255,6 +284,8 @@ def balance(
     total: Annotated[int | None, typer.Option(help="Train crops, both classes (0 = as many as the ratio allows).")] = None,
     val_total: Annotated[int | None, typer.Option(help="Val crops, both classes (0 = as many as the ratio allows).")] = None,
     ratio: Annotated[float | None, typer.Option(help="real : fake crops (1.0 = 1:1).")] = None,
+    scope: Annotated[str | None, typer.Option(help="dataset: the ratio inside each dataset (Table 1) | global.")] = None,
+    keep: Annotated[str | None, typer.Option(help="scope dataset: the class kept whole, real | minority.")] = None,
     seed: Annotated[int | None, typer.Option(help="Selection and shuffle seed.")] = None,
     samples_per_shard: Annotated[int | None, typer.Option(help="Samples per output shard.")] = None,
     min_shards: Annotated[int | None, typer.Option(help="At least this many shards per split.")] = None,
@@ -280,7 +311,7 @@ def balance(
         caps["dataset_caps"] = {k: _int(v, "--cap-dataset") for k, v in _kv(cap_dataset).items()}
     if cap_method:
         caps["method_caps"] = {k: _int(v, "--cap-method") for k, v in _kv(cap_method).items()}
-    cfg = replace(p.balance, total=total, val_total=val_total, ratio=ratio, seed=seed,
+    cfg = replace(p.balance, total=total, val_total=val_total, ratio=ratio, scope=scope, keep=keep, seed=seed,
                   samples_per_shard=samples_per_shard, min_shards=min_shards, **caps)
     run = replace(p.run, workers=workers, scheduler=scheduler)
 

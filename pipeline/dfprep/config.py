@@ -240,6 +240,11 @@ class BalanceConfig(Checked):
     samples_per_shard: int = param(5000, Int(1, 10_000_000))
     # per split, so that every loader worker and rank gets shards
     min_shards: int = param(16, Int(1, 1_000_000))
+    # dataset: the ratio holds inside each dataset (Table 1's samples); global: across all of them
+    scope: str = param("dataset", Choice(("dataset", "global")))
+    # scope dataset: the class kept whole in each dataset, the other sampled to match it:
+    # real (Table 1's figures and the paper's 304K real total) | minority (the smaller class)
+    keep: str = param("real", Choice(("real", "minority")))
 
 
 # A contact sheet is rows x cols thumbnails of thumb x thumb pixels, drawn in memory: at most this

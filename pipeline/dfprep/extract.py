@@ -48,9 +48,11 @@ def manifest_prefix(path: Path) -> str:
 def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
     """What the shard's bytes depend on: the output params and the videos' ids and labels.
 
-    The path is left out on purpose: moving a dataset to another disk does not redo its shards.
+    The path is left out on purpose: moving a dataset to another disk does not redo its shards;
+    so is `faces` when it is `detect` (the only mode before it existed: older shards stay valid).
     """
-    content = [{k: v for k, v in r.items() if k != "path"} for r in rows]
+    content = [{k: v for k, v in r.items() if k != "path" and not (k == "faces" and v == "detect")}
+               for r in rows]
     blob = json.dumps([cfg.params_hash(), content], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

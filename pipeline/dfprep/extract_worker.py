@@ -69,6 +69,23 @@ def one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
+def shipped_face(image: np.ndarray):
+    """A publisher's face crop taken as it is: the whole image, score 1, no landmarks (zeros)."""
+    from dfprep.detect import Face
+
+    h, w = image.shape[:2]
+    return Face((0.0, 0.0, float(w), float(h)), 1.0, (0.0,) * 10)
+
+
+def shipped_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """faces: shipped: the crop resized to size x size (no margin, no detection)."""
+    h, w = image.shape[:2]
+    if (h, w) == (size, size):
+        return image
+    interp = cv2.INTER_AREA if max(h, w) > size else cv2.INTER_CUBIC
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
 @dataclass
 class VideoResult:
     status_row: dict
@@ -105,13 +122,18 @@ def process_video(
         if time.monotonic() > deadline:
             raise VideoTimeout(f"time limit of {timeout:g} s exceeded after {n} sampled frames")
 
+    shipped = row.get("faces") == "shipped"  # the images are the publisher's face crops
+
     def flush(batch: list) -> None:
         nonlocal frames_with_face
         if not batch:
             return
-        detections = detector.detect([f.image for f in batch])
+        if shipped:
+            detections = [[shipped_face(f.image)] for f in batch]
+        else:
+            detections = detector.detect([f.image for f in batch])
         for fr, faces in zip(batch, detections, strict=True):
-            chosen = select_faces(faces, cfg.detect)
+            chosen = faces if shipped else select_faces(faces, cfg.detect)
             frames_with_face += bool(chosen)
             label = crop_label(row, fr.time)
             labels = SampleLabels(row["video_id"], row["dataset"], row["split"], label,
@@ -120,8 +142,9 @@ def process_video(
                 key = make_key(row["video_id"], fr.sample_index, j)
                 rec = CropRecord(key, labels, fr.sample_index, fr.frame_index, fr.time, j,
                                  face.score, list(face.box), list(face.landmarks))
-                jpg = encode_jpeg(crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size),
-                                  cfg.crop.jpeg_quality)
+                face_img = (shipped_crop(fr.image, cfg.crop.size) if shipped
+                            else crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size))
+                jpg = encode_jpeg(face_img, cfg.crop.jpeg_quality)
                 meta = rec.to_json()
                 index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
                 members = {"cls": str(label).encode(), "jpg": jpg,

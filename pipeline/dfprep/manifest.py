@@ -14,13 +14,19 @@ from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dfprep.outputs import output_file
-from dfprep.schema import CATEGORIES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
+from dfprep.schema import CATEGORIES, FACES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
 from dfprep.shard import writing
 
 
-def rows_to_table(dataset: str, root: Path, rows: list[VideoRow]) -> pa.Table:
-    """Validate adapter rows and turn them into a manifest table sorted by video_id."""
+def rows_to_table(dataset: str, root: Path, rows: list[VideoRow], faces: str = "detect") -> pa.Table:
+    """Validate adapter rows and turn them into a manifest table sorted by video_id.
+
+    `faces` is the dataset's mode (the catalogue's `faces`): `shipped` applies to image folders
+    only, whose images are then the publisher's face crops; videos are always detected."""
+    if faces not in FACES:
+        raise InputError(f"{dataset}: faces must be one of {', '.join(FACES)}, got {faces!r}")
     root = root.resolve()
+    base = str(root).rstrip("/")  # string joins: a pathlib join per video costs seconds on DFDC's 128K
     records = []
     for r in rows:
         where = f"{dataset}: {r.relpath}"
@@ -40,7 +46,7 @@ def rows_to_table(dataset: str, root: Path, rows: list[VideoRow]) -> pa.Table:
         records.append(
             {
                 "video_id": make_video_id(dataset, r.relpath),
-                "path": str(root / r.relpath),
+                "path": f"{base}/{r.relpath}",
                 "dataset": dataset,
                 "split": r.split,
                 "split_derived": bool(r.split_derived),
@@ -51,6 +57,7 @@ def rows_to_table(dataset: str, root: Path, rows: list[VideoRow]) -> pa.Table:
                 "kind": r.kind,
                 "frame_stride": int(r.frame_stride),
                 "fake_segments": segs,
+                "faces": faces if r.kind == "frames" else "detect",
             }
         )
     dup = [vid for vid, n in Counter(rec["video_id"] for rec in records).items() if n > 1]
@@ -77,7 +84,7 @@ def _row_problem(r: dict) -> tuple[str, str] | None:
     label = r.get("label")
     if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
         return "label", f"must be 0 (real) or 1 (fake), got {label!r}"
-    for col, allowed in (("split", SPLITS), ("category", CATEGORIES), ("kind", INPUT_KINDS)):
+    for col, allowed in (("split", SPLITS), ("category", CATEGORIES), ("kind", INPUT_KINDS), ("faces", FACES)):
         if r.get(col) not in allowed:
             return col, f"must be one of {', '.join(allowed)}, got {r.get(col)!r}"
     if (int(label) == 0) != (r["category"] == "real"):
@@ -111,16 +118,19 @@ def check_rows(rows: list[dict], where: str) -> None:
 
 
 def build_manifest(
-    dataset: str, root: str | Path, adapter: str | None = None, opts: AdapterOptions | None = None
+    dataset: str, root: str | Path, adapter: str | None = None, opts: AdapterOptions | None = None,
+    faces: str = "detect",
 ) -> pa.Table:
     root = Path(root)
+    if faces not in FACES:
+        raise InputError(f"{dataset}: faces must be one of {', '.join(FACES)}, got {faces!r}")
     if not root.is_dir():
         raise InputError(f"dataset root not found: {root}")
     opts = opts or AdapterOptions()
     rows = list(get_adapter(adapter or dataset)(root, opts))
     if not rows:
         raise InputError(f"{dataset}: no videos found under {root}")
-    return rows_to_table(dataset, root, rows)
+    return rows_to_table(dataset, root, rows, faces)
 
 
 def write_manifest(table: pa.Table, out: str | Path) -> Path:
@@ -151,7 +161,8 @@ def read_manifest(path: str | Path) -> pa.Table:
     if required & set(missing):
         raise InputError(f"{path}: missing column(s) {', '.join(sorted(required & set(missing)))}")
     for name in missing:  # optional columns get their defaults
-        default = {"split_derived": False, "source_id": "", "kind": "video", "frame_stride": 1}.get(name)
+        default = {"split_derived": False, "source_id": "", "kind": "video", "frame_stride": 1,
+                   "faces": "detect"}.get(name)
         field = MANIFEST_SCHEMA.field(name)
         table = table.append_column(field, pa.array([default] * table.num_rows, type=field.type))
     table = table.select(MANIFEST_SCHEMA.names)

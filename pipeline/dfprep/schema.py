@@ -18,6 +18,7 @@ CATEGORIES = ("real", "FS", "RE", "unknown")  # FS = face swap, RE = reenactment
 SPLITS = ("train", "val", "test")
 STATUSES = ("ok", "no_face", "failed")
 INPUT_KINDS = ("video", "frames")  # "frames": a directory of images read in name order
+FACES = ("detect", "shipped")  # shipped: the frames are the publisher's face crops (no detection)
 
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -37,6 +38,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("kind", pa.string()),  # video | frames
         ("frame_stride", pa.int32()),  # for kind=frames: keep every n-th image
         ("fake_segments", pa.list_(SEGMENT_TYPE)),  # fake time ranges (s); null = whole video
+        ("faces", pa.string()),  # detect | shipped (kind=frames only: each image is a face crop)
     ]
 )
 

@@ -66,6 +66,7 @@ def check_listed(root: Path, relpath: str, opts: AdapterOptions, where: str) -> 
 from dfprep.adapters import (  # noqa: E402, F401  (registration side effects)
     celebdf,
     df40,
+    dfd,
     dfdc,
     dfeval2024,
     fakeavceleb,

@@ -1,6 +1,8 @@
 """Celeb-DF v2 as published: Celeb-real/, YouTube-real/, Celeb-synthesis/, List_of_testing_videos.txt.
 
-Test = the list; train = every other video; val is derived from train by identity. The label comes
+Test = the list; train = every other video, as in the paper (6,010 / - / 518: no val). Option
+`val_fraction` > 0 derives a val from train by identity (then train and val are `split_derived`).
+The label comes
 from the folder, and the list's own number (1 = REAL, the opposite of the usual convention) is only
 cross-checked against it.
 """
@@ -20,7 +22,7 @@ FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}
 TEST_LIST = "List_of_testing_videos.txt"
 METHOD = "Celeb-synthesis"  # the one (improved DeepFake-style) face swap
 CATEGORY = "FS"
-OPTIONS = {"val_fraction": 0.1, "seed": SEED}
+OPTIONS = {"val_fraction": 0.0, "seed": SEED}  # 0: no val, as in the paper
 LIST_LABELS = {"1": 0, "0": 1}  # the list's 1 means real
 _REAL_NAME = re.compile(r"^(id\d+)_\d+$")
 _FAKE_NAME = re.compile(r"^(id\d+)_(id\d+)_\d+$")
@@ -102,7 +104,8 @@ def celebdf(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 pool.append((rel, label, identity_of(subdir, p.stem, str(p))))
     sizes = Counter(ident for _, _, ident in pool)
     split_of = derive_splits(sizes, [("val", o["val_fraction"])], o["seed"])
-    rows += [_row(rel, split_of[ident], label, ident, derived=True) for rel, label, ident in pool]
+    derived = o["val_fraction"] > 0
+    rows += [_row(rel, split_of[ident], label, ident, derived=derived) for rel, label, ident in pool]
     return rows
 
 

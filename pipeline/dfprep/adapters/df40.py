@@ -6,7 +6,12 @@ ff/cdf domains: they are DeepfakeBench's processed frames of the FF++ test ids
 (`FaceForensics++/original_sequences/youtube/c23/frames/<id>`, ids from `FaceForensics++/test.json`)
 and of the real entries of `Celeb-DF-v2/List_of_testing_videos.txt`
 (`Celeb-DF-v2/<Celeb-real|YouTube-real>/frames/<stem>`), next to `DF40/` under the root.
-Everything is test. The image-only families (entire-face synthesis, face editing) are skipped: they
+Everything is test. Option `domain` picks one evaluation set, scored as one dataset: `cdf` (the
+default, the paper's DF40: 21 methods applied to the Celeb-DF test reals, 178 real / 11,366 fake),
+`ff` (the FF++-domain fakes and the FF++ test reals), `own` (the methods shipped with their own
+`fake/real` folders) or `all` (everything in one manifest, reals pooled: not the paper's set). One
+domain per manifest keeps each domain's fakes scored against that domain's own reals (the
+catalogue's `df40-ff` entry is the FF++ domain). The image-only families (entire-face synthesis, face editing) are skipped: they
 are out of scope for video evaluation.
 """
 
@@ -34,6 +39,7 @@ IMAGE_ONLY = {  # method folder -> family; listed so they are recognised, never 
     **dict.fromkeys(("CollabDiff", "e4e", "stargan", "starganv2", "styleclip"), "FE"),
 }
 DOMAINS = {"ff": 1, "cdf": 1, "fake": 1, "real": 0}
+DOMAIN_DIRS = {"cdf": ("cdf",), "ff": ("ff",), "own": ("fake", "real"), "all": tuple(DOMAINS)}
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 OPTIONS = {
@@ -42,6 +48,7 @@ OPTIONS = {
     "ffpp_dir": "FaceForensics++",
     "celebdf_dir": "Celeb-DF-v2",
     "compression": "c23",
+    "domain": "cdf",  # cdf | ff | own | all (see DOMAIN_DIRS)
 }
 _CANON = {m.lower(): m for m in [*METHOD_CATEGORY, *IMAGE_ONLY]}
 
@@ -82,10 +89,12 @@ def _domain_rows(root: Path, ddir: Path, method: str, stride: int) -> list[Video
     return rows
 
 
-def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions) -> tuple[list[VideoRow], set[str]]:
+def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions,
+           domain: str = "all") -> tuple[list[VideoRow], set[str]]:
     rows: list[VideoRow] = []
     domains: set[str] = set()
     skipped: list[str] = []
+    other_domain: list[str] = []
     for mdir in sorted(p for p in df40.iterdir() if p.is_dir()):
         method = _CANON.get(mdir.name.lower())
         if method is None:
@@ -97,7 +106,10 @@ def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions) -> tuple[l
         other = sorted(p.name for p in mdir.iterdir() if p.is_dir() and p.name not in DOMAINS)
         if other:
             raise InputError(f"df40: unexpected folder {mdir / other[0]} (expected one of {', '.join(DOMAINS)})")
-        for ddir in ddirs:
+        chosen = [d for d in ddirs if d.name in DOMAIN_DIRS[domain]]
+        if ddirs and not chosen:
+            other_domain.append(method)
+        for ddir in chosen:
             got = _domain_rows(root, ddir, method, stride)
             if not got:
                 _absent(root, ddir, opts, f"df40: {ddir} holds no frames and no videos")
@@ -107,6 +119,9 @@ def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions) -> tuple[l
                 domains.add(ddir.name)
         if not ddirs:
             _absent(root, mdir, opts, f"df40: {mdir} holds none of {', '.join(DOMAINS)}")
+    if other_domain:
+        log.info("df40: %d method(s) have no %s domain and were left out: %s", len(other_domain), domain,
+                 ", ".join(other_domain))
     if skipped:
         log.info("df40: skipped %d image-only method(s), out of scope for video evaluation: %s",
                  len(skipped), ", ".join(skipped))
@@ -168,10 +183,14 @@ def df40(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         raise ConfigError(f"df40: option frame_stride must be >= 1, got {stride}")
     if o["reals"] not in ("required", "none"):
         raise ConfigError(f"df40: option reals must be 'required' or 'none', got {o['reals']!r}")
+    if o["domain"] not in DOMAIN_DIRS:
+        raise ConfigError(f"df40: option domain must be one of {', '.join(DOMAIN_DIRS)}, got {o['domain']!r}")
     top = root / "DF40"
     if not top.is_dir():
         raise InputError(f"df40: {top} not found (ROOT must hold DF40/<method>/...)")
-    rows, domains = _fakes(root, top, stride, opts)
+    rows, domains = _fakes(root, top, stride, opts, o["domain"])
+    if not rows:
+        raise InputError(f"df40: no {o['domain']}-domain fakes under {top} (option domain: {', '.join(DOMAIN_DIRS)})")
     if o["reals"] == "required":
         if "ff" in domains:
             ff = root / o["ffpp_dir"]

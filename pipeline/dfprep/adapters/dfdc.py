@@ -1,24 +1,34 @@
-"""DFDC (full release) as published: dfdc_train_part_<i>/metadata.json and test/labels.csv.
+"""DFDC (full release) as published: dfdc_train_part_<i>/metadata.json, validation/ and test/.
 
-Train parts -> train, with val derived by original video (a fake and its original stay together);
-the public test set -> test. The generator of each fake is not published: method `unknown`, counted
-as a face swap (FS) as in the paper.
+As in the paper's Table 1 (119,154 / 4,000 / 5,000): every training part -> train; the published
+4,000-video validation set (`validation/labels.csv`, `filename,label` with 1 = fake, videos next
+to it; option `val_labels`) -> val; the 5,000-video public test set (`test/labels.csv`) -> test.
+When the validation set is absent, val is derived from the training parts by original video (a
+fake and its original stay together), with a warning, and those rows are `split_derived`
+(option `val`: auto | official | derived). The generator of each fake is not published: method
+`unknown`, counted as a face swap (FS) as in the paper.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
 
 from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
-from dfprep.errors import InputError
+from dfprep.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 METHOD, CATEGORY = "unknown", "FS"
-OPTIONS = {"val_fraction": 0.1, "seed": SEED}
+VAL_MODES = ("auto", "official", "derived")  # official: the published validation set is required
+OPTIONS = {"val": "auto", "val_labels": "validation/labels.csv", "val_fraction": 0.1, "seed": SEED}
+TEST_LABELS = "test/labels.csv"
 META_LABELS = {"REAL": 0, "FAKE": 1}
 CSV_LABELS = {"0": 0, "1": 1}  # labels.csv: 1 = fake
 _PART = re.compile(r"^dfdc_train_part_\d+$")
@@ -46,6 +56,8 @@ def _train_rows(root: Path, meta: Path, opts: AdapterOptions) -> list[tuple[str,
     """(relpath, label, original stem) for one part; every .mp4 in the part must be listed."""
     part = meta.parent
     data = _read_metadata(meta)
+    prefix = part.relative_to(root).as_posix()
+    present = set(os.listdir(part))  # one listing instead of a stat per video (120K of them)
     out = []
     for name, rec in data.items():
         where = f"{meta}: {name}"
@@ -63,19 +75,20 @@ def _train_rows(root: Path, meta: Path, opts: AdapterOptions) -> list[tuple[str,
             source = Path(original).stem
         else:
             source = Path(name).stem
-        rel = (part / name).relative_to(root).as_posix()
-        if check_listed(root, rel, opts, where):
+        rel = f"{prefix}/{name}"
+        if name in present or check_listed(root, rel, opts, where):
             out.append((rel, label, source))
-    for p in sorted(part.glob("*.mp4")):
-        if p.name not in data:
-            raise InputError(f"{meta}: {p.name} is in {part.name} but not in its metadata.json")
+    unlisted = sorted(n for n in present if n.endswith(".mp4") and n not in data)
+    if unlisted:
+        raise InputError(f"{meta}: {unlisted[0]} is in {part.name} but not in its metadata.json")
     return out
 
 
-def _test_rows(root: Path, opts: AdapterOptions) -> list[VideoRow]:
-    labels = root / "test" / "labels.csv"
-    if not labels.is_file():
-        return []
+def _labelled_rows(root: Path, labels: Path, split: str, opts: AdapterOptions) -> list[VideoRow]:
+    """A `filename,label` list (1 = fake) and the videos next to it: the validation or test set."""
+    folder = labels.parent
+    prefix = folder.relative_to(root).as_posix()
+    present = set(os.listdir(folder))
     rows: list[VideoRow] = []
     seen: dict[str, int] = {}
     with labels.open(newline="", encoding="utf-8-sig") as f:
@@ -94,13 +107,13 @@ def _test_rows(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             if name in seen:
                 raise InputError(f"{where}: {name} is listed twice (first on line {seen[name]})")
             seen[name] = reader.line_num
-            rel = f"test/{name}"
-            if check_listed(root, rel, opts, where):
+            rel = f"{prefix}/{name}"
+            if name in present or check_listed(root, rel, opts, where):
                 method, category = ("real", "real") if label == 0 else (METHOD, CATEGORY)
-                rows.append(VideoRow(rel, "test", label, method, category, source_id=Path(name).stem))
-    for p in sorted((root / "test").glob("*.mp4")):
-        if p.name not in seen:
-            raise InputError(f"{labels}: {p.name} is in test/ but not in labels.csv")
+                rows.append(VideoRow(rel, split, label, method, category, source_id=Path(name).stem))
+    unlisted = sorted(n for n in present if n.endswith(".mp4") and n not in seen)
+    if unlisted:
+        raise InputError(f"{labels}: {unlisted[0]} is in {folder.name}/ but not in {labels.name}")
     return rows
 
 
@@ -108,17 +121,35 @@ def _test_rows(root: Path, opts: AdapterOptions) -> list[VideoRow]:
 def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfdc", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "dfdc")
+    if o["val"] not in VAL_MODES:
+        raise ConfigError(f"dfdc: option val must be one of {', '.join(VAL_MODES)}, got {o['val']!r}")
     parts = _parts(root)
-    if not parts and not (root / "test" / "labels.csv").is_file():
-        raise InputError(f"dfdc: neither dfdc_train_part_<i>/metadata.json nor test/labels.csv under {root}")
-    test = _test_rows(root, opts)
+    test_labels, val_labels = root / TEST_LABELS, root / o["val_labels"]
+    if not parts and not test_labels.is_file():
+        raise InputError(f"dfdc: neither dfdc_train_part_<i>/metadata.json nor {TEST_LABELS} under {root}")
+    rows = _labelled_rows(root, test_labels, "test", opts) if test_labels.is_file() else []
+    official = o["val"] != "derived" and val_labels.is_file()
+    if o["val"] == "auto" and not official and val_labels.parent.is_dir() and any(val_labels.parent.glob("*.mp4")):
+        raise InputError(f"dfdc: {val_labels.parent} holds videos but not {val_labels.name}: the validation "
+                         "set's labels are missing (--option val_labels=FILE, or val=derived to leave it out)")
+    if o["val"] == "official" and not official:
+        raise InputError(f"dfdc: the published validation set's labels are missing: {val_labels} "
+                         "(or --option val=derived)")
+    if official:
+        rows += _labelled_rows(root, val_labels, "val", opts)
+    elif parts and o["val"] == "auto":
+        log.warning("dfdc: no published validation set (%s): val is derived from the training parts "
+                    "(%g of them, by original video; split_derived)", val_labels, o["val_fraction"])
     pool: list[tuple[str, int, str]] = []
     for meta in parts:
         pool += _train_rows(root, meta, opts)
-    split_of = derive_splits(Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"])
-    rows = [
+    if official:
+        split_of = dict.fromkeys((src for _, _, src in pool), "train")
+    else:
+        split_of = derive_splits(Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"])
+    train = [
         VideoRow(rel, split_of[src], label, *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
-                 source_id=src, split_derived=True)
+                 source_id=src, split_derived=not official)
         for rel, label, src in pool
     ]
-    return rows + test
+    return train + rows

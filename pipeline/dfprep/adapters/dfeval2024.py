@@ -1,8 +1,10 @@
 """Deepfake-Eval-2024 (video part) as published: video-metadata-publish.csv and video-data/.
 
 The label is `Video Ground Truth` (not the audio one): Real/Fake are kept, an empty or `unknown`
-value is left out (counted in the log); anything else is an error. `Finetuning Set` (Train/Test) is
-the official split. No per-video method is published.
+value is left out (counted in the log); anything else is an error. As in the paper (1,076 videos:
+112 real, 964 fake), every labelled video is evaluated: all are `test` by default. Option
+`split=finetuning` follows the `Finetuning Set` column (Train/Test) instead. No per-video method
+is published.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
 from dfprep.adapters.splits import read_options
-from dfprep.errors import InputError
+from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,8 @@ LABELS = {"real": 0, "fake": 1}
 UNLABELLED = {"", "unknown"}
 SPLITS = {"train": "train", "test": "test"}
 COLUMNS = ("Filename", "Video Ground Truth", "Finetuning Set")
-OPTIONS = {"metadata": ""}  # a metadata file relative to ROOT; "" = the first of METADATA found
+SPLIT_MODES = ("test", "finetuning")  # test: every video is test; finetuning: the Finetuning Set column
+OPTIONS = {"metadata": "", "split": "test"}  # metadata: relative to ROOT; "" = the first of METADATA found
 
 
 def _metadata(root: Path, name: str) -> Path:
@@ -41,13 +44,16 @@ def _metadata(root: Path, name: str) -> Path:
 @register("dfeval2024")
 def dfeval2024(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfeval2024", OPTIONS)
+    if o["split"] not in SPLIT_MODES:
+        raise ConfigError(f"dfeval2024: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}")
     meta = _metadata(root, o["metadata"])
     rows: list[VideoRow] = []
     seen: dict[str, int] = {}
     dropped = 0
     with meta.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        needed = COLUMNS if o["split"] == "finetuning" else COLUMNS[:2]
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(f"{meta}:1: missing column(s) {', '.join(missing)}")
         for rec in reader:
@@ -65,13 +71,14 @@ def dfeval2024(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             if truth.lower() not in LABELS:
                 raise InputError(f"{where}: unknown Video Ground Truth {truth!r} (expected Real or Fake)")
             label = LABELS[truth.lower()]
-            fset = (rec["Finetuning Set"] or "").strip()
-            if fset.lower() not in SPLITS:
+            fset = (rec.get("Finetuning Set") or "").strip()
+            if o["split"] == "finetuning" and fset.lower() not in SPLITS:
                 raise InputError(f"{where}: unknown Finetuning Set {fset!r} (expected Train or Test)")
+            split = SPLITS[fset.lower()] if o["split"] == "finetuning" else "test"
             rel = f"{VIDEO_DIR}/{name}"
             if check_listed(root, rel, opts, where):
                 method, category = ("real", "real") if label == 0 else ("unknown", "unknown")
-                rows.append(VideoRow(rel, SPLITS[fset.lower()], label, method, category, source_id=Path(name).stem))
+                rows.append(VideoRow(rel, split, label, method, category, source_id=Path(name).stem))
     if dropped:
         log.warning("dfeval2024: %d video(s) with an empty or unknown Video Ground Truth left out (%s)", dropped, meta.name)
     return rows

@@ -4,7 +4,9 @@ meta_data.csv's header names one column fewer than its rows hold: the column cal
 the file name and the unnamed last one the folder (prefixed `FakeAVCeleb/`). File names repeat
 across folders, so rows are keyed on the full relative path. There is no official split: train /
 val / test are derived by source identity. RealVideo-FakeAudio is a real video with a cloned voice:
-real for this vision-only system; the paper leaves it out of evaluation (option `fake_audio`).
+real for this vision-only system. The paper leaves it out of evaluation, and Table 1's 498 real
+videos (of 500 RealVideo-RealAudio) say it is out of training too: `fake_audio=exclude` (the
+default) drops it everywhere; `exclude-eval` keeps it in train only, `keep` everywhere.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ METHOD_CATEGORY = {
     "fsgan-wav2lip": "FS",
 }
 FAKE_AUDIO = ("keep", "exclude", "exclude-eval")  # RealVideo-FakeAudio: keep as real / drop / drop from val+test
-OPTIONS = {"val_fraction": 0.15, "test_fraction": 0.15, "seed": SEED, "fake_audio": "keep"}
+OPTIONS = {"val_fraction": 0.15, "test_fraction": 0.15, "seed": SEED, "fake_audio": "exclude"}
 REQUIRED = ("source", "method", "category", "type", "path")
 
 

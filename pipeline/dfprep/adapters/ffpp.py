@@ -1,32 +1,46 @@
-"""FaceForensics++ as published: original_sequences/, manipulated_sequences/, splits/*.json."""
+"""FaceForensics++ as published: original_sequences/, manipulated_sequences/, splits/*.json.
+
+The paper's FF++ is the 1,000 YouTube originals and five methods (FS: Deepfakes, FaceSwap,
+FaceShifter; RE: Face2Face, NeuralTextures): 6,000 videos, split by the official pair lists into
+720 / 140 / 140 originals and 3,600 / 700 / 700 fakes. A full download also holds the
+DeepFakeDetection (DFD) part, `original_sequences/actors` and `manipulated_sequences/DeepFakeDetection`:
+that is another dataset (`dfd`, `dfprep.adapters.dfd`) and is never read here. Option `methods`
+chooses the methods (FSFM's own fine-tuning leaves FaceShifter out); a chosen method that the
+download lacks is a warning, and the count check shows the difference.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from dfprep.adapters import AdapterOptions, VideoRow, register
-from dfprep.errors import InputError
+from dfprep.adapters.splits import read_options
+from dfprep.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 METHOD_CATEGORY = {
     "Deepfakes": "FS",
     "FaceSwap": "FS",
     "FaceShifter": "FS",
-    "DeepFakeDetection": "FS",
     "Face2Face": "RE",
     "NeuralTextures": "RE",
 }
+DFD_METHOD = "DeepFakeDetection"  # manipulated_sequences/ folder of the dfd dataset, skipped here
 COMPRESSIONS = ("c23", "c40", "raw")
 VIDEO_EXTS = (".mp4", ".avi")
+OPTIONS = {"compression": "c23", "methods": ",".join(METHOD_CATEGORY)}
 
 
-def _read_splits(root: Path) -> dict[str, str]:
+def read_pair_splits(root: Path, dataset: str = "ffpp") -> dict[str, str]:
     """Map each video id (NNN) and each pair (AAA_BBB, BBB_AAA) to its split."""
     split_of: dict[str, str] = {}
     for split in ("train", "val", "test"):
         p = root / "splits" / f"{split}.json"
         if not p.is_file():
-            raise InputError(f"ffpp: split file missing: {p}")
+            raise InputError(f"{dataset}: split file missing: {p}")
         try:
             pairs = json.loads(p.read_text())
         except json.JSONDecodeError as e:
@@ -42,21 +56,37 @@ def _read_splits(root: Path) -> dict[str, str]:
     return split_of
 
 
-def _videos(d: Path) -> list[Path]:
+def videos_in(d: Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
+
+
+def compression_of(o: dict, dataset: str) -> str:
+    if o["compression"] not in COMPRESSIONS:
+        raise ConfigError(f"{dataset}: option compression must be one of {', '.join(COMPRESSIONS)}, "
+                          f"got {o['compression']!r}")
+    return o["compression"]
+
+
+def chosen_methods(value: str) -> list[str]:
+    methods = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHOD_CATEGORY]
+    if bad or not methods:
+        raise ConfigError(f"ffpp: option methods: {bad[0] if bad else '(empty)'!r} is not one of "
+                          f"{', '.join(METHOD_CATEGORY)} (comma-separated)")
+    return methods
 
 
 @register("ffpp")
 def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
-    compression = opts.options.get("compression", "c23")
-    if compression not in COMPRESSIONS:
-        raise InputError(f"ffpp: compression must be one of {COMPRESSIONS}, got {compression!r}")
-    split_of = _read_splits(root)
+    o = read_options(opts, "ffpp", OPTIONS)
+    compression = compression_of(o, "ffpp")
+    methods = chosen_methods(o["methods"])
+    split_of = read_pair_splits(root)
     rows: list[VideoRow] = []
     orig = root / "original_sequences" / "youtube" / compression / "videos"
     if not orig.is_dir():
         raise InputError(f"ffpp: originals folder missing: {orig}")
-    for p in _videos(orig):
+    for p in videos_in(orig):
         vid = p.stem
         if vid not in split_of:
             raise InputError(f"ffpp: {p} belongs to no pair in splits/*.json")
@@ -68,28 +98,31 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         raise InputError(f"ffpp: manipulated_sequences folder missing under {root}")
     for method_dir in sorted(d for d in manip.iterdir() if d.is_dir()):
         method = method_dir.name
+        if method == DFD_METHOD:
+            log.info("ffpp: %s is not part of FF++ (it is the dfd dataset: dfprep manifest --dataset dfd)",
+                     method_dir)
+            continue
         if method not in METHOD_CATEGORY:
             raise InputError(f"ffpp: unknown manipulation folder {method_dir}")
-        vdir = method_dir / compression / "videos"
+        if method not in methods:
+            log.info("ffpp: %s left out (option methods)", method)
+    for method in methods:
+        vdir = manip / method / compression / "videos"
         if not vdir.is_dir():
-            continue  # a download may hold only some compressions of some methods
-        for p in _videos(vdir):
-            if method == "DeepFakeDetection":
-                # DFD (actor videos, e.g. 01_02__exit_phone_room__YVGY8LOK) has no FF++ split.
-                split, derived, source = "test", True, p.stem.split("__")[0]
-            else:
-                if p.stem not in split_of:
-                    raise InputError(f"ffpp: {p} is in no split of splits/*.json")
-                split, derived, source = split_of[p.stem], False, p.stem.split("_")[0]
+            log.warning("ffpp: %s is missing (%s): its videos are not in the manifest", method,
+                        vdir.relative_to(root))
+            continue
+        for p in videos_in(vdir):
+            if p.stem not in split_of:
+                raise InputError(f"ffpp: {p} is in no split of splits/*.json")
             rows.append(
                 VideoRow(
                     p.relative_to(root).as_posix(),
-                    split,
+                    split_of[p.stem],
                     1,
                     method,
                     METHOD_CATEGORY[method],
-                    source_id=source,
-                    split_derived=derived,
+                    source_id=p.stem.split("_")[0],
                 )
             )
     return rows

@@ -5,6 +5,11 @@ fake crops to the two classes separately. Within a split and class, the budget i
 water-filling: every group gets at least one crop, groups get equal quotas as far as their crops
 allow, and a group's quota is spread evenly over its timeline. Train and val are balanced
 separately; test is never balanced (it is evaluated whole) and is not selected here.
+
+`scope` says where the ratio holds. `dataset` (the default, the paper's Table 1): inside each
+dataset, one class is kept whole (`keep`: real, or the minority class) and the other is sampled to
+match it, at least one crop per video and capped by what exists; a `total` scales every dataset's
+share down alike. `global`: one budget per class over all datasets, shared equally across videos.
 """
 
 from __future__ import annotations
@@ -89,6 +94,30 @@ def class_budgets(
     return Budget(real, fake, lo <= hi)
 
 
+def keep_budget(avail: tuple[int, int], videos: tuple[int, int], ratio: float, keep: str) -> Budget:
+    """(real, fake) crops of one dataset under scope=dataset and no total: the kept class whole,
+    the other r times it (or 1/r), at least one crop per video, at most what the pool has."""
+    (ar, af), (vr, vf) = avail, videos
+    if keep == "real" or ar <= ratio * af:  # keep the reals whole, sample the fakes
+        target = ar / ratio
+        return Budget(ar, min(max(round(target), vf), af), ar > 0 and vf <= target <= af)
+    target = ratio * af  # keep the fakes whole, sample the reals
+    return Budget(min(max(round(target), vr), ar), af, af > 0 and vr <= target <= ar)
+
+
+def dataset_budgets(
+    avail: dict[str, tuple[int, int]], videos: dict[str, tuple[int, int]], total: int, ratio: float, keep: str
+) -> dict[str, Budget]:
+    """Per dataset (real, fake) crops under scope=dataset. A total below the sum scales every
+    dataset's share alike; each dataset then keeps its ratio, its floors and its pool limits."""
+    out = {d: keep_budget(avail[d], videos[d], ratio, keep) for d in avail}
+    whole = sum(b.real + b.fake for b in out.values())
+    if total and whole > total:
+        out = {d: class_budgets(avail[d], videos[d], max(1, round(total * (b.real + b.fake) / whole)), ratio)
+               for d, b in out.items()}
+    return out
+
+
 @dataclass
 class SplitPlan:
     """What the selection decided for one split (reported in stats.json)."""
@@ -103,6 +132,7 @@ class SplitPlan:
     budget_exceeded: bool  # the one-crop-per-video floor pushed the split above `total`
     shards: int
     notes: list[str] = field(default_factory=list)
+    scope: str = "global"  # dataset: the ratio holds inside each dataset (see BalanceConfig)
 
 
 @dataclass
@@ -181,12 +211,15 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
             _apply_caps(caps, names[in_split], sub, rng, what, split, notes)
             avail[in_split] = sub
         cls = {c: in_split[g_label[in_split] == c] for c in (REAL, FAKE)}
-        budget = class_budgets(
-            (int(avail[cls[REAL]].sum()), int(avail[cls[FAKE]].sum())),
-            (cls[REAL].size, cls[FAKE].size), total, cfg.ratio,
-        )
-        for c, b in ((REAL, budget.real), (FAKE, budget.fake)):
-            q[cls[c]] = water_fill(avail[cls[c]], b, np.random.default_rng([cfg.seed, si, 1 + c]))
+        if cfg.scope == "global":
+            budget = class_budgets(
+                (int(avail[cls[REAL]].sum()), int(avail[cls[FAKE]].sum())),
+                (cls[REAL].size, cls[FAKE].size), total, cfg.ratio,
+            )
+            for c, b in ((REAL, budget.real), (FAKE, budget.fake)):
+                q[cls[c]] = water_fill(avail[cls[c]], b, np.random.default_rng([cfg.seed, si, 1 + c]))
+        else:
+            budget = _fill_per_dataset(cls, g_dataset, avail, q, total, cfg, si, split, notes)
         rows = spread(starts[in_split], n[in_split], q[in_split])
         chosen = {c: int(q[cls[c]].sum()) for c in (REAL, FAKE)}
         exceeded = bool(total) and chosen[REAL] + chosen[FAKE] > total
@@ -221,5 +254,29 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
             budget_exceeded=exceeded,
             shards=n_shards,
             notes=notes,
+            scope=cfg.scope,
         )
     return Selection(pa.concat_tables(parts), plans, sizes)
+
+
+def _fill_per_dataset(cls: dict[int, np.ndarray], g_dataset: np.ndarray, avail: np.ndarray, q: np.ndarray,
+                      total: int, cfg: BalanceConfig, si: int, split: str, notes: list[str]) -> Budget:
+    """scope=dataset: each dataset's quotas (written into q); the split's overall budget."""
+    members = {c: {d: idx[g_dataset[idx] == d] for d in sorted(set(g_dataset[idx]))} for c, idx in cls.items()}
+    names = sorted(set(members[REAL]) | set(members[FAKE]))
+    empty = np.array([], dtype=np.int64)
+    group = {d: {c: members[c].get(d, empty) for c in (REAL, FAKE)} for d in names}
+    budgets = dataset_budgets(
+        {d: (int(avail[g[REAL]].sum()), int(avail[g[FAKE]].sum())) for d, g in group.items()},
+        {d: (g[REAL].size, g[FAKE].size) for d, g in group.items()}, total, cfg.ratio, cfg.keep,
+    )
+    for di, d in enumerate(names):
+        b = budgets[d]
+        for c, want in ((REAL, b.real), (FAKE, b.fake)):
+            idx = group[d][c]
+            q[idx] = water_fill(avail[idx], want, np.random.default_rng([cfg.seed, si, 1 + c, 1 + di]))
+        if not b.ratio_reached:
+            notes.append(f"{split}: {d}: the ratio {cfg.ratio:g} cannot be reached ({b.real} real, {b.fake} fake "
+                         f"crops from {group[d][REAL].size} real and {group[d][FAKE].size} fake videos)")
+    return Budget(sum(b.real for b in budgets.values()), sum(b.fake for b in budgets.values()),
+                  all(b.ratio_reached for b in budgets.values()))

@@ -115,6 +115,18 @@ def _remove_partial(out: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _table1() -> dict[str, dict[str, int]]:
+    """Table 1's training samples from the catalogue (none if it cannot be read: stats only lose the column)."""
+    from dfprep.catalogue import load_catalogue
+    from dfprep.errors import ConfigError
+
+    try:
+        cat = load_catalogue()
+    except ConfigError:
+        return {}
+    return {n: dict(e.samples) for n, e in cat.datasets.items() if e.samples}
+
+
 def run_balance(
     extract_dirs: Sequence[str | Path],
     out: str | Path,
@@ -196,7 +208,7 @@ def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Prog
 
     with writing(out / "selection.parquet"):
         pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
-    stats = compute_stats(pool, selection, cfg)
+    stats = compute_stats(pool, selection, cfg, reference=_table1())
     with writing(out / "stats.*"):
         _write_json(out / "stats.json", stats)
         (out / "stats.md").write_text(stats_markdown(stats))

@@ -77,8 +77,11 @@ def error_summary(videos: pa.Table, top: int = 20) -> dict:
     }
 
 
-def compute_stats(pool, selection, cfg) -> dict:
-    """stats.json: shaped like the paper's Table 1, per split and dataset (and `all`)."""
+def compute_stats(pool, selection, cfg, reference: dict[str, dict[str, int]] | None = None) -> dict:
+    """stats.json: shaped like the paper's Table 1, per split and dataset (and `all`).
+
+    `reference`: Table 1's training samples per dataset and class (the catalogue's `samples`),
+    shown beside the selected train split in stats.md."""
     before = _per_video(pool.index.select(["split", "dataset", "label", "video_id"]))
     after = _per_video(selection.table.select(["split", "dataset", "label", "video_id"])) if selection else {}
     splits: dict = {}
@@ -112,7 +115,29 @@ def compute_stats(pool, selection, cfg) -> dict:
     }}
     if cfg is not None:
         out["params"] = asdict(cfg)
+    if reference:
+        out["table1"] = {d: dict(v) for d, v in reference.items()}
     return out
+
+
+def _table1_lines(stats: dict, entry: dict) -> list[str]:
+    """The train split's selected crops per dataset beside Table 1's training samples."""
+    ref = stats.get("table1") or {}
+    if not ref or "plan" not in entry:
+        return []
+    rows = entry["datasets"]
+    lines = ["", "Beside the paper's Table 1 (training samples; this run's scope: "
+             f"{entry['plan'].get('scope', 'global')}):", "",
+             "| dataset | real crops | Table 1 real | fake crops | Table 1 fake | real:fake | Table 1 real:fake |",
+             "|---|---|---|---|---|---|---|"]
+    for ds, want in ref.items():
+        got = rows.get(ds)
+        sel = [got[c]["selected_crops"] if got else None for c in CLASSES]
+        ratio = "-" if not got or got["ratio"] is None else f"{got['ratio']:.2f}"
+        paper = f"{want['real'] / want['fake']:.2f}" if want.get("fake") else "-"
+        lines.append(f"| {ds} | {_fmt(sel[0])} | {_fmt(want.get('real'))} | {_fmt(sel[1])} | "
+                     f"{_fmt(want.get('fake'))} | {ratio} | {paper} |")
+    return lines
 
 
 def _fmt(n: int | None) -> str:
@@ -149,6 +174,8 @@ def stats_markdown(stats: dict) -> str:
                       f"selected {plan['selected']['real'] + plan['selected']['fake']:,} crops in "
                       f"{plan['shards']} shards."]
             lines += [f"- **note:** {n}" for n in plan["notes"]]
+            if split == "train":
+                lines += _table1_lines(stats, entry)
         methods = entry.get("methods", {})
         if methods:
             lines += ["", "| method | videos | crops |", "|---|---|---|"]
