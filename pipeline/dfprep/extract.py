@@ -371,9 +371,8 @@ def _run_on(client, pending: list[ShardJob], cfg: ExtractConfig, params: Params,
             client.cancel(list(futures))
         raise
     finally:
-        for oj in jobs:
-            if not oj.complete:
-                oj.abort()
+        for oj in jobs:  # not committed (a committed job has left the list): drop its temporary tar
+            oj.abort()
 
 
 def task_config(cfg: ExtractConfig, client, videos: int) -> ExtractConfig:

@@ -210,7 +210,6 @@ class JobWriter:
         self.job = job
         self.files = ShardFiles(job.shards_dir, job.name)
         self.files.remove()  # an older or unfinished attempt's files: stats first
-        self.writer = ShardWriter(self.files)
         self.index_rows: list[dict] = []
         self.video_rows: list[dict] = []
         self.counts: Counter = Counter()
@@ -218,6 +217,7 @@ class JobWriter:
         self.strategies: Counter = Counter()
         self.seconds = 0.0
         self.hosts: set[str] = set()
+        self.writer = ShardWriter(self.files)  # last: nothing can fail between it and the caller
 
     @property
     def added(self) -> int:
@@ -249,10 +249,19 @@ class JobWriter:
 
     def commit(self, cfg: ExtractConfig) -> dict:
         """Publish the shard (stats last); returns the stats. Only once every video was added."""
-        if self.added != len(self.job.videos):
-            raise RuntimeError(f"shard {self.job.name}: {self.added} of {len(self.job.videos)} videos added")
+        try:
+            if self.added != len(self.job.videos):
+                raise RuntimeError(f"shard {self.job.name}: {self.added} of {len(self.job.videos)} videos added")
+            stats = self._stats(cfg)
+            self.writer.commit(self.index_rows, self.video_rows, stats)
+        except BaseException:  # Ctrl-C included: never leave the temporary tar open
+            self.writer.abort()
+            raise
+        return stats
+
+    def _stats(self, cfg: ExtractConfig) -> dict:
         c = self.counts
-        stats = {
+        return {
             "shard": self.job.name,
             "params_hash": self.job.params_hash,
             "manifest": self.job.manifest,
@@ -270,12 +279,6 @@ class JobWriter:
             "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},  # per video
             "versions": _versions(),
         }
-        try:
-            self.writer.commit(self.index_rows, self.video_rows, stats)
-        except BaseException:
-            self.writer.abort()
-            raise
-        return stats
 
     def abort(self) -> None:
         """Drop the temporary tar; never raises."""

@@ -157,9 +157,10 @@ class ShardWriter:
             raise
 
     def abort(self) -> None:
-        """Drop the temporary tar; never raises (a full disk also fails the closing flush)."""
-        with contextlib.suppress(OSError):
+        """Drop the temporary tar; never raises (a full disk also fails the closing flush; a write
+        cut short by Ctrl-C may leave the tar stream in any state)."""
+        with contextlib.suppress(OSError, ValueError):
             self._tar.close()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError):
             self._stream.close()
         self._tmp_tar.unlink(missing_ok=True)
