@@ -24,6 +24,10 @@ VGGFACE2_STD = (0.2789176106452942, 0.2438540756702423, 0.23493893444538116)
 TRIPLET_STRATEGIES = ("none", "batch_all", "hard", "easy_positive")
 TRIPLET_LABELS = ("train", "binary")
 INIT_KINDS = ("fsfm", "timm", "none")
+EMBEDDINGS = ("post_norm", "pre_norm")
+REDUCTIONS = ("batch", "valid")
+NO_FACE_POLICIES = ("drop", "score")
+FSFM_CHECKPOINT = "fsfm:PATH/checkpoint-400.pth"  # FSFM's VF2_ViT-B pre-training weights
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,9 @@ class ModelConfig:
     patch_size: int = 0  # 0 = the model's own (tests use tiny grids)
     depth: int = 0  # 0 = the model's own
     drop_path: float = 0.1
-    init: str = "none"  # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none
+    # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none (random) | "" = unset:
+    # refused for the paper's model (ViT-B/16 is FSFM-initialised), random init for any other
+    init: str = ""
     head_init_std: float = 2e-5  # truncated normal std of the fresh head (FSFM/MAE)
 
 
@@ -50,7 +56,13 @@ class LossConfig:
     triplet: str = (
         "batch_all"  # none | batch_all | hard | easy_positive (batch_all: the paper's best)
     )
-    margin: float = 1.0  # on Euclidean distances of the pooled, un-normalised embedding
+    margin: float = 1.0  # on Euclidean distances of the (not L2-normalised) embedding
+    # the triplet embedding, "the pooled features (D = 768)": post_norm = after fc_norm, what FSFM's
+    # forward_features returns and the FC head reads | pre_norm = the raw mean of the patch tokens
+    embedding: str = "post_norm"
+    # hard / easy_positive: batch = (1/B) sum over the B anchors, the paper's | valid = mean over the
+    # anchors that have a positive and a negative (batch_all: always the mean over active triplets)
+    reduction: str = "batch"
     weight: float = 1.0  # loss = CE + weight * triplet
     triplet_labels: str = "train"  # train (the classes of labels.mode) | binary (real vs fake)
     label_smoothing: float = 0.0
@@ -60,7 +72,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = 1e-4  # peak learning rate as given: NOT scaled by batch size or GPU count
+    blr: float = 1e-4  # "basic learning rate": peak lr = blr x global batch / 256 (FSFM/MAE rule)
+    lr: float = 0.0  # absolute peak lr, used as given when > 0 (blr ignored); 0 = unset
     min_lr: float = 1e-6  # end of the cosine
     weight_decay: float = 0.05  # not on 1-D parameters, pos_embed, cls_token
     layer_decay: float = 0.75
@@ -143,16 +156,30 @@ def check_config(cfg: TrainConfig, where: str = "options") -> TrainConfig:
         )
     if cfg.loss.margin < 0 or cfg.loss.weight < 0:
         raise bad("loss.margin", "margin and weight must be >= 0")
+    if cfg.loss.embedding not in EMBEDDINGS:
+        raise bad(
+            "loss.embedding", f"{cfg.loss.embedding!r} is not one of {', '.join(EMBEDDINGS)}"
+        )
+    if cfg.loss.reduction not in REDUCTIONS:
+        raise bad(
+            "loss.reduction", f"{cfg.loss.reduction!r} is not one of {', '.join(REDUCTIONS)}"
+        )
     kind = cfg.model.init.split(":", 1)[0]
-    if kind not in INIT_KINDS or (kind != "none" and not cfg.model.init.partition(":")[2]):
+    if cfg.model.init and (
+        kind not in INIT_KINDS or (kind != "none" and not cfg.model.init.partition(":")[2])
+    ):
         raise bad("model.init", f"{cfg.model.init!r}: use fsfm:PATH, timm:PATH or none")
     if cfg.model.img_size <= 0 or not 0 <= cfg.model.drop_path < 1:
         raise bad("model", "img_size must be > 0 and drop_path in [0, 1)")
     o = cfg.optim
     if o.epochs < 1 or o.batch_size < 2:
         raise bad("optim", "epochs must be >= 1 and batch_size >= 2")
-    if o.lr <= 0 or o.min_lr < 0 or o.min_lr > o.lr:
-        raise bad("optim.lr", "need 0 <= min_lr <= lr and lr > 0")
+    if o.blr <= 0:
+        raise bad("optim.blr", f"must be > 0, got {o.blr}")
+    if o.lr < 0 or o.min_lr < 0:
+        raise bad("optim.lr", "lr (0 = unset: blr x global batch / 256) and min_lr must be >= 0")
+    if o.lr > 0 and o.min_lr > o.lr:
+        raise bad("optim.min_lr", f"{o.min_lr} is above optim.lr {o.lr}")
     if not 0 < o.layer_decay <= 1:
         raise bad("optim.layer_decay", "must be in (0, 1]")
     if o.warmup_epochs < 0 or len(o.betas) != 2:
@@ -169,6 +196,35 @@ def check_config(cfg: TrainConfig, where: str = "options") -> TrainConfig:
     if cfg.data.shuffle_buffer < 1 or cfg.data.shuffle_initial < 1:
         raise bad("data", "shuffle_buffer and shuffle_initial must be >= 1")
     return cfg
+
+
+def resolve_init(cfg: TrainConfig) -> TrainConfig:
+    """An unset `model.init`: an error for the paper's model (FSFM-initialised ViT-B/16), `none`
+    (random weights) for any other architecture."""
+    if cfg.model.init:
+        return cfg
+    if cfg.model.name == ModelConfig.name:
+        raise ConfigError(
+            f"train.model.init: the paper's {cfg.model.name} is FSFM-initialised: pass --init "
+            f"{FSFM_CHECKPOINT} (FSFM's VF2_ViT-B weights), or --init none to train from random weights"
+        )
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="none"))
+
+
+def effective_lr(optim: OptimConfig, world: int) -> tuple[float, int, str]:
+    """(peak lr, global batch, how): `optim.lr` as given when set, else blr x global batch / 256,
+    the global batch being batch_size per process x processes. A min_lr above it is an error."""
+    global_batch = optim.batch_size * world
+    if optim.lr > 0:
+        lr, how = optim.lr, f"optim.lr {optim.lr:g}, as given"
+    else:
+        lr = optim.blr * global_batch / 256
+        how = f"blr {optim.blr:g} x global batch {global_batch} / 256"
+    if optim.min_lr > lr:
+        raise ConfigError(
+            f"train.optim.min_lr: {optim.min_lr:g} is above the peak lr {lr:g} ({how}); lower min_lr"
+        )
+    return lr, global_batch, how
 
 
 def train_config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
@@ -248,7 +304,11 @@ def with_overrides(cfg: TrainConfig, **dotted: Any) -> TrainConfig:
 class EvalConfig:
     split: str = "test"  # the test list: videos of this split in the extract's *.videos.parquet
     threshold: float = 0.5  # P(fake) >= threshold is called fake (bACC, predict's verdict)
-    no_face_score: float = 0.5  # score of a test video without any face crop (no face, or failed)
+    # a test video without any face crop (no face found, or unreadable): drop = left out of the
+    # video metrics (the paper averages "the predictions of all faces in a video": none, no score) |
+    # score = kept, scored no_face_score. metrics.json and table.md report both, with the count.
+    no_face: str = "drop"
+    no_face_score: float = 0.5  # the score of such a video under no_face: score
     batch_size: int = 128  # crops per forward pass
     workers: int = -1  # JPEG-decoding loader processes; -1 = cores - 1 (at most one per shard)
     device: str = "auto"  # auto (cuda when there is one) | cpu | cuda
@@ -266,6 +326,8 @@ def check_eval_config(cfg: EvalConfig, where: str = "options") -> EvalConfig:
         raise bad("split", f"{cfg.split!r} is not one of {', '.join(SPLITS)}")
     if not 0.0 <= cfg.threshold <= 1.0:
         raise bad("threshold", f"{cfg.threshold} is not in [0, 1]")
+    if cfg.no_face not in NO_FACE_POLICIES:
+        raise bad("no_face", f"{cfg.no_face!r} is not one of {', '.join(NO_FACE_POLICIES)}")
     if not 0.0 <= cfg.no_face_score <= 1.0:
         raise bad("no_face_score", f"{cfg.no_face_score} is not in [0, 1]")
     if cfg.batch_size < 1:
