@@ -13,7 +13,7 @@ from scipy.optimize import brentq
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, roc_curve
 
 from dfprep.errors import ConfigError
-from dftrain.aggregate import dataset_metrics, evaluation_metrics, video_scores
+from dftrain.aggregate import both_policies, dataset_metrics, evaluation_metrics, video_scores
 from dftrain.config import EvalConfig, eval_defaults, load_eval_params
 from dftrain.evaluate import _json_safe
 from dftrain.labels import fake_probability
@@ -115,7 +115,7 @@ def test_video_score_is_the_mean_of_its_crops_and_no_face_videos_are_kept():
     assert got == pytest.approx({"r1": 0.3, "r2": 0.6, "f1": 0.6, "f2": 0.6, "nf": 0.5, "bad": 0.5})
     assert v["default_score"].to_pylist() == [False, False, False, False, True, True]
     assert v["scored_crops"].to_pylist() == [2, 1, 3, 1, 0, 0]
-    d, _ = dataset_metrics(v, frames, 0.5, "train")
+    d, _ = dataset_metrics(v, frames, 0.5, "train", no_face="score")
     # r2, f1 and f2 tie at 0.6: sklearn gives the tied pairs half credit; no-face videos count
     y, s = [0, 0, 1, 1, 1, 0], [0.3, 0.6, 0.6, 0.6, 0.5, 0.5]
     assert d["video"]["auc"] == pytest.approx(roc_auc_score(y, s))
@@ -123,7 +123,22 @@ def test_video_score_is_the_mean_of_its_crops_and_no_face_videos_are_kept():
         balanced_accuracy_score(y, [int(x >= 0.5) for x in s])
     )
     assert (d["video"]["n"], d["video"]["real"], d["video"]["fake"]) == (6, 3, 3)
-    assert d["videos"] == {"test": 6, "ok": 4, "no_face": 1, "failed": 1, "default_score": 2}
+    assert d["videos"] == {
+        "test": 6, "ok": 4, "no_face": 1, "failed": 1, "default_score": 2, "dropped": 0,
+    }  # fmt: skip
+    # no_face: drop (the default): the video metrics leave nf and bad out, the counts keep them
+    dd, _ = dataset_metrics(v, frames, 0.5, "train")
+    y4, s4 = [0, 0, 1, 1], [0.3, 0.6, 0.6, 0.6]
+    assert dd["video"]["auc"] == pytest.approx(roc_auc_score(y4, s4))
+    assert dd["video"]["bacc"] == pytest.approx(0.75)  # r2 at 0.6 is the one error
+    assert (dd["video"]["n"], dd["videos"]["test"], dd["videos"]["dropped"]) == (4, 6, 2)
+    assert dd["frame"] == d["frame"]  # crops are crops: the policy only concerns videos
+    both = both_policies(v, frames, 0.5, {"x": "train"}, "drop")
+    assert both["policy"] == "drop" and both["videos"] == 2
+    assert both["drop"]["datasets"]["x"] == {**{k: dd["video"][k] for k in ("auc", "bacc")}, "videos": 4}
+    assert both["score"]["datasets"]["x"] == {**{k: d["video"][k] for k in ("auc", "bacc")}, "videos": 6}
+    assert both["score"]["scenarios"]["in_distribution"]["auc"] == d["video"]["auc"]
+    assert both["drop"]["all"]["videos"] == 4 and both["score"]["all"]["videos"] == 6
     fy, fs = [0, 0, 0, 1, 1, 1, 1], [0.1, 0.5, 0.6, 0.9, 0.7, 0.2, 0.6]
     assert d["frame"]["auc"] == pytest.approx(roc_auc_score(fy, fs))
     assert d["frame"]["eer"] == pytest.approx(_brentq_eer(fy, fs), abs=1e-9)
@@ -294,3 +309,6 @@ def test_eval_params_defaults_overrides_and_errors(tmp_path):
         load_eval_params(None, threshold=1.5)
     with pytest.raises(ConfigError, match=r"eval\.split"):
         load_eval_params(None, split="holdout")
+    assert EvalConfig().no_face == "drop" and load_eval_params(None, no_face="score").no_face == "score"
+    with pytest.raises(ConfigError, match=r"eval\.no_face: 'zero' is not one of drop, score"):
+        load_eval_params(None, no_face="zero")

@@ -126,11 +126,30 @@ def test_eval_writes_every_output_and_its_numbers_recompute(extracted, checkpoin
     )
     m = json.loads((out / "metrics.json").read_text())
     ff = m["datasets"]["ffpp"]
-    assert ff["videos"] == {"test": 6, "ok": 4, "no_face": 1, "failed": 1, "default_score": 2}
+    assert ff["videos"] == {
+        "test": 6, "ok": 4, "no_face": 1, "failed": 1, "default_score": 2, "dropped": 2,
+    }  # fmt: skip
+    # eval.no_face: drop (the default): the two videos without a crop are out of the video metrics
     ffv = [v for v in vids.values() if v["dataset"] == "ffpp"]
-    y, s = [v["label"] for v in ffv], [v["p_fake"] for v in ffv]
+    kept = [v for v in ffv if not v["default_score"]]
+    y, s = [v["label"] for v in kept], [v["p_fake"] for v in kept]
     assert ff["video"]["auc"] == pytest.approx(roc_auc_score(y, s))
-    assert (ff["video"]["real"], ff["video"]["fake"]) == (3, 3)
+    assert (ff["video"]["real"], ff["video"]["fake"]) == (2, 2)
+    # both policies reported, with the count; `score` keeps them at 0.5
+    both = m["no_face"]
+    assert both["policy"] == "drop" and both["videos"] == 2
+    ya, sa = [v["label"] for v in ffv], [v["p_fake"] for v in ffv]
+    assert both["score"]["datasets"]["ffpp"]["auc"] == pytest.approx(roc_auc_score(ya, sa))
+    assert both["score"]["datasets"]["ffpp"]["videos"] == 6
+    assert both["drop"]["datasets"]["ffpp"] == {
+        "auc": ff["summary"]["auc"], "bacc": ff["summary"]["bacc"], "videos": 4,
+    }  # fmt: skip
+    scored = evaluate(checkpoint, [f"ffpp={extracted}"], tmp_path / "scored",
+                      replace(CFG, no_face="score"))  # fmt: skip
+    sff = scored.metrics["datasets"]["ffpp"]
+    assert sff["video"]["auc"] == pytest.approx(roc_auc_score(ya, sa)) and sff["video"]["n"] == 6
+    assert sff["videos"]["dropped"] == 0 and scored.metrics["no_face"]["policy"] == "score"
+    assert "dropped in the table" not in scored.table and "scored 0.5 in the table" in scored.table
     ffp = [p for p in pred if p["dataset"] == "ffpp"]
     assert ff["frame"]["auc"] == pytest.approx(
         roc_auc_score([p["label"] for p in ffp], [p["p_fake"] for p in ffp])
@@ -145,7 +164,8 @@ def test_eval_writes_every_output_and_its_numbers_recompute(extracted, checkpoin
     assert info["method_categories"]["df40"] == {"fomm": "RE", "simswap": "FS"}
     table = (out / "table.md").read_text()
     assert "| run | FF++ | DF40 FS | DF40 RE | DF40 avg |" in table
-    assert "FF++: 2 of 6 test videos had no face crop (1 no face, 1 unreadable)" in table
+    assert "FF++: 2 of 6 test videos had no face crop (1 no face, 1 unreadable): dropped in the table (eval.no_face: drop)" in table
+    assert "without them (4 videos)" in table and "with them scored 0.5 (6 videos)" in table
 
 
 def test_attribution_checkpoint_scores_the_summed_fake_classes(extracted, tmp_path):

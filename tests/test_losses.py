@@ -26,7 +26,9 @@ def _batch(n_classes: int, seed: int, n: int = 24, dim: int = 8, singleton: bool
     return emb, labels
 
 
-def brute_force(emb: torch.Tensor, labels: torch.Tensor, strategy: str, margin: float) -> float:
+def brute_force(
+    emb: torch.Tensor, labels: torch.Tensor, strategy: str, margin: float, reduction: str = "valid"
+) -> float:
     n = len(labels)
     d = [[float(torch.linalg.vector_norm(emb[i] - emb[j])) for j in range(n)] for i in range(n)]
     lab = labels.tolist()
@@ -46,6 +48,8 @@ def brute_force(emb: torch.Tensor, labels: torch.Tensor, strategy: str, margin: 
             continue
         dp = max(ps) if strategy == "hard" else min(ps)
         per_anchor.append(max(dp - min(ns) + margin, 0.0))
+    if reduction == "batch":  # the paper's (1/B) sum over the anchors
+        return sum(per_anchor) / n
     return sum(per_anchor) / len(per_anchor) if per_anchor else 0.0
 
 
@@ -75,16 +79,49 @@ CASES = [(c, s) for c in (2, 3, 6) for s in range(3)]  # seed 0: the last class 
 @pytest.mark.parametrize(("n_classes", "seed"), CASES)
 def test_matches_pml_and_brute_force(strategy, n_classes, seed):
     emb, labels = _batch(n_classes, seed, singleton=seed == 0)
-    ours = float(triplet_loss(emb, labels, strategy, MARGIN))
+    ours = float(triplet_loss(emb, labels, strategy, MARGIN, "valid"))
     assert ours == pytest.approx(brute_force(emb, labels, strategy, MARGIN), rel=1e-5, abs=1e-6)
     assert ours == pytest.approx(pml(emb, labels, strategy, MARGIN), rel=1e-5, abs=1e-6)
+    paper = float(triplet_loss(emb, labels, strategy, MARGIN))  # the default: (1/B) sum
+    assert paper == pytest.approx(
+        brute_force(emb, labels, strategy, MARGIN, "batch"), rel=1e-5, abs=1e-6
+    )
+
+
+@pytest.mark.parametrize("strategy", ["hard", "easy_positive"])
+def test_reductions_differ_by_the_anchors_without_a_triplet(strategy):
+    """Default `batch` divides by B (the paper's (1/B) sum); `valid` by the anchors that have a
+    positive and a negative. With a singleton class one anchor of 24 has no positive."""
+    emb, labels = _batch(3, 0, singleton=True)
+    n, valid = len(labels), n_valid_anchors(labels)
+    assert valid == n - 1
+    batch = float(triplet_loss(emb, labels, strategy, MARGIN, "batch"))
+    mean_valid = float(triplet_loss(emb, labels, strategy, MARGIN, "valid"))
+    assert batch > 0 and batch == pytest.approx(mean_valid * valid / n, rel=1e-6)
+    assert float(triplet_loss(emb, labels, strategy, MARGIN)) == batch  # the default
+    # batch_all has one reduction (mean over active triplets), whatever `reduction` says
+    assert float(triplet_loss(emb, labels, "batch_all", MARGIN, "batch")) == float(
+        triplet_loss(emb, labels, "batch_all", MARGIN, "valid")
+    )
+    with pytest.raises(ValueError, match="unknown reduction"):
+        triplet_loss(emb, labels, strategy, MARGIN, "sum")
+
+
+def n_valid_anchors(labels: torch.Tensor) -> int:
+    lab = labels.tolist()
+    return sum(
+        1
+        for a in range(len(lab))
+        if any(lab[p] == lab[a] for p in range(len(lab)) if p != a)
+        and any(q != lab[a] for q in lab)
+    )
 
 
 @pytest.mark.parametrize("strategy", ["batch_all", "hard", "easy_positive"])
 def test_gradients_match_brute_force_autograd(strategy):
     emb, labels = _batch(3, 7, n=12)
     a = emb.clone().requires_grad_(True)
-    triplet_loss(a, labels, strategy, MARGIN).backward()
+    triplet_loss(a, labels, strategy, MARGIN, "valid").backward()
     b = emb.clone().requires_grad_(True)
     dist = LpDistance(normalize_embeddings=False)
     if strategy == "batch_all":
@@ -142,6 +179,10 @@ def test_objective_adds_weighted_triplet_and_takes_soft_targets():
     assert float(parts["ce"]) == pytest.approx(float(ce))
     assert float(loss) == pytest.approx(
         float(ce) + 0.5 * float(triplet_loss(emb, labels, "hard", MARGIN))
+    )
+    valid = LossConfig(triplet="hard", margin=MARGIN, weight=0.5, reduction="valid")
+    assert float(objective(logits, emb, labels, labels, valid)[0]) == pytest.approx(
+        float(ce) + 0.5 * float(triplet_loss(emb, labels, "hard", MARGIN, "valid"))
     )
     soft = torch.nn.functional.one_hot(labels, 2).float()
     loss_soft, parts_soft = objective(logits, emb, soft, None, LossConfig(triplet="none"))

@@ -219,13 +219,21 @@ def test_head_size_per_label_mode(labels, n):
 
 def test_embedding_view_matches_the_plain_forward():
     model = create_model(TINY, 3).eval()
+    with torch.no_grad():  # a non-trivial fc_norm, so that before and after it differ
+        model.fc_norm.weight.uniform_(0.5, 2.0)
+        model.fc_norm.bias.uniform_(-1.0, 1.0)
     x = torch.randn(3, 3, 32, 32)
-    logits, emb = WithEmbedding(model)(x)
+    mean = model.forward_features(x)[:, 1:].mean(1)  # mean of the non-CLS tokens
+    logits, emb = WithEmbedding(model)(x)  # default: post_norm, FSFM's forward_features output
     torch.testing.assert_close(logits, model(x))
-    feats = model.forward_features(x)
-    torch.testing.assert_close(
-        emb, feats[:, 1:].mean(1)
-    )  # mean of the non-CLS tokens, before fc_norm
+    torch.testing.assert_close(emb, model.fc_norm(mean))
+    torch.testing.assert_close(model.head(emb), logits)  # exactly what the FC head reads
+    logits_pre, emb_pre = WithEmbedding(model, "pre_norm")(x)
+    torch.testing.assert_close(logits_pre, logits)
+    torch.testing.assert_close(emb_pre, mean)
+    assert not torch.allclose(emb_pre, emb)
+    with pytest.raises(ValueError, match="unknown embedding"):
+        WithEmbedding(model, "cls")
 
 
 def test_attribution_probabilities_sum_to_p_fake():

@@ -13,10 +13,13 @@ from dfprep.errors import ConfigError
 from dftrain.config import (
     VGGFACE2_MEAN,
     LossConfig,
+    ModelConfig,
     OptimConfig,
     TrainConfig,
     check_config,
+    effective_lr,
     load_train_params,
+    resolve_init,
     train_defaults,
     with_overrides,
 )
@@ -95,8 +98,8 @@ def test_defaults_are_the_papers():
     cfg = TrainConfig()
     assert cfg.model.name == "vit_base_patch16_224" and cfg.model.drop_path == 0.1
     o = cfg.optim
-    assert (o.lr, o.weight_decay, o.layer_decay, o.warmup_epochs, o.epochs, o.batch_size) == (
-        1e-4,
+    assert (o.blr, o.weight_decay, o.layer_decay, o.warmup_epochs, o.epochs, o.batch_size) == (
+        1e-4,  # "a basic learning rate of 0.0001": blr, lr = blr x global batch / 256
         0.05,
         0.75,
         5.0,
@@ -105,6 +108,42 @@ def test_defaults_are_the_papers():
     )
     assert cfg.aug.auto_augment == "rand-m9-mstd0.5-inc1" and cfg.aug.re_prob == 0.25
     assert cfg.aug.mean == VGGFACE2_MEAN and cfg.loss.triplet == "batch_all"
+    assert o.lr == 0.0  # unset: the blr rule applies
+    assert (cfg.loss.embedding, cfg.loss.reduction) == ("post_norm", "batch")
+    assert cfg.model.init == ""  # unset: required for the paper's model (resolve_init)
+
+
+def test_effective_lr_is_blr_times_global_batch_over_256_unless_lr_is_set():
+    o = OptimConfig()
+    assert effective_lr(o, 1) == (pytest.approx(2.5e-5), 64, "blr 0.0001 x global batch 64 / 256")
+    assert effective_lr(o, 4)[:2] == (pytest.approx(1e-4), 256)  # 4 processes x 64
+    assert effective_lr(OptimConfig(batch_size=32, blr=2.5e-4), 2)[0] == pytest.approx(6.25e-5)
+    fixed = OptimConfig(lr=3e-4)
+    assert effective_lr(fixed, 8) == (3e-4, 512, "optim.lr 0.0003, as given")
+    with pytest.raises(ConfigError, match=r"train\.optim\.min_lr: 1e-06 is above the peak lr 3\.90625e-07"):
+        effective_lr(OptimConfig(batch_size=1), 1)
+    with pytest.raises(ConfigError, match=r"optim\.blr"):
+        check_config(TrainConfig(optim=OptimConfig(blr=0.0)))
+    with pytest.raises(ConfigError, match=r"optim\.min_lr"):
+        check_config(TrainConfig(optim=OptimConfig(lr=1e-7)))
+
+
+def test_the_papers_model_needs_an_explicit_init():
+    with pytest.raises(ConfigError, match=r"--init fsfm:PATH/checkpoint-400\.pth .* or --init none") as e:
+        resolve_init(TrainConfig())
+    assert "\n" not in str(e.value)
+    for init in ("none", "fsfm:w/checkpoint-400.pth", "timm:w.safetensors"):
+        cfg = TrainConfig(model=ModelConfig(init=init))
+        assert resolve_init(cfg) == cfg
+    tiny = TrainConfig(model=ModelConfig(name="vit_tiny_patch16_224"))
+    assert resolve_init(tiny).model.init == "none"  # other architectures: unset = random init
+
+
+def test_loss_choices_are_validated():
+    with pytest.raises(ConfigError, match=r"train\.loss\.embedding: 'cls'"):
+        check_config(TrainConfig(loss=LossConfig(embedding="cls")))
+    with pytest.raises(ConfigError, match=r"train\.loss\.reduction: 'sum'"):
+        check_config(TrainConfig(loss=LossConfig(reduction="sum")))
 
 
 def test_load_train_params_reads_the_train_section(tmp_path):

@@ -1,8 +1,9 @@
 """From crop scores to the paper's numbers: video scores, then metrics per dataset, method and scenario.
 
 - A video's score is the mean P(fake) of its crops (P(fake) is already the sum over the fake classes
-  for an attribution head). A test video without crops (no face found, or unreadable) gets
-  `no_face_score` and stays in every metric; how many did is reported per dataset.
+  for an attribution head). A test video without crops (no face found, or unreadable) is, by the
+  `no_face` policy, left out of the video metrics (`drop`) or kept with `no_face_score` (`score`);
+  how many there were is reported per dataset, and `both_policies` gives the metrics under each.
 - Per method (datasets with two or more fake methods): that method's fake videos against all the
   dataset's real videos; FS / RE / all are plain averages over the methods of each category.
 - A dataset's summary is its pooled video AUC/bACC, except for datasets with role `ood` (DF40),
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dftrain.config import NO_FACE_POLICIES
 from dftrain.metrics import average, binary_summary, frame_summary, group_mean
 
 SCENARIOS = {"train": "in_distribution", "ood": "out_of_distribution", "wild": "in_the_wild"}
@@ -66,22 +68,35 @@ def method_metrics(videos: pa.Table, threshold: float) -> tuple[dict, dict[str, 
     return out, cats
 
 
+def in_metrics(videos: pa.Table, no_face: str) -> pa.Table:
+    """The videos the video-level metrics use: all (`score`), or those with a crop (`drop`)."""
+    if no_face == "score":
+        return videos
+    if no_face != "drop":
+        raise ValueError(f"unknown no_face policy {no_face!r} (use drop or score)")
+    return videos.filter(pc.invert(videos["default_score"]))
+
+
 def dataset_metrics(
-    videos: pa.Table, frames: pa.Table, threshold: float, role: str | None
+    videos: pa.Table, frames: pa.Table, threshold: float, role: str | None, no_face: str = "drop"
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Metrics of one dataset (its scored videos and crops) and its methods' categories."""
-    y, s = _labels_scores(videos)
+    """Metrics of one dataset (its test videos and crops) and its methods' categories; the video
+    metrics over `in_metrics(videos, no_face)`, the counts over all test videos."""
     status = videos["status"].to_pylist()
+    no_crop = int(pc.sum(videos["default_score"]).as_py() or 0)
+    all_videos, videos = videos, in_metrics(videos, no_face)
+    y, s = _labels_scores(videos)
     fy, fs = _labels_scores(frames)
     d: dict[str, Any] = {
         "video": binary_summary(y, s, threshold),
         "frame": frame_summary(fy, fs),
         "videos": {
-            "test": len(videos),
+            "test": len(all_videos),
             "ok": status.count("ok"),
             "no_face": status.count("no_face"),
             "failed": status.count("failed"),
-            "default_score": int(pc.sum(videos["default_score"]).as_py() or 0),
+            "default_score": no_crop,  # test videos without a crop (no face found, or unreadable)
+            "dropped": len(all_videos) - len(videos),  # left out of the video metrics
         },
     }
     cats: dict[str, str] = {}
@@ -106,17 +121,22 @@ def dataset_metrics(
 
 
 def evaluation_metrics(
-    videos: pa.Table, frames: pa.Table, threshold: float, roles: Mapping[str, str]
+    videos: pa.Table,
+    frames: pa.Table,
+    threshold: float,
+    roles: Mapping[str, str],
+    no_face: str = "drop",
 ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """metrics.json's content for scored videos and frames, and {dataset: {method: category}}.
 
-    `roles` maps a dataset to its catalogue role; datasets without one belong to no scenario."""
+    `roles` maps a dataset to its catalogue role; datasets without one belong to no scenario.
+    `no_face` says what the video metrics do with test videos without a crop (`in_metrics`)."""
     datasets: dict[str, Any] = {}
     categories: dict[str, dict[str, str]] = {}
     for ds in sorted(set(videos["dataset"].to_pylist())):
         v = videos.filter(pc.equal(videos["dataset"], ds))
         f = frames.filter(pc.equal(frames["dataset"], ds))
-        datasets[ds], categories[ds] = dataset_metrics(v, f, threshold, roles.get(ds))
+        datasets[ds], categories[ds] = dataset_metrics(v, f, threshold, roles.get(ds), no_face)
     scenarios = {}
     for role, name in SCENARIOS.items():
         members = [ds for ds in datasets if roles.get(ds) == role]
@@ -126,10 +146,38 @@ def evaluation_metrics(
                 "bacc": average(datasets[ds]["summary"]["bacc"] for ds in members),
                 "datasets": len(members),
             }
-    y, s = _labels_scores(videos)
+    y, s = _labels_scores(in_metrics(videos, no_face))
     fy, fs = _labels_scores(frames)
     return {
         "datasets": datasets,
         "scenarios": scenarios,
         "all": {"video": binary_summary(y, s, threshold), "frame": frame_summary(fy, fs)},
     }, categories
+
+
+
+def both_policies(
+    videos: pa.Table, frames: pa.Table, threshold: float, roles: Mapping[str, str], policy: str
+) -> dict[str, Any]:
+    """metrics.json's `no_face` block: the policy used, the videos without a crop, and the video
+    AUC/bACC (dataset summaries, scenarios, all) under each policy, with the videos each counts."""
+    out: dict[str, Any] = {
+        "policy": policy,
+        "videos": int(pc.sum(videos["default_score"]).as_py() or 0),
+    }
+    for p in NO_FACE_POLICIES:
+        m, _ = evaluation_metrics(videos, frames, threshold, roles, p)
+        out[p] = {
+            "datasets": {
+                ds: {
+                    "auc": d["summary"]["auc"],
+                    "bacc": d["summary"]["bacc"],
+                    "videos": d["videos"]["test"] - d["videos"]["dropped"],
+                }
+                for ds, d in m["datasets"].items()
+            },
+            "scenarios": {k: {"auc": v["auc"], "bacc": v["bacc"]} for k, v in m["scenarios"].items()},
+            "all": {"auc": m["all"]["video"]["auc"], "bacc": m["all"]["video"]["bacc"],
+                    "videos": m["all"]["video"]["n"]},
+        }  # fmt: skip
+    return out

@@ -91,7 +91,7 @@ def _interleaved(steps_fns, steps: int, warmup: int, device: torch.device) -> li
 
 def _our_step(cfg: TrainConfig, x, y, device: torch.device):
     vit = create_model(cfg.model, len(names(cfg.labels))).to(device)
-    ours = WithEmbedding(vit).train()
+    ours = WithEmbedding(vit, cfg.loss.embedding).train()
     opt = build_optimizer(vit, cfg.optim, device)
 
     def step():

@@ -43,7 +43,9 @@ def run(
         None, "--triplet", help="none | batch_all | hard | easy_positive (train.loss.triplet)"
     ),
     init: str | None = typer.Option(
-        None, "--init", help="fsfm:PATH | timm:PATH | none (train.model.init)"
+        None,
+        "--init",
+        help="fsfm:PATH/checkpoint-400.pth | timm:PATH | none (train.model.init; required for the paper's ViT-B)",
     ),
     model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
@@ -51,8 +53,11 @@ def run(
     batch_size: int | None = typer.Option(
         None, "--batch-size", help="per process (train.optim.batch_size)"
     ),
+    blr: float | None = typer.Option(
+        None, "--blr", help="basic lr: peak lr = blr x global batch / 256 (train.optim.blr)"
+    ),
     lr: float | None = typer.Option(
-        None, "--lr", help="peak lr, not scaled by batch size (train.optim.lr)"
+        None, "--lr", help="absolute peak lr, overrides --blr (train.optim.lr; 0 = unset)"
     ),
     warmup_epochs: float | None = typer.Option(
         None, "--warmup-epochs", help="(train.optim.warmup_epochs)"
@@ -80,7 +85,7 @@ def run(
         **{
             "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
             "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
-            "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
+            "optim.blr": blr, "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
         },
     )  # fmt: skip
     from dftrain.train import run as run_training  # torch: imported once the options are known good
@@ -196,8 +201,11 @@ def eval_(
     ),
     split: str | None = typer.Option(None, "--split", help="(eval.split)"),
     threshold: float | None = typer.Option(None, "--threshold", help="(eval.threshold)"),
+    no_face: str | None = typer.Option(
+        None, "--no-face", help="drop | score: a test video with no face crop (eval.no_face)"
+    ),
     no_face_score: float | None = typer.Option(
-        None, "--no-face-score", help="score of a test video with no face crop (eval.no_face_score)"
+        None, "--no-face-score", help="its score under --no-face score (eval.no_face_score)"
     ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="(eval.batch_size)"),
     workers: int | None = typer.Option(None, "--workers", help="-1 = auto (eval.workers)"),
@@ -217,7 +225,7 @@ def eval_(
     from dftrain.evaluate import evaluate
 
     cfg = load_eval_params(
-        params, split=split, threshold=threshold, no_face_score=no_face_score,
+        params, split=split, threshold=threshold, no_face=no_face, no_face_score=no_face_score,
         batch_size=batch_size, workers=workers, device=device,
     )  # fmt: skip
     result = evaluate(

@@ -46,9 +46,15 @@ INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "box", "hamming", "lanczos")
 RE_MODES = ("pixel", "rand", "const")  # timm's random erasing
 MAX_BATCH = 65_536
 MAX_WORKERS = 1024
+EMBEDDINGS = ("post_norm", "pre_norm")
+REDUCTIONS = ("batch", "valid")
+NO_FACE_POLICIES = ("drop", "score")
+FSFM_CHECKPOINT = "fsfm:PATH/checkpoint-400.pth"  # FSFM's VF2_ViT-B pre-training weights
 
 
 def check_init(s: str) -> str | None:
+    if s == "":  # unset: see resolve_init
+        return None
     kind, _, path = s.partition(":")
     if kind not in INIT_KINDS or (kind != "none" and not path) or (kind == "none" and path):
         return f"{s!r}: use fsfm:PATH, timm:PATH or none"
@@ -104,8 +110,9 @@ class ModelConfig(Checked):
     patch_size: int = param(0, Int(0, 1024))  # 0 = the model's own (tests use tiny grids)
     depth: int = param(0, Int(0, 1024))  # 0 = the model's own
     drop_path: float = param(0.1, Float(0, 1, hi_open=True))
-    # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none
-    init: str = param("none", Text(check_init, "fsfm:PATH, timm:PATH or none"))
+    # fsfm:PATH (checkpoint-400.pth) | timm:PATH (ImageNet weights file) | none (random) | "" = unset:
+    # refused for the paper's model (ViT-B/16 is FSFM-initialised), random init for any other
+    init: str = param("", Text(check_init, "fsfm:PATH, timm:PATH, none or '' (unset)"))
     # truncated normal std of the fresh head (FSFM/MAE)
     head_init_std: float = param(2e-5, Float(0, 1, lo_open=True))
 
@@ -129,6 +136,12 @@ class LossConfig(Checked):
     # on Euclidean distances of the pooled, un-normalised embedding (ViT-B embeddings' distances
     # are of order 1-100: a margin above 1000 only adds a constant to the loss)
     margin: float = param(1.0, Float(0, 1000))
+    # the triplet embedding, "the pooled features (D = 768)": post_norm = after fc_norm, what FSFM's
+    # forward_features returns and the FC head reads | pre_norm = the raw mean of the patch tokens
+    embedding: str = param("post_norm", Choice(EMBEDDINGS))
+    # hard / easy_positive: batch = (1/B) sum over the B anchors, the paper's | valid = mean over the
+    # anchors that have a positive and a negative (batch_all: always the mean over active triplets)
+    reduction: str = param("batch", Choice(REDUCTIONS))
     weight: float = param(1.0, Float(0, 1000))  # loss = CE + weight * triplet
     # train (the classes of labels.mode) | binary (real vs fake)
     triplet_labels: str = param("train", Choice(TRIPLET_LABELS))
@@ -141,9 +154,11 @@ class LossConfig(Checked):
 class OptimConfig(Checked):
     SECTION = "train.optim"
 
-    # peak learning rate as given: NOT scaled by batch size or GPU count
-    lr: float = param(1e-4, Float(0, 1, lo_open=True))
-    min_lr: float = param(1e-6, Float(0, 1))  # end of the cosine (at most lr)
+    # "basic learning rate": peak lr = blr x global batch / 256 (FSFM/MAE rule)
+    blr: float = param(1e-4, Float(0, 1, lo_open=True))
+    # absolute peak lr, used as given when > 0 (blr ignored); 0 = unset
+    lr: float = param(0.0, Float(0, 1))
+    min_lr: float = param(1e-6, Float(0, 1))  # end of the cosine (at most the peak lr)
     # not on 1-D parameters, pos_embed, cls_token
     weight_decay: float = param(0.05, Float(0, 10))
     layer_decay: float = param(0.75, Float(0, 1, lo_open=True))
@@ -155,7 +170,7 @@ class OptimConfig(Checked):
     clip_grad: float = param(0.0, Float(0, 1e6))  # max gradient norm; 0 = off
 
     def cross_check(self) -> None:
-        if self.min_lr > self.lr:
+        if self.lr > 0 and self.min_lr > self.lr:
             raise reject("train.optim.min_lr", f"{self.min_lr} is above train.optim.lr ({self.lr})")
 
 
@@ -229,6 +244,35 @@ def check_config(cfg: TrainConfig) -> TrainConfig:
     return validate(cfg)
 
 
+def resolve_init(cfg: TrainConfig) -> TrainConfig:
+    """An unset `model.init`: an error for the paper's model (FSFM-initialised ViT-B/16), `none`
+    (random weights) for any other architecture."""
+    if cfg.model.init:
+        return cfg
+    if cfg.model.name == ModelConfig.name:
+        raise ConfigError(
+            f"train.model.init: the paper's {cfg.model.name} is FSFM-initialised: pass --init "
+            f"{FSFM_CHECKPOINT} (FSFM's VF2_ViT-B weights), or --init none to train from random weights"
+        )
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="none"))
+
+
+def effective_lr(optim: OptimConfig, world: int) -> tuple[float, int, str]:
+    """(peak lr, global batch, how): `optim.lr` as given when set, else blr x global batch / 256,
+    the global batch being batch_size per process x processes. A min_lr above it is an error."""
+    global_batch = optim.batch_size * world
+    if optim.lr > 0:
+        lr, how = optim.lr, f"optim.lr {optim.lr:g}, as given"
+    else:
+        lr = optim.blr * global_batch / 256
+        how = f"blr {optim.blr:g} x global batch {global_batch} / 256"
+    if optim.min_lr > lr:
+        raise ConfigError(
+            f"train.optim.min_lr: {optim.min_lr:g} is above the peak lr {lr:g} ({how}); lower min_lr"
+        )
+    return lr, global_batch, how
+
+
 def train_config_from_dict(data: dict[str, Any], where: str) -> TrainConfig:
     """A TrainConfig from its plain form (`to_dict`); errors are prefixed with `where`."""
     try:
@@ -288,7 +332,11 @@ class EvalConfig(Checked):
     split: str = param("test", Choice(SPLITS))
     # P(fake) >= threshold is called fake (bACC, predict's verdict)
     threshold: float = param(0.5, Float(0, 1))
-    # score of a test video without any face crop (no face, or failed)
+    # a test video without any face crop (no face found, or unreadable): drop = left out of the
+    # video metrics (the paper averages "the predictions of all faces in a video": none, no score) |
+    # score = kept, scored no_face_score. metrics.json and table.md report both, with the count.
+    no_face: str = param("drop", Choice(NO_FACE_POLICIES))
+    # the score of such a video under no_face: score
     no_face_score: float = param(0.5, Float(0, 1))
     batch_size: int = param(128, Int(1, MAX_BATCH))  # crops per forward pass
     # JPEG-decoding loader processes; -1 = cores - 1 (at most one per shard)

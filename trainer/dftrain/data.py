@@ -1,11 +1,16 @@
 """Streaming input from `dfprep balance` output: DIR/{train,val}/*.tar + DIR/sizes.json.
 
-Training stream per epoch: the shard list shuffled with (seed, epoch) identically everywhere, split by
-rank then by worker; each worker cycles over its shards, shuffles samples in a buffer before decoding,
-decodes + augments, batches, and stops after its share of the epoch's batches. The epoch length comes
-from sizes.json, so every rank yields exactly the same number of batches (a DDP step never waits on a
-rank that ran dry), and the whole stream is a function of (seed, epoch): resume replays it exactly.
-Validation reads each sample once across ranks and workers, in order.
+Training stream per epoch: one pass. The shard list is shuffled with (seed, epoch) identically
+everywhere and read as one sequence of samples (sizes.json gives each shard's count). Each reader
+(rank, DataLoader worker) takes a contiguous range of that sequence, of exactly the samples its
+share of full batches needs, reading only its part of the shards; it shuffles them in a buffer
+before decoding (the buffer is emptied at the end, nothing is cut off), decodes, augments and
+batches. Every rank takes the same number of steps, ⌊N / (batch × ranks)⌋, so across all ranks and
+workers each sample is read exactly once per epoch, except the last N mod (batch × ranks) samples
+of the epoch's order (fewer than one global batch; different samples every epoch, since the shard
+order is reshuffled), which are left out. The whole stream is a function of (seed, epoch, ranks,
+workers): resume replays it exactly. Validation reads each sample once across ranks and workers,
+in order.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import random
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import torch
@@ -161,22 +165,97 @@ def read_samples(urls: Iterator[str]) -> Iterator[dict]:
             raise InputError(f"{url}: unreadable WebDataset shard ({why})") from None
 
 
-def _cycle(shards: list[str], rng: random.Random) -> Iterator[dict]:
-    """Samples of `shards` over and over, shard order reshuffled each pass (bounded by the caller)."""
-    while True:
-        order = list(shards)
-        rng.shuffle(order)
-        n = 0
-        for s in read_samples(iter(order)):
-            n += 1
-            yield s
-        if n == 0:
-            raise InputError(f"{', '.join(shards)}: no samples in these shards")
-
-
 def worker_share(total: int, worker: int, workers: int) -> int:
-    """Batches worker `worker` yields so that the workers together yield exactly `total`."""
+    """Batches worker `worker` yields so that the workers together yield exactly `total`.
+
+    The DataLoader takes batches from its workers in turn (batch i from worker i mod workers), so
+    worker w delivers exactly this many of the rank's `total`."""
     return total // workers + (1 if worker < total % workers else 0)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Samples [start, stop) of one shard, in the shard's own order."""
+
+    shard: str
+    start: int
+    stop: int
+    listed: int  # the shard's sample count in sizes.json
+
+
+def epoch_order(split: Split, seed: int, epoch: int, lap: int = 0) -> list[int]:
+    """The epoch's shard order (indices into split.shards), the same on every rank and worker.
+
+    `lap` > 0 only when a stream asks for more batches than one pass holds (`dftrain bench`)."""
+    order = list(range(len(split.shards)))
+    base = seed * 1_000_003 + epoch
+    random.Random(base if lap == 0 else hash((base, lap)) & 0x7FFFFFFF).shuffle(order)
+    return order
+
+
+def reader_range(
+    batches: int, batch_size: int, rank: int, world: int, worker: int, workers: int
+) -> tuple[int, int]:
+    """(first position, count) of reader (rank, worker) in the epoch's sample sequence.
+
+    Rank r owns positions [r * batches * batch_size, (r + 1) * batches * batch_size); inside it,
+    worker w the next worker_share(batches, w, workers) * batch_size, in worker order. Together the
+    readers cover [0, world * batches * batch_size) exactly once."""
+    if not (0 <= rank < world and 0 <= worker < workers):
+        raise ValueError(f"reader {rank}/{worker} outside {world} rank(s) x {workers} worker(s)")
+    before = sum(worker_share(batches, w, workers) for w in range(worker))
+    first = (rank * batches + before) * batch_size
+    return first, worker_share(batches, worker, workers) * batch_size
+
+
+def pieces(split: Split, seed: int, epoch: int, first: int, count: int) -> list[Piece]:
+    """The shard ranges holding positions [first, first + count) of the epoch's sequence."""
+    out: list[Piece] = []
+    total = split.total
+    pos, end = first, first + count
+    while pos < end:
+        lap, offset = divmod(pos, total)
+        at = 0  # start of the current shard within the lap
+        for i in epoch_order(split, seed, epoch, lap):
+            size = split.sizes[i]
+            if offset < at + size and pos < end:
+                lo = offset - at
+                hi = min(size, lo + (end - pos))
+                out.append(Piece(split.shards[i], lo, hi, size))
+                pos += hi - lo
+                offset = at + hi
+            at += size
+    return out
+
+
+def read_pieces(plan: list[Piece]) -> Iterator[dict]:
+    """Raw samples of each piece in order: samples before `start` are skipped over (tar headers
+    only), reading stops at `stop`. A shard holding fewer samples than listed is an InputError."""
+    for p in plan:
+        if p.stop <= p.start:
+            continue
+        seen = -1
+
+        def want(_key: str, lo: int = p.start, hi: int = p.stop) -> bool:
+            nonlocal seen
+            seen += 1
+            return lo <= seen < hi
+
+        n = 0
+        try:
+            with open(p.shard, "rb") as f:
+                for key, members in iter_samples(f, p.shard, want):
+                    yield {"__key__": key, "__url__": p.shard, **members}
+                    n += 1
+                    if n == p.stop - p.start:
+                        break
+        except (OSError, ValueError, EOFError, tarfile.TarError) as e:
+            why = str(e.args[0] if e.args else e).splitlines()[0]
+            raise InputError(f"{p.shard}: unreadable WebDataset shard ({why})") from None
+        if n < p.stop - p.start:
+            raise InputError(
+                f"{p.shard}: holds {seen + 1} sample(s), fewer than the {p.listed} sizes.json lists"
+            )
 
 
 def _stream_seed(seed: int, epoch: int, rank: int, worker: int) -> int:
@@ -184,7 +263,10 @@ def _stream_seed(seed: int, epoch: int, rank: int, worker: int) -> int:
 
 
 class TrainStream(IterableDataset):
-    """One epoch of training batches for one rank (see the module docstring)."""
+    """One epoch of training batches for one rank (see the module docstring).
+
+    `batches` is the rank's step count (`batches_per_rank`: one pass); more than one pass holds
+    wraps into a reshuffled next lap (only `dftrain bench` asks for that)."""
 
     def __init__(
         self,
@@ -207,23 +289,22 @@ class TrainStream(IterableDataset):
     def __len__(self) -> int:
         return self.batches
 
+    def plan(self, worker: int, workers: int) -> list[Piece]:
+        """What reader (self.rank, worker) reads this epoch."""
+        first, count = reader_range(
+            self.batches, self.batch_size, self.rank, self.world, worker, workers
+        )
+        return pieces(self.split, self.seed, self.epoch, first, count)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        shards = list(self.split.shards)
-        random.Random(self.seed * 1_000_003 + self.epoch).shuffle(
-            shards
-        )  # same order on every reader
-        mine = shards[self.rank :: self.world][wid::nw]
-        if not mine:
-            raise ConfigError(
-                f"{self.split.name}: reader {self.rank}/{wid} has no shard (more readers than shards)"
-            )
         rng = random.Random(_stream_seed(self.seed, self.epoch, self.rank, wid))
-        samples = wds.shuffle(self.shuffle_buffer, self.shuffle_initial, rng=rng)(_cycle(mine, rng))
+        samples = wds.shuffle(self.shuffle_buffer, self.shuffle_initial, rng=rng)(
+            read_pieces(self.plan(wid, nw))
+        )
         decoded = map(self.decode, samples)
-        batches = wds.batched(self.batch_size, collation_fn=collate, partial=False)(decoded)
-        yield from islice(batches, worker_share(self.batches, wid, nw))
+        yield from wds.batched(self.batch_size, collation_fn=collate, partial=False)(decoded)
 
 
 class EvalStream(IterableDataset):

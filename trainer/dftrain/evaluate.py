@@ -3,7 +3,8 @@
 OUT/predictions.parquet  one row per crop (ids, labels, P(fake), class probabilities): any other
                          metric can be computed later without the model
 OUT/videos.parquet       one row per test video: status, crops scored, video score
-OUT/metrics.json         video AUC/bACC and frame AUC/EER per dataset, method, scenario (DVC metrics)
+OUT/metrics.json         video AUC/bACC and frame AUC/EER per dataset, method, scenario (DVC metrics);
+                         `no_face`: the video metrics under both no-face policies, with the count
 OUT/table.md             Table 3 of the paper for this run (`dftrain compare` joins several runs)
 OUT/info.json            what was evaluated: checkpoint, data, parameters, dataset roles, timing
 OUT/plots/roc.png, OUT/plots/hist.png   video-level ROC curves and score histograms per dataset
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from dfprep import catalogue
 from dfprep.errors import InputError
 from dfprep.outputs import output_dir
-from dftrain.aggregate import evaluation_metrics, video_scores
+from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards
 from dftrain.plots import histogram_figure, roc_figure
@@ -141,7 +142,11 @@ def evaluate(
         )
     frames = predictions_table(ts, p_fake, probs, scorer.class_names)
     videos = video_scores(ts.videos, frames, cfg.no_face_score)
-    metrics, method_categories = evaluation_metrics(videos, frames, cfg.threshold, roles)
+    metrics, method_categories = evaluation_metrics(
+        videos, frames, cfg.threshold, roles, cfg.no_face
+    )
+    metrics["no_face"] = both_policies(videos, frames, cfg.threshold, roles, cfg.no_face)
+    used = in_metrics(videos, cfg.no_face)
     present = sorted(
         metrics["datasets"], key=lambda d: (order.index(d) if d in order else len(order), d)
     )
@@ -154,6 +159,7 @@ def evaluate(
         "data": [str(s) for s in srcs],
         "eval": dataclasses.asdict(cfg),
         "threshold": cfg.threshold,
+        "no_face": cfg.no_face,
         "no_face_score": cfg.no_face_score,
         "roles": {d: roles.get(d, "") for d in present},
         "dataset_order": present,
@@ -169,9 +175,9 @@ def evaluate(
     pq.write_table(frames, out / "predictions.parquet")
     pq.write_table(videos.select(VIDEO_OUT_COLUMNS), out / "videos.parquet")
     roc_figure(
-        _plot_sets(videos, "label"), out / "plots" / "roc.png", f"{info['name']}: video-level ROC"
+        _plot_sets(used, "label"), out / "plots" / "roc.png", f"{info['name']}: video-level ROC"
     )
-    histogram_figure(_plot_sets(videos, "label"), out / "plots" / "hist.png", cfg.threshold,
+    histogram_figure(_plot_sets(used, "label"), out / "plots" / "hist.png", cfg.threshold,
                      f"{info['name']}: video scores")  # fmt: skip
     (out / "table.md").write_text(f"## {info['name']}\n\n{table}")
     _write_json(out / "info.json", info)

@@ -2,9 +2,11 @@
 
 Valid triplets (a, p, n): y_a == y_p, a != p, y_a != y_n; distances are Euclidean.
   batch_all      every valid triplet, mean over the active ones (loss > 0); 0 when none is active
-  hard           per anchor the farthest positive and the nearest negative; mean over anchors
-                 that have both
-  easy_positive  per anchor the nearest positive and the nearest negative; same reduction
+  hard           per anchor the farthest positive and the nearest negative
+  easy_positive  per anchor the nearest positive and the nearest negative
+For hard and easy_positive, `reduction` "batch" is the paper's (1/B) sum over the B anchors (an
+anchor without a positive or a negative adds 0 and still counts); "valid" is the mean over the
+anchors that have both (pytorch-metric-learning's MeanReducer over the mined triplets).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from dftrain.config import LossConfig
 
 STRATEGIES = ("batch_all", "hard", "easy_positive")
+REDUCTIONS = ("batch", "valid")
 
 
 def pairwise_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -23,11 +26,17 @@ def pairwise_distances(embeddings: torch.Tensor) -> torch.Tensor:
 
 
 def triplet_loss(
-    embeddings: torch.Tensor, labels: torch.Tensor, strategy: str, margin: float
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    strategy: str,
+    margin: float,
+    reduction: str = "batch",
 ) -> torch.Tensor:
     """Scalar triplet loss of one batch; 0 (still differentiable) when the batch has no triplet."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown triplet strategy {strategy!r} (use {', '.join(STRATEGIES)})")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r} (use {', '.join(REDUCTIONS)})")
     if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
         raise ValueError(
             f"need embeddings [B, D] and labels [B], got {tuple(embeddings.shape)} and {tuple(labels.shape)}"
@@ -51,6 +60,8 @@ def triplet_loss(
         d_pos = d.masked_fill(~pos, big).min(dim=1).values
     has = pos.any(dim=1) & neg.any(dim=1)
     losses = torch.where(has, F.relu(d_pos - d_neg + margin), torch.zeros_like(d_pos))
+    if reduction == "batch":
+        return losses.sum() / len(labels)
     return losses.sum() / has.sum().clamp(min=1)
 
 
@@ -72,7 +83,9 @@ def objective(
     if cfg.triplet != "none" and cfg.weight > 0:
         if triplet_labels is None:
             raise ValueError("a triplet loss needs the batch's labels")
-        tl = triplet_loss(embeddings.float(), triplet_labels, cfg.triplet, cfg.margin)
+        tl = triplet_loss(
+            embeddings.float(), triplet_labels, cfg.triplet, cfg.margin, cfg.reduction
+        )
         loss = loss + cfg.weight * tl
         parts["triplet"] = tl.detach()
     return loss, parts

@@ -24,7 +24,7 @@ from torch import nn
 
 from dfprep.core.errors import first_line
 from dfprep.errors import ConfigError, InputError
-from dftrain.config import ModelConfig
+from dftrain.config import EMBEDDINGS, ModelConfig
 
 NEW_KEYS = frozenset({"fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"})
 # Plain classes a training script's checkpoint may pickle besides tensors (FSFM's `args`).
@@ -203,16 +203,22 @@ def load_timm(model: VisionTransformer, path: str | Path) -> None:
 
 
 class WithEmbedding(nn.Module):
-    """Training view of the ViT: (logits, pooled embedding before fc_norm) from one forward.
+    """Training view of the ViT: (logits, triplet embedding) from one forward.
 
+    The embedding is the pooled feature after `fc_norm` (`post_norm`: what FSFM's forward_features
+    returns, the head's input) or before it (`pre_norm`: the raw mean of the patch tokens).
     Wrapping (rather than calling the ViT's parts from outside) keeps DDP's gradient hooks working.
     """
 
-    def __init__(self, vit: VisionTransformer):
+    def __init__(self, vit: VisionTransformer, embedding: str = "post_norm"):
         super().__init__()
-        self.vit = vit
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {embedding!r} (use {', '.join(EMBEDDINGS)})")
+        self.vit, self.embedding = vit, embedding
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.vit
-        emb = v.pool(v.forward_features(x))
-        return v.head(v.head_drop(v.fc_norm(emb))), emb
+        pooled = v.pool(v.forward_features(x))
+        normed = v.fc_norm(pooled)
+        logits = v.head(v.head_drop(normed))
+        return logits, normed if self.embedding == "post_norm" else pooled

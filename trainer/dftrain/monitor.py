@@ -22,11 +22,13 @@ class Monitor:
         total_steps: int,
         done_steps: int,
         params: dict[str, Any],
+        summary: dict[str, float] | None = None,
         resume: bool,
         progress: bool,
         enabled: bool = True,
     ):
         self.enabled = enabled
+        self.summary = dict(summary or {})  # constants of the run for metrics.json (effective lr)
         self.console = Console(stderr=True)
         self.live = None
         self.bar: Progress | None = None
@@ -95,8 +97,8 @@ class Monitor:
         self.live.log_metric("val/epoch", epoch)
         for k, v in val.items():
             self.live.log_metric(f"val/{k}", v)
-        for k, v in best.items():
-            self.live.summary[f"best/{k}"] = v
+        for k, v in {**self.summary, **{f"best/{k}": v for k, v in best.items()}}.items():
+            self.live.summary[k] = v
         self.live.make_summary()
         self.log(
             f"epoch {epoch}: val loss {val['loss']:.4f}  AUC {val['auc']:.4f}  acc {val['acc']:.4f}  "

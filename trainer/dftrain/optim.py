@@ -50,10 +50,12 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the layer-decay groups; the fused kernel on CUDA."""
+    """AdamW over the layer-decay groups; the fused kernel on CUDA. (Its lr is set every step by
+    `set_lr` from the schedule; the value here is only a placeholder.)"""
     groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
     fused = device.type == "cuda"
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=fused or None)
+    lr = cfg.lr or cfg.blr
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), fused=fused or None)
 
 
 def lr_at(

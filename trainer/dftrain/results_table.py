@@ -88,18 +88,38 @@ def markdown_table(runs: list[Run], metric: str = "auc") -> str:
     return "\n".join(lines)
 
 
+def _pct(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
 def no_face_notes(runs: list[Run]) -> list[str]:
-    """One line per run and dataset whose test videos include ones scored without a face."""
+    """One line per run and dataset whose test list has videos without a face crop: how many, what
+    the table did with them (eval.no_face), and the AUC / bACC under both policies."""
     notes = []
     for r in runs:
+        both = r.metrics.get("no_face") or {}
+        policy = both.get("policy", r.info.get("no_face", "score"))
+        score = r.info.get("no_face_score", 0.5)
         for ds, d in r.metrics["datasets"].items():
             v = d.get("videos", {})
-            if v.get("default_score"):
-                notes.append(
-                    f"{r.name}: {SHORT_NAMES.get(ds, ds)}: {v['default_score']} of {v['test']} test "
-                    f"videos had no face crop ({v['no_face']} no face, {v['failed']} unreadable) and "
-                    f"were scored {r.info.get('no_face_score', 0.5)}"
-                )
+            if not v.get("default_score"):
+                continue
+            line = (
+                f"{r.name}: {SHORT_NAMES.get(ds, ds)}: {v['default_score']} of {v['test']} test "
+                f"videos had no face crop ({v['no_face']} no face, {v['failed']} unreadable)"
+            )
+            if not both:  # an older metrics.json: one policy, scored
+                notes.append(f"{line} and were scored {score}")
+                continue
+            dropped = both["drop"]["datasets"].get(ds, {})
+            scored = both["score"]["datasets"].get(ds, {})
+            done = "dropped" if policy == "drop" else f"scored {score}"
+            notes.append(
+                f"{line}: {done} in the table (eval.no_face: {policy}). AUC / bACC: "
+                f"{_pct(dropped.get('auc'))} / {_pct(dropped.get('bacc'))} without them "
+                f"({dropped.get('videos', 0)} videos), {_pct(scored.get('auc'))} / "
+                f"{_pct(scored.get('bacc'))} with them scored {score} ({scored.get('videos', 0)} videos)"
+            )
     return notes
 
 
@@ -114,6 +134,6 @@ def render(runs: list[Run], metrics: tuple[str, ...] = ("auc", "bacc")) -> str:
         parts += [f"### {title}", "", markdown_table(runs, m), ""]
     notes = no_face_notes(runs)
     if notes:
-        parts += ["Videos without a face crop are kept, not dropped:", ""]
+        parts += ["Test videos without a face crop:", ""]
         parts += [f"- {n}" for n in notes] + [""]
     return "\n".join(parts)

@@ -29,7 +29,14 @@ from dftrain.checkpoint import (
     read_meta,
     save_checkpoint,
 )
-from dftrain.config import RUN_ONLY, TrainConfig, flat, to_dict
+from dftrain.config import (
+    RUN_ONLY,
+    TrainConfig,
+    effective_lr,
+    flat,
+    resolve_init,
+    to_dict,
+)
 from dftrain.data import (
     EvalStream,
     SampleDecoder,
@@ -153,6 +160,7 @@ def run(
 
     `stop_after` > 0 returns after that many epochs in this call (time-boxed jobs; `--resume` goes on).
     """
+    cfg = resolve_init(cfg)  # the paper's model without --init: refused here, before any work
     output_dir(out_dir)
     cfg = dataclasses.replace(cfg, labels=resolve_labels(cfg.labels))
     d = distributed.setup(cfg.device)
@@ -192,6 +200,10 @@ def _run(
     check_workers(splits["train"], workers, d.world)
     steps = batches_per_rank(splits["train"], o.batch_size, d.world)
     total_steps, warmup_steps = steps * o.epochs, o.warmup_epochs * steps
+    peak_lr, global_batch, lr_how = effective_lr(o, d.world)
+    schedule = {"effective_lr": peak_lr, "global_batch": global_batch, "steps_per_epoch": steps,
+                "samples_per_epoch": steps * global_batch,
+                "left_out_per_epoch": splits["train"].total - steps * global_batch}  # fmt: skip
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     vit = create_model(cfg.model, len(classes))
@@ -201,7 +213,7 @@ def _run(
     else:
         how = initialise(vit, cfg.model.init, cfg.model.head_init_std)
     vit.to(d.device)
-    module: torch.nn.Module = WithEmbedding(vit)
+    module: torch.nn.Module = WithEmbedding(vit, cfg.loss.embedding)
     if d.world > 1:
         module = DistributedDataParallel(
             module, device_ids=[d.local_rank] if d.device.type == "cuda" else None
@@ -224,12 +236,16 @@ def _run(
     pin = d.device.type == "cuda"
 
     mon = Monitor(
-        out, total_steps=total_steps, done_steps=start_epoch * steps, params=flat(to_dict(cfg)),
+        out, total_steps=total_steps, done_steps=start_epoch * steps,
+        params={**flat(to_dict(cfg)), **{f"run.{k}": v for k, v in schedule.items()}},
+        summary={"lr/effective": peak_lr, "lr/global_batch": global_batch},
         resume=resume, progress=progress, enabled=d.main,
     )  # fmt: skip
     mon.log(
         f"{how}; {cfg.model.name} -> {len(classes)} classes ({', '.join(classes)}); triplet {cfg.loss.triplet}; "
         f"{d.world} process(es) on {d.device}, {workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
+        f" per process ({schedule['samples_per_epoch']} of {splits['train'].total} samples, each once; "
+        f"{schedule['left_out_per_epoch']} left out this epoch); peak lr {peak_lr:.3g} ({lr_how})"
     )
     try:
         end_epoch = min(o.epochs, start_epoch + stop_after) if stop_after > 0 else o.epochs
@@ -245,7 +261,7 @@ def _run(
             t0, seen = time.perf_counter(), 0
             for i, (x, y) in enumerate(batches):
                 gstep = epoch * steps + i
-                lr = lr_at(gstep, total_steps, warmup_steps, o.lr, o.min_lr)
+                lr = lr_at(gstep, total_steps, warmup_steps, peak_lr, o.min_lr)
                 set_lr(opt, lr)
                 x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
                 ty = triplet_targets(y, cfg.loss.triplet_labels)
@@ -272,7 +288,7 @@ def _run(
                     }
                     if not math.isfinite(values["loss"]):
                         raise DivergedError(
-                            f"loss is {values['loss']} at step {gstep + 1} (epoch {epoch}); lower train.optim.lr"
+                            f"loss is {values['loss']} at step {gstep + 1} (epoch {epoch}); lower train.optim.blr or optim.lr"
                         )
                 ips = seen * d.world / max(time.perf_counter() - t0, 1e-9)
                 mon.step(gstep + 1, epoch + (i + 1) / steps, values, lr, ips, record)
@@ -299,6 +315,7 @@ def _run(
             )
             if d.main:
                 meta = checkpoint_meta(cfg, epoch, {f"val_{k}": v for k, v in val.items()}, data)
+                meta["schedule"] = schedule
                 if improved:
                     save_checkpoint(best_dir, vit, meta)
                 save_checkpoint(
