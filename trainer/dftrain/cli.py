@@ -72,6 +72,9 @@ def run(
     ),
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (train.device)"),
     seed: int | None = typer.Option(None, "--seed", help="(train.seed)"),
+    compile_: bool | None = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile the model (train.compile)"
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue OUT's run from checkpoints/last (same parameters)."
     ),
@@ -91,6 +94,7 @@ def run(
                 "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
                 "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
                 "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
+                "compile": compile_,
             },
         )  # fmt: skip
         result = run_training(
@@ -130,6 +134,19 @@ def bench(
     cpu_model: bool = typer.Option(
         False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
     ),
+    suite: str | None = typer.Option(
+        None, "--suite", help="gpu: every measurement (model, compile, loader, run, eval, predict)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="--suite: write OUT/bench.json and OUT/bench.md here."
+    ),
+    tiny: bool = typer.Option(
+        False, "--tiny", help="--suite: tiny sizes (a CPU smoke test in seconds; not a result)."
+    ),
+    device: str = typer.Option("auto", "--device", help="--suite: auto | cpu | cuda."),
+    work: Path | None = typer.Option(
+        None, "--work", help="--suite: scratch folder on local disk (default: a temporary one)."
+    ),
 ) -> None:
     """Input-pipeline samples/s, and training img/s vs a bare timm loop (on the GPU, bf16)."""
     import torch
@@ -138,6 +155,9 @@ def bench(
     from dftrain.config import load_train_params, with_overrides
     from dftrain.data import default_workers
 
+    if suite is not None:
+        _bench_suite(suite, out, tiny, device, data, params, work)
+        return
     try:
         cfg = with_overrides(
             load_train_params(params),
@@ -179,6 +199,46 @@ def bench(
         )
     except DfprepError as e:
         raise _fail(e) from None
+
+
+def _bench_suite(
+    suite: str, out: Path | None, tiny: bool, device: str, data: Path | None,
+    params: Path | None, work: Path | None,
+) -> None:  # fmt: skip
+    from dfprep.errors import ConfigError
+    from dftrain.bench_suite import Sizes, print_tables, run_suite, write_outputs
+    from dftrain.config import load_train_params
+    from dftrain.inference import pick_device
+
+    try:
+        if suite != "gpu":
+            raise ConfigError(f"--suite: {suite!r} is not a suite (there is one: gpu)")
+        if out is None:
+            raise ConfigError("--suite needs --out DIR (bench.json and bench.md go there)")
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+            raise ConfigError(f"--device: {device!r} is not one of auto, cpu, cuda, cuda:N")
+        if data is not None and not (data / "sizes.json").is_file():
+            raise ConfigError(f"{data}: no sizes.json (not the output of `dfprep balance`)")
+        base = load_train_params(params)
+        dev = pick_device(device)
+        if dev.type == "cuda" and dev.index is not None:
+            import torch
+
+            torch.cuda.set_device(dev)
+    except DfprepError as e:
+        raise _fail(e) from None
+    sizes = Sizes.tiny_sizes() if tiny else Sizes()
+    if dev.type != "cuda" and not tiny:
+        print("bench: no GPU: the full-size suite on a CPU takes hours; pass --tiny for a smoke test",
+              file=sys.stderr)  # fmt: skip
+    result = run_suite(sizes, dev, base, data, work, log=lambda m: print(m, file=sys.stderr))
+    print_tables(result)
+    j, m = write_outputs(result, out)
+    print(f"wrote {j} and {m}")
+    if result["errors"]:
+        print(f"error: {len(result['errors'])} measurement(s) failed: "
+              f"{', '.join(result['errors'])}", file=sys.stderr)  # fmt: skip
+        raise typer.Exit(1)
 
 
 @app.command("eval")

@@ -110,11 +110,14 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
     device: str = "auto"  # auto | cpu | cuda (under torchrun: cuda:LOCAL_RANK)
     log_every: int = 10  # iterations between logged training points
+    compile: bool = False  # torch.compile the model for training (first steps pay the compilation)
+    compile_backend: str = "inductor"  # inductor | aot_eager | eager (the last two: debugging, CPU tests)
 
 
 # Settings that change how fast a run goes, never what it computes: resume may change them.
 # (Not data.workers: each worker reads its own shards, so the count shapes the sample order.)
-RUN_ONLY = frozenset({"data.prefetch", "device", "log_every"})
+RUN_ONLY = frozenset({"data.prefetch", "device", "log_every", "compile", "compile_backend"})
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 
 
 def check_config(cfg: TrainConfig, where: str = "options") -> TrainConfig:
@@ -168,6 +171,13 @@ def check_config(cfg: TrainConfig, where: str = "options") -> TrainConfig:
         raise bad("amp", f"{cfg.amp!r} is not one of auto, bf16, off")
     if cfg.data.shuffle_buffer < 1 or cfg.data.shuffle_initial < 1:
         raise bad("data", "shuffle_buffer and shuffle_initial must be >= 1")
+    if not isinstance(cfg.compile, bool):
+        raise bad("compile", f"{cfg.compile!r} is not true or false")
+    if cfg.compile_backend not in COMPILE_BACKENDS:
+        raise bad(
+            "compile_backend",
+            f"{cfg.compile_backend!r} is not one of {', '.join(COMPILE_BACKENDS)}",
+        )
     return cfg
 
 
