@@ -266,7 +266,7 @@ def _utilisation_reader(device: torch.device):
 class UtilisationSampler:
     """Samples GPU utilisation in a thread every `interval` s: `samples` = [(perf_counter, %)]."""
 
-    def __init__(self, device: torch.device, interval: float = 0.2):
+    def __init__(self, device: torch.device, interval: float = 0.1):
         self.read = _utilisation_reader(device)
         self.interval = interval
         self.samples: list[tuple[float, float]] = []

@@ -42,7 +42,7 @@ class Sizes:
     compile_backend: str = "inductor"
     shard_size: int = 224  # px of the synthetic JPEG crops
     train_shards: int = 30  # >= the largest worker count
-    per_shard: int = 128  # 30 x 128 = 3840 samples = 60 steps of 64 for the run
+    per_shard: int = 256  # 30 x 256 = 7680 samples = 120 steps of 64 for the run
     loader_workers: tuple[int, ...] = (1, 8, 15)
     loader_batches: int = 40  # batches timed per loader measurement
     run_batch: int = 64
@@ -50,6 +50,7 @@ class Sizes:
     eval_videos_per_shard: int = 16
     eval_crops_per_video: int = 32  # 8192 crops
     eval_batch: int = 128
+    eval_workers: int = -1  # -1 = eval's default (cores - 1, at most one per shard)
     video: tuple[int, int, int, float] = (1920, 1080, 30, 60.0)  # width, height, fps, seconds
     tiny: bool = False
 
@@ -60,7 +61,7 @@ class Sizes:
             model=ModelConfig(
                 name="vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, drop_path=0.0
             ),
-            batches=(8, 16),
+            batches=(4, 8),
             steps=2,
             warmup=1,
             compile_batch=8,
@@ -75,6 +76,7 @@ class Sizes:
             eval_videos_per_shard=2,
             eval_crops_per_video=8,
             eval_batch=16,
+            eval_workers=0,
             video=(320, 180, 10, 3.0),
             tiny=True,
         )
@@ -114,8 +116,10 @@ def _train_cfg(base: TrainConfig, sizes: Sizes, batch: int) -> TrainConfig:
 class _Sections:
     """Runs each measurement, recording its seconds or its error without stopping the others."""
 
-    def __init__(self, result: dict, log: Callable[[str], None]):
-        self.result, self.log = result, log
+    def __init__(
+        self, result: dict, log: Callable[[str], None], on_update: Callable[[dict], None] | None
+    ):
+        self.result, self.log, self.on_update = result, log, on_update
 
     def __call__(self, name: str, fn: Callable[[], Any], store: bool = True) -> Any:
         self.log(f"bench: {name} ...")
@@ -131,6 +135,8 @@ class _Sections:
             if store:
                 self.result[name] = value
         self.result["seconds"][name] = round(time.perf_counter() - t0, 2)
+        if self.on_update is not None:  # a run cut short still leaves what it measured
+            self.on_update(self.result)
         return value
 
 
@@ -141,6 +147,7 @@ def run_suite(
     data_dir: Path | None = None,
     work_dir: Path | None = None,
     log: Callable[[str], None] = print,
+    on_update: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """Every measurement of the suite (module docstring); returns the JSON-able result."""
     from dftrain.bench import bench_compile, bench_loader, bench_model, bench_run, data_or_synthetic
@@ -155,10 +162,11 @@ def run_suite(
         "host": host_info(device),
         "sizes": _jsonable(dataclasses.asdict(sizes)),
         "precision": "bf16" if device.type == "cuda" and base.amp != "off" else "fp32",
+        "complete": False,
         "errors": {},
         "seconds": {},
     }
-    section = _Sections(result, log)
+    section = _Sections(result, log, on_update)
     t_start = time.perf_counter()
     with (
         _WorkDir(work_dir) as work,
@@ -191,7 +199,12 @@ def run_suite(
                 result["loader"].append(r)
         section("run", lambda: bench_run(shards, run_cfg, work / "run", device))
         # 5: eval and predict
-        ecfg = EvalConfig(batch_size=sizes.eval_batch, device=device.type, amp=base.amp)
+        ecfg = EvalConfig(
+            batch_size=sizes.eval_batch,
+            workers=sizes.eval_workers,
+            device=device.type,
+            amp=base.amp,
+        )
         ckpt = section("checkpoint", lambda: str(random_checkpoint(
             work / "ckpt" / "best", _train_cfg(base, sizes, sizes.run_batch))))  # fmt: skip
         if ckpt:
@@ -203,6 +216,7 @@ def run_suite(
             if video:
                 section("predict", lambda: bench_predict(Path(video), Path(ckpt), ecfg))
     result["total_s"] = round(time.perf_counter() - t_start, 1)
+    result["complete"] = True
     result["targets"] = targets(result)
     return result
 
@@ -369,11 +383,17 @@ def print_tables(result: dict) -> None:
     console.print(g)
 
 
-def write_outputs(result: dict, out: Path) -> tuple[Path, Path]:
+def write_json(result: dict, out: Path) -> Path:
+    """OUT/bench.json, atomically (also called after every measurement, `complete` false)."""
     out.mkdir(parents=True, exist_ok=True)
-    j, m = out / "bench.json", out / "bench.md"
+    j = out / "bench.json"
     tmp = j.with_name(".bench.json.tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     os.replace(tmp, j)
+    return j
+
+
+def write_outputs(result: dict, out: Path) -> tuple[Path, Path]:
+    j, m = write_json(result, out), out / "bench.md"
     m.write_text(to_markdown(result))
     return j, m

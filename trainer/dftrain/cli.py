@@ -206,7 +206,7 @@ def _bench_suite(
     params: Path | None, work: Path | None,
 ) -> None:  # fmt: skip
     from dfprep.errors import ConfigError
-    from dftrain.bench_suite import Sizes, print_tables, run_suite, write_outputs
+    from dftrain.bench_suite import Sizes, print_tables, run_suite, write_json, write_outputs
     from dftrain.config import load_train_params
     from dftrain.inference import pick_device
 
@@ -231,7 +231,10 @@ def _bench_suite(
     if dev.type != "cuda" and not tiny:
         print("bench: no GPU: the full-size suite on a CPU takes hours; pass --tiny for a smoke test",
               file=sys.stderr)  # fmt: skip
-    result = run_suite(sizes, dev, base, data, work, log=lambda m: print(m, file=sys.stderr))
+    result = run_suite(
+        sizes, dev, base, data, work, log=lambda m: print(m, file=sys.stderr),
+        on_update=lambda r: write_json(r, out),
+    )  # fmt: skip
     print_tables(result)
     j, m = write_outputs(result, out)
     print(f"wrote {j} and {m}")
