@@ -43,6 +43,7 @@ class Sizes:
     shard_size: int = 224  # px of the synthetic JPEG crops
     train_shards: int = 30  # >= the largest worker count
     per_shard: int = 256  # 30 x 256 = 7680 samples = 120 steps of 64 for the run
+    distinct: int = 16  # encoded JPEGs per label kind in the shards (every sample is decoded)
     loader_workers: tuple[int, ...] = (1, 8, 15)
     loader_batches: int = 40  # batches timed per loader measurement
     run_batch: int = 64
@@ -171,7 +172,11 @@ def run_suite(
     with (
         _WorkDir(work_dir) as work,
         data_or_synthetic(
-            data_dir, shards=sizes.train_shards, per_shard=sizes.per_shard, size=sizes.shard_size
+            data_dir,
+            shards=sizes.train_shards,
+            per_shard=sizes.per_shard,
+            size=sizes.shard_size,
+            distinct=sizes.distinct,
         ) as shards,
     ):
         # 1 + 2: bare timm vs our step

@@ -57,10 +57,30 @@ def write_synthetic_shards(
     seed: int = 0,
     datasets: tuple[str, ...] = TRAIN_DATASETS,
     quality: int = 90,
+    distinct: int = 0,
 ) -> dict[str, dict[str, int]]:
-    """Write OUT/{train,val}/*.tar and OUT/sizes.json; returns the sizes mapping."""
+    """Write OUT/{train,val}/*.tar and OUT/sizes.json; returns the sizes mapping.
+
+    `distinct` > 0 draws each crop's JPEG from at most that many encoded images per (label,
+    dataset, category), so big benchmark shards are written quickly (every sample is still decoded
+    when read); 0 draws every image afresh."""
     out = Path(out)
     rng = np.random.default_rng(seed)
+    pool: dict[tuple, list[bytes]] = {}
+
+    def jpeg(fake: bool, di: int, category: str) -> bytes:
+        key = (fake, di if fake else 0, category)
+        got = pool.setdefault(key, [])
+        if distinct and len(got) >= distinct:
+            return got[int(rng.integers(len(got)))]
+        buf = io.BytesIO()
+        Image.fromarray(synthetic_crop(rng, size, fake, di, category)).save(
+            buf, "JPEG", quality=quality
+        )
+        if distinct:
+            got.append(buf.getvalue())
+        return buf.getvalue()
+
     sizes: dict[str, dict[str, int]] = {}
     n = 0
     for split, count, per in (
@@ -89,14 +109,10 @@ def write_synthetic_shards(
                         "key": key,
                         "time": float(i % 4),
                     }
-                    buf = io.BytesIO()
-                    Image.fromarray(synthetic_crop(rng, size, fake, di, category)).save(
-                        buf, "JPEG", quality=quality
-                    )
                     sink.write(
                         {
                             "__key__": key,
-                            "jpg": buf.getvalue(),
+                            "jpg": jpeg(fake, di, category),
                             "cls": str(int(fake)).encode(),
                             "json": json.dumps(meta).encode(),
                         }
