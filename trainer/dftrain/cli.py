@@ -135,7 +135,10 @@ def bench(
         False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
     ),
     suite: str | None = typer.Option(
-        None, "--suite", help="gpu: every measurement (model, compile, loader, run, eval, predict)."
+        None,
+        "--suite",
+        help="gpu: every measurement (model, compile, loader, run, eval, predict) at fixed sizes; "
+        "of the options above only DATA and --params apply.",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="--suite: write OUT/bench.json and OUT/bench.md here."
@@ -215,16 +218,12 @@ def _bench_suite(
             raise ConfigError(f"--suite: {suite!r} is not a suite (there is one: gpu)")
         if out is None:
             raise ConfigError("--suite needs --out DIR (bench.json and bench.md go there)")
-        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-            raise ConfigError(f"--device: {device!r} is not one of auto, cpu, cuda, cuda:N")
+        if device not in ("auto", "cpu", "cuda"):  # one GPU: the first (CUDA_VISIBLE_DEVICES)
+            raise ConfigError(f"--device: {device!r} is not one of auto, cpu, cuda")
         if data is not None and not (data / "sizes.json").is_file():
             raise ConfigError(f"{data}: no sizes.json (not the output of `dfprep balance`)")
         base = load_train_params(params)
         dev = pick_device(device)
-        if dev.type == "cuda" and dev.index is not None:
-            import torch
-
-            torch.cuda.set_device(dev)
     except DfprepError as e:
         raise _fail(e) from None
     sizes = Sizes.tiny_sizes() if tiny else Sizes()
