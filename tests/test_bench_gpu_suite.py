@@ -22,7 +22,7 @@ def _pos(x) -> bool:
     return isinstance(x, (int, float)) and x > 0
 
 
-@pytest.mark.slow  # about 40 s on 2 idle cores
+@pytest.mark.slow  # 66-84 s on 2 cores shared with other jobs
 def test_tiny_suite_writes_every_measurement(tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(
