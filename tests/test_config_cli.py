@@ -112,8 +112,8 @@ def test_make_client_names_an_unreachable_scheduler():
     [
         (["--epochs", "0"], "options: train.optim.epochs: 0 is not in [1, 100000]"),
         (["--batch-size", "0"], "options: train.optim.batch_size: 0 is not in [2, 65536]"),
-        (["--lr", "-1"], "options: train.optim.lr: -1.0 is not in (0, 1]"),
-        (["--lr", "nan"], "options: train.optim.lr: nan is not in (0, 1]"),
+        (["--lr", "-1"], "options: train.optim.lr: -1.0 is not in [0, 1]"),
+        (["--lr", "nan"], "options: train.optim.lr: nan is not in [0, 1]"),
         (["--seed", "-1"], "options: train.seed: -1 is not in [0, 4294967295]"),
     ],
 )

@@ -126,7 +126,7 @@ def test_hostile_values_are_refused_naming_the_key(scratch, root, section, loade
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, 1e12])
 def test_overrides_go_through_the_same_rules(bad):
-    with pytest.raises(ConfigError, match=r"^options: train\.optim\.lr: .* is not in \(0, 1\]$"):
+    with pytest.raises(ConfigError, match=r"^options: train\.optim\.lr: .* is not in \[0, 1\]$"):
         override(TrainConfig(), {"optim.lr": bad})
     with pytest.raises(ConfigError, match=r"^options: unknown parameter train\.optim\.learning_rate$"):
         override(TrainConfig(), {"optim.learning_rate": 1e-3})

@@ -1,15 +1,25 @@
 """Throughput figures for `dftrain bench` (benchmarks print numbers; no test asserts on time).
 
-- loader: samples/s of the training input pipeline alone (read, shuffle, decode, augment, batch),
-  for a list of worker counts (1 gives the per-worker rate).
-- model: images/s of our training step (WithEmbedding + CE + triplet + layer-decay AdamW, bf16 on CUDA)
-  against a bare timm forward/backward/AdamW loop, both on random tensors of the same shape.
+- loader: samples/s of the training input pipeline alone (read, shuffle, decode, augment, batch,
+  pinned copy to the device), for a list of worker counts (1 gives the per-worker rate).
+- model: images/s of our training step (WithEmbedding + CE + triplet + layer-decay AdamW + the lr
+  schedule, bf16 on CUDA) against a bare timm forward/backward/AdamW loop, both on random tensors
+  of the same shape; optionally our step under torch.compile (its compile time too).
+- run: the whole `dftrain run` on shards, its training loop's steps/s and the GPU's utilisation.
+- eval / predict: `dftrain eval` crops/s, `dftrain predict` seconds per second of video (decode,
+  detect, model).
+
+`dftrain.bench_suite` runs all of them in one go (`dftrain bench --suite gpu`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import statistics
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -17,32 +27,55 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from dftrain.config import TrainConfig
-from dftrain.data import SampleDecoder, TrainStream, check_workers, loader, read_splits
-from dftrain.labels import names
+from dftrain.config import TrainConfig, effective_lr
+from dftrain.data import (
+    SampleDecoder,
+    TrainStream,
+    batches_per_rank,
+    check_workers,
+    loader,
+    read_splits,
+)
+from dftrain.labels import names, triplet_targets
 from dftrain.losses import objective
 from dftrain.model import WithEmbedding, create_model
-from dftrain.optim import build_optimizer
+from dftrain.optim import build_optimizer, lr_at, set_lr
 from dftrain.synth import write_synthetic_shards
-from dftrain.train import autocast
+from dftrain.train import autocast, maybe_compile
 from dftrain.transforms import train_transform
 
 
 @contextlib.contextmanager
-def data_or_synthetic(data_dir: str | Path | None, shards: int = 8, per_shard: int = 128):
-    """The given shard directory, or synthetic 224px shards in a temporary one."""
+def data_or_synthetic(
+    data_dir: str | Path | None, shards: int = 8, per_shard: int = 128, size: int = 224, **kw
+):
+    """The given shard directory, or synthetic `size` px shards in a temporary one (local disk)."""
     if data_dir is not None:
         yield Path(data_dir)
         return
     with tempfile.TemporaryDirectory(prefix="dftrain-bench-") as tmp:
         write_synthetic_shards(
-            tmp, train_shards=shards, val_shards=1, per_shard=per_shard, size=224
+            tmp, train_shards=shards, val_shards=1, per_shard=per_shard, size=size, **kw
         )
         yield Path(tmp)
 
 
-def bench_loader(data_dir: Path, cfg: TrainConfig, workers: int, batches: int) -> dict[str, float]:
-    """Samples/s of the training stream with `workers` DataLoader workers (after the first batch)."""
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_loader(
+    data_dir: Path,
+    cfg: TrainConfig,
+    workers: int,
+    batches: int,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Samples/s of the training stream with `workers` DataLoader workers (after the first batch).
+
+    With a CUDA `device` the batches are pinned and copied to it, as `dftrain run` does."""
+    device = device or torch.device("cpu")
     split = read_splits(data_dir)["train"]
     check_workers(split, workers, 1)
     decode = SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels)
@@ -51,13 +84,16 @@ def bench_loader(data_dir: Path, cfg: TrainConfig, workers: int, batches: int) -
         split, decode, bs, batches + max(workers, 1), epoch=0, seed=cfg.seed,
         shuffle_buffer=cfg.data.shuffle_buffer, shuffle_initial=cfg.data.shuffle_initial,
     )  # fmt: skip
-    it = iter(loader(stream, workers, cfg.data.prefetch, seed=cfg.seed))
+    pin = device.type == "cuda"
+    it = iter(loader(stream, workers, cfg.data.prefetch, seed=cfg.seed, pin_memory=pin))
     next(it)  # worker start-up and the shuffle buffer's initial fill are not throughput
     t0, n = time.perf_counter(), 0
     for x, _ in it:
+        x.to(device, non_blocking=True)
         n += len(x)
         if n >= batches * bs:
             break
+    _sync(device)
     dt = time.perf_counter() - t0
     return {
         "workers": workers,
@@ -66,11 +102,6 @@ def bench_loader(data_dir: Path, cfg: TrainConfig, workers: int, batches: int) -
         "samples_per_s": n / dt,
         "per_worker": n / dt / max(workers, 1),
     }
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _interleaved(steps_fns, steps: int, warmup: int, device: torch.device) -> list[float]:
@@ -89,15 +120,25 @@ def _interleaved(steps_fns, steps: int, warmup: int, device: torch.device) -> li
     return totals
 
 
-def _our_step(cfg: TrainConfig, x, y, device: torch.device):
+def _our_step(cfg: TrainConfig, x, y, device: torch.device, total_steps: int = 1000):
+    """`dftrain run`'s step: lr schedule, WithEmbedding (torch.compile if cfg.compile), CE + triplet,
+    layer-decay AdamW (fused on CUDA)."""
     vit = create_model(cfg.model, len(names(cfg.labels))).to(device)
-    ours = WithEmbedding(vit, cfg.loss.embedding).train()
-    opt = build_optimizer(vit, cfg.optim, device)
+    ours = maybe_compile(WithEmbedding(vit, cfg.loss.embedding).train(), cfg)
+    o = cfg.optim
+    opt = build_optimizer(vit, o, device)
+    ty = triplet_targets(y, cfg.loss.triplet_labels)
+    warmup = total_steps * o.warmup_epochs / max(o.epochs, 1)
+    peak = effective_lr(o, 1)[0]
+    n = 0
 
     def step():
+        nonlocal n
+        set_lr(opt, lr_at(n, total_steps, warmup, peak, o.min_lr))
+        n += 1
         with autocast(device, cfg.amp):
             logits, emb = ours(x)
-        loss, _ = objective(logits, emb, y, y, cfg.loss)
+        loss, _ = objective(logits, emb, y, ty, cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -130,21 +171,176 @@ def _bare_step(cfg: TrainConfig, x, y, device: torch.device):
     return step
 
 
+def _inputs(cfg: TrainConfig, batch: int, device: torch.device):
+    size = cfg.model.img_size
+    x = torch.randn(batch, 3, size, size, device=device)
+    y = torch.arange(batch, device=device) % len(names(cfg.labels))
+    return x, y
+
+
+def free_device_memory(device: torch.device) -> None:
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 def bench_model(
     cfg: TrainConfig, batch: int, steps: int, warmup: int, device: torch.device
 ) -> dict[str, float]:
     """Training images/s: ours vs a bare timm loop (same architecture, shape, precision, optimiser kind)."""
-    size = cfg.model.img_size
-    x = torch.randn(batch, 3, size, size, device=device)
-    y = torch.arange(batch, device=device) % len(names(cfg.labels))
+    x, y = _inputs(cfg, batch, device)
     t_ours, t_bare = _interleaved(
         [_our_step(cfg, x, y, device), _bare_step(cfg, x, y, device)], steps, warmup, device
     )
     ours_ips, bare_ips = batch * steps / t_ours, batch * steps / t_bare
+    free_device_memory(device)
     return {
         "batch": batch,
         "steps": steps,
         "ours_img_per_s": ours_ips,
         "bare_img_per_s": bare_ips,
         "ratio": ours_ips / bare_ips,
+    }
+
+
+def bench_compile(
+    cfg: TrainConfig, batch: int, steps: int, warmup: int, device: torch.device
+) -> dict[str, float]:
+    """Our step eager vs under torch.compile (cfg.compile_backend): img/s of each, the speed-up and
+    the compile time (first compiled step minus a steady one)."""
+    import dataclasses
+
+    x, y = _inputs(cfg, batch, device)
+    eager = _our_step(dataclasses.replace(cfg, compile=False), x, y, device)
+    compiled = _our_step(dataclasses.replace(cfg, compile=True), x, y, device)
+    _sync(device)
+    t0 = time.perf_counter()
+    compiled()  # traces and compiles forward and backward
+    _sync(device)
+    first = time.perf_counter() - t0
+    t_eager, t_comp = _interleaved([eager, compiled], steps, warmup, device)
+    eager_ips, comp_ips = batch * steps / t_eager, batch * steps / t_comp
+    free_device_memory(device)
+    return {
+        "batch": batch,
+        "steps": steps,
+        "backend": cfg.compile_backend,
+        "eager_img_per_s": eager_ips,
+        "compiled_img_per_s": comp_ips,
+        "speedup": comp_ips / eager_ips,
+        "compile_s": max(first - t_comp / steps, 0.0),
+    }
+
+
+# ---- GPU utilisation ---------------------------------------------------------------------------
+
+
+def _utilisation_reader(device: torch.device):
+    """A function returning the GPU's utilisation in % now, or None where nothing can tell."""
+    if device.type != "cuda":
+        return None
+    try:
+        torch.cuda.utilization(device)  # needs pynvml (nvidia-ml-py)
+        return lambda: float(torch.cuda.utilization(device))
+    except Exception:  # no NVML (pynvml): try nvidia-smi
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+
+    def read() -> float | None:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i",
+                 str(index)], capture_output=True, text=True, timeout=5, check=True,
+            )  # fmt: skip
+            return float(out.stdout.strip().splitlines()[0])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            return None
+
+    return read if read() is not None else None
+
+
+class UtilisationSampler:
+    """Samples GPU utilisation in a thread every `interval` s: `samples` = [(perf_counter, %)]."""
+
+    def __init__(self, device: torch.device, interval: float = 0.1):
+        self.read = _utilisation_reader(device)
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.read is not None
+
+    def __enter__(self) -> UtilisationSampler:
+        if self.read is not None:
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            v = self.read()
+            if v is not None:
+                self.samples.append((time.perf_counter(), v))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def mean(self, t0: float = float("-inf"), t1: float = float("inf")) -> float | None:
+        vals = [v for t, v in self.samples if t0 <= t <= t1]
+        return statistics.fmean(vals) if vals else None
+
+
+# ---- the whole `dftrain run` -------------------------------------------------------------------
+
+
+def bench_run(data_dir: Path, cfg: TrainConfig, out_dir: Path, device: torch.device) -> dict:
+    """One epoch of `dftrain run` on `data_dir` (its length fixes the steps): wall time, steps/s of
+    the training loop between its first and last logged steps (both host syncs), img/s and the mean
+    GPU utilisation over that window ("n/a" = None where it cannot be read)."""
+    import dataclasses
+
+    from dftrain.train import run
+
+    cfg = dataclasses.replace(
+        cfg, optim=dataclasses.replace(cfg.optim, epochs=1), device=device.type,
+        model=dataclasses.replace(cfg.model, init=cfg.model.init or "none"),  # speed: any weights do
+    )
+    steps = batches_per_rank(read_splits(data_dir)["train"], cfg.optim.batch_size, 1)
+    marks: dict[int, float] = {}
+    every = cfg.log_every if steps >= 2 * cfg.log_every else 1
+    cfg = dataclasses.replace(cfg, log_every=every)
+
+    def on_step(step: int) -> None:
+        if step % every == 0 or step == steps:
+            marks[step] = time.perf_counter()
+
+    t0 = time.perf_counter()
+    with UtilisationSampler(device) as util:
+        run(data_dir, out_dir, cfg, progress=False, on_step=on_step)
+    wall = time.perf_counter() - t0
+    first, last = min(marks), max(marks)
+    if last == first:
+        raise RuntimeError(f"bench run: {steps} step(s) are too few to time the loop")
+    seconds = marks[last] - marks[first]
+    steps_per_s = (last - first) / seconds
+    return {
+        "steps": steps,
+        "batch": cfg.optim.batch_size,
+        "timed_steps": last - first,
+        "steps_per_s": steps_per_s,
+        "img_per_s": steps_per_s * cfg.optim.batch_size,
+        "gpu_util_mean": util.mean(marks[first], marks[last]) if util.available else None,
+        "gpu_util_samples": len(util.samples),
+        "wall_s": wall,
+        "compile": cfg.compile,
     }

@@ -67,6 +67,9 @@ def run(
     ),
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (train.device)"),
     seed: int | None = typer.Option(None, "--seed", help="(train.seed)"),
+    compile_: bool | None = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile the model (train.compile)"
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue OUT's run from checkpoints/last (same parameters)."
     ),
@@ -86,6 +89,7 @@ def run(
             "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
             "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
             "optim.blr": blr, "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
+            "compile": compile_,
         },
     )  # fmt: skip
     from dftrain.train import run as run_training  # torch: imported once the options are known good
@@ -126,6 +130,22 @@ def bench(
     cpu_model: bool = typer.Option(
         False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
     ),
+    suite: str | None = typer.Option(
+        None,
+        "--suite",
+        help="gpu: every measurement (model, compile, loader, run, eval, predict) at fixed sizes; "
+        "of the options above only DATA and --params apply.",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="--suite: write OUT/bench.json and OUT/bench.md here."
+    ),
+    tiny: bool = typer.Option(
+        False, "--tiny", help="--suite: tiny sizes (a CPU smoke test in seconds; not a result)."
+    ),
+    device: str = typer.Option("auto", "--device", help="--suite: auto | cpu | cuda."),
+    work: Path | None = typer.Option(
+        None, "--work", help="--suite: scratch folder on local disk (default: a temporary one)."
+    ),
 ) -> None:
     """Input-pipeline samples/s, and training img/s vs a bare timm loop (on the GPU, bf16)."""
     import torch
@@ -134,6 +154,9 @@ def bench(
     from dftrain.config import load_train_params, with_overrides
     from dftrain.data import default_workers
 
+    if suite is not None:
+        _bench_suite(suite, out, tiny, device, data, params, work)
+        return
     cfg = with_overrides(
         load_train_params(params),
         **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
@@ -175,6 +198,42 @@ def bench(
         f"model   {cfg.model.name} @{cfg.model.img_size} batch {batch} {prec} on {name}: ours {r['ours_img_per_s']:.1f} img/s, "
         f"bare timm {r['bare_img_per_s']:.1f} img/s, ratio {r['ratio']:.3f}"
     )
+
+
+def _bench_suite(
+    suite: str, out: Path | None, tiny: bool, device: str, data: Path | None,
+    params: Path | None, work: Path | None,
+) -> None:  # fmt: skip
+    from dfprep.errors import ConfigError
+    from dftrain.bench_suite import Sizes, print_tables, run_suite, write_json, write_outputs
+    from dftrain.config import load_train_params
+    from dftrain.inference import pick_device
+
+    if suite != "gpu":
+        raise ConfigError(f"--suite: {suite!r} is not a suite (there is one: gpu)")
+    if out is None:
+        raise ConfigError("--suite needs --out DIR (bench.json and bench.md go there)")
+    if device not in ("auto", "cpu", "cuda"):  # one GPU: the first (CUDA_VISIBLE_DEVICES)
+        raise ConfigError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    if data is not None and not (data / "sizes.json").is_file():
+        raise ConfigError(f"{data}: no sizes.json (not the output of `dfprep balance`)")
+    base = load_train_params(params)
+    dev = pick_device(device)
+    sizes = Sizes.tiny_sizes() if tiny else Sizes()
+    if dev.type != "cuda" and not tiny:
+        print("bench: no GPU: the full-size suite on a CPU takes hours; pass --tiny for a smoke test",
+              file=sys.stderr)  # fmt: skip
+    result = run_suite(
+        sizes, dev, base, data, work, log=lambda m: print(m, file=sys.stderr),
+        on_update=lambda r: write_json(r, out),
+    )  # fmt: skip
+    print_tables(result)
+    j, m = write_outputs(result, out)
+    print(f"wrote {j} and {m}")
+    if result["errors"]:
+        print(f"error: {len(result['errors'])} measurement(s) failed: "
+              f"{', '.join(result['errors'])}", file=sys.stderr)  # fmt: skip
+        raise typer.Exit(1)
 
 
 @app.command("eval")

@@ -17,6 +17,7 @@ from typing import Any
 
 from dfprep.core.config import (
     SEED_MAX,
+    Bool,
     Checked,
     Choice,
     Float,
@@ -49,6 +50,7 @@ MAX_WORKERS = 1024
 EMBEDDINGS = ("post_norm", "pre_norm")
 REDUCTIONS = ("batch", "valid")
 NO_FACE_POLICIES = ("drop", "score")
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 FSFM_CHECKPOINT = "fsfm:PATH/checkpoint-400.pth"  # FSFM's VF2_ViT-B pre-training weights
 
 
@@ -222,6 +224,10 @@ class TrainConfig(Checked):
     # auto | cpu | cuda (under torchrun: cuda:LOCAL_RANK)
     device: str = param("auto", Choice(TRAIN_DEVICES))
     log_every: int = param(10, Int(1, 1_000_000))  # iterations between logged training points
+    # torch.compile the model for training (the first steps pay the compilation)
+    compile: bool = param(False, Bool())
+    # inductor | aot_eager | eager (the last two: debugging, CPU tests)
+    compile_backend: str = param("inductor", Choice(COMPILE_BACKENDS))
 
     def cross_check(self) -> None:
         mixes = self.loss.mixup > 0 or self.loss.cutmix > 0
@@ -236,7 +242,7 @@ class TrainConfig(Checked):
 
 # Settings that change how fast a run goes, never what it computes: resume may change them.
 # (Not data.workers: each worker reads its own shards, so the count shapes the sample order.)
-RUN_ONLY = frozenset({"data.prefetch", "device", "log_every"})
+RUN_ONLY = frozenset({"data.prefetch", "device", "log_every", "compile", "compile_backend"})
 
 
 def check_config(cfg: TrainConfig) -> TrainConfig:

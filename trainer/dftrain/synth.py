@@ -57,10 +57,30 @@ def write_synthetic_shards(
     seed: int = 0,
     datasets: tuple[str, ...] = TRAIN_DATASETS,
     quality: int = 90,
+    distinct: int = 0,
 ) -> dict[str, dict[str, int]]:
-    """Write OUT/{train,val}/*.tar and OUT/sizes.json; returns the sizes mapping."""
+    """Write OUT/{train,val}/*.tar and OUT/sizes.json; returns the sizes mapping.
+
+    `distinct` > 0 draws each crop's JPEG from at most that many encoded images per (label,
+    dataset, category), so big benchmark shards are written quickly (every sample is still decoded
+    when read); 0 draws every image afresh."""
     out = Path(out)
     rng = np.random.default_rng(seed)
+    pool: dict[tuple, list[bytes]] = {}
+
+    def jpeg(fake: bool, di: int, category: str) -> bytes:
+        key = (fake, di if fake else 0, category)
+        got = pool.setdefault(key, [])
+        if distinct and len(got) >= distinct:
+            return got[int(rng.integers(len(got)))]
+        buf = io.BytesIO()
+        Image.fromarray(synthetic_crop(rng, size, fake, di, category)).save(
+            buf, "JPEG", quality=quality
+        )
+        if distinct:
+            got.append(buf.getvalue())
+        return buf.getvalue()
+
     sizes: dict[str, dict[str, int]] = {}
     n = 0
     for split, count, per in (
@@ -89,14 +109,10 @@ def write_synthetic_shards(
                         "key": key,
                         "time": float(i % 4),
                     }
-                    buf = io.BytesIO()
-                    Image.fromarray(synthetic_crop(rng, size, fake, di, category)).save(
-                        buf, "JPEG", quality=quality
-                    )
                     sink.write(
                         {
                             "__key__": key,
-                            "jpg": buf.getvalue(),
+                            "jpg": jpeg(fake, di, category),
                             "cls": str(int(fake)).encode(),
                             "json": json.dumps(meta).encode(),
                         }
@@ -105,3 +121,64 @@ def write_synthetic_shards(
             n += per
     (out / "sizes.json").write_text(json.dumps(sizes, indent=1))
     return sizes
+
+
+def write_synthetic_extract(
+    out: str | Path,
+    *,
+    shards: int = 2,
+    videos_per_shard: int = 4,
+    crops_per_video: int = 8,
+    size: int = 224,
+    distinct: int = 64,
+    seed: int = 0,
+    dataset: str = "ffpp",
+    split: str = "test",
+    quality: int = 90,
+) -> int:
+    """Write `dfprep extract`'s layout (OUT/shards/*.tar + index, videos, stats) of synthetic crops;
+    half the videos fake. JPEGs are drawn from `distinct` pre-encoded images (writing stays cheap;
+    every crop is still decoded when read). Returns the number of crops."""
+    from dfprep.schema import CropRecord, SampleLabels
+    from dfprep.shard import ShardFiles, ShardWriter, shard_name
+
+    rng = np.random.default_rng(seed)
+    pool: dict[bool, list[bytes]] = {}
+    for fake in (False, True):
+        pool[fake] = []
+        for _ in range(max(1, distinct // 2)):
+            buf = io.BytesIO()
+            img = synthetic_crop(rng, size, fake, 0, "FS")
+            Image.fromarray(img).save(buf, "JPEG", quality=quality)
+            pool[fake].append(buf.getvalue())
+    n = 0
+    for s in range(shards):
+        name = shard_name(dataset, s)
+        writer = ShardWriter(ShardFiles(Path(out) / "shards", name))
+        index_rows, video_rows = [], []
+        for v in range(videos_per_shard):
+            fake = v % 2 == 1
+            video_id = f"{dataset}-synth{s:03d}v{v:03d}"
+            labels = SampleLabels(video_id, dataset, split, int(fake), int(fake),
+                                  "FS" if fake else "real", "synthFS" if fake else "real")  # fmt: skip
+            for k in range(crops_per_video):
+                key = make_key(video_id, k, 0)
+                rec = CropRecord(key, labels, k, k, float(k), 0, 0.99, [0.0, 0.0, size, size],
+                                 [0.0] * 10)  # fmt: skip
+                jpg = pool[fake][int(rng.integers(len(pool[fake])))]
+                meta = rec.to_json()
+                writer.write(key, {"cls": str(int(fake)).encode(), "jpg": jpg,
+                                   "json": json.dumps(meta, sort_keys=True).encode()})  # fmt: skip
+                index_rows.append({**meta, "shard": f"{name}.tar", "jpeg_bytes": len(jpg)})
+                n += 1
+            video_rows.append({
+                "video_id": video_id, "path": f"/synthetic/{video_id}.mp4", "dataset": dataset,
+                "split": split, "label": int(fake), "category": labels.category,
+                "method": labels.method, "status": "ok", "error": "",
+                "frames_sampled": crops_per_video, "frames_with_face": crops_per_video,
+                "crops": crops_per_video, "strategy": "seek", "duration": float(crops_per_video),
+                "width": size, "height": size,
+            })  # fmt: skip
+        writer.commit(index_rows, video_rows, {"params_hash": "synthetic", "videos": videos_per_shard,
+                                               "crops": videos_per_shard * crops_per_video})  # fmt: skip
+    return n

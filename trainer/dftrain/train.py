@@ -8,6 +8,7 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,13 @@ def autocast(device: torch.device, amp: str):
     if not on:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def maybe_compile(module: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
+    """`torch.compile(module)` when train.compile is set (the weights stay shared with `module`)."""
+    if not cfg.compile:
+        return module
+    return torch.compile(module, backend=cfg.compile_backend)
 
 
 def seed_epoch(seed: int, epoch: int, rank: int) -> int:
@@ -155,17 +163,19 @@ def run(
     resume: bool = False,
     progress: bool = True,
     stop_after: int = 0,
+    on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Train from balanced shards into OUT (checkpoints/{best,last}, dvclive/); see docs/train.md.
 
     `stop_after` > 0 returns after that many epochs in this call (time-boxed jobs; `--resume` goes on).
+    `on_step(global_step)` is called after every training step (`dftrain bench` times the loop with it).
     """
     cfg = resolve_init(cfg)  # the paper's model without --init: refused here, before any work
     output_dir(out_dir)
     cfg = dataclasses.replace(cfg, labels=resolve_labels(cfg.labels))
     d = distributed.setup(cfg.device)
     try:
-        return _run(Path(data_dir), Path(out_dir), cfg, d, resume, progress, stop_after)
+        return _run(Path(data_dir), Path(out_dir), cfg, d, resume, progress, stop_after, on_step)
     finally:
         distributed.teardown(d)
 
@@ -178,6 +188,7 @@ def _run(
     resume: bool,
     progress: bool,
     stop_after: int,
+    on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
     splits = read_splits(data_dir)
     data = data_identity(data_dir)
@@ -218,6 +229,7 @@ def _run(
         module = DistributedDataParallel(
             module, device_ids=[d.local_rank] if d.device.type == "cuda" else None
         )
+    module = maybe_compile(module, cfg)  # after DDP: its bucketing then guides graph breaks
     opt = build_optimizer(vit, o, d.device)
     start_epoch, best_loss, best_epoch = 0, math.inf, -1
     history: list[dict[str, float]] = []
@@ -246,6 +258,7 @@ def _run(
         f"{d.world} process(es) on {d.device}, {workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
         f" per process ({schedule['samples_per_epoch']} of {splits['train'].total} samples, each once; "
         f"{schedule['left_out_per_epoch']} left out this epoch); peak lr {peak_lr:.3g} ({lr_how})"
+        + (f"; torch.compile ({cfg.compile_backend})" if cfg.compile else "")
     )
     try:
         end_epoch = min(o.epochs, start_epoch + stop_after) if stop_after > 0 else o.epochs
@@ -292,6 +305,8 @@ def _run(
                         )
                 ips = seen * d.world / max(time.perf_counter() - t0, 1e-9)
                 mon.step(gstep + 1, epoch + (i + 1) / steps, values, lr, ips, record)
+                if on_step is not None:
+                    on_step(gstep + 1)
 
             val = evaluate(
                 vit,
