@@ -145,7 +145,7 @@ def test_sections_are_validated_however_they_are_made():
     with pytest.raises(ConfigError, match=r"^report\.thumb: a 6 x 8 sheet of 4096 px"):
         ReportConfig(thumb=4096)  # each value within its range, the sheet too big for memory
     with pytest.raises(ConfigError, match=r"^train\.optim\.min_lr: 0\.01 is above train\.optim\.lr"):
-        dftrain_config.OptimConfig(min_lr=1e-2)
+        dftrain_config.OptimConfig(lr=1e-3, min_lr=1e-2)
     for bad in ("banana", "tcp://", "tcp://host:99999", "http://host:1", ":8786"):
         with pytest.raises(ConfigError, match=r"^run\.scheduler: "):
             RunConfig(scheduler=bad)

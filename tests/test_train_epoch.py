@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -124,9 +125,16 @@ def test_a_shard_shorter_than_sizes_json_says_is_an_error(tmp_path):
     sizes = json.loads((root / "sizes.json").read_text())
     sizes["train"]["train-000001.tar"] = 9
     (root / "sizes.json").write_text(json.dumps(sizes))
+    with pytest.raises(InputError, match=r"train-000001\.tar: 6 samples, .*sizes\.json says 9"):
+        read_splits(root)  # checked at start-up, from the tar headers
+    # a shard that shrinks after start-up is still caught by the stream itself
+    sizes["train"]["train-000001.tar"] = 6
+    (root / "sizes.json").write_text(json.dumps(sizes))
     split = read_splits(root)["train"]
+    shorter = uneven_shards(tmp_path / "e", [6, 4])
+    shutil.copy(shorter / "train" / "train-000001.tar", root / "train" / "train-000001.tar")
     stream = TrainStream(split, KeyDecoder(epoch_keys(split, 0, 0)), 5, 3, epoch=0, seed=0)
-    with pytest.raises(InputError, match=r"train-000001\.tar: holds 6 sample\(s\), fewer than the 9"):
+    with pytest.raises(InputError, match=r"train-000001\.tar: holds 4 sample\(s\), fewer than the 6"):
         list(stream)
 
 

@@ -120,8 +120,8 @@ def test_effective_lr_is_blr_times_global_batch_over_256_unless_lr_is_set():
     assert effective_lr(OptimConfig(batch_size=32, blr=2.5e-4), 2)[0] == pytest.approx(6.25e-5)
     fixed = OptimConfig(lr=3e-4)
     assert effective_lr(fixed, 8) == (3e-4, 512, "optim.lr 0.0003, as given")
-    with pytest.raises(ConfigError, match=r"train\.optim\.min_lr: 1e-06 is above the peak lr 3\.90625e-07"):
-        effective_lr(OptimConfig(batch_size=1), 1)
+    with pytest.raises(ConfigError, match=r"train\.optim\.min_lr: 1e-06 is above the peak lr 7\.8125e-07"):
+        effective_lr(OptimConfig(batch_size=2), 1)
     with pytest.raises(ConfigError, match=r"optim\.blr"):
         check_config(TrainConfig(optim=OptimConfig(blr=0.0)))
     with pytest.raises(ConfigError, match=r"optim\.min_lr"):
