@@ -105,6 +105,7 @@ class SynthConfig:
     crf: int = 23  # x264 constant rate factor (FF++'s c23)
     preset: str = "superfast"  # x264 preset
     workers: int = 2  # videos encoded at once (threads); the output does not depend on it
+    layout: str = "ffpp"  # ffpp: the FF++ sample | all: miniatures of the nine datasets (dfprep.synth.suite)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,9 @@ def run(
     init: str | None = typer.Option(
         None, "--init", help="fsfm:PATH | timm:PATH | none (train.model.init)"
     ),
+    shuffle_labels: bool | None = typer.Option(
+        None, "--shuffle-labels/--true-labels", help="control run: a random class per video (train.labels.shuffle)"
+    ),
     model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
     epochs: int | None = typer.Option(None, "--epochs", help="(train.optim.epochs)"),
@@ -88,7 +91,7 @@ def run(
         cfg = with_overrides(
             load_train_params(params),
             **{
-                "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
+                "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model, "labels.shuffle": shuffle_labels,
                 "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
                 "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
             },
@@ -255,6 +258,12 @@ def compare(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also write the Markdown to this file."
     ),
+    paper: bool = typer.Option(
+        False, "--paper", help="The paper's Table 3 rows and columns, each cell `ours (paper)`, with notes."
+    ),
+    figure: Path | None = typer.Option(
+        None, "--figure", help="Also draw per-scenario bars (ours vs the paper's) into this PNG."
+    ),
 ) -> None:
     """Several evaluated runs side by side in one Table 3 (Markdown on stdout)."""
     from dftrain.compare import compare as compare_runs
@@ -264,7 +273,8 @@ def compare(
     if bad or not metrics:
         raise _fail(DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc"))
     try:
-        text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
+        text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics,
+                            paper=paper, figure=figure)
     except DfprepError as e:
         raise _fail(e) from None
     if out is not None:

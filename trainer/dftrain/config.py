@@ -43,6 +43,9 @@ class ModelConfig:
 class LabelConfig:
     mode: str = "binary"  # binary | category (real/FS/RE) | dataset (real + one class per dataset)
     datasets: tuple[str, ...] = ()  # attribution class order; () = dfprep.schema.TRAIN_DATASETS
+    # control run: each training/val video gets a pseudo-random class (a hash of its id) instead of
+    # its own; a model trained so must stay at chance on the test sets (nothing leaks)
+    shuffle: bool = False
 
 
 @dataclass(frozen=True)
