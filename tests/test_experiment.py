@@ -153,6 +153,9 @@ def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
 
     sh("git", "init", "-q", cwd=tmp_path)
     sh(sys.executable, "-m", "dvc", "init", "-q", cwd=tmp_path)
+    sh("git", "add", ".dvc", "experiments/cut/dvc.yaml", "experiments/cut/params.yaml", cwd=tmp_path)
+    sh("git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "experiment",
+       cwd=tmp_path)  # dvclive (in dftrain run) needs a commit to name its experiment after
     sh("dfprep", "synth", "data/raw", "--params", "params.yaml")
     sh(sys.executable, "-m", "dvc", "repro")
     table = (exp / "results" / "table3.md").read_text()
