@@ -35,14 +35,20 @@ def synth(
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
     originals: Annotated[int | None, typer.Option(help="Number of real videos (even).")] = None,
     seconds: Annotated[float | None, typer.Option(help="Nominal video length in seconds.")] = None,
+    layout: Annotated[str | None, typer.Option(help="ffpp (the FF++ sample) | all (miniatures of the nine datasets, one folder each).")] = None,
     params: ParamsOpt = None,
 ) -> None:
-    """Write the embedded sample dataset (real faces, FF++ layout, 4 manipulation methods)."""
+    """Write the embedded sample dataset (real faces, FF++ layout, 4 manipulation methods), or with
+    --layout all miniatures of every dataset of the paper in their published layouts."""
     from dfprep.synth import synth_ffpp
+    from dfprep.synth.suite import synth_suite
 
-    cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds)
-    info = synth_ffpp(root, cfg)
-    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB) to {esc(root)}")
+    cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds, layout=layout)
+    info = synth_ffpp(root, cfg) if cfg.layout == "ffpp" else synth_suite(root, cfg)
+    per = info.get("per_dataset")
+    detail = f": {', '.join(f'{k} {v}' for k, v in per.items())}" if per else ""
+    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB, "
+                  f"{info.get('elapsed_s', 0):.0f} s) to {esc(root)}{esc(detail)}")
 
 
 CatalogueOpt = Annotated[

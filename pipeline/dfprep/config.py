@@ -218,6 +218,8 @@ class SynthConfig(Checked):
     preset: str = param("superfast", Choice(X264_PRESETS))  # x264 preset
     # videos encoded at once (threads); the output does not depend on it
     workers: int = param(2, Int(1, 256))
+    # ffpp: the FF++ sample | all: miniatures of the nine datasets (dfprep.synth.suite)
+    layout: str = param("ffpp", Choice(("ffpp", "all")))
 
 
 @dataclass(frozen=True)

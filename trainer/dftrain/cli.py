@@ -47,6 +47,9 @@ def run(
         "--init",
         help="fsfm:PATH/checkpoint-400.pth | timm:PATH | none (train.model.init; required for the paper's ViT-B)",
     ),
+    shuffle_labels: bool | None = typer.Option(
+        None, "--shuffle-labels/--true-labels", help="control run: a random class per video (train.labels.shuffle)"
+    ),
     model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
     epochs: int | None = typer.Option(None, "--epochs", help="(train.optim.epochs)"),
@@ -86,7 +89,7 @@ def run(
     cfg = with_overrides(
         load_train_params(params),
         **{
-            "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model,
+            "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model, "labels.shuffle": shuffle_labels,
             "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
             "optim.blr": blr, "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
             "compile": compile_,
@@ -312,6 +315,12 @@ def compare(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Also write the Markdown to this file."
     ),
+    paper: bool = typer.Option(
+        False, "--paper", help="The paper's Table 3 rows and columns, each cell `ours (paper)`, with notes."
+    ),
+    figure: Path | None = typer.Option(
+        None, "--figure", help="Also draw per-scenario bars (ours vs the paper's) into this PNG."
+    ),
 ) -> None:
     """Several evaluated runs side by side in one Table 3 (Markdown on stdout)."""
     from dftrain.compare import compare as compare_runs
@@ -322,7 +331,8 @@ def compare(
         raise DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc")
     if out is not None:
         output_file(out, "--out")
-    text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics)
+    text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics,
+                        paper=paper, figure=figure)
     if out is not None:
         out.write_text(text)
     print(text)

@@ -36,8 +36,13 @@ def compare(
     dirs: list[str | Path],
     names: list[str] | None = None,
     metrics: tuple[str, ...] = ("auc", "bacc"),
+    paper: bool = False,
+    figure: str | Path | None = None,
 ) -> str:
-    """The Markdown of one table per metric with a row per run (names default to the runs' own)."""
+    """The Markdown of one table per metric with a row per run (names default to the runs' own).
+
+    paper: the paper's Table 3 layout, rows matched by name, each cell `ours (paper)`, with notes on
+    missing datasets, stand-in weights and SBI (`dftrain.paper_table`); figure: per-scenario bars."""
     if not dirs:
         raise InputError("no eval directory given")
     if names and len(names) != len(dirs):
@@ -48,4 +53,12 @@ def compare(
         if r.name in seen:
             runs[i] = Run(f"{r.name} ({dirs[i]})", r.metrics, r.info)
         seen[r.name] = i
+    if figure is not None:
+        from dftrain.paper_table import scenario_figure
+
+        scenario_figure(runs, figure, metrics[0])
+    if paper:
+        from dftrain.paper_table import render_paper
+
+        return render_paper(runs, metrics)
     return render(runs, metrics)

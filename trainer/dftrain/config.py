@@ -127,6 +127,9 @@ class LabelConfig(Checked):
     mode: str = param("binary", Choice(LABEL_MODES))
     # attribution class order; () = dfprep.schema.TRAIN_DATASETS
     datasets: tuple[str, ...] = param((), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True))
+    # control run: each training/val video gets a pseudo-random class (a hash of its id) instead of
+    # its own; a model trained so must stay at chance on the test sets (nothing leaks)
+    shuffle: bool = param(False, Bool())
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from dfprep.core.system import default_workers as default_worker_count
 from dfprep.errors import ConfigError, InputError
 from dfprep.tario import count_samples, iter_samples
 from dftrain.config import LabelConfig
-from dftrain.labels import sample_class
+from dftrain.labels import names, sample_class, shuffled_class
 
 SPLIT_NAMES = ("train", "val")
 
@@ -135,6 +135,8 @@ class SampleDecoder:
         if not isinstance(meta, dict):
             raise InputError(f"{where}: .json is not an object")
         y = sample_class(meta, self.labels, where)
+        if self.labels.shuffle:
+            y = shuffled_class(str(meta.get("video_id", where)), len(names(self.labels)))
         if binary != int(meta.get("label", -1)):
             raise InputError(
                 f"{where}: .cls {binary} disagrees with the .json label {meta.get('label')!r}"

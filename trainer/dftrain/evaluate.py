@@ -155,6 +155,7 @@ def evaluate(
         "checkpoint": str(scorer.path),
         "epoch": scorer.meta.get("epoch"),
         "model": scorer.meta["model"].get("name"),
+        "init": scorer.meta["model"].get("init"),
         "class_names": scorer.class_names,
         "data": [str(s) for s in srcs],
         "eval": dataclasses.asdict(cfg),

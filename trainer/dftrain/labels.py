@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import torch
 
@@ -39,6 +40,12 @@ def sample_class(meta: dict, cfg: LabelConfig, where: str = "") -> int:
     except (KeyError, ValueError, TypeError) as e:
         what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         raise InputError(f"{where}: {what}") from None
+
+
+def shuffled_class(video_id: str, classes: int) -> int:
+    """The control's label of a video (`labels.shuffle`): uniform over the classes, fixed per video."""
+    digest = hashlib.sha256(f"dftrain-shuffle\0{video_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % classes
 
 
 def triplet_targets(y: torch.Tensor, triplet_labels: str) -> torch.Tensor:

@@ -159,11 +159,23 @@ def _first_duplicate(values: list[str]) -> str:
     return ""
 
 
+def expand_sources(sources: list[Source]) -> list[Source]:
+    """A DIR without shards/ stands for every extract output below it (DIR/*/shards, DIR/*/*/shards,
+    ...), e.g. the experiment's data/extract/<role>/<dataset>; a DIR with none is left to fail."""
+    out: list[Source] = []
+    for s in sources:
+        found = [] if (s.root / "shards").is_dir() or not s.root.is_dir() else sorted(
+            p.parent for p in s.root.rglob("shards") if p.is_dir() and not p.parent.name.startswith(".")
+        )
+        out += [Source(r, s.dataset) for r in found] if found else [s]
+    return out
+
+
 def read_test_set(sources: list[str | Source], split: str) -> TestSet:
     """The union of several sources; a video in two of them is an error, not a double count."""
     if not sources:
         raise InputError("no --data given")
-    srcs = [parse_source(s) for s in sources]
+    srcs = expand_sources([parse_source(s) for s in sources])
     tables: dict[Path, tuple[pa.Table, pa.Table]] = {}  # each directory read once
     for s in srcs:
         if s.root not in tables:
