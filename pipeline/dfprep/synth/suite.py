@@ -41,7 +41,7 @@ from dfprep.config import SynthConfig
 from dfprep.errors import InputError
 from dfprep.synth.clip import Clip, render
 from dfprep.synth.faces import base_faces
-from dfprep.synth.ffpp import check_config, parse_size, split_pairs
+from dfprep.synth.ffpp import parse_size, split_pairs
 from dfprep.videoio import as_rate
 
 DATASETS = ("ffpp", "celebdf", "dfdc", "fakeavceleb", "forgerynet", "df40", "wilddeepfake", "dfeval2024", "itw")
@@ -334,8 +334,7 @@ def plan_itw(p: Plan) -> None:
         p.fake("itw", f"fake/clip_{i:03d}.mp4", base, WILD_KINDS[(i + 1) % len(WILD_KINDS)], p.ident("test"), "test")
 
 
-def plan_suite(cfg: SynthConfig) -> Plan:
-    check_config(cfg)
+def plan_suite(cfg: SynthConfig) -> Plan:  # cfg: validated when it was made
     p = Plan(cfg)
     plan_ffpp(p)
     test_reals = plan_celebdf(p)
