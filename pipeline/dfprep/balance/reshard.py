@@ -12,7 +12,6 @@ Both tasks are idempotent, so Dask may retry them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.core.atomic import remove_tmp, writing_to
+from dfprep.core.codec import parse_sample
 from dfprep.errors import InputError
 from dfprep.shard import writing
 from dfprep.tario import TarSink, iter_samples
@@ -37,18 +37,7 @@ BUCKET_SCHEMA = pa.schema(
 
 def _check(source: str, key: str, label: int, members: dict[str, bytes]) -> None:
     """The sample's own labels must agree with the index it was selected from."""
-    where = f"{source}: sample {key}"
-    if "jpg" not in members or "json" not in members or "cls" not in members:
-        raise InputError(f"{where}: needs .jpg, .json and .cls members, has {sorted(members)}")
-    try:
-        meta = json.loads(members["json"])
-        cls = int(members["cls"])
-    except ValueError as e:
-        raise InputError(f"{where}: unreadable .json or .cls ({e})") from None
-    if meta.get("key") != key:
-        raise InputError(f"{where}: .json names key {meta.get('key')!r}")
-    if int(meta.get("label", -1)) != label or cls != label:
-        raise InputError(f"{where}: .json label {meta.get('label')} / .cls {cls} disagree with the index label {label}")
+    parse_sample(members, f"{source}: sample {key}", key=key, label=label)
 
 
 def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
