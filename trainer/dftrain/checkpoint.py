@@ -18,8 +18,7 @@ from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
 from dfprep.core.atomic import fsync_dir, fsync_tree
-from dfprep.core.errors import first_line
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError, first_line
 from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict, train_config_from_dict
 from dftrain.labels import names, train_datasets
 from dftrain.model import create_model, safe_torch_load

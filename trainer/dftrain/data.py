@@ -28,9 +28,8 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dfprep.core.codec import decode_jpeg, parse_sample
-from dfprep.core.errors import first_line
+from dfprep.core.errors import ConfigError, InputError, first_line
 from dfprep.core.system import default_workers as default_worker_count
-from dfprep.errors import ConfigError, InputError
 from dfprep.tario import count_samples, iter_samples
 from dftrain.config import LabelConfig
 from dftrain.labels import sample_class

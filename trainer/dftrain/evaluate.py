@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 
 from dfprep import catalogue
 from dfprep.core.atomic import write_json
-from dfprep.errors import InputError
-from dfprep.outputs import output_dir
+from dfprep.core.errors import InputError
+from dfprep.core.outputs import output_dir
 from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards

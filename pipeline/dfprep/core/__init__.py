@@ -7,6 +7,7 @@ system helpers. Nothing here imports the rest of dfprep (or dftrain).
 - `dfprep.core.system`: `available_cores`, `default_workers`.
 - `dfprep.core.codec`: `encode_sample`, `check_sample`, `parse_sample`, `decode_jpeg`: the bytes of
   one sample, for every writer (extract, synthetic shards) and reader (balance, verify, the loader).
+- `dfprep.core.outputs`: `output_dir`, `output_file`: a wrong `--out` is one line.
 - `dfprep.core.atomic`: `write_bytes`/`write_text`/`write_json`, `writing_to`, `publish`, `TMP_MARK`:
   every file either package writes goes through it (tmp + fsync + rename + directory fsync).
 """
