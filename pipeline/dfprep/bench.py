@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 
 from dfprep.config import Params, replace
+from dfprep.core.atomic import publish
 from dfprep.core.system import available_cores
 from dfprep.errors import ConfigError, InputError
 from dfprep.outputs import output_dir
@@ -62,7 +63,7 @@ def make_bench_videos(out_dir: Path, n: int = 4, seconds: float = 20.0, gop: int
         if not p.exists():
             tmp = p.with_name(f".{p.name}.tmp.mp4")
             make_face_video(tmp, fps=30, size=size, seconds=seconds, seed=i, gop=gop, preset=preset)
-            os.replace(tmp, p)  # a killed bench never leaves a half video that a rerun would reuse
+            publish(tmp, p)  # a killed bench never leaves a half video that a rerun would reuse
         paths.append(p)
     return paths
 
@@ -365,5 +366,5 @@ def _warm_row(out: Path) -> dict:
     if not path.exists():
         tmp = out / ".warm-up.tmp.mp4"
         make_face_video(tmp, fps=30, size=(320, 240), seconds=1, seed=99)
-        os.replace(tmp, path)
+        publish(tmp, path)
     return _row(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
+from dfprep.core.atomic import write_json
 from dfprep.errors import InputError
 from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: dftrain.predict's API)
     JobWriter,
@@ -174,10 +174,8 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
         summary.crops += stats["crops"]
         errors.update(stats.get("errors", {}))
     summary.errors = dict(errors.most_common(20))
-    tmp = out / ".extract.json.tmp"
     with writing(out / "extract.json"):
-        tmp.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
-        os.replace(tmp, out / "extract.json")
+        write_json(out / "extract.json", summary.as_dict(), newline=False, sort_keys=True)
     return summary
 
 

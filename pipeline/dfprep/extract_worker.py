@@ -8,7 +8,6 @@ them on Dask, the summary) is `dfprep.extract`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -22,6 +21,7 @@ import numpy as np
 
 from dfprep import __version__
 from dfprep.config import ExtractConfig
+from dfprep.core.codec import encode_sample
 from dfprep.core.errors import first_line
 from dfprep.crop import crop_face
 from dfprep.distribute import emit
@@ -147,8 +147,7 @@ def process_video(
                 jpg = encode_jpeg(face_img, cfg.crop.jpeg_quality)
                 meta = rec.to_json()
                 index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
-                members = {"cls": str(label).encode(), "jpg": jpg,
-                           "json": json.dumps(meta, sort_keys=True).encode()}
+                members = encode_sample(meta, jpg)
                 samples.append((key, members, index_row))
         batch.clear()
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
+from dfprep.core.atomic import writing_to
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dfprep.outputs import output_file
@@ -135,13 +136,8 @@ def build_manifest(
 
 def write_manifest(table: pa.Table, out: str | Path) -> Path:
     out = output_file(out, "--out")
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with writing(out):
-            pq.write_table(table, tmp)
-            tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(out), writing_to(out) as tmp:
+        pq.write_table(table, tmp)
     return out
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dfprep.core.atomic import TMP_MARK, publish, remove_tmp, tmp_path, write_json
 from dfprep.errors import DfprepError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.tario import TarSink
 
-TMP_MARK = ".tmp-"
+__all__ = ["TMP_MARK", "ShardFiles", "ShardWriteError", "ShardWriter", "remove_stale_tmp", "shard_name", "writing"]
 
 
 class ShardWriteError(DfprepError, OSError):
@@ -84,28 +84,12 @@ class ShardFiles:
         """Delete the shard, and the temporary files of an attempt whose worker was killed."""
         for p in (self.stats, *self.all[:-1]):  # stats first: the shard stops counting as done
             p.unlink(missing_ok=True)
-        for p in self.dir.glob(f".{self.name}.*{TMP_MARK}*"):
-            p.unlink(missing_ok=True)
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+        remove_tmp(self.dir, f"{self.name}.")
 
 
 def remove_stale_tmp(shards_dir: Path) -> int:
     """Delete temporary files left by killed runs (nothing reads them)."""
-    n = 0
-    if shards_dir.is_dir():
-        for p in shards_dir.glob(f".*{TMP_MARK}*"):
-            p.unlink(missing_ok=True)
-            n += 1
-    return n
+    return remove_tmp(shards_dir)
 
 
 class ShardWriter:
@@ -113,7 +97,7 @@ class ShardWriter:
 
     def __init__(self, files: ShardFiles):
         self.files = files
-        self._tmp_tar = _tmp(files.tar)
+        self._tmp_tar = tmp_path(files.tar)
         with writing(files.tar):
             files.dir.mkdir(parents=True, exist_ok=True)
             self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
@@ -133,21 +117,19 @@ class ShardWriter:
         written: list[Path] = []
         try:
             with writing(self.files.tar):
-                _publish(self._tmp_tar, self.files.tar)
+                publish(self._tmp_tar, self.files.tar)
             written.append(self.files.tar)
             for rows, schema, final in (
                 (index_rows, CROP_INDEX_SCHEMA, self.files.index),
                 (video_rows, VIDEO_STATUS_SCHEMA, self.files.videos),
             ):
-                tmp = _tmp(final)
+                tmp = tmp_path(final)
                 with writing(final):
                     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)
-                    _publish(tmp, final)
+                    publish(tmp, final)
                 written.append(final)
-            tmp = _tmp(self.files.stats)
-            with writing(self.files.stats):
-                tmp.write_text(json.dumps(stats, indent=1, sort_keys=True))
-                _publish(tmp, self.files.stats)
+            with writing(self.files.stats):  # last: the shard counts as done from here
+                write_json(self.files.stats, stats, newline=False, sort_keys=True)
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)

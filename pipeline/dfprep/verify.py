@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.balance.select import BALANCED_SPLITS
+from dfprep.core.codec import check_sample
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
@@ -37,7 +38,6 @@ from dfprep.shard import TMP_MARK, ShardFiles
 from dfprep.tario import iter_samples
 
 MAX_PROBLEMS = 1000  # kept in full; beyond this only counted (a broken run can have millions)
-SAMPLE_MEMBERS = ("cls", "jpg", "json")
 MANIFEST_LABELS = ("label", "dataset", "split", "method", "category")
 SELECTION_COLUMNS = ["key", "split", "label", "out_shard", "out_pos"]
 
@@ -110,30 +110,11 @@ def read_tar(path: Path, report: VerifyReport) -> list[tuple[str, _Sample]] | No
 
 def _check_sample(path: Path, key: str, members: dict[str, bytes], report: VerifyReport) -> _Sample:
     where = f"{path}: sample {key}"
-    missing = [m for m in SAMPLE_MEMBERS if m not in members]
-    if missing:
-        report.problem(f"{where}: missing member(s) {', '.join('.' + m for m in missing)}")
-    sample = _Sample(None, None, None, len(members.get("jpg", b"")))
-    if "json" in members:
-        try:
-            meta = json.loads(members["json"])
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-            sample.label, sample.video_id, sample.split = int(meta["label"]), meta.get("video_id"), meta.get("split")
-            if meta.get("key") != key:
-                report.problem(f"{where}: .json names key {meta.get('key')!r}")
-        except (ValueError, KeyError, TypeError) as e:
-            report.problem(f"{where}: .json does not parse as a sample record ({e})")
-    if "cls" in members and sample.label is not None:
-        try:
-            if int(members["cls"]) != sample.label:
-                report.problem(f"{where}: .cls {members['cls']!r} disagrees with the .json label {sample.label}")
-        except ValueError:
-            report.problem(f"{where}: .cls {members['cls'][:20]!r} is not an integer")
-    jpg = members.get("jpg")
-    if jpg is not None and not (jpg[:2] == b"\xff\xd8" and b"\xff\xd9" in jpg[-16:]):
-        report.problem(f"{where}: .jpg is not a complete JPEG (start or end marker missing)")
-    return sample
+    s = check_sample(members, key, jpeg=True)
+    for problem in s.problems:
+        report.problem(f"{where}: {problem}")
+    meta = s.meta or {}
+    return _Sample(s.label, meta.get("video_id"), meta.get("split"), len(members.get("jpg", b"")))
 
 
 def _read_table(path: Path, schema: pa.Schema, report: VerifyReport) -> pa.Table | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import tempfile
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dfprep.core import atomic
 from dftrain.config import EvalConfig, ModelConfig, TrainConfig
 
 
@@ -392,10 +392,7 @@ def write_json(result: dict, out: Path) -> Path:
     """OUT/bench.json, atomically (also called after every measurement, `complete` false)."""
     out.mkdir(parents=True, exist_ok=True)
     j = out / "bench.json"
-    tmp = j.with_name(".bench.json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, j)
-    return j
+    return atomic.write_json(j, result)
 
 
 def write_outputs(result: dict, out: Path) -> tuple[Path, Path]:

@@ -17,8 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
-from dfprep.core.errors import first_line
-from dfprep.errors import InputError
+from dfprep.core.atomic import fsync_dir, fsync_tree
+from dfprep.core.errors import InputError, first_line
 from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict, train_config_from_dict
 from dftrain.labels import names, train_datasets
 from dftrain.model import create_model, safe_torch_load
@@ -90,11 +90,13 @@ def save_checkpoint(
     (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
     if state is not None:
         torch.save(state, tmp / STATE)
+    fsync_tree(tmp)  # the files are on disk before the swap makes them the checkpoint
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
+    fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
     return final
 

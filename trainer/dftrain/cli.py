@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from dfprep.core.cli import handle_errors
+from dfprep.core.errors import DfprepError
+from dfprep.core.outputs import output_file
 from dfprep.core.system import available_cores
-from dfprep.errors import DfprepError
-from dfprep.outputs import output_file
 
 app = typer.Typer(
     help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
@@ -207,7 +207,7 @@ def _bench_suite(
     suite: str, out: Path | None, tiny: bool, device: str, data: Path | None,
     params: Path | None, work: Path | None,
 ) -> None:  # fmt: skip
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
     from dftrain.bench_suite import Sizes, print_tables, run_suite, write_json, write_outputs
     from dftrain.config import load_train_params
     from dftrain.inference import pick_device

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dftrain.results_table import Run, render
 
 

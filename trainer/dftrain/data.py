@@ -16,7 +16,6 @@ in order.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import random
 import tarfile
@@ -26,12 +25,11 @@ from pathlib import Path
 
 import torch
 import webdataset as wds
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dfprep.core.errors import first_line
+from dfprep.core.codec import decode_jpeg, parse_sample
+from dfprep.core.errors import ConfigError, InputError, first_line
 from dfprep.core.system import default_workers as default_worker_count
-from dfprep.errors import ConfigError, InputError
 from dfprep.tario import count_samples, iter_samples
 from dftrain.config import LabelConfig
 from dftrain.labels import names, sample_class, shuffled_class
@@ -124,28 +122,11 @@ class SampleDecoder:
 
     def __call__(self, sample: dict) -> tuple[torch.Tensor, int]:
         where = f"{sample.get('__url__', '?')}: sample {sample.get('__key__', '?')}"
-        for ext in ("jpg", "cls", "json"):
-            if ext not in sample:
-                raise InputError(f"{where}: no .{ext} member")
-        try:
-            meta = json.loads(sample["json"])
-            binary = int(sample["cls"].decode("ascii").strip())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InputError(f"{where}: unreadable .json/.cls ({e})") from None
-        if not isinstance(meta, dict):
-            raise InputError(f"{where}: .json is not an object")
-        y = sample_class(meta, self.labels, where)
+        parsed = parse_sample(sample, where)
+        y = sample_class(parsed.meta, self.labels, where)
         if self.labels.shuffle:
-            y = shuffled_class(str(meta.get("video_id", where)), len(names(self.labels)))
-        if binary != int(meta.get("label", -1)):
-            raise InputError(
-                f"{where}: .cls {binary} disagrees with the .json label {meta.get('label')!r}"
-            )
-        try:
-            with Image.open(io.BytesIO(sample["jpg"])) as im:
-                img = im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as e:
-            raise InputError(f"{where}: undecodable .jpg ({e})") from None
+            y = shuffled_class(str(parsed.meta.get("video_id", where)), len(names(self.labels)))
+        img = decode_jpeg(sample["jpg"], where)
         return self.transform(img), y
 
 

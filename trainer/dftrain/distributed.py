@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep import catalogue
-from dfprep.errors import InputError
-from dfprep.outputs import output_dir
+from dfprep.core.atomic import write_json
+from dfprep.core.errors import InputError
+from dfprep.core.outputs import output_dir
 from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards
@@ -95,9 +95,7 @@ def _json_safe(x: Any) -> Any:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_json_safe(data), indent=1, sort_keys=False, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, _json_safe(data), sort_keys=False, allow_nan=False)
 
 
 def _plot_sets(t: pa.Table, label: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -6,17 +6,16 @@ through `Scorer`, so a crop gets the same score whichever way it arrives.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from dfprep.core.codec import decode_jpeg
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.system import default_workers as default_worker_count
-from dfprep.errors import ConfigError, InputError
 from dfprep.tario import iter_samples
 from dftrain.checkpoint import inference_aug, load_model, resolve
 from dftrain.labels import fake_probability
@@ -33,12 +32,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def decode_crop(jpg: bytes, transform: Callable, where: str) -> torch.Tensor:
-    try:
-        with Image.open(io.BytesIO(jpg)) as im:
-            img = im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"{where}: undecodable .jpg ({e})") from None
-    return transform(img)
+    return transform(decode_jpeg(jpg, where))
 
 
 class Scorer:

@@ -8,7 +8,7 @@ import hashlib
 import torch
 
 from dfprep import catalogue
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.schema import TRAIN_DATASETS, class_index, class_names
 from dftrain.config import LabelConfig
 

@@ -22,8 +22,7 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from dfprep.core.errors import first_line
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError, first_line
 from dftrain.config import EMBEDDINGS, ModelConfig
 
 NEW_KEYS = frozenset({"fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"})

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dfprep.adapters.folder import VIDEO_EXTS
 from dfprep.config import ExtractConfig, Params, replace
-from dfprep.errors import InputError
-from dfprep.extract import VideoResult, process_video, resolve_threads
+from dfprep.core.errors import InputError
+from dfprep.core.media import VIDEO_EXTS
+from dfprep.extract import resolve_threads
+from dfprep.extract_worker import VideoResult, process_video
 from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer

@@ -14,6 +14,7 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 
+from dfprep.core.codec import encode_sample
 from dfprep.schema import TRAIN_DATASETS, make_key
 
 _PATCH_COLOURS = [
@@ -109,14 +110,7 @@ def write_synthetic_shards(
                         "key": key,
                         "time": float(i % 4),
                     }
-                    sink.write(
-                        {
-                            "__key__": key,
-                            "jpg": jpeg(fake, di, category),
-                            "cls": str(int(fake)).encode(),
-                            "json": json.dumps(meta).encode(),
-                        }
-                    )
+                    sink.write({"__key__": key, **encode_sample(meta, jpeg(fake, di, category))})
             sizes[split][name] = per
             n += per
     (out / "sizes.json").write_text(json.dumps(sizes, indent=1))
@@ -167,8 +161,7 @@ def write_synthetic_extract(
                                  [0.0] * 10)  # fmt: skip
                 jpg = pool[fake][int(rng.integers(len(pool[fake])))]
                 meta = rec.to_json()
-                writer.write(key, {"cls": str(int(fake)).encode(), "jpg": jpg,
-                                   "json": json.dumps(meta, sort_keys=True).encode()})  # fmt: skip
+                writer.write(key, encode_sample(meta, jpg))
                 index_rows.append({**meta, "shard": f"{name}.tar", "jpeg_bytes": len(jpg)})
                 n += 1
             video_rows.append({

@@ -13,16 +13,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from dfprep.balance.pool import find_shards
-from dfprep.errors import InputError
-from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
-
-VIDEO_COLUMNS = ["video_id", "path", "dataset", "split", "label", "category", "method", "status",
-                 "error", "crops"]  # fmt: skip
-CROP_COLUMNS = ["key", "shard", "video_id", "dataset", "split", "label", "video_label", "category",
-                "method", "sample_index", "face_index", "time"]  # fmt: skip
+from dfprep.core.errors import InputError
+from dfprep.layout import read_extract_shards
 
 
 @dataclass(frozen=True)
@@ -50,8 +43,8 @@ def parse_source(spec: str | Source) -> Source:
 
 @dataclass
 class TestSet:
-    videos: pa.Table  # VIDEO_COLUMNS, one row per test video, sorted by video_id
-    crops: pa.Table  # CROP_COLUMNS + shard_path, the crops of those videos in index order
+    videos: pa.Table  # dfprep.layout.VIDEO_COLUMNS, one row per test video, sorted by video_id
+    crops: pa.Table  # dfprep.layout.INDEX_COLUMNS + shard_path, the crops of those videos in index order
 
     def jobs(self) -> list[tuple[str, frozenset[str]]]:
         """(shard tar path, keys wanted from it) in shard order."""
@@ -63,20 +56,9 @@ class TestSet:
         return [(p, frozenset(k)) for p, k in out.items()]
 
 
-def _read(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
-    try:
-        missing = [c for c in columns if c not in pq.read_schema(path).names]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-        table = pq.read_table(path, columns=columns)
-        return table.cast(pa.schema([schema.field(c) for c in columns]))
-    except (OSError, pa.ArrowException) as e:
-        raise InputError(f"{path}: not a readable Parquet table of dfprep extract ({e})") from None
-
-
 def read_extract(root: Path) -> tuple[pa.Table, pa.Table]:
     """(videos, crops + shard_path) of every shard of an extract output; an unfinished shard is an error."""
-    complete, incomplete = find_shards(root)
+    complete, incomplete = read_extract_shards(root)
     if incomplete:
         raise InputError(
             f"{incomplete[0]}: unfinished shard (no .stats.json); finish `dfprep extract` first "
@@ -85,18 +67,10 @@ def read_extract(root: Path) -> tuple[pa.Table, pa.Table]:
     if not complete:
         raise InputError(f"{root}: no complete shard in shards/")
     videos, crops = [], []
-    for stats in complete:
-        name = stats.name[: -len(".stats.json")]
-        v = _read(stats.with_name(f"{name}.videos.parquet"), VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA)
-        c = _read(stats.with_name(f"{name}.index.parquet"), CROP_COLUMNS, CROP_INDEX_SCHEMA)
-        tar = stats.with_name(f"{name}.tar")
-        bad = [s for s in pc.unique(c["shard"]).to_pylist() if s != tar.name]
-        if bad:
-            raise InputError(
-                f"{stats.with_name(name + '.index.parquet')}: rows name shard {bad[0]!r}"
-            )
-        videos.append(v)
-        crops.append(c.append_column("shard_path", pa.array([str(tar)] * len(c), pa.string())))
+    for shard in complete:
+        c = shard.index
+        videos.append(shard.videos)
+        crops.append(c.append_column("shard_path", pa.array([str(shard.files.tar)] * len(c), pa.string())))
     return pa.concat_tables(videos), pa.concat_tables(crops)
 
 

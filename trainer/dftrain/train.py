@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 from torch.nn.parallel import DistributedDataParallel
 
 from dfprep.core.errors import EXIT_DIVERGED, ConfigError, DfprepError
-from dfprep.outputs import output_dir
+from dfprep.core.outputs import output_dir
 from dftrain import distributed
 from dftrain.checkpoint import (
     WEIGHTS,

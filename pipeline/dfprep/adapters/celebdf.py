@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import InputError
 
@@ -79,7 +79,6 @@ def identity_of(subdir: str, stem: str, where: str) -> str:
     return m.group(1)
 
 
-@register("celebdf")
 def celebdf(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "celebdf", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "celebdf")

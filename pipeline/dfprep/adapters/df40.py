@@ -21,9 +21,10 @@ import json
 import logging
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
 from dfprep.adapters.celebdf import read_test_list
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import read_options
+from dfprep.core.media import IMAGE_EXTS, VIDEO_EXTS
 from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ IMAGE_ONLY = {  # method folder -> family; listed so they are recognised, never 
 }
 DOMAINS = {"ff": 1, "cdf": 1, "fake": 1, "real": 0}
 DOMAIN_DIRS = {"cdf": ("cdf",), "ff": ("ff",), "own": ("fake", "real"), "all": tuple(DOMAINS)}
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 OPTIONS = {
     "frame_stride": 1,
     "reals": "required",  # required | none (fakes only; pair them with reals from elsewhere)
@@ -175,7 +174,6 @@ def _cdf_reals(root: Path, cdf: Path, stride: int, opts: AdapterOptions) -> list
     return rows
 
 
-@register("df40")
 def df40(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "df40", OPTIONS)
     stride = o["frame_stride"]

@@ -13,8 +13,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, register
 from dfprep.adapters.ffpp import compression_of, videos_in
+from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import ConfigError, InputError
 
@@ -35,7 +35,6 @@ def actor_of(stem: str, fake: bool, where: Path) -> str:
     return m.group(1)
 
 
-@register("dfd")
 def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfd", OPTIONS)
     compression = compression_of(o, "dfd")

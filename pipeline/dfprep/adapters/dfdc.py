@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import ConfigError, InputError
 
@@ -117,7 +117,6 @@ def _labelled_rows(root: Path, labels: Path, split: str, opts: AdapterOptions) -
     return rows
 
 
-@register("dfdc")
 def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfdc", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "dfdc")

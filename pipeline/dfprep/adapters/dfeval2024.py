@@ -13,7 +13,7 @@ import csv
 import logging
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import read_options
 from dfprep.errors import ConfigError, InputError
 
@@ -41,7 +41,6 @@ def _metadata(root: Path, name: str) -> Path:
     raise InputError(f"dfeval2024: none of {', '.join(METADATA)} under {root}")
 
 
-@register("dfeval2024")
 def dfeval2024(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfeval2024", OPTIONS)
     if o["split"] not in SPLIT_MODES:

@@ -15,7 +15,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import ConfigError, InputError
 
@@ -71,7 +71,6 @@ def read_metadata(path: Path) -> list[tuple[int, dict[str, str], str]]:
     return out
 
 
-@register("fakeavceleb")
 def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "fakeavceleb", OPTIONS)
     if o["fake_audio"] not in FAKE_AUDIO:

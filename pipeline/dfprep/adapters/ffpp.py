@@ -15,8 +15,9 @@ import json
 import logging
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import read_options
+from dfprep.core.media import VIDEO_EXTS
 from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ METHOD_CATEGORY = {
 }
 DFD_METHOD = "DeepFakeDetection"  # manipulated_sequences/ folder of the dfd dataset, skipped here
 COMPRESSIONS = ("c23", "c40", "raw")
-VIDEO_EXTS = (".mp4", ".avi")
 OPTIONS = {"compression": "c23", "methods": ",".join(METHOD_CATEGORY)}
 
 
@@ -76,7 +76,6 @@ def chosen_methods(value: str) -> list[str]:
     return methods
 
 
-@register("ffpp")
 def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "ffpp", OPTIONS)
     compression = compression_of(o, "ffpp")

@@ -8,11 +8,11 @@ import os
 import posixpath
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.core.media import VIDEO_EXTS
 from dfprep.errors import InputError
 from dfprep.schema import CATEGORIES, SPLITS
 
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv"}
 LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
 TRUE = {"1", "true", "yes", "on"}
 log = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
     return rows
 
 
-@register("folder")
 def folder(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     """Labels from ROOT/real and ROOT/fake (split `test` unless a CSV says otherwise)."""
     if opts.csv is not None:

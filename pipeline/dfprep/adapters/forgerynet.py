@@ -16,7 +16,7 @@ from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, check_listed, register
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import ConfigError, InputError
 
@@ -173,7 +173,6 @@ def _rows(root: Path, lst: Path, split: str | None, fps: float, opts: AdapterOpt
     return out
 
 
-@register("forgerynet")
 def forgerynet(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "forgerynet", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "forgerynet")

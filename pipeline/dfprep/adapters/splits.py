@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dfprep.adapters import AdapterOptions
+from dfprep.adapters.registry import AdapterOptions
 from dfprep.errors import ConfigError
 
 SEED = "dfprep"  # default salt of every derived split; change it to draw another split

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dfprep.adapters import AdapterOptions, VideoRow, register
-from dfprep.adapters.df40 import IMAGE_EXTS
+from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import read_options
+from dfprep.core.media import ARCHIVE_EXTS, IMAGE_EXTS
 from dfprep.errors import ConfigError, InputError
 
 TOPS = {"real_train": (0, "train"), "real_test": (0, "test"), "fake_train": (1, "train"), "fake_test": (1, "test")}
-ARCHIVE_EXTS = (".tar.gz", ".tgz")
 OPTIONS = {"frame_stride": 10}
 LABEL_DIRS = {"real": 0, "fake": 1}
 
@@ -43,7 +42,6 @@ def _sequences(src: Path, label: int) -> list[Path]:
     return sorted(out)
 
 
-@register("wilddeepfake")
 def wilddeepfake(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "wilddeepfake", OPTIONS)
     if o["frame_stride"] < 1:

@@ -8,7 +8,6 @@ samples: at most `max_shards` shards are opened per sheet, and only their header
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -19,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 from dfprep.balance.pool import read_pool
 from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
+from dfprep.core.codec import decode_jpeg
 from dfprep.errors import InputError
 from dfprep.outputs import output_dir
 from dfprep.schema import LABEL_NAMES
@@ -98,10 +98,10 @@ def contact_sheet(crops: pa.Table, title: str, cfg: ReportConfig) -> Image.Image
         data = images.get(row["key"])
         try:
             if data is None:
-                raise UnidentifiedImageError
-            thumb = Image.open(io.BytesIO(data)).convert("RGB").resize((cfg.thumb, cfg.thumb))
+                raise InputError("missing")
+            thumb = decode_jpeg(data, row["key"]).resize((cfg.thumb, cfg.thumb))
             sheet.paste(thumb, (x, y))
-        except (UnidentifiedImageError, OSError):
+        except InputError:
             draw.rectangle([x, y, x + cfg.thumb - 1, y + cfg.thumb - 1], outline="red")
             draw.text((x + 4, y + 4), "missing" if data is None else "unreadable", fill="red", font=font)
         caption = _fit(draw, f"{row['video_id']} {row['time']:.0f}s", font, cfg.thumb)

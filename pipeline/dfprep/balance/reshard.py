@@ -12,15 +12,14 @@ Both tasks are idempotent, so Dask may retry them.
 
 from __future__ import annotations
 
-import json
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dfprep.core.atomic import remove_tmp, writing_to
+from dfprep.core.codec import parse_sample
 from dfprep.errors import InputError
 from dfprep.shard import writing
 from dfprep.tario import TarSink, iter_samples
@@ -36,30 +35,9 @@ BUCKET_SCHEMA = pa.schema(
 )
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-
-
 def _check(source: str, key: str, label: int, members: dict[str, bytes]) -> None:
     """The sample's own labels must agree with the index it was selected from."""
-    where = f"{source}: sample {key}"
-    if "jpg" not in members or "json" not in members or "cls" not in members:
-        raise InputError(f"{where}: needs .jpg, .json and .cls members, has {sorted(members)}")
-    try:
-        meta = json.loads(members["json"])
-        cls = int(members["cls"])
-    except ValueError as e:
-        raise InputError(f"{where}: unreadable .json or .cls ({e})") from None
-    if meta.get("key") != key:
-        raise InputError(f"{where}: .json names key {meta.get('key')!r}")
-    if int(meta.get("label", -1)) != label or cls != label:
-        raise InputError(f"{where}: .json label {meta.get('label')} / .cls {cls} disagree with the index label {label}")
+    parse_sample(members, f"{source}: sample {key}", key=key, label=label)
 
 
 def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
@@ -92,15 +70,13 @@ def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
     ).sort_by([("out_shard", "ascending"), ("out_pos", "ascending")])
     del got
     final = Path(bucket)
-    tmp = _tmp(final)
-    try:
-        with writing(final):
-            with pq.ParquetWriter(tmp, BUCKET_SCHEMA, compression="none") as w:
-                for name in pc.unique(table["out_shard"]).to_pylist():  # one row group per output shard
-                    w.write_table(table.filter(pc.equal(table["out_shard"], name)))
-            _publish(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)  # still there only when something failed
+    with (
+        writing(final),
+        writing_to(final) as tmp,
+        pq.ParquetWriter(tmp, BUCKET_SCHEMA, compression="none") as w,  # closed before the publish
+    ):
+        for name in pc.unique(table["out_shard"]).to_pylist():  # one row group per output shard
+            w.write_table(table.filter(pc.equal(table["out_shard"], name)))
     return len(table)
 
 
@@ -114,18 +90,11 @@ def write_shard(path: str, buckets: list[str], expected: int) -> dict:
     pos = rows["out_pos"].to_numpy()[order].tolist()
     if pos != list(range(expected)):
         raise InputError(f"{final}: buckets hold {len(pos)} samples, expected {expected} (stale bucket files?)")
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):  # of an attempt whose worker was killed
-        stale.unlink(missing_ok=True)
-    tmp = _tmp(final)
-    try:
-        with writing(final):
-            with open(tmp, "wb") as f, TarSink(f) as sink:
-                for i in range(0, len(order), 64):
-                    batch = rows.take(order[i : i + 64])
-                    for key, exts, data in zip(batch["key"].to_pylist(), batch["exts"].to_pylist(),
-                                               batch["data"].to_pylist(), strict=True):
-                        sink.write(key, dict(zip(exts, data, strict=True)))
-            _publish(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)  # still there only when something failed
+    remove_tmp(final.parent, final.name)  # of an attempt whose worker was killed
+    with writing(final), writing_to(final) as tmp, open(tmp, "wb") as f, TarSink(f) as sink:
+        for i in range(0, len(order), 64):
+            batch = rows.take(order[i : i + 64])
+            for key, exts, data in zip(batch["key"].to_pylist(), batch["exts"].to_pylist(),
+                                       batch["data"].to_pylist(), strict=True):
+                sink.write(key, dict(zip(exts, data, strict=True)))
     return {"name": name, "count": len(pos), "bytes": final.stat().st_size}

@@ -11,7 +11,6 @@ Same inputs and seed give byte-identical files. Tasks run on a Dask client when 
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import uuid
@@ -28,6 +27,7 @@ from dfprep.balance.reshard import bucket_source, write_shard
 from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
 from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
+from dfprep.core.atomic import remove_tmp, write_json, write_text
 from dfprep.errors import InputError
 from dfprep.outputs import output_dir
 from dfprep.shard import writing
@@ -99,20 +99,13 @@ def _selection_table(selection: Selection, sources: list[str]) -> pa.Table:
     return t.set_column(t.schema.get_field_index("source"), "source", src)
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
-
-
 def _remove_partial(out: Path) -> None:
     """Temporary files of an interrupted run (best effort: tasks may still be running elsewhere)."""
     shutil.rmtree(out / BUCKETS, ignore_errors=True)
     for split in BALANCED_SPLITS:
         for p in (out / split).glob(f".{split}-*.tar.tmp-*"):
             p.unlink(missing_ok=True)
-    for p in out.glob(".*.json.tmp"):  # _write_json's
-        p.unlink(missing_ok=True)
+    remove_tmp(out)  # write_json's
 
 
 def _table1() -> dict[str, dict[str, int]]:
@@ -210,11 +203,11 @@ def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Prog
         pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
     stats = compute_stats(pool, selection, cfg, reference=_table1())
     with writing(out / "stats.*"):
-        _write_json(out / "stats.json", stats)
-        (out / "stats.md").write_text(stats_markdown(stats))
+        write_json(out / "stats.json", stats)
+        write_text(out / "stats.md", stats_markdown(stats))
         plot_stats(stats, out / "stats.png")
     with writing(out / "sizes.json"):
-        _write_json(out / "sizes.json", sizes)  # last: marks the output complete
+        write_json(out / "sizes.json", sizes)  # last: marks the output complete
     notes = [n for plan in selection.plans.values() for n in plan.notes]
     if pool.skipped:
         notes.append(f"{len(pool.skipped)} incomplete extract shard(s) skipped (no stats file), e.g. {pool.skipped[0]}")

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from dfprep.config import DetectConfig
-from dfprep.detect import (
+from dfprep.detectors.base import (
     Face,
     Unpicklable,
     check_images,

@@ -21,7 +21,7 @@ from retinaface.postprocess import (
 )
 
 from dfprep.config import DetectConfig
-from dfprep.detect import (
+from dfprep.detectors.base import (
     Face,
     Unpicklable,
     check_images,
