@@ -35,7 +35,9 @@ def touch(path: Path) -> Path:
 
 
 def tiny_video(path: Path, fps: float, seconds: float = 1.0) -> Path:
-    frames = (np.full((64, 64, 3), 40 * i % 255, np.uint8) for i in range(max(1, round(fps * seconds))))
+    frames = (
+        np.full((64, 64, 3), 40 * i % 255, np.uint8) for i in range(max(1, round(fps * seconds)))
+    )
     return encode_video(path, frames, fps)
 
 
@@ -50,13 +52,19 @@ def make_celebdf(root: Path, n_ids: int = 12, per_id: int = 2, youtube: int = 6)
         for j in range(per_id):
             want[f"Celeb-real/id{k}_{j:04d}.mp4"] = Want(0, None, *REAL, f"id{k}")
             for b in ((k + 1) % n_ids, (k + 5) % n_ids):
-                want[f"Celeb-synthesis/id{k}_id{b}_{j:04d}.mp4"] = Want(1, None, "Celeb-synthesis", "FS", f"id{k}")
+                want[f"Celeb-synthesis/id{k}_id{b}_{j:04d}.mp4"] = Want(
+                    1, None, "Celeb-synthesis", "FS", f"id{k}"
+                )
     for n in range(youtube):
         want[f"YouTube-real/{n:05d}.mp4"] = Want(0, None, *REAL, f"youtube-{n:05d}")
     # The test list: identity 0's videos, two YouTube videos and some fakes of other identities.
     listed = [r for r in want if r.startswith(("Celeb-real/id0_", "Celeb-synthesis/id0_"))]
-    listed += ["YouTube-real/00000.mp4", "YouTube-real/00001.mp4",
-               "Celeb-synthesis/id3_id4_0001.mp4", "Celeb-synthesis/id7_id8_0000.mp4"]
+    listed += [
+        "YouTube-real/00000.mp4",
+        "YouTube-real/00001.mp4",
+        "Celeb-synthesis/id3_id4_0001.mp4",
+        "Celeb-synthesis/id7_id8_0000.mp4",
+    ]
     lines = []
     for rel in listed:
         w = want[rel]
@@ -69,8 +77,15 @@ def make_celebdf(root: Path, n_ids: int = 12, per_id: int = 2, youtube: int = 6)
 
 
 # ---- DFDC ----------------------------------------------------------------------------------------
-def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, test: int = 6,
-              nested: bool = False, validation: int = 0) -> dict[str, Want]:
+def make_dfdc(
+    root: Path,
+    parts: int = 2,
+    originals: int = 8,
+    fakes: int = 2,
+    test: int = 6,
+    nested: bool = False,
+    validation: int = 0,
+) -> dict[str, Want]:
     """dfdc_train_part_<i>/{*.mp4, metadata.json} (or under train/ when nested), test/labels.csv and,
     with `validation`, the published validation set validation/{*.mp4, labels.csv}."""
     want: dict[str, Want] = {}
@@ -80,7 +95,11 @@ def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, te
         for j in range(originals):
             orig = f"p{i}real{j:02d}.mp4"
             # some releases write "original": null on REAL entries; others leave the key out
-            meta[orig] = {"label": "REAL", "split": "train", **({"original": None} if j % 2 else {})}
+            meta[orig] = {
+                "label": "REAL",
+                "split": "train",
+                **({"original": None} if j % 2 else {}),
+            }
             want[f"{part}/{orig}"] = Want(0, None, *REAL, orig[:-4])
             for k in range(fakes):
                 fake = f"p{i}fake{j:02d}{k}.mp4"
@@ -88,14 +107,19 @@ def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, te
                 want[f"{part}/{fake}"] = Want(1, None, "unknown", "FS", orig[:-4])
         (root / part).mkdir(parents=True)
         (root / part / "metadata.json").write_text(json.dumps(meta))
-    for folder, split, prefix, count in (("test", "test", "t", test), ("validation", "val", "v", validation)):
+    for folder, split, prefix, count in (
+        ("test", "test", "t", test),
+        ("validation", "val", "v", validation),
+    ):
         if not count:
             continue
         rows = []
         for n in range(count):
             name, label = f"{prefix}{n:03d}.mp4", n % 2
             rows.append((name, label))
-            want[f"{folder}/{name}"] = Want(label, split, *(REAL if label == 0 else ("unknown", "FS")), name[:-4])
+            want[f"{folder}/{name}"] = Want(
+                label, split, *(REAL if label == 0 else ("unknown", "FS")), name[:-4]
+            )
         (root / folder).mkdir(parents=True)
         with (root / folder / "labels.csv").open("w", newline="") as f:
             w = csv.writer(f)
@@ -108,8 +132,13 @@ def make_dfdc(root: Path, parts: int = 2, originals: int = 8, fakes: int = 2, te
 
 # ---- FakeAVCeleb v1.2 ----------------------------------------------------------------------------
 FAV_HEADER = "source,target1,target2,method,category,type,race,gender,path,"
-FAV_RACES = (("African", "men"), ("Asian (East)", "women"), ("Asian (South)", "men"),
-             ("Caucasian (American)", "women"), ("Caucasian (European)", "men"))
+FAV_RACES = (
+    ("African", "men"),
+    ("Asian (East)", "women"),
+    ("Asian (South)", "men"),
+    ("Caucasian (American)", "women"),
+    ("Caucasian (European)", "men"),
+)
 
 
 def make_fakeavceleb(root: Path, n_ids: int = 20) -> dict[str, Want]:
@@ -128,18 +157,84 @@ def make_fakeavceleb(root: Path, n_ids: int = 20) -> dict[str, Want]:
         src, tgt = f"id{k:05d}", f"id{(k + 1) % n_ids:05d}"
         race, gender = FAV_RACES[k % len(FAV_RACES)]
         real = f"{k:05d}.mp4"  # the same file name in RealVideo-RealAudio and RealVideo-FakeAudio
-        add(src, "-", "real", "A", "RealVideo-RealAudio", race, gender, real, Want(0, None, *REAL, src))
-        add(src, tgt, "rtvc", "B", "RealVideo-FakeAudio", race, gender, real, Want(0, None, *REAL, src))
+        add(
+            src,
+            "-",
+            "real",
+            "A",
+            "RealVideo-RealAudio",
+            race,
+            gender,
+            real,
+            Want(0, None, *REAL, src),
+        )
+        add(
+            src,
+            tgt,
+            "rtvc",
+            "B",
+            "RealVideo-FakeAudio",
+            race,
+            gender,
+            real,
+            Want(0, None, *REAL, src),
+        )
         swap = f"{k:05d}_{tgt}_fs.mp4"  # and the same fake name in both FakeVideo folders
-        add(src, tgt, "faceswap", "C", "FakeVideo-RealAudio", race, gender, swap, Want(1, None, "faceswap", "FS", src))
-        add(src, tgt, "fsgan", "C", "FakeVideo-RealAudio", race, gender, f"{k:05d}_{tgt}_gan.mp4",
-            Want(1, None, "fsgan", "FS", src))
-        add(src, "-", "wav2lip", "D", "FakeVideo-FakeAudio", race, gender, f"{k:05d}_{k}_{src}_wavtolip.mp4",
-            Want(1, None, "wav2lip", "RE", src))
-        add(src, tgt, "faceswap-wav2lip", "D", "FakeVideo-FakeAudio", race, gender, swap,
-            Want(1, None, "faceswap-wav2lip", "FS", src))
-        add(src, tgt, "fsgan-wav2lip", "D", "FakeVideo-FakeAudio", race, gender, f"{k:05d}_{tgt}_gan_w.mp4",
-            Want(1, None, "fsgan-wav2lip", "FS", src))
+        add(
+            src,
+            tgt,
+            "faceswap",
+            "C",
+            "FakeVideo-RealAudio",
+            race,
+            gender,
+            swap,
+            Want(1, None, "faceswap", "FS", src),
+        )
+        add(
+            src,
+            tgt,
+            "fsgan",
+            "C",
+            "FakeVideo-RealAudio",
+            race,
+            gender,
+            f"{k:05d}_{tgt}_gan.mp4",
+            Want(1, None, "fsgan", "FS", src),
+        )
+        add(
+            src,
+            "-",
+            "wav2lip",
+            "D",
+            "FakeVideo-FakeAudio",
+            race,
+            gender,
+            f"{k:05d}_{k}_{src}_wavtolip.mp4",
+            Want(1, None, "wav2lip", "RE", src),
+        )
+        add(
+            src,
+            tgt,
+            "faceswap-wav2lip",
+            "D",
+            "FakeVideo-FakeAudio",
+            race,
+            gender,
+            swap,
+            Want(1, None, "faceswap-wav2lip", "FS", src),
+        )
+        add(
+            src,
+            tgt,
+            "fsgan-wav2lip",
+            "D",
+            "FakeVideo-FakeAudio",
+            race,
+            gender,
+            f"{k:05d}_{tgt}_gan_w.mp4",
+            Want(1, None, "fsgan-wav2lip", "FS", src),
+        )
     (root / "meta_data.csv").write_text("\n".join(lines) + "\n")
     return want
 
@@ -164,22 +259,44 @@ def forgerynet_videos(prefix: str) -> list[FNVideo]:
     for k in range(6):
         name = f"{prefix}/3/w{k:03d}/video.mp4"
         triple, cls = (1, 1 + k % 3) if k < 4 else (2, 8)
-        v.append(FNVideo(f"1 {name} 0 75 1 1 {triple} {cls}",
-                         Want(1, None, f"class-{cls:02d}", "FS" if triple == 1 else "RE", name[:-4])))
+        v.append(
+            FNVideo(
+                f"1 {name} 0 75 1 1 {triple} {cls}",
+                Want(1, None, f"class-{cls:02d}", "FS" if triple == 1 else "RE", name[:-4]),
+            )
+        )
     # partly manipulated: frames [10, 15) and [20, 30) fake at 25 fps; [5, 10) fake at 10 fps
     name = f"{prefix}/4/p000/video.mp4"
-    v.append(FNVideo(f"4 {name} 0 10 real 10 5 fake 15 5 real 20 10 fake 1 2 8",
-                     Want(1, None, "class-08", "RE", name[:-4]), [(0.4, 0.6), (0.8, 1.2)], 25))
+    v.append(
+        FNVideo(
+            f"4 {name} 0 10 real 10 5 fake 15 5 real 20 10 fake 1 2 8",
+            Want(1, None, "class-08", "RE", name[:-4]),
+            [(0.4, 0.6), (0.8, 1.2)],
+            25,
+        )
+    )
     name = f"{prefix}/4/p001/video.mp4"
-    v.append(FNVideo(f"2 {name} 0 5 0 5 5 1 1 1 2", Want(1, None, "class-02", "FS", name[:-4]), [(0.5, 1.0)], 10))
+    v.append(
+        FNVideo(
+            f"2 {name} 0 5 0 5 5 1 1 1 2",
+            Want(1, None, "class-02", "FS", name[:-4]),
+            [(0.5, 1.0)],
+            10,
+        )
+    )
     return v
 
 
-def make_forgerynet(root: Path) -> tuple[dict[str, Want], dict[str, list[tuple[float, float]] | None]]:
+def make_forgerynet(
+    root: Path,
+) -> tuple[dict[str, Want], dict[str, list[tuple[float, float]] | None]]:
     """Training/{video_list.txt, video/train_video_release/...}, Validation/... likewise."""
     want: dict[str, Want] = {}
     segs: dict[str, list[tuple[float, float]] | None] = {}
-    for top, release, split in (("Training", "train_video_release", None), ("Validation", "val_video_release", "test")):
+    for top, release, split in (
+        ("Training", "train_video_release", None),
+        ("Validation", "val_video_release", "test"),
+    ):
         videos = forgerynet_videos(release)
         (root / top).mkdir(parents=True)
         (root / top / "video_list.txt").write_text("\n".join(v.line for v in videos) + "\n")
@@ -248,15 +365,21 @@ def make_df40(root: Path) -> dict[str, Want]:
 def make_wilddeepfake(root: Path) -> dict[str, Want]:
     """{real,fake}_{train,test}/<N>.tar.gz extracted in place to <N>/<real|fake>/<seq>/<frame>.png."""
     want: dict[str, Want] = {}
-    layout = {"real_train": (0, "train", (1, 2)), "fake_train": (1, "train", (3, 4)),
-              "real_test": (0, "test", (5,)), "fake_test": (1, "test", (6, 7))}
+    layout = {
+        "real_train": (0, "train", (1, 2)),
+        "fake_train": (1, "train", (3, 4)),
+        "real_test": (0, "test", (5,)),
+        "fake_test": (1, "test", (6, 7)),
+    }
     for top, (label, split, nums) in layout.items():
         for n in nums:
             touch(root / top / f"{n}.tar.gz")  # the archive stays next to its extracted folder
             for seq in range(2):
                 rel = f"{top}/{n}/{'fake' if label else 'real'}/{seq}"
                 _frames(root / rel, 12)
-                want[rel] = Want(label, split, *(REAL if label == 0 else ("unknown", "unknown")), str(n))
+                want[rel] = Want(
+                    label, split, *(REAL if label == 0 else ("unknown", "unknown")), str(n)
+                )
     return want
 
 
@@ -276,7 +399,9 @@ def make_dfeval2024(root: Path) -> tuple[dict[str, Want], int]:
         touch(root / "video-data" / name)
         if truth in ("Real", "Fake"):
             label = int(truth == "Fake")
-            want[f"video-data/{name}"] = Want(label, fset.lower(), *(REAL if label == 0 else ("unknown", "unknown")))
+            want[f"video-data/{name}"] = Want(
+                label, fset.lower(), *(REAL if label == 0 else ("unknown", "unknown"))
+            )
     with (root / "video-metadata-publish.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(DFE_COLUMNS)

@@ -79,7 +79,9 @@ def audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), "w", format="mp4") as c:
         s = c.add_stream("aac", rate=16000)
         for i in range(int(seconds * 16000 / 1024) + 1):
-            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             fr.sample_rate, fr.pts = 16000, i * 1024
             for p in s.encode(fr):
                 c.mux(p)
@@ -101,8 +103,11 @@ def video_packets(path: Path) -> tuple[list[tuple[int, int, float, bool]], Fract
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         tb = s.time_base
-        return [(p.pos, p.size, float(p.pts * tb), p.is_keyframe)
-                for p in c.demux(s) if p.size and p.pts is not None], tb
+        return [
+            (p.pos, p.size, float(p.pts * tb), p.is_keyframe)
+            for p in c.demux(s)
+            if p.size and p.pts is not None
+        ], tb
 
 
 def corrupt_packets(src: Path, dst: Path, start: float, end: float) -> tuple[Path, int]:
@@ -127,7 +132,15 @@ def huge_frame_video(path: Path, width: int, height: int, frames: int = 1, fps: 
     return encode_video(path, [frame] * frames, fps, preset="ultrafast")
 
 
-VANISH_WAYS = ("deleted", "directory", "dangling-symlink", "symlink-loop", "fifo", "device", "not-a-dir")
+VANISH_WAYS = (
+    "deleted",
+    "directory",
+    "dangling-symlink",
+    "symlink-loop",
+    "fifo",
+    "device",
+    "not-a-dir",
+)
 
 
 def vanish(path: Path, how: str) -> str:
@@ -159,7 +172,7 @@ def vanish(path: Path, how: str) -> str:
 # break, a leading dash, a very long name, and two names that sanitise to the same video id.
 HOSTILE_NAMES = (
     "with space.mp4",
-    "it's \"quoted\".mp4",
+    'it\'s "quoted".mp4',
     "semi;colon $(echo x) `tick` *glob?[].mp4",
     "vidéo_日本語_Ελληνικά_🙂.mp4",
     "new\nline.mp4",
@@ -173,7 +186,9 @@ HOSTILE_NAMES = (
 # ------------------------------------------------------------------------------------ tars
 
 
-def tar_with_members(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+def tar_with_members(
+    path: Path, members: dict[str, bytes], links: dict[str, str] | None = None
+) -> Path:
     """A tar holding exactly these member names (unsafe ones included) and symlinks."""
     import io
 
@@ -192,7 +207,9 @@ def tar_with_members(path: Path, members: dict[str, bytes], links: dict[str, str
 # ------------------------------------------------------------------------------- processes
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition", step: float = 0.02):
+def wait_for(
+    pred: Callable[[], object], timeout: float = 60.0, what: str = "condition", step: float = 0.02
+):
     t0 = time.monotonic()
     while not (got := pred()):
         if time.monotonic() - t0 > timeout:
@@ -253,21 +270,51 @@ def _scheduler_address(sf: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def dask_cluster(tmp: Path, workers: int = 2, env: dict[str, str] | None = None,
-                 nthreads: int = 1) -> Iterator[str]:
+def dask_cluster(
+    tmp: Path, workers: int = 2, env: dict[str, str] | None = None, nthreads: int = 1
+) -> Iterator[str]:
     """A real `dask scheduler` and `dask worker` processes (with nannies) on localhost, each with
     `nthreads` threads; `env` for the workers (e.g. a fault injected with with_sitecustomize)."""
     sf = tmp / "scheduler.json"
-    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--dashboard-address", "127.0.0.1:0", "--scheduler-file", sf],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())]
+    procs = [
+        subprocess.Popen(
+            [
+                BIN / "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                sf,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=clean_env(),
+        )
+    ]
     try:
         address = wait_for(lambda: _scheduler_address(sf), what="scheduler file")
         for _ in range(workers):
-            procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--nthreads", str(nthreads),
-                                           "--host", "127.0.0.1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          env=env or clean_env()))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        BIN / "dask",
+                        "worker",
+                        address,
+                        "--nthreads",
+                        str(nthreads),
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env or clean_env(),
+                )
+            )
         from distributed import Client
 
         with Client(address) as c:
@@ -297,8 +344,11 @@ def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
 def small_tmpfs(path: Path, size: str) -> Iterator[Path | None]:
     """A tmpfs of `size` (e.g. "1m") mounted on path, or None where mounting is not permitted."""
     path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         yield None
         return

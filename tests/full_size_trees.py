@@ -39,11 +39,24 @@ def _touch_all(folder: Path, names: list[str]) -> None:
 # ---- FaceForensics++ and DFD ---------------------------------------------------------------------
 FF_METHODS = ("Deepfakes", "FaceSwap", "FaceShifter", "Face2Face", "NeuralTextures")
 FF_PAIRS = {"train": 360, "val": 70, "test": 70}
-DFD_SCENES = ("exit_phone_room", "hugging_happy", "kitchen_pan", "kitchen_still", "meeting_serious",
-              "outside_talking_pan_laughing", "outside_talking_still_laughing", "podium_speech_happy",
-              "talking_against_wall", "talking_angry_couch", "walk_down_hall_angry", "walking_and_outside_surprised",
-              "walking_down_indoor_hall_disgust", "walking_down_street_outside_angry", "walking_outside_cafe_disgusted",
-              "secret_conversation")
+DFD_SCENES = (
+    "exit_phone_room",
+    "hugging_happy",
+    "kitchen_pan",
+    "kitchen_still",
+    "meeting_serious",
+    "outside_talking_pan_laughing",
+    "outside_talking_still_laughing",
+    "podium_speech_happy",
+    "talking_against_wall",
+    "talking_angry_couch",
+    "walk_down_hall_angry",
+    "walking_and_outside_surprised",
+    "walking_down_indoor_hall_disgust",
+    "walking_down_street_outside_angry",
+    "walking_outside_cafe_disgusted",
+    "secret_conversation",
+)
 DFD_ACTORS, DFD_REALS, DFD_FAKES = 28, 363, 3068
 
 
@@ -58,7 +71,9 @@ def make_ffpp_full(root: Path, methods=FF_METHODS, dfd: bool = True, comp: str =
     for split, n in FF_PAIRS.items():
         (root / "splits" / f"{split}.json").write_text(json.dumps(pairs[at : at + n]))
         at += n
-    _touch_all(root / "original_sequences/youtube" / comp / "videos", [f"{i:03d}.mp4" for i in range(1000)])
+    _touch_all(
+        root / "original_sequences/youtube" / comp / "videos", [f"{i:03d}.mp4" for i in range(1000)]
+    )
     fakes = [f"{a}_{b}.mp4" for a, b in pairs] + [f"{b}_{a}.mp4" for a, b in pairs]
     for m in methods:
         _touch_all(root / "manipulated_sequences" / m / comp / "videos", fakes)
@@ -73,7 +88,9 @@ def make_ffpp_full(root: Path, methods=FF_METHODS, dfd: bool = True, comp: str =
             t, s = rng.sample(actors, 2)
             code = "".join(rng.choices(string.ascii_uppercase + string.digits, k=8))
             names.add(f"{t}_{s}__{rng.choice(DFD_SCENES)}__{code}.mp4")
-        _touch_all(root / "manipulated_sequences/DeepFakeDetection" / comp / "videos", sorted(names))
+        _touch_all(
+            root / "manipulated_sequences/DeepFakeDetection" / comp / "videos", sorted(names)
+        )
 
 
 # ---- Celeb-DF v2 -----------------------------------------------------------------------------------
@@ -134,7 +151,12 @@ def make_dfdc_full(root: Path, validation: bool = True) -> None:
         n_fake = DFDC_FAKE // DFDC_PARTS
         reals, fakes = _names(rng, n_real, taken), _names(rng, n_fake, taken)
         meta = {r: {"label": "REAL", "split": "train", "original": None} for r in reals}
-        meta.update({f: {"label": "FAKE", "split": "train", "original": reals[j % n_real]} for j, f in enumerate(fakes)})
+        meta.update(
+            {
+                f: {"label": "FAKE", "split": "train", "original": reals[j % n_real]}
+                for j, f in enumerate(fakes)
+            }
+        )
         part = root / f"dfdc_train_part_{i}"
         _touch_all(part, [*reals, *fakes])
         (part / "metadata.json").write_text(json.dumps(meta))

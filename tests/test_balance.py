@@ -26,12 +26,29 @@ from dfprep.tario import TarSink, iter_samples
 # ---- fabricated extract outputs ------------------------------------------------------------------
 
 
-def vid(video_id, dataset="ds", split="train", label=1, crops=5, method=None, fake_from=None,
-        status=None, error=""):
+def vid(
+    video_id,
+    dataset="ds",
+    split="train",
+    label=1,
+    crops=5,
+    method=None,
+    fake_from=None,
+    status=None,
+    error="",
+):
     """One video of a fabricated pool; fake_from = first fake second of a partly fake video."""
-    return {"video_id": video_id, "dataset": dataset, "split": split, "label": label, "crops": crops,
-            "method": method or ("real" if label == 0 else "swap"), "fake_from": fake_from,
-            "status": status or ("ok" if crops else "no_face"), "error": error}
+    return {
+        "video_id": video_id,
+        "dataset": dataset,
+        "split": split,
+        "label": label,
+        "crops": crops,
+        "method": method or ("real" if label == 0 else "swap"),
+        "fake_from": fake_from,
+        "status": status or ("ok" if crops else "no_face"),
+        "error": error,
+    }
 
 
 def noise_jpeg(seed: int, color=None, size: int = 32) -> bytes:
@@ -46,8 +63,14 @@ def noise_jpeg(seed: int, color=None, size: int = 32) -> bytes:
     return buf.getvalue()
 
 
-def write_extract(root: Path, videos: list[dict], per_shard: int = 4, prefix: str = "pool",
-                  payload=None, incomplete: tuple[int, ...] = ()) -> Path:
+def write_extract(
+    root: Path,
+    videos: list[dict],
+    per_shard: int = 4,
+    prefix: str = "pool",
+    payload=None,
+    incomplete: tuple[int, ...] = (),
+) -> Path:
     """An extract output directory as `dfprep extract` writes it (tar, index, videos, stats)."""
     import webdataset as wds
 
@@ -61,24 +84,61 @@ def write_extract(root: Path, videos: list[dict], per_shard: int = 4, prefix: st
             for v in videos[j : j + per_shard]:
                 for k in range(v["crops"]):
                     label = v["label"] if v["fake_from"] is None else int(k >= v["fake_from"])
-                    labels = SampleLabels(v["video_id"], v["dataset"], v["split"], label, v["label"],
-                                          "real" if label == 0 else "FS", v["method"])
+                    labels = SampleLabels(
+                        v["video_id"],
+                        v["dataset"],
+                        v["split"],
+                        label,
+                        v["label"],
+                        "real" if label == 0 else "FS",
+                        v["method"],
+                    )
                     key = make_key(v["video_id"], k, 0)
-                    meta = CropRecord(key, labels, k, 25 * k, float(k), 0, 0.99, [1, 2, 30, 40], [0.0] * 10).to_json()
+                    meta = CropRecord(
+                        key, labels, k, 25 * k, float(k), 0, 0.99, [1, 2, 30, 40], [0.0] * 10
+                    ).to_json()
                     jpg = payload(v, k) if payload else noise_jpeg(zlib.crc32(key.encode()))
-                    tw.write({"__key__": key, "cls": str(label).encode(), "jpg": jpg,
-                              "json": json.dumps(meta, sort_keys=True).encode()})
+                    tw.write(
+                        {
+                            "__key__": key,
+                            "cls": str(label).encode(),
+                            "jpg": jpg,
+                            "json": json.dumps(meta, sort_keys=True).encode(),
+                        }
+                    )
                     index_rows.append({**meta, "shard": f"{name}.tar", "jpeg_bytes": len(jpg)})
-                video_rows.append({"video_id": v["video_id"], "path": f"/data/{v['video_id']}.mp4",
-                                   "dataset": v["dataset"], "split": v["split"], "label": v["label"],
-                                   "category": "real" if v["label"] == 0 else "FS", "method": v["method"],
-                                   "status": v["status"], "error": v["error"], "frames_sampled": v["crops"],
-                                   "frames_with_face": v["crops"], "crops": v["crops"], "strategy": "seek",
-                                   "duration": float(v["crops"]), "width": 64, "height": 64})
-        pq.write_table(pa.Table.from_pylist(index_rows, schema=CROP_INDEX_SCHEMA), shards / f"{name}.index.parquet")
-        pq.write_table(pa.Table.from_pylist(video_rows, schema=VIDEO_STATUS_SCHEMA), shards / f"{name}.videos.parquet")
+                video_rows.append(
+                    {
+                        "video_id": v["video_id"],
+                        "path": f"/data/{v['video_id']}.mp4",
+                        "dataset": v["dataset"],
+                        "split": v["split"],
+                        "label": v["label"],
+                        "category": "real" if v["label"] == 0 else "FS",
+                        "method": v["method"],
+                        "status": v["status"],
+                        "error": v["error"],
+                        "frames_sampled": v["crops"],
+                        "frames_with_face": v["crops"],
+                        "crops": v["crops"],
+                        "strategy": "seek",
+                        "duration": float(v["crops"]),
+                        "width": 64,
+                        "height": 64,
+                    }
+                )
+        pq.write_table(
+            pa.Table.from_pylist(index_rows, schema=CROP_INDEX_SCHEMA),
+            shards / f"{name}.index.parquet",
+        )
+        pq.write_table(
+            pa.Table.from_pylist(video_rows, schema=VIDEO_STATUS_SCHEMA),
+            shards / f"{name}.videos.parquet",
+        )
         if j // per_shard not in incomplete:
-            (shards / f"{name}.stats.json").write_text(json.dumps({"shard": name, "params_hash": "abc"}))
+            (shards / f"{name}.stats.json").write_text(
+                json.dumps({"shard": name, "params_hash": "abc"})
+            )
     return root
 
 
@@ -88,20 +148,51 @@ def index_table(videos: list[dict]) -> pa.Table:
     for v in videos:
         for k in range(v["crops"]):
             label = v["label"] if v["fake_from"] is None else int(k >= v["fake_from"])
-            rows.append({"key": make_key(v["video_id"], k, 0), "shard": "x.tar", "video_id": v["video_id"],
-                         "dataset": v["dataset"], "split": v["split"], "label": label, "video_label": v["label"],
-                         "category": "real" if label == 0 else "FS", "method": v["method"], "sample_index": k,
-                         "frame_index": 25 * k, "time": float(k), "face_index": 0})
+            rows.append(
+                {
+                    "key": make_key(v["video_id"], k, 0),
+                    "shard": "x.tar",
+                    "video_id": v["video_id"],
+                    "dataset": v["dataset"],
+                    "split": v["split"],
+                    "label": label,
+                    "video_label": v["label"],
+                    "category": "real" if label == 0 else "FS",
+                    "method": v["method"],
+                    "sample_index": k,
+                    "frame_index": 25 * k,
+                    "time": float(k),
+                    "face_index": 0,
+                }
+            )
     t = pa.Table.from_pylist(rows, schema=pa.schema([CROP_INDEX_SCHEMA.field(c) for c in rows[0]]))
     return t.append_column("source", pa.array([0] * len(t), pa.int32()))
 
 
-def imbalanced_pool(rng: np.random.Generator, real: int = 30, fake: int = 150, split: str = "train") -> list[dict]:
+def imbalanced_pool(
+    rng: np.random.Generator, real: int = 30, fake: int = 150, split: str = "train"
+) -> list[dict]:
     """1:5 real:fake videos with 1 to 40 crops each."""
-    return [vid(f"{split}-r{i:04d}", dataset=f"d{i % 3}", split=split, label=0, crops=int(rng.integers(1, 41)))
-            for i in range(real)] + [
-        vid(f"{split}-f{i:04d}", dataset=f"d{i % 3}", split=split, label=1, crops=int(rng.integers(1, 41)),
-            method=f"m{i % 4}") for i in range(fake)]
+    return [
+        vid(
+            f"{split}-r{i:04d}",
+            dataset=f"d{i % 3}",
+            split=split,
+            label=0,
+            crops=int(rng.integers(1, 41)),
+        )
+        for i in range(real)
+    ] + [
+        vid(
+            f"{split}-f{i:04d}",
+            dataset=f"d{i % 3}",
+            split=split,
+            label=1,
+            crops=int(rng.integers(1, 41)),
+            method=f"m{i % 4}",
+        )
+        for i in range(fake)
+    ]
 
 
 def read_tar(path: Path) -> list[tuple[str, dict[str, bytes]]]:
@@ -177,7 +268,9 @@ def test_every_video_keeps_a_crop_even_over_budget():
 
 
 def test_quotas_are_equal_across_videos_and_spread_over_time():
-    videos = [vid(f"r{i}", label=0, crops=40) for i in range(4)] + [vid(f"f{i}", crops=40) for i in range(4)]
+    videos = [vid(f"r{i}", label=0, crops=40) for i in range(4)] + [
+        vid(f"f{i}", crops=40) for i in range(4)
+    ]
     sel = select_crops(index_table(videos), BalanceConfig(total=32, min_shards=1))
     times: dict[str, list[float]] = {}
     for v, t in zip(sel.table["video_id"].to_pylist(), sel.table["time"].to_pylist(), strict=True):
@@ -191,8 +284,14 @@ def test_quotas_are_equal_across_videos_and_spread_over_time():
 
 
 def test_partly_fake_video_feeds_both_classes_and_test_is_never_selected():
-    videos = [vid("mix", crops=20, fake_from=10), vid("r", label=0, crops=20), vid("f", crops=20),
-              vid("t", split="test", crops=20), vid("v", split="val", label=0, crops=4), vid("vf", split="val", crops=8)]
+    videos = [
+        vid("mix", crops=20, fake_from=10),
+        vid("r", label=0, crops=20),
+        vid("f", crops=20),
+        vid("t", split="test", crops=20),
+        vid("v", split="val", label=0, crops=4),
+        vid("vf", split="val", crops=8),
+    ]
     sel = select_crops(index_table(videos), BalanceConfig(min_shards=1))
     assert "test" not in set(sel.table["split"].to_pylist())
     mix = sel.table.filter(pa.compute.equal(sel.table["video_id"], "mix"))
@@ -261,9 +360,15 @@ def pool_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("pool")
     rng = np.random.default_rng(5)
     a = imbalanced_pool(rng, real=6, fake=30) + imbalanced_pool(rng, real=2, fake=6, split="val")
-    a += [vid("test-a", split="test", crops=3), vid("nf", crops=0, error="no face found"),
-          vid("bad", crops=0, status="failed", error="InvalidDataError: /data/bad.mp4: broken")]
-    b = [vid("other-r", dataset="other", label=0, crops=12), vid("other-f", dataset="other", crops=3)]
+    a += [
+        vid("test-a", split="test", crops=3),
+        vid("nf", crops=0, error="no face found"),
+        vid("bad", crops=0, status="failed", error="InvalidDataError: /data/bad.mp4: broken"),
+    ]
+    b = [
+        vid("other-r", dataset="other", label=0, crops=12),
+        vid("other-f", dataset="other", crops=3),
+    ]
     d1 = write_extract(root / "e1", a, per_shard=5, incomplete=(1,))
     d2 = write_extract(root / "e2", b, prefix="other")
     return [d1, d2]
@@ -281,9 +386,13 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     sizes = json.loads((out / "sizes.json").read_text())
     assert sizes == res.sizes and set(sizes) == {"train", "val"}
     # the skipped shard (no stats file) contributes nothing
-    skipped = pq.read_table(pool_dirs[0] / "shards" / "pool-000001.index.parquet")["key"].to_pylist()
+    skipped = pq.read_table(pool_dirs[0] / "shards" / "pool-000001.index.parquet")[
+        "key"
+    ].to_pylist()
     assert not set(skipped) & set(sel["key"].to_pylist())
-    assert any("1 incomplete extract shard(s) skipped" in n and "pool-000001.tar" in n for n in res.notes)
+    assert any(
+        "1 incomplete extract shard(s) skipped" in n and "pool-000001.tar" in n for n in res.notes
+    )
     source_samples = {}
     for src in set(sel["source"].to_pylist()):
         source_samples.update(read_tar(Path(src)))
@@ -301,12 +410,16 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     assert set(seen) == set(sel["key"].to_pylist())
     stats = json.loads((out / "stats.json").read_text())
     train = stats["splits"]["train"]["datasets"]["all"]
-    assert train["real"]["selected_crops"] + train["fake"]["selected_crops"] == sum(sizes["train"].values())
+    assert train["real"]["selected_crops"] + train["fake"]["selected_crops"] == sum(
+        sizes["train"].values()
+    )
     assert stats["extract"]["incomplete_shards"] == 1
     assert stats["extract"]["videos"]["failed"] == 1 and stats["extract"]["videos"]["no_face"] == 1
     assert stats["splits"]["test"]["datasets"]["all"]["fake"]["pool_crops"] == 3
     md = (out / "stats.md").read_text()
-    assert "| **all** |" in md and "incomplete shard" in md and "InvalidDataError: <path> broken" in md
+    assert (
+        "| **all** |" in md and "incomplete shard" in md and "InvalidDataError: <path> broken" in md
+    )
     # Table 1's training samples beside the selection (none of these datasets is the paper's)
     assert stats["table1"]["ffpp"] == {"real": 12000, "fake": 14000}
     assert stats["splits"]["train"]["plan"]["scope"] == "dataset"
@@ -331,38 +444,59 @@ def test_balance_is_deterministic_and_seeded(pool_dirs, tmp_path):
     _balance(pool_dirs, tmp_path / "a")
     _balance(pool_dirs, tmp_path / "b")
     _balance(pool_dirs, tmp_path / "c", seed=1)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert files == sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
-    assert (tmp_path / "a/train/train-000000.tar").read_bytes() != (tmp_path / "c/train/train-000000.tar").read_bytes()
+    assert (tmp_path / "a/train/train-000000.tar").read_bytes() != (
+        tmp_path / "c/train/train-000000.tar"
+    ).read_bytes()
 
 
 def test_dask_client_gives_the_same_bytes(pool_dirs, tmp_path):
     from distributed import Client
 
     _balance(pool_dirs, tmp_path / "seq")
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+    with Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
         cfg = BalanceConfig(total=200, samples_per_shard=40, min_shards=2)
         events = []
-        run_balance(pool_dirs, tmp_path / "dask", cfg, client=client, progress=lambda *e: events.append(e))
+        run_balance(
+            pool_dirs, tmp_path / "dask", cfg, client=client, progress=lambda *e: events.append(e)
+        )
     for f in (tmp_path / "seq").rglob("*"):
         if f.is_file():
-            assert f.read_bytes() == (tmp_path / "dask" / f.relative_to(tmp_path / "seq")).read_bytes(), f
-    assert ("read", 0, events[0][2]) in events and events[-1][0] == "write" and events[-1][1] == events[-1][2]
+            assert (
+                f.read_bytes() == (tmp_path / "dask" / f.relative_to(tmp_path / "seq")).read_bytes()
+            ), f
+    assert (
+        ("read", 0, events[0][2]) in events
+        and events[-1][0] == "write"
+        and events[-1][1] == events[-1][2]
+    )
 
 
 def test_rerun_replaces_previous_output(pool_dirs, tmp_path):
     _balance(pool_dirs, tmp_path / "out", min_shards=6)
     _balance(pool_dirs, tmp_path / "out", min_shards=2)
     sizes = json.loads((tmp_path / "out" / "sizes.json").read_text())
-    assert sorted(p.name for p in (tmp_path / "out" / "train").glob("*.tar")) == sorted(sizes["train"])
+    assert sorted(p.name for p in (tmp_path / "out" / "train").glob("*.tar")) == sorted(
+        sizes["train"]
+    )
 
 
 def test_tarsink_writes_what_webdataset_writes():
     import webdataset as wds
 
-    samples = [("a_s00000_0", {"jpg": b"\xff\xd8x", "cls": b"1", "json": b"{}"}), ("b", {"txt": b"hi"})]
+    samples = [
+        ("a_s00000_0", {"jpg": b"\xff\xd8x", "cls": b"1", "json": b"{}"}),
+        ("b", {"txt": b"hi"}),
+    ]
     ours, theirs = io.BytesIO(), io.BytesIO()
     with TarSink(ours) as sink:
         for k, m in samples:
@@ -394,7 +528,9 @@ def test_mislabelled_sample_is_refused(tmp_path):
     t = pq.read_table(idx)
     labels = t["label"].to_pylist()
     labels[0] = 1 - labels[0]
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels, pa.int8())), idx)
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("label"), "label", pa.array(labels, pa.int8())), idx
+    )
     with pytest.raises(InputError, match=r"pool-000000\.tar: sample f_s00000_0: .*disagree"):
         run_balance([d], tmp_path / "out", BalanceConfig(min_shards=1))
 
@@ -403,7 +539,9 @@ def test_crop_missing_from_tar_is_refused(tmp_path):
     d = write_extract(tmp_path / "e", [vid("r", label=0, crops=2), vid("f", crops=3)])
     idx = d / "shards" / "pool-000000.index.parquet"
     t = pq.read_table(idx)
-    extra = t.slice(len(t) - 1, 1).set_column(0, "key", pa.array(["r_s00099_0"]))  # a third crop of r
+    extra = t.slice(len(t) - 1, 1).set_column(
+        0, "key", pa.array(["r_s00099_0"])
+    )  # a third crop of r
     pq.write_table(pa.concat_tables([t, extra]), idx)
     with pytest.raises(InputError, match=r"missing from the tar \(first: r_s00099_0\)"):
         run_balance([d], tmp_path / "out", BalanceConfig(min_shards=1))
@@ -421,7 +559,10 @@ def test_not_an_extract_dir_and_broken_shard_are_named(tmp_path):
         run_balance([tmp_path], tmp_path / "out")
     d = write_extract(tmp_path / "e", [vid("r", label=0), vid("f")])
     (d / "shards" / "pool-000000.tar").unlink()
-    with pytest.raises(InputError, match=r"pool-000000\.stats\.json: shard marked complete but pool-000000\.tar is missing"):
+    with pytest.raises(
+        InputError,
+        match=r"pool-000000\.stats\.json: shard marked complete but pool-000000\.tar is missing",
+    ):
         run_balance([d], tmp_path / "out")
 
 
@@ -448,8 +589,12 @@ def test_memory_stays_flat_when_the_pool_grows_tenfold(tmp_path):
     for scale in (1, 10):
         videos = [vid(f"v{scale}-{i:05d}", label=i % 2, crops=10) for i in range(20 * scale)]
         d = write_extract(tmp_path / f"pool{scale}", videos, per_shard=5, payload=lambda v, k: blob)
-        run = subprocess.run([sys.executable, "-c", MEASURE, str(d), str(tmp_path / f"out{scale}")],
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(d), str(tmp_path / f"out{scale}")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         n, peak_kb = map(int, run.stdout.split())
         assert n == 200 * scale
         peaks[scale] = peak_kb / 1024

@@ -31,15 +31,27 @@ PAPER_TRAIN = {
     "ffpp": (720, 3600, 17.0, 17.0),  # 720 / 3,600 by the pair lists
     "celebdf": (890 - 178, 5639 - 340, 13.0, 13.0),  # all videos minus the test list's 178 / 340
     "dfdc": (19154, 100000, 10.0, 10.0),  # the training parts; 10 s clips
-    "fakeavceleb": (349, 14720 - 349, 8.6, 8.6),  # 70 % of the 498 reals; the rest of its 14,720 train videos
-    "forgerynet": (35256, 28941, 2.33, 1.9),  # 64,197 train videos in Table 1's real:fake proportion
+    "fakeavceleb": (
+        349,
+        14720 - 349,
+        8.6,
+        8.6,
+    ),  # 70 % of the 498 reals; the rest of its 14,720 train videos
+    "forgerynet": (
+        35256,
+        28941,
+        2.33,
+        1.9,
+    ),  # 64,197 train videos in Table 1's real:fake proportion
 }
 
 
 def _crops(rng: np.random.Generator, n: int, mean: float, fixed: bool) -> np.ndarray:
     if fixed:
         return np.full(n, int(mean), np.int64)
-    return 1 + rng.poisson(mean - 1, n)  # at least one crop: a video with no face is not in the pool
+    return 1 + rng.poisson(
+        mean - 1, n
+    )  # at least one crop: a video with no face is not in the pool
 
 
 def _join(*parts) -> pa.Array:
@@ -54,11 +66,15 @@ def paper_pool(seed: int = 0) -> pa.Table:
         for label, n, mean in ((0, vr, mr), (1, vf, mf)):
             crops = _crops(rng, n, mean, fixed=ds == "dfdc")
             total = int(crops.sum())
-            ids = _join(pa.array([f"{ds}-{'rf'[label]}"] * n), pc.cast(pa.array(np.arange(n)), pa.string()))
+            ids = _join(
+                pa.array([f"{ds}-{'rf'[label]}"] * n), pc.cast(pa.array(np.arange(n)), pa.string())
+            )
             parts["video_id"].append(ids.take(pa.array(np.repeat(np.arange(n), crops))))
             parts["dataset"].append(pa.array([ds] * total))
             parts["label"].append(np.full(total, label, np.int8))
-            parts["sample_index"].append(np.arange(total) - np.repeat(np.cumsum(crops) - crops, crops))
+            parts["sample_index"].append(
+                np.arange(total) - np.repeat(np.cumsum(crops) - crops, crops)
+            )
     vid = pa.chunked_array(parts["video_id"]).combine_chunks()
     k = np.concatenate(parts["sample_index"]).astype(np.int32)
     label = np.concatenate(parts["label"])
@@ -78,8 +94,15 @@ def paper_pool(seed: int = 0) -> pa.Table:
         "face_index": np.zeros(n, np.int16),
     }
     schema = pa.schema([CROP_INDEX_SCHEMA.field(c) for c in INDEX_COLUMNS])
-    t = pa.Table.from_arrays([pa.array(data[c]).cast(schema.field(c).type) if not isinstance(data[c], pa.Array)
-                              else data[c].cast(schema.field(c).type) for c in INDEX_COLUMNS], schema=schema)
+    t = pa.Table.from_arrays(
+        [
+            pa.array(data[c]).cast(schema.field(c).type)
+            if not isinstance(data[c], pa.Array)
+            else data[c].cast(schema.field(c).type)
+            for c in INDEX_COLUMNS
+        ],
+        schema=schema,
+    )
     return t.append_column("source", pa.array(np.zeros(n, np.int32)))
 
 
@@ -107,8 +130,10 @@ def show(title: str, got: dict[str, Counter], table1: dict[str, dict[str, int]])
     print(f"\n{title}\n| dataset | real | Table 1 | fake | Table 1 |\n|---|---|---|---|---|")
     for ds, want in table1.items():
         r, f = got[ds][0], got[ds][1]
-        print(f"| {ds} | {r:,} ({r / want['real'] - 1:+.0%}) | {want['real']:,} | "
-              f"{f:,} ({f / want['fake'] - 1:+.0%}) | {want['fake']:,} |")
+        print(
+            f"| {ds} | {r:,} ({r / want['real'] - 1:+.0%}) | {want['real']:,} | "
+            f"{f:,} ({f / want['fake'] - 1:+.0%}) | {want['fake']:,} |"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -121,12 +146,16 @@ def test_scope_dataset_lands_on_table_1(pool, table1):
     sel = select_crops(pool, BalanceConfig(min_shards=1))  # the defaults: scope dataset, keep real
     got, have, videos = per_dataset(sel.table), per_dataset(pool), videos_per_dataset(pool)
     show("scope: dataset, keep: real (the defaults)", got, table1)
-    assert set(Counter(sel.table["video_id"].to_pylist())) == set(pool["video_id"].to_pylist())  # every video kept
+    assert set(Counter(sel.table["video_id"].to_pylist())) == set(
+        pool["video_id"].to_pylist()
+    )  # every video kept
     for ds in PAPER_TRAIN:
         assert got[ds][0] == have[ds][0]  # the reals are kept whole
     for ds in ("ffpp", "celebdf", "dfdc"):  # 1:1 inside the dataset
         assert got[ds][1] == got[ds][0]
-    assert got["fakeavceleb"][1] == videos["fakeavceleb"][1]  # one crop per fake video, more than its reals
+    assert (
+        got["fakeavceleb"][1] == videos["fakeavceleb"][1]
+    )  # one crop per fake video, more than its reals
     assert got["forgerynet"][1] == have["forgerynet"][1]  # the fake crops run out
     # near Table 1: the two classes' counts, and the real:fake ratio of each dataset
     for ds, want in table1.items():
@@ -141,9 +170,13 @@ def test_scope_dataset_lands_on_table_1(pool, table1):
 def test_keep_minority_misses_forgerynet(pool, table1):
     # keep=minority differs from keep=real only where the fakes are the smaller class: ForgeryNet
     fnet = pool.filter(pc.equal(pool["dataset"], "forgerynet"))
-    got = per_dataset(select_crops(fnet, BalanceConfig(min_shards=1, keep="minority")).table)["forgerynet"]
-    print(f"\nkeep: minority, forgerynet: {got[0]:,} real ({got[0] / table1['forgerynet']['real'] - 1:+.0%}), "
-          f"{got[1]:,} fake ({got[1] / table1['forgerynet']['fake'] - 1:+.0%})")
+    got = per_dataset(select_crops(fnet, BalanceConfig(min_shards=1, keep="minority")).table)[
+        "forgerynet"
+    ]
+    print(
+        f"\nkeep: minority, forgerynet: {got[0]:,} real ({got[0] / table1['forgerynet']['real'] - 1:+.0%}), "
+        f"{got[1]:,} fake ({got[1] / table1['forgerynet']['fake'] - 1:+.0%})"
+    )
     # its fakes are kept whole and its reals cut down to them (Table 1: 82K reals, 55K fakes)
     assert got[0] == got[1] < 0.7 * table1["forgerynet"]["real"]
 

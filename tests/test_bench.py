@@ -15,7 +15,9 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.slow
 def test_machine_case_reports_every_figure_against_the_limit(tmp_path):
-    (res,) = run_machine_bench(work_dir=tmp_path, n=2, seconds=1, presets=("ultrafast",), size=(320, 240))
+    (res,) = run_machine_bench(
+        work_dir=tmp_path, n=2, seconds=1, presets=("ultrafast",), size=(320, 240)
+    )
     t = res.timings
     decode, detect = t["decode only (1 process, 1 thread)"], t["detect only (1 process, 1 thread)"]
     assert res.cores >= 1 and res.limit == pytest.approx((decode + detect) / res.cores)
@@ -28,15 +30,22 @@ def test_machine_case_reports_every_figure_against_the_limit(tmp_path):
     assert set(res.targets) == set(res.ratios)
     if res.cores > 1:
         assert res.ratios[f"speed-up {res.cores} workers vs 1"] == pytest.approx(
-            t["dfprep extract, 1 worker x 1 thread"] / extract)
+            t["dfprep extract, 1 worker x 1 thread"] / extract
+        )
     assert "x264 ultrafast" in res.title and res.videos == 2
 
 
 def test_bench_options_are_checked_before_any_work(tmp_path):
-    for args, words in ((["--case", "banana"], "--case: expected one of stages, machine"),
-                        (["--preset", "warp"], "--preset: expected x264 presets"),
-                        (["--n", "0"], "--n: must be >= 1")):
-        r = subprocess.run([BIN / "dfprep", "bench", *args, "--work-dir", tmp_path], capture_output=True,
-                           text=True, timeout=120)
+    for args, words in (
+        (["--case", "banana"], "--case: expected one of stages, machine"),
+        (["--preset", "warp"], "--preset: expected x264 presets"),
+        (["--n", "0"], "--n: must be >= 1"),
+    ):
+        r = subprocess.run(
+            [BIN / "dfprep", "bench", *args, "--work-dir", tmp_path],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 2 and words in r.stderr, r.stderr
     assert not any(tmp_path.iterdir())

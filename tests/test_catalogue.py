@@ -38,8 +38,17 @@ from dfprep.errors import ConfigError
 from dfprep.manifest import build_manifest
 from dfprep.schema import LABEL_MODES, TRAIN_DATASETS, class_names
 
-MODULES = {"ffpp": ffpp, "dfd": dfd, "celebdf": celebdf, "dfdc": dfdc, "fakeavceleb": fakeavceleb, "forgerynet": forgerynet,
-           "df40": df40, "wilddeepfake": wilddeepfake, "dfeval2024": dfeval2024}
+MODULES = {
+    "ffpp": ffpp,
+    "dfd": dfd,
+    "celebdf": celebdf,
+    "dfdc": dfdc,
+    "fakeavceleb": fakeavceleb,
+    "forgerynet": forgerynet,
+    "df40": df40,
+    "wilddeepfake": wilddeepfake,
+    "dfeval2024": dfeval2024,
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +90,23 @@ def test_catalogue_options_are_accepted_by_their_adapters(cat):
 
 @pytest.mark.parametrize(
     ("name", "make"),
-    [("celebdf", make_celebdf), ("dfdc", make_dfdc), ("fakeavceleb", make_fakeavceleb),
-     ("forgerynet", make_forgerynet), ("df40", make_df40)],
+    [
+        ("celebdf", make_celebdf),
+        ("dfdc", make_dfdc),
+        ("fakeavceleb", make_fakeavceleb),
+        ("forgerynet", make_forgerynet),
+        ("df40", make_df40),
+    ],
 )
 def test_manifests_use_only_catalogued_methods(cat, tmp_path, name, make):
     make(tmp_path)
     e = cat.entry(name)
     opts = AdapterOptions(options=cat.options_for(name))
-    fakes = [r for r in build_manifest(name, tmp_path, adapter=e.adapter, opts=opts).to_pylist() if r["label"] == 1]
+    fakes = [
+        r
+        for r in build_manifest(name, tmp_path, adapter=e.adapter, opts=opts).to_pylist()
+        if r["label"] == 1
+    ]
     assert fakes
     if e.methods:
         assert {(r["method"], r["category"]) for r in fakes} <= set(e.methods.items())
@@ -110,7 +128,11 @@ def test_expected_counts_add_up(cat):
                 assert sum(splits) == c["real"] + c["fake"], (name, x.source)
             if "total" in c and "real" in c and "fake" in c:
                 assert c["total"] == c["real"] + c["fake"], (name, x.source)
-    assert {n for n, e in cat.datasets.items() if e.faces == "shipped"} == {"df40", "df40-ff", "wilddeepfake"}
+    assert {n for n, e in cat.datasets.items() if e.faces == "shipped"} == {
+        "df40",
+        "df40-ff",
+        "wilddeepfake",
+    }
     assert set(cat.names("train")) == {n for n, e in cat.datasets.items() if e.samples}
 
 
@@ -134,22 +156,58 @@ def _write(tmp_path, mutate) -> str:
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda d: d["datasets"]["df40"].update(role="test"), r"catalogue.yaml:\d+: dataset df40: role 'test' is not one of"),
-        (lambda d: d["datasets"]["dfdc"].update(adapter="dfdc2"), r"dataset dfdc: unknown adapter 'dfdc2'"),
-        (lambda d: d["datasets"]["celebdf"]["methods"].update({"x": "FE"}), r"dataset celebdf: method 'x' has category 'FE'"),
-        (lambda d: d["datasets"]["celebdf"].update(colour="red"), r"dataset celebdf: unknown key\(s\) colour"),
+        (
+            lambda d: d["datasets"]["df40"].update(role="test"),
+            r"catalogue.yaml:\d+: dataset df40: role 'test' is not one of",
+        ),
+        (
+            lambda d: d["datasets"]["dfdc"].update(adapter="dfdc2"),
+            r"dataset dfdc: unknown adapter 'dfdc2'",
+        ),
+        (
+            lambda d: d["datasets"]["celebdf"]["methods"].update({"x": "FE"}),
+            r"dataset celebdf: method 'x' has category 'FE'",
+        ),
+        (
+            lambda d: d["datasets"]["celebdf"].update(colour="red"),
+            r"dataset celebdf: unknown key\(s\) colour",
+        ),
         (lambda d: d["datasets"]["celebdf"].pop("adapter"), r"dataset celebdf: missing adapter"),
         (lambda d: d["datasets"]["celebdf"].update(derived=["dev"]), r"derived split 'dev'"),
-        (lambda d: d["attribution"]["datasets"].remove("dfdc"), r"training dataset 'dfdc' has no attribution class"),
-        (lambda d: d["attribution"]["datasets"].append("df40"), r"names 'df40', which is not a dataset with role train"),
+        (
+            lambda d: d["attribution"]["datasets"].remove("dfdc"),
+            r"training dataset 'dfdc' has no attribution class",
+        ),
+        (
+            lambda d: d["attribution"]["datasets"].append("df40"),
+            r"names 'df40', which is not a dataset with role train",
+        ),
         (lambda d: d["attribution"]["datasets"].append("ffpp"), r"lists a dataset twice"),
         (lambda d: d.update(extra=1), r"unknown top-level key\(s\) extra"),
-        (lambda d: d["datasets"]["wilddeepfake"].update(faces="crop"), r"dataset wilddeepfake: faces 'crop' is not one of detect, shipped"),
-        (lambda d: d["datasets"]["dfdc"]["expected"][0].update({"train.all": 1}), r"dataset dfdc: expected\[0\]: unknown cell 'train.all'"),
-        (lambda d: d["datasets"]["dfdc"]["expected"][1].update(val=-4), r"dataset dfdc: expected\[1\].val: expected a count"),
-        (lambda d: d["datasets"]["dfdc"]["expected"][0].pop("source"), r"dataset dfdc: expected\[0\]: needs a `source`"),
-        (lambda d: d["datasets"]["dfdc"].update(expected={"train": 1}), r"dataset dfdc: expected: expected a list"),
-        (lambda d: d["datasets"]["ffpp"]["samples"].update(FS=3), r"dataset ffpp: samples must map real / fake"),
+        (
+            lambda d: d["datasets"]["wilddeepfake"].update(faces="crop"),
+            r"dataset wilddeepfake: faces 'crop' is not one of detect, shipped",
+        ),
+        (
+            lambda d: d["datasets"]["dfdc"]["expected"][0].update({"train.all": 1}),
+            r"dataset dfdc: expected\[0\]: unknown cell 'train.all'",
+        ),
+        (
+            lambda d: d["datasets"]["dfdc"]["expected"][1].update(val=-4),
+            r"dataset dfdc: expected\[1\].val: expected a count",
+        ),
+        (
+            lambda d: d["datasets"]["dfdc"]["expected"][0].pop("source"),
+            r"dataset dfdc: expected\[0\]: needs a `source`",
+        ),
+        (
+            lambda d: d["datasets"]["dfdc"].update(expected={"train": 1}),
+            r"dataset dfdc: expected: expected a list",
+        ),
+        (
+            lambda d: d["datasets"]["ffpp"]["samples"].update(FS=3),
+            r"dataset ffpp: samples must map real / fake",
+        ),
     ],
 )
 def test_bad_catalogues_name_the_culprit(tmp_path, mutate, match):
@@ -166,15 +224,29 @@ def test_missing_or_broken_catalogue(tmp_path):
 
 
 def test_an_in_house_dataset_is_one_entry(tmp_path):
-    path = _write(tmp_path, lambda d: d["datasets"].update(
-        lab={"title": "Lab recordings", "adapter": "folder", "role": "wild", "options": {"split": "test"}}))
+    path = _write(
+        tmp_path,
+        lambda d: d["datasets"].update(
+            lab={
+                "title": "Lab recordings",
+                "adapter": "folder",
+                "role": "wild",
+                "options": {"split": "test"},
+            }
+        ),
+    )
     cat = load_catalogue(path)
     e = cat.entry("lab")
     root = tmp_path / "lab"
     touch(root / "real/a.mp4")
     touch(root / "fake/sub dir/b.mp4")
-    rows = build_manifest("lab", root, adapter=e.adapter, opts=AdapterOptions(options=cat.options_for("lab"))).to_pylist()
-    assert sorted((r["label"], r["split"], r["dataset"]) for r in rows) == [(0, "test", "lab"), (1, "test", "lab")]
+    rows = build_manifest(
+        "lab", root, adapter=e.adapter, opts=AdapterOptions(options=cat.options_for("lab"))
+    ).to_pylist()
+    assert sorted((r["label"], r["split"], r["dataset"]) for r in rows) == [
+        (0, "test", "lab"),
+        (1, "test", "lab"),
+    ]
     assert cat.get("nope") is None
     with pytest.raises(ConfigError, match="no dataset 'nope'"):
         cat.entry("nope")

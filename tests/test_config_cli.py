@@ -57,13 +57,22 @@ def no_cluster(monkeypatch):
         ("decode", "fps", 1e9, "decode.fps: 1000000000.0 is not in (0, 240]"),
         ("detect", "score_threshold", 2.0, "detect.score_threshold: 2.0 is not in [0, 1]"),
         ("detect", "max_faces", -1, "detect.max_faces: -1 is not in [0, 1000]"),
-        ("run", "memory_limit", "banana", "run.memory_limit: 'banana' is not 'auto' or a size such as 4GB"),
+        (
+            "run",
+            "memory_limit",
+            "banana",
+            "run.memory_limit: 'banana' is not 'auto' or a size such as 4GB",
+        ),
     ],
 )
-def test_dfprep_extract_refuses_a_bad_params_file_before_any_work(tmp_path, no_cluster, section, key, value, match):
+def test_dfprep_extract_refuses_a_bad_params_file_before_any_work(
+    tmp_path, no_cluster, section, key, value, match
+):
     p = _params_with(tmp_path, section, key, value)
     out = tmp_path / "out"
-    res = CliRunner().invoke(dfprep_app, ["extract", str(_manifest(tmp_path)), "--out", str(out), "--params", str(p)])
+    res = CliRunner().invoke(
+        dfprep_app, ["extract", str(_manifest(tmp_path)), "--out", str(out), "--params", str(p)]
+    )
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert lines == [f"error: {p}: {match}"], res.output
@@ -74,11 +83,22 @@ def test_dfprep_options_are_checked_like_the_file(tmp_path, no_cluster):
     out = tmp_path / "out"
     for opts, match in [
         (["--fps", "-1"], "error: options: decode.fps: -1.0 is not in (0, 240]"),
-        (["--videos-per-shard", "0"], "error: options: shard.videos_per_shard: 0 is not in [1, 1000000]"),
-        (["--detector", "dlib"], "error: options: detect.backend: unknown backend 'dlib' (known: insightface, retinaface-mnet)"),
-        (["--scheduler", "banana"], "error: options: run.scheduler: 'banana' is not '', 'inline' or a Dask address"),
+        (
+            ["--videos-per-shard", "0"],
+            "error: options: shard.videos_per_shard: 0 is not in [1, 1000000]",
+        ),
+        (
+            ["--detector", "dlib"],
+            "error: options: detect.backend: unknown backend 'dlib' (known: insightface, retinaface-mnet)",
+        ),
+        (
+            ["--scheduler", "banana"],
+            "error: options: run.scheduler: 'banana' is not '', 'inline' or a Dask address",
+        ),
     ]:
-        res = CliRunner().invoke(dfprep_app, ["extract", str(_manifest(tmp_path)), "--out", str(out), *opts])
+        res = CliRunner().invoke(
+            dfprep_app, ["extract", str(_manifest(tmp_path)), "--out", str(out), *opts]
+        )
         assert res.exit_code == 2 and res.output.strip().startswith(match), (opts, res.output)
     assert not out.exists()
 
@@ -89,11 +109,22 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     t0 = time.monotonic()
     res = CliRunner().invoke(
         dfprep_app,
-        ["extract", str(_manifest(tmp_path)), "--out", str(out), "--params", str(p), "--scheduler", "tcp://127.0.0.1:1"],
+        [
+            "extract",
+            str(_manifest(tmp_path)),
+            "--out",
+            str(out),
+            "--params",
+            str(p),
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        ],
     )
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:1: "), res.output
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: cannot reach the Dask scheduler at tcp://127.0.0.1:1: "
+    ), res.output
     assert "Traceback" not in res.output and not out.exists()  # refused before any file is written
     assert time.monotonic() - t0 < 30
 
@@ -101,8 +132,11 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
 def test_make_client_names_an_unreachable_scheduler():
     from dfprep.distribute import make_client
 
-    with pytest.raises(ConfigError, match=r"^cannot reach the Dask scheduler at tcp://127\.0\.0\.1:1: "), make_client(
-        RunConfig(scheduler="tcp://127.0.0.1:1", connect_timeout=0.5)
+    with (
+        pytest.raises(
+            ConfigError, match=r"^cannot reach the Dask scheduler at tcp://127\.0\.0\.1:1: "
+        ),
+        make_client(RunConfig(scheduler="tcp://127.0.0.1:1", connect_timeout=0.5)),
     ):
         pass
 
@@ -132,7 +166,9 @@ def test_dftrain_run_refuses_a_bad_params_file(tmp_path):
 
     p = _params_with(tmp_path, "train", "margin", float("inf"), sub="loss")
     out = tmp_path / "run"
-    res = CliRunner().invoke(app, ["run", str(tmp_path / "data"), "--out", str(out), "--params", str(p)])
+    res = CliRunner().invoke(
+        app, ["run", str(tmp_path / "data"), "--out", str(out), "--params", str(p)]
+    )
     assert res.exit_code == 2, res.output
     assert res.output.strip() == f"error: {p}: train.loss.margin: inf is not in [0, 1000]"
     assert not out.exists()
@@ -141,12 +177,16 @@ def test_dftrain_run_refuses_a_bad_params_file(tmp_path):
 def test_paths_with_markup_characters_print_intact(tmp_path):
     m = _manifest(tmp_path, "ffpp [v2].parquet")
     (tmp_path / "ffpp [v2].parquet").unlink()
-    res = CliRunner().invoke(dfprep_app, ["extract", str(m), "--out", str(tmp_path / "out"), "--scheduler", "inline"])
+    res = CliRunner().invoke(
+        dfprep_app, ["extract", str(m), "--out", str(tmp_path / "out"), "--scheduler", "inline"]
+    )
     assert res.exit_code == 2 and "ffpp [v2].parquet" in res.output, res.output
     weird = tmp_path / "[bold]p.yaml"
     shutil.copy(ROOT / "params.yaml", weird)
     weird.write_text(weird.read_text().replace("margin: 0.3", "margin: -1"))
-    res = CliRunner().invoke(dfprep_app, ["extract", str(m), "--out", str(tmp_path / "out"), "--params", str(weird)])
+    res = CliRunner().invoke(
+        dfprep_app, ["extract", str(m), "--out", str(tmp_path / "out"), "--params", str(weird)]
+    )
     assert res.exit_code == 2 and f"error: {weird}: crop.margin" in res.output, res.output
 
 
@@ -154,7 +194,10 @@ def test_one_error_path_exit_statuses_and_messages():
     from dftrain.train import DivergedError
 
     assert not issubclass(DivergedError, ConfigError) and issubclass(DivergedError, DfprepError)
-    assert DivergedError.exit_code == EXIT_DIVERGED == 3 and ConfigError.exit_code == InputError.exit_code == 2
+    assert (
+        DivergedError.exit_code == EXIT_DIVERGED == 3
+        and ConfigError.exit_code == InputError.exit_code == 2
+    )
 
     app = typer.Typer()
 
@@ -165,7 +208,10 @@ def test_one_error_path_exit_statuses_and_messages():
                "empty": InputError(""), "config": ConfigError("a: b\nsecond line")}[kind]  # fmt: skip
 
     res = CliRunner().invoke(app, ["diverged"])
-    assert res.exit_code == 3 and res.output.strip() == "error: loss is nan at step 3; lower train.optim.lr"
+    assert (
+        res.exit_code == 3
+        and res.output.strip() == "error: loss is nan at step 3; lower train.optim.lr"
+    )
     res = CliRunner().invoke(app, ["empty"])
     assert res.exit_code == 2 and res.output.strip() == "error: InputError"
     res = CliRunner().invoke(app, ["config"])

@@ -78,7 +78,12 @@ def _must_refuse(rule, v) -> bool:
     """Values no field of this kind may accept (the rest may be valid, e.g. 0 = auto)."""
     number = isinstance(v, (int, float)) and not isinstance(v, bool)
     if isinstance(rule, (Int, Float)):
-        return not number or not math.isfinite(v) or abs(v) >= HUGE or (isinstance(rule, Int) and isinstance(v, float))
+        return (
+            not number
+            or not math.isfinite(v)
+            or abs(v) >= HUGE
+            or (isinstance(rule, Int) and isinstance(v, float))
+        )
     if isinstance(rule, (Choice, Bool)):
         return True if isinstance(rule, Choice) else not isinstance(v, bool)
     if isinstance(rule, Text):
@@ -128,9 +133,13 @@ def test_hostile_values_are_refused_naming_the_key(scratch, root, section, loade
 def test_overrides_go_through_the_same_rules(bad):
     with pytest.raises(ConfigError, match=r"^options: train\.optim\.lr: .* is not in \[0, 1\]$"):
         override(TrainConfig(), {"optim.lr": bad})
-    with pytest.raises(ConfigError, match=r"^options: unknown parameter train\.optim\.learning_rate$"):
+    with pytest.raises(
+        ConfigError, match=r"^options: unknown parameter train\.optim\.learning_rate$"
+    ):
         override(TrainConfig(), {"optim.learning_rate": 1e-3})
-    cfg = override(Params(), {"decode.fps": 2, "balance.dataset_caps": {"b": 1, "a": 2}, "crop.size": None})
+    cfg = override(
+        Params(), {"decode.fps": 2, "balance.dataset_caps": {"b": 1, "a": 2}, "crop.size": None}
+    )
     assert cfg.decode.fps == 2.0 and isinstance(cfg.decode.fps, float)
     assert list(cfg.balance.dataset_caps) == ["a", "b"] and cfg.crop.size == 224
 
@@ -144,7 +153,9 @@ def test_sections_are_validated_however_they_are_made():
         dataclasses.replace(CropConfig(), jpeg_quality=500)
     with pytest.raises(ConfigError, match=r"^report\.thumb: a 6 x 8 sheet of 4096 px"):
         ReportConfig(thumb=4096)  # each value within its range, the sheet too big for memory
-    with pytest.raises(ConfigError, match=r"^train\.optim\.min_lr: 0\.01 is above train\.optim\.lr"):
+    with pytest.raises(
+        ConfigError, match=r"^train\.optim\.min_lr: 0\.01 is above train\.optim\.lr"
+    ):
         dftrain_config.OptimConfig(lr=1e-3, min_lr=1e-2)
     for bad in ("banana", "tcp://", "tcp://host:99999", "http://host:1", ":8786"):
         with pytest.raises(ConfigError, match=r"^run\.scheduler: "):
@@ -158,7 +169,9 @@ def test_sections_are_validated_however_they_are_made():
     assert RunConfig(memory_limit="4 GiB", dashboard=":8787").memory_limit == "4 GiB"
     with pytest.raises(ConfigError, match=r"^train\.aug\.auto_augment: 'banana' is not a timm"):
         dftrain_config.AugConfig(auto_augment="banana")
-    assert dftrain_config.AugConfig(auto_augment="augmix-m5-w4-d2").auto_augment == "augmix-m5-w4-d2"
+    assert (
+        dftrain_config.AugConfig(auto_augment="augmix-m5-w4-d2").auto_augment == "augmix-m5-w4-d2"
+    )
     with pytest.raises(ConfigError, match=r"^train\.optim\.betas: 2 is not in \[0, 1\)$"):
         dftrain_config.OptimConfig(betas=(2, 0.999))
     with pytest.raises(ConfigError, match=r"^train\.optim\.betas: \[0\.9\]: expected a list of 2"):
@@ -189,7 +202,9 @@ def test_dftrain_uses_only_public_dfprep_names():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dfprep"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{py.name} imports private {private} from {node.module}"
-    assert "import yaml" not in (ROOT / "trainer" / "dftrain" / "config.py").read_text()  # one loader
+    assert (
+        "import yaml" not in (ROOT / "trainer" / "dftrain" / "config.py").read_text()
+    )  # one loader
 
 
 # What dftrain may use of dfprep: the shared core, the data format (schema, codec, shard files, tar
@@ -246,7 +261,9 @@ def test_dftrain_imports_only_the_core_and_the_stage_apis_of_dfprep():
     ]
     assert not bad, f"dftrain imports dfprep internals: {bad}"
     # the rule itself bites: a balance import (what testset used to do) is refused
-    assert not _allowed("dfprep.balance.pool", "find_shards") and not _allowed("dfprep.extract", "run_extract")
+    assert not _allowed("dfprep.balance.pool", "find_shards") and not _allowed(
+        "dfprep.extract", "run_extract"
+    )
 
 
 def test_no_import_cycles_and_one_set_of_media_extensions():
@@ -254,14 +271,22 @@ def test_no_import_cycles_and_one_set_of_media_extensions():
 
     pkg = ROOT / "pipeline" / "dfprep"
     for py in sorted((pkg / "detectors").glob("*.py")):  # backends stand on detectors.base only
-        mods = [n.module for n in ast.walk(ast.parse(py.read_text())) if isinstance(n, ast.ImportFrom)]
+        mods = [
+            n.module for n in ast.walk(ast.parse(py.read_text())) if isinstance(n, ast.ImportFrom)
+        ]
         assert "dfprep.detect" not in mods, f"detectors/{py.name} imports dfprep.detect"
     for py in sorted((pkg / "adapters").glob("*.py")):  # adapters stand on adapters.registry only
         if py.name != "__init__.py":
-            mods = [n.module for n in ast.walk(ast.parse(py.read_text())) if isinstance(n, ast.ImportFrom)]
+            mods = [
+                n.module
+                for n in ast.walk(ast.parse(py.read_text()))
+                if isinstance(n, ast.ImportFrom)
+            ]
             assert "dfprep.adapters" not in mods, f"adapters/{py.name} imports the adapters package"
     init = ast.parse((pkg / "adapters" / "__init__.py").read_text())  # nothing registered by import
-    assert {n.module for n in ast.walk(init) if isinstance(n, ast.ImportFrom)} == {"dfprep.adapters.registry"}
+    assert {n.module for n in ast.walk(init) if isinstance(n, ast.ImportFrom)} == {
+        "dfprep.adapters.registry"
+    }
     defined = [
         f"{py.relative_to(pkg)}: {t.id}"
         for py in sorted(pkg.rglob("*.py")) + sorted((ROOT / "trainer" / "dftrain").glob("*.py"))
@@ -270,7 +295,9 @@ def test_no_import_cycles_and_one_set_of_media_extensions():
         for t in node.targets
         if isinstance(t, ast.Name) and t.id.endswith("_EXTS")
     ]
-    assert defined == [f"core/media.py: {n}" for n in ("VIDEO_EXTS", "IMAGE_EXTS", "ARCHIVE_EXTS")], defined
+    assert defined == [
+        f"core/media.py: {n}" for n in ("VIDEO_EXTS", "IMAGE_EXTS", "ARCHIVE_EXTS")
+    ], defined
     from dfprep.adapters import ADAPTERS, get_adapter
 
     assert all(callable(get_adapter(name)) for name in ADAPTERS)  # every listed adapter resolves

@@ -43,4 +43,4 @@ def test_crop_face_size_and_content(side):
     inner = 224 / 1.3
     lo, hi = int(112 - inner / 2) + 3, int(112 + inner / 2) - 3
     assert crop[lo:hi, lo:hi].mean() > 250
-    assert crop[:lo - 6].mean() < 5 and crop[hi + 6 :].mean() < 5
+    assert crop[: lo - 6].mean() < 5 and crop[hi + 6 :].mean() < 5

@@ -115,7 +115,13 @@ def test_plan_seeks_follows_keyframe_spacing():
 def test_natural_key_orders_numbers_by_value():
     names = ["10.png", "2.png", "1.png", "frame_10.jpg", "frame_9.jpg", "Frame_11.jpg", "a.png"]
     assert sorted(names, key=natural_key) == [
-        "1.png", "2.png", "10.png", "a.png", "frame_9.jpg", "frame_10.jpg", "Frame_11.jpg"
+        "1.png",
+        "2.png",
+        "10.png",
+        "a.png",
+        "frame_9.jpg",
+        "frame_10.jpg",
+        "Frame_11.jpg",
     ]
 
 
@@ -143,8 +149,9 @@ def test_constant_frame_rate_counts_times_and_content(tmp_path, fps):
 
 def test_variable_frame_rate(tmp_path):
     times = [i * 0.04 for i in range(30)] + [3.5 + i * 0.1 for i in range(15)]  # a 2.3 s gap
-    path = encode_video(tmp_path / "vfr.mp4", (make_frame(i) for i in range(len(times))), 25,
-                        times=times, gop=10)
+    path = encode_video(
+        tmp_path / "vfr.mp4", (make_frame(i) for i in range(len(times))), 25, times=times, gop=10
+    )
     want = expected_samples(times, 1.0)
     assert [k for k, _ in want] == [0, 1, 2, 4]  # the frame at 3.5 s serves 2 (and 3) once
     seq_info, seq = read_all(path, DecodeConfig(strategy="sequential"))
@@ -179,7 +186,9 @@ def test_seek_and_sequential_give_identical_frames(gop_videos, gop, auto_pick):
     path = gop_videos[gop]
     results = {s: read_all(path, DecodeConfig(strategy=s)) for s in ("sequential", "seek", "auto")}
     assert {s: info.strategy for s, (info, _) in results.items()} == {
-        "sequential": "sequential", "seek": "seek", "auto": auto_pick
+        "sequential": "sequential",
+        "seek": "seek",
+        "auto": auto_pick,
     }
     seq = results["sequential"][1]
     assert len(seq) == len(sample_times(results["sequential"][0].duration, 1.0))
@@ -212,8 +221,13 @@ def test_a_failed_seek_restarts_without_seeking(gop_videos, monkeypatch):
 def test_times_start_at_the_first_frame(tmp_path, container):
     n = 75
     if container == "mp4":  # a stream whose first pts is 5 s
-        path = encode_video(tmp_path / "late.mp4", (make_frame(i) for i in range(n)), 25,
-                            times=[5 + i / 25 for i in range(n)], gop=25)
+        path = encode_video(
+            tmp_path / "late.mp4",
+            (make_frame(i) for i in range(n)),
+            25,
+            times=[5 + i / 25 for i in range(n)],
+            gop=25,
+        )
     else:  # MPEG-TS starts at a non-zero pts and seeks by dts
         path = encode(tmp_path / "v.ts", n, 25, gop=25)
     with av.open(str(path)) as c:
@@ -355,8 +369,12 @@ def test_decode_error_survives_pickling():
 
 @pytest.mark.parametrize(
     "change, kind, match",
-    [({"strategy": "fast"}, "video", "strategy"), ({"fps": 0.0}, "video", "fps"),
-     ({}, "audio", "kind"), ({"seek_min_saving": 1.5}, "video", "seek_min_saving")],
+    [
+        ({"strategy": "fast"}, "video", "strategy"),
+        ({"fps": 0.0}, "video", "fps"),
+        ({}, "audio", "kind"),
+        ({"seek_min_saving": 1.5}, "video", "seek_min_saving"),
+    ],
 )
 def test_bad_config_is_a_config_error(clip, change, kind, match):
     with pytest.raises(ConfigError, match=match):
@@ -401,9 +419,18 @@ def test_frame_folder_natural_order_and_stride(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     info, got = read_all(tmp_path, kind="frames", frame_stride=3)
     assert (info.kind, info.strategy, info.width, info.height, info.errors) == (
-        "frames", "frames", W, H, 0)
+        "frames",
+        "frames",
+        W,
+        H,
+        0,
+    )
     assert [(f.sample_index, f.frame_index, f.time) for f in got] == [
-        (0, 0, 0.0), (1, 3, 3.0), (2, 6, 6.0), (3, 9, 9.0)]
+        (0, 0, 0.0),
+        (1, 3, 3.0),
+        (2, 6, 6.0),
+        (3, 9, 9.0),
+    ]
     for f in got:
         np.testing.assert_array_equal(f.image, make_frame(f.frame_index))
 
@@ -438,7 +465,9 @@ def test_skipping_unneeded_nonref_frames_changes_nothing(tmp_path, strategy, gop
     # x264's default B-frames: about half the frames are never referenced
     from dfprep.synth import make_face_video
 
-    path = make_face_video(tmp_path / "b.mp4", fps=25, size=(320, 240), seconds=6.3, gop=gop, seed=4).path
+    path = make_face_video(
+        tmp_path / "b.mp4", fps=25, size=(320, 240), seconds=6.3, gop=gop, seed=4
+    ).path
     runs = []
     for skip in (False, True):
         cfg = dataclasses.replace(DecodeConfig(), strategy=strategy, skip_nonref=skip)

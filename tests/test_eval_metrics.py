@@ -135,8 +135,14 @@ def test_video_score_is_the_mean_of_its_crops_and_no_face_videos_are_kept():
     assert dd["frame"] == d["frame"]  # crops are crops: the policy only concerns videos
     both = both_policies(v, frames, 0.5, {"x": "train"}, "drop")
     assert both["policy"] == "drop" and both["videos"] == 2
-    assert both["drop"]["datasets"]["x"] == {**{k: dd["video"][k] for k in ("auc", "bacc")}, "videos": 4}
-    assert both["score"]["datasets"]["x"] == {**{k: d["video"][k] for k in ("auc", "bacc")}, "videos": 6}
+    assert both["drop"]["datasets"]["x"] == {
+        **{k: dd["video"][k] for k in ("auc", "bacc")},
+        "videos": 4,
+    }
+    assert both["score"]["datasets"]["x"] == {
+        **{k: d["video"][k] for k in ("auc", "bacc")},
+        "videos": 6,
+    }
     assert both["score"]["scenarios"]["in_distribution"]["auc"] == d["video"]["auc"]
     assert both["drop"]["all"]["videos"] == 4 and both["score"]["all"]["videos"] == 6
     fy, fs = [0, 0, 0, 1, 1, 1, 1], [0.1, 0.5, 0.6, 0.9, 0.7, 0.2, 0.6]
@@ -309,6 +315,9 @@ def test_eval_params_defaults_overrides_and_errors(tmp_path):
         load_eval_params(None, threshold=1.5)
     with pytest.raises(ConfigError, match=r"eval\.split"):
         load_eval_params(None, split="holdout")
-    assert EvalConfig().no_face == "drop" and load_eval_params(None, no_face="score").no_face == "score"
+    assert (
+        EvalConfig().no_face == "drop"
+        and load_eval_params(None, no_face="score").no_face == "score"
+    )
     with pytest.raises(ConfigError, match=r"eval\.no_face: 'zero' is not one of drop, score"):
         load_eval_params(None, no_face="zero")

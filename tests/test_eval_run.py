@@ -164,7 +164,10 @@ def test_eval_writes_every_output_and_its_numbers_recompute(extracted, checkpoin
     assert info["method_categories"]["df40"] == {"fomm": "RE", "simswap": "FS"}
     table = (out / "table.md").read_text()
     assert "| run | FF++ | DF40 FS | DF40 RE | DF40 avg |" in table
-    assert "FF++: 2 of 6 test videos had no face crop (1 no face, 1 unreadable): dropped in the table (eval.no_face: drop)" in table
+    assert (
+        "FF++: 2 of 6 test videos had no face crop (1 no face, 1 unreadable): dropped in the table (eval.no_face: drop)"
+        in table
+    )
     assert "without them (4 videos)" in table and "with them scored 0.5 (6 videos)" in table
 
 

@@ -24,7 +24,9 @@ from dftrain.results_table import Run
 
 REPO = Path(__file__).resolve().parents[1]
 ADAPTER = {"itw": "folder"}
-TINY = SynthConfig(seed=0, originals=4, seconds=1.0, sizes=("128x96",), rates=(5.0,), workers=2, layout="all")
+TINY = SynthConfig(
+    seed=0, originals=4, seconds=1.0, sizes=("128x96",), rates=(5.0,), workers=2, layout="all"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,13 @@ def _manifest(suite: dict, ds: str, adapter: str | None = None):
     opts = AdapterOptions(options=cat.options_for(name))
     faces = cat.get(name).faces if cat.get(name) else "detect"
     root = Path(suite["datasets"][ds])
-    return build_manifest(name, root, adapter=ADAPTER.get(ds, cat.get(name).adapter if cat.get(name) else None),
-                          opts=opts, faces=faces), root
+    return build_manifest(
+        name,
+        root,
+        adapter=ADAPTER.get(ds, cat.get(name).adapter if cat.get(name) else None),
+        opts=opts,
+        faces=faces,
+    ), root
 
 
 def test_every_miniature_is_read_by_its_real_adapter_with_the_labels_it_was_made_with(suite):
@@ -51,8 +58,11 @@ def test_every_miniature_is_read_by_its_real_adapter_with_the_labels_it_was_made
         rows = table.to_pylist()
         assert rows, ds
         got = {Path(r["path"]).relative_to(root.resolve()).as_posix(): r for r in rows}
-        want = {rel: r for rel, r in records[ds].items()
-                if not (ds == "ffpp" and ("/actors/" in rel or "DeepFakeDetection" in rel))}
+        want = {
+            rel: r
+            for rel, r in records[ds].items()
+            if not (ds == "ffpp" and ("/actors/" in rel or "DeepFakeDetection" in rel))
+        }
         assert set(got) == set(want), ds  # nothing lost, nothing extra (FF++ without its DFD part)
         for rel, r in got.items():
             assert r["label"] == want[rel]["label"], (ds, rel)
@@ -61,7 +71,9 @@ def test_every_miniature_is_read_by_its_real_adapter_with_the_labels_it_was_made
     dfd, _ = _manifest(suite, "ffpp", adapter="dfd")
     assert sorted(dfd["label"].to_pylist()) == [0, 0, 1, 1]
     fnet, _ = _manifest(suite, "forgerynet")
-    assert any(s for s in fnet["fake_segments"].to_pylist()), "a partly manipulated ForgeryNet video"
+    assert any(s for s in fnet["fake_segments"].to_pylist()), (
+        "a partly manipulated ForgeryNet video"
+    )
     assert set(_manifest(suite, "df40")[0]["faces"].to_pylist()) == {"shipped"}
 
 
@@ -95,25 +107,37 @@ def test_identities_never_cross_splits_and_the_test_sets_hold_unseen_kinds(suite
 
 
 def _run(name: str, datasets: dict, init: str = "none") -> Run:
-    metrics = {"datasets": {ds: {"summary": {"auc": v, "bacc": v}} for ds, v in datasets.items()},
-               "scenarios": {"in_distribution": {"auc": 0.9, "bacc": 0.8}}}
+    metrics = {
+        "datasets": {ds: {"summary": {"auc": v, "bacc": v}} for ds, v in datasets.items()},
+        "scenarios": {"in_distribution": {"auc": 0.9, "bacc": 0.8}},
+    }
     if "df40" in datasets:
-        metrics["datasets"]["df40"]["categories"] = {"FS": {"auc": 0.7, "bacc": 0.6}, "RE": {"auc": 0.6, "bacc": 0.55}}
+        metrics["datasets"]["df40"]["categories"] = {
+            "FS": {"auc": 0.7, "bacc": 0.6},
+            "RE": {"auc": 0.6, "bacc": 0.55},
+        }
     return Run(name, metrics, {"init": init, "model": "vit_tiny_patch16_224"})
 
 
 def test_table3_puts_the_papers_number_beside_ours_and_says_what_is_missing(tmp_path):
-    runs = [_run("FSFM", {"ffpp": 0.97, "celebdf": 0.88, "df40": 0.65}),
-            _run("FSFM + BA", {"ffpp": 0.95}, init="fsfm:/w/checkpoint-400.pth"),
-            _run("Control: shuffled labels", {"ffpp": 0.5})]
+    runs = [
+        _run("FSFM", {"ffpp": 0.97, "celebdf": 0.88, "df40": 0.65}),
+        _run("FSFM + BA", {"ffpp": 0.95}, init="fsfm:/w/checkpoint-400.pth"),
+        _run("Control: shuffled labels", {"ffpp": 0.5}),
+    ]
     text = render_paper(runs, ("auc",))
     lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines() if ln.startswith("| ")}
     assert lines["FSFM"].split(" | ")[1:3] == ["97.0 (96)", "88.0 (99.8)"]
     assert "70.0 (95)" in lines["FSFM"] and "90.0 (96.4)" in lines["FSFM"]  # DF40 FS, ID avg
     assert "not reproduced (88.2)" in lines["SBI"]
     assert "not run (99.3)" in lines["ImageNet pretrained"]
-    assert lines["Control: shuffled labels"].split(" | ")[1] == "50.0"  # a row the paper does not have
-    assert "not evaluated (no data given): dfdc, fakeavceleb, forgerynet, wilddeepfake, itw, dfeval2024" in text
+    assert (
+        lines["Control: shuffled labels"].split(" | ")[1] == "50.0"
+    )  # a row the paper does not have
+    assert (
+        "not evaluated (no data given): dfdc, fakeavceleb, forgerynet, wilddeepfake, itw, dfeval2024"
+        in text
+    )
     assert "FSFM: random initialisation stands in for FSFM's checkpoint-400.pth" in text
     assert "FSFM + BA: random" not in text  # real FSFM weights: no stand-in note
     assert len(COLUMNS) == len(AUC["FSFM"]) == 13
@@ -143,8 +167,12 @@ def _link_repo(tmp: Path) -> Path:
 @pytest.mark.timeout(1500)  # a guard (the shared machine it was written on ran 6x over its cores)
 def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
     exp = _link_repo(tmp_path)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "DVC_NO_ANALYTICS": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
     def sh(*cmd, cwd=exp):
         r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1400)
@@ -153,13 +181,33 @@ def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
 
     sh("git", "init", "-q", cwd=tmp_path)
     sh(sys.executable, "-m", "dvc", "init", "-q", cwd=tmp_path)
-    sh("git", "add", ".dvc", "experiments/cut/dvc.yaml", "experiments/cut/params.yaml", cwd=tmp_path)
-    sh("git", "-c", "user.name=test", "-c", "user.email=test@example.org", "commit", "-qm", "experiment",
-       cwd=tmp_path)  # dvclive (in dftrain run) needs a commit to name its experiment after
+    sh(
+        "git",
+        "add",
+        ".dvc",
+        "experiments/cut/dvc.yaml",
+        "experiments/cut/params.yaml",
+        cwd=tmp_path,
+    )
+    sh(
+        "git",
+        "-c",
+        "user.name=test",
+        "-c",
+        "user.email=test@example.org",
+        "commit",
+        "-qm",
+        "experiment",
+        cwd=tmp_path,
+    )  # dvclive (in dftrain run) needs a commit to name its experiment after
     sh("dfprep", "synth", "data/raw", "--params", "params.yaml")
     sh(sys.executable, "-m", "dvc", "repro")
     table = (exp / "results" / "table3.md").read_text()
-    rows = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ")[1:] for ln in table.splitlines() if ln.startswith("| ")}
+    rows = {
+        ln.split(" | ")[0].lstrip("| "): ln.split(" | ")[1:]
+        for ln in table.splitlines()
+        if ln.startswith("| ")
+    }
     for row in ("FSFM", "FSFM + BA"):
         cells = [c.strip(" |") for c in rows[row]]
         assert len(cells) == 13
@@ -190,6 +238,13 @@ def test_eval_data_dir_of_extract_folders_expands_to_each(tmp_path):
     for d in ("train/ffpp", "train/dfdc", "wild/itw"):
         (tmp_path / "extract" / d / "shards").mkdir(parents=True)
     (tmp_path / "plain" / "shards").mkdir(parents=True)
-    got = expand_sources([Source(tmp_path / "extract"), Source(tmp_path / "plain"), Source(tmp_path / "nothing")])
+    got = expand_sources(
+        [Source(tmp_path / "extract"), Source(tmp_path / "plain"), Source(tmp_path / "nothing")]
+    )
     assert [s.root.relative_to(tmp_path).as_posix() for s in got] == [
-        "extract/train/dfdc", "extract/train/ffpp", "extract/wild/itw", "plain", "nothing"]
+        "extract/train/dfdc",
+        "extract/train/ffpp",
+        "extract/wild/itw",
+        "plain",
+        "nothing",
+    ]

@@ -27,7 +27,10 @@ def _params(**shard) -> Params:
 
 
 def _manifest(root: Path, rels: list[str], out: Path, label=1) -> Path:
-    rows = [VideoRow(r, "test", label, "m" if label else "real", "FS" if label else "real") for r in rels]
+    rows = [
+        VideoRow(r, "test", label, "m" if label else "real", "FS" if label else "real")
+        for r in rels
+    ]
     return write_manifest(rows_to_table("t", root, rows), out)
 
 
@@ -41,8 +44,11 @@ def _samples(out: Path) -> dict[str, dict]:
 
 
 def _digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "shards").iterdir()) if p.suffix in (".tar", ".parquet")}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / "shards").iterdir())
+        if p.suffix in (".tar", ".parquet")
+    }
 
 
 def test_crop_geometry_face_centred_at_known_scale(tmp_path):
@@ -93,18 +99,33 @@ def test_bad_inputs_are_recorded_and_the_rest_of_the_shard_is_written(tmp_path):
     from dfprep.videoio import encode_video
 
     encode_video(v / "noface.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 50, 25)
-    names = ["good1.mp4", "empty.mp4", "truncated.mp4", "text.mp4", "audio.mp4", "image.mp4",
-             "noface.mp4", "good2.mp4", "gone.mp4"]
+    names = [
+        "good1.mp4",
+        "empty.mp4",
+        "truncated.mp4",
+        "text.mp4",
+        "audio.mp4",
+        "image.mp4",
+        "noface.mp4",
+        "good2.mp4",
+        "gone.mp4",
+    ]
     (v / "gone.mp4").write_bytes(good)
     m = _manifest(v, names, tmp_path / "m.parquet")
     (v / "gone.mp4").unlink()  # disappears between manifest and extract
     s = run_extract([m], tmp_path / "out", _params(videos_per_shard=len(names)))
-    status = {r["video_id"].split("-", 1)[1]: r for r in
-              pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()}
+    status = {
+        r["video_id"].split("-", 1)[1]: r
+        for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()
+    }
     assert status["good1"]["status"] == status["good2"]["status"] == "ok"
     assert status["noface"]["status"] == "no_face" and status["noface"]["frames_sampled"] == 2
-    for name, pattern in [("empty", "empty"), ("text", "not a video"), ("audio", "no video stream"),
-                          ("gone", "not found")]:
+    for name, pattern in [
+        ("empty", "empty"),
+        ("text", "not a video"),
+        ("audio", "no video stream"),
+        ("gone", "not found"),
+    ]:
         assert status[name]["status"] == "failed", name
         assert pattern in status[name]["error"].lower(), (name, status[name]["error"])
     assert status["truncated"]["status"] in ("failed", "ok", "no_face")
@@ -182,8 +203,18 @@ def test_sample_dataset_labels_reach_the_shards(sample_manifest, tmp_path):
     for r in idx:
         src = man[r["video_id"]]
         assert (r["label"], r["category"], r["method"], r["split"]) == (
-            src["label"], src["category"], src["method"], src["split"])
-    assert {r["method"] for r in idx} == {"real", "Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures"}
+            src["label"],
+            src["category"],
+            src["method"],
+            src["split"],
+        )
+    assert {r["method"] for r in idx} == {
+        "real",
+        "Deepfakes",
+        "FaceSwap",
+        "Face2Face",
+        "NeuralTextures",
+    }
 
 
 def test_frame_folders_of_face_crops_go_through_extract(tmp_path):
@@ -205,11 +236,16 @@ def test_frame_folders_of_face_crops_go_through_extract(tmp_path):
     (root / "noface").mkdir()
     for i in range(3):
         Image.fromarray(skimage.data.coffee()).save(root / "noface" / f"{i}.png")
-    rows = [VideoRow("faces", "test", 1, "m", "FS", kind="frames", frame_stride=5),
-            VideoRow("noface", "test", 0, "real", "real", kind="frames", frame_stride=1)]
+    rows = [
+        VideoRow("faces", "test", 1, "m", "FS", kind="frames", frame_stride=5),
+        VideoRow("noface", "test", 0, "real", "real", kind="frames", frame_stride=1),
+    ]
     m = write_manifest(rows_to_table("t", root, rows), tmp_path / "m.parquet")
     s = run_extract([m], tmp_path / "out", _params())
-    status = {r["video_id"]: r for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()}
+    status = {
+        r["video_id"]: r
+        for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()
+    }
     assert (status["t-faces"]["status"], status["t-faces"]["strategy"]) == ("ok", "frames")
     assert status["t-faces"]["frames_sampled"] == 3  # images 0, 5, 10 (stride 5, natural order)
     assert status["t-noface"]["status"] == "no_face" and status["t-noface"]["crops"] == 0
@@ -224,17 +260,24 @@ def test_shipped_faces_are_resized_as_they_are(tmp_path):
 
     root = tmp_path / "frames"
     yy, xx = np.mgrid[0:140, 0:100]
-    images = [np.stack([xx * 2 + 20 * i, yy + 30 * i, 255 - yy], -1).clip(0, 255).astype(np.uint8) for i in range(4)]
+    images = [
+        np.stack([xx * 2 + 20 * i, yy + 30 * i, 255 - yy], -1).clip(0, 255).astype(np.uint8)
+        for i in range(4)
+    ]
     (root / "seq").mkdir(parents=True)
     for i, im in enumerate(images):
         Image.fromarray(im).save(root / "seq" / f"{i}.png")
     (root / "v").mkdir()
     make_face_video(root / "v/a.mp4", fps=25, size=(320, 240), seconds=2.0, seed=1)
-    rows = [VideoRow("seq", "test", 1, "m", "FS", kind="frames", frame_stride=2),
-            VideoRow("v/a.mp4", "test", 0, "real", "real")]
+    rows = [
+        VideoRow("seq", "test", 1, "m", "FS", kind="frames", frame_stride=2),
+        VideoRow("v/a.mp4", "test", 0, "real", "real"),
+    ]
     table = rows_to_table("t", root, rows, faces="shipped")
     assert dict(zip(table["video_id"].to_pylist(), table["faces"].to_pylist(), strict=True)) == {
-        "t-seq": "shipped", "t-v-a": "detect"}  # a video in a shipped dataset is still detected
+        "t-seq": "shipped",
+        "t-v-a": "detect",
+    }  # a video in a shipped dataset is still detected
     m = write_manifest(table, tmp_path / "m.parquet")
     s = run_extract([m], tmp_path / "out", _params())
     assert (s.ok, s.no_face) == (2, 0)
@@ -242,12 +285,21 @@ def test_shipped_faces_are_resized_as_they_are(tmp_path):
     assert len(samples) == 2  # images 0 and 2 (stride 2)
     for members in samples.values():
         meta = json.loads(members["json"])
-        assert (meta["bbox"], meta["score"], meta["landmarks"]) == ([0, 0, 100, 140], 1.0, [0.0] * 10)
+        assert (meta["bbox"], meta["score"], meta["landmarks"]) == (
+            [0, 0, 100, 140],
+            1.0,
+            [0.0] * 10,
+        )
         got = np.asarray(Image.open(io.BytesIO(members["jpg"])).convert("RGB"), dtype=np.float32)
         want = cv2.resize(images[meta["frame_index"]], (224, 224), interpolation=cv2.INTER_CUBIC)
-        assert got.shape == (224, 224, 3) and np.abs(got - want).mean() < 2  # the whole image, stretched
-    detected = run_extract([write_manifest(rows_to_table("t", root, rows), tmp_path / "d.parquet")],
-                           tmp_path / "out-detect", _params())
+        assert (
+            got.shape == (224, 224, 3) and np.abs(got - want).mean() < 2
+        )  # the whole image, stretched
+    detected = run_extract(
+        [write_manifest(rows_to_table("t", root, rows), tmp_path / "d.parquet")],
+        tmp_path / "out-detect",
+        _params(),
+    )
     assert detected.no_face == 1  # the same images through the detector: no face in a gradient
 
 
@@ -257,6 +309,13 @@ def test_partly_fake_video_labels_each_crop_by_its_fake_segments(tmp_path):
     m = write_manifest(rows_to_table("fn", tmp_path / "v", rows), tmp_path / "m.parquet")
     run_extract([m], tmp_path / "out", _params())
     samples = _samples(tmp_path / "out")
-    got = [(json.loads(s["json"])["sample_index"], s["cls"], json.loads(s["json"])["label"],
-            json.loads(s["json"])["video_label"]) for s in samples.values()]
+    got = [
+        (
+            json.loads(s["json"])["sample_index"],
+            s["cls"],
+            json.loads(s["json"])["label"],
+            json.loads(s["json"])["video_label"],
+        )
+        for s in samples.values()
+    ]
     assert got == [(0, b"0", 0, 1), (1, b"0", 0, 1), (2, b"1", 1, 1), (3, b"0", 0, 1)]

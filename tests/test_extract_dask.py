@@ -24,7 +24,9 @@ def videos(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dask")
     v = root / "v"
     for i in range(6):
-        make_face_video(v / f"{i}.mp4", fps=(25, 30, 29.97)[i % 3], size=(320, 240), seconds=3, seed=i)
+        make_face_video(
+            v / f"{i}.mp4", fps=(25, 30, 29.97)[i % 3], size=(320, 240), seconds=3, seed=i
+        )
     (v / "bad.mp4").write_bytes(b"\x00" * 1000)
     return _manifest(v, [f"{i}.mp4" for i in range(6)] + ["bad.mp4"], root / "m.parquet")
 
@@ -74,7 +76,9 @@ def test_shards_are_byte_identical_on_any_number_of_workers(videos, tmp_path):
     for n, threads in ((2, 1), (1, 2)):
         name = f"dask scheduler + {n} dask worker(s) x {threads} thread(s)"
         (tmp_path / f"cluster{n}x{threads}").mkdir()
-        with F.dask_cluster(tmp_path / f"cluster{n}x{threads}", workers=n, nthreads=threads) as address:
+        with F.dask_cluster(
+            tmp_path / f"cluster{n}x{threads}", workers=n, nthreads=threads
+        ) as address:
             s = run_extract([videos], tmp_path / f"dask{n}x{threads}", _one_job(scheduler=address))
         assert s.done == 1 and not s.failed_jobs
         got[name] = _digests(tmp_path / f"dask{n}x{threads}")
@@ -84,17 +88,29 @@ def test_shards_are_byte_identical_on_any_number_of_workers(videos, tmp_path):
 @pytest.mark.parametrize("scheduler", ["inline", "local"])
 def test_kill_9_then_rerun_gives_identical_shards(videos, reference, tmp_path, scheduler):
     out = tmp_path / "out"
-    cmd = [BIN / "dfprep", "extract", videos, "--out", out, "--videos-per-shard", "2", "--no-progress"]
+    cmd = [
+        BIN / "dfprep",
+        "extract",
+        videos,
+        "--out",
+        out,
+        "--videos-per-shard",
+        "2",
+        "--no-progress",
+    ]
     if scheduler == "inline":
         cmd += ["--scheduler", "inline"]
     else:
         cmd += ["--workers", "2"]
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
-    proc = subprocess.Popen(cmd, start_new_session=True, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         # killed as soon as the first shard is published: the others are then mid-way or queued
-        F.wait_for(lambda: any((out / "shards").glob("*.stats.json")), what="first shard", step=0.01)
+        F.wait_for(
+            lambda: any((out / "shards").glob("*.stats.json")), what="first shard", step=0.01
+        )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -81,13 +81,19 @@ def test_a_video_task_that_fails_for_good_fails_only_its_job(small, tmp_path, mo
 
     monkeypatch.setattr(extract, "run_video", broken)
     out = tmp_path / "out"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         s = run_extract([small], out, _params(2, retries=1), client=client)
     assert s.done == 2 and [name for name, _ in s.failed_jobs] == ["m-000001"]
     assert s.failed_jobs[0][1] == "RuntimeError: boom"
     assert calls.read_text().split() == ["t-2", "t-2"]  # the first try and its one retry
-    assert not [p for p in (out / "shards").iterdir() if p.name.startswith(".") or "000001" in p.name]
+    assert not [
+        p for p in (out / "shards").iterdir() if p.name.startswith(".") or "000001" in p.name
+    ]
     monkeypatch.undo()
     again = run_extract([small], out, _params(2, scheduler="inline"))
     assert (again.skipped, again.done) == (2, 1)

@@ -38,8 +38,13 @@ def split_class(c: dict[str, int]) -> tuple[tuple[int, int, int], tuple[int, int
 
 def manifest(name: str, root, **options):
     e = CAT.entry(name)
-    return build_manifest(name, root, adapter=e.adapter, opts=AdapterOptions(options=CAT.options_for(name, options)),
-                          faces=e.faces)
+    return build_manifest(
+        name,
+        root,
+        adapter=e.adapter,
+        opts=AdapterOptions(options=CAT.options_for(name, options)),
+        faces=e.faces,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +94,15 @@ def test_ffpp_is_table_1_and_never_dfd(ffpp_table):
     assert split_class(c) == ((4320, 840, 840), (1000, 5000))
     assert (c["train.real"], c["val.real"], c["test.real"]) == (720, 140, 140)
     assert (c["train.fake"], c["val.fake"], c["test.fake"]) == (3600, 700, 700)
-    assert not any("DeepFakeDetection" in p or "/actors/" in p or "/masks/" in p for p in t["path"].to_pylist())
-    assert Counter(t["method"].to_pylist()) == {"real": 1000, **dict.fromkeys(
-        ("Deepfakes", "FaceSwap", "FaceShifter", "Face2Face", "NeuralTextures"), 1000)}
+    assert not any(
+        "DeepFakeDetection" in p or "/actors/" in p or "/masks/" in p for p in t["path"].to_pylist()
+    )
+    assert Counter(t["method"].to_pylist()) == {
+        "real": 1000,
+        **dict.fromkeys(
+            ("Deepfakes", "FaceSwap", "FaceShifter", "Face2Face", "NeuralTextures"), 1000
+        ),
+    }
     assert check_counts("ffpp", c, CAT.entry("ffpp")).ok
 
 
@@ -102,7 +113,9 @@ def test_ffpp_without_faceshifter_and_the_count_check_says_so(ffpp_root):
     check = check_counts("ffpp", c, CAT.entry("ffpp"))
     assert "fake: 4,000 (Table 1: 5,000)" in check.differences
     assert "train.fake: 2,880 (FF++ pair lists: 3,600)" in check.differences
-    assert len(check.differences) == 7  # Table 1: train, val, test, fake; the pair lists: 3 split fakes
+    assert (
+        len(check.differences) == 7
+    )  # Table 1: train, val, test, fake; the pair lists: 3 split fakes
     console = Console(record=True, width=200, color_system="truecolor")
     console.print(count_table(check))
     text = console.export_text(styles=False)
@@ -121,7 +134,11 @@ def test_dfd_is_its_own_dataset(ffpp_root):
         split_of[r["source_id"]].add(r["split"])
         assert r["split_derived"]
     assert all(len(s) == 1 for s in split_of.values())  # an actor's videos in one split only
-    assert len(split_of) == 28 and {s for ss in split_of.values() for s in ss} == {"train", "val", "test"}
+    assert len(split_of) == 28 and {s for ss in split_of.values() for s in ss} == {
+        "train",
+        "val",
+        "test",
+    }
 
 
 def test_celebdf_has_no_val_and_one_real_more_than_table_1(celebdf_root, celebdf_table):
@@ -141,7 +158,12 @@ def test_dfdc_reads_the_published_validation_set(dfdc_root):
     t = manifest("dfdc", dfdc_root)
     c = counts_of(t, "dfdc")
     assert split_class(c) == ((119154, 4000, 5000), (23654, 104500))
-    assert (c["val.real"], c["val.fake"], c["test.real"], c["test.fake"]) == (2000, 2000, 2500, 2500)
+    assert (c["val.real"], c["val.fake"], c["test.real"], c["test.fake"]) == (
+        2000,
+        2000,
+        2500,
+        2500,
+    )
     assert check_counts("dfdc", c, CAT.entry("dfdc")).ok
     assert not any(t["split_derived"].to_pylist())
 
@@ -152,11 +174,25 @@ def test_count_check_commands(ffpp_table, celebdf_table, celebdf_root, tmp_path)
     runner = CliRunner()
     res = runner.invoke(app, ["datasets", "--check", str(ff), str(cdf)], terminal_width=200)
     assert res.exit_code == 0, res.output
-    assert "ffpp: videos per split and class" in res.output and "matches every recorded count" in res.output
+    assert (
+        "ffpp: videos per split and class" in res.output
+        and "matches every recorded count" in res.output
+    )
     assert "celebdf: videos per split and class" in res.output and "2 difference(s)" in res.output
     assert re.search(r"train\s+│\s+all\s+│\s+6,011\s+│\s+6,010 \(\+1\)", res.output)
-    res = runner.invoke(app, ["manifest", "--dataset", "celebdf", "--root", str(celebdf_root),
-                              "--out", str(tmp_path / "m.parquet")], terminal_width=200)
+    res = runner.invoke(
+        app,
+        [
+            "manifest",
+            "--dataset",
+            "celebdf",
+            "--root",
+            str(celebdf_root),
+            "--out",
+            str(tmp_path / "m.parquet"),
+        ],
+        terminal_width=200,
+    )
     assert res.exit_code == 0, res.output
     assert "wrote 6529 videos" in res.output and "2 difference(s)" in res.output
     res = runner.invoke(app, ["datasets", "--check"])

@@ -9,7 +9,9 @@ from dfprep.manifest import build_manifest, read_manifest, write_manifest
 from dfprep.schema import make_video_id
 
 
-def _ffpp_tree(root, pairs_by_split, methods=("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")):
+def _ffpp_tree(
+    root, pairs_by_split, methods=("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures")
+):
     (root / "splits").mkdir(parents=True)
     orig = root / "original_sequences/youtube/c23/videos"
     orig.mkdir(parents=True)
@@ -26,7 +28,11 @@ def _ffpp_tree(root, pairs_by_split, methods=("Deepfakes", "FaceSwap", "Face2Fac
     return root
 
 
-SPLITS = {"train": [["000", "003"], ["001", "002"]], "val": [["004", "005"]], "test": [["006", "007"]]}
+SPLITS = {
+    "train": [["000", "003"], ["001", "002"]],
+    "val": [["004", "005"]],
+    "test": [["006", "007"]],
+}
 
 
 def test_ffpp_labels_splits_categories(tmp_path):
@@ -35,7 +41,12 @@ def test_ffpp_labels_splits_categories(tmp_path):
     rows = {r["video_id"]: r for r in t.to_pylist()}
     assert t.num_rows == 8 + 4 * 8
     real = rows[make_video_id("ffpp", "original_sequences/youtube/c23/videos/004.mp4")]
-    assert (real["label"], real["split"], real["category"], real["method"]) == (0, "val", "real", "real")
+    assert (real["label"], real["split"], real["category"], real["method"]) == (
+        0,
+        "val",
+        "real",
+        "real",
+    )
     f2f = rows[make_video_id("ffpp", "manipulated_sequences/Face2Face/c23/videos/007_006.mp4")]
     assert (f2f["label"], f2f["split"], f2f["category"]) == (1, "test", "RE")
     df = rows[make_video_id("ffpp", "manipulated_sequences/Deepfakes/c23/videos/000_003.mp4")]
@@ -62,7 +73,7 @@ def test_ffpp_errors_name_the_culprit(tmp_path):
     with pytest.raises(InputError, match="dataset root not found"):
         build_manifest("ffpp", tmp_path / "nope")
     root = _ffpp_tree(tmp_path / "ff", SPLITS)
-    (root / "splits/val.json").write_text("[[\"004\", ")
+    (root / "splits/val.json").write_text('[["004", ')
     with pytest.raises(InputError, match=r"val\.json"):
         build_manifest("ffpp", root)
     (root / "splits/val.json").write_text(json.dumps([["004", "005"], ["000", "009"]]))
@@ -83,18 +94,26 @@ def test_ffpp_leaves_dfd_alone_and_warns_of_missing_methods(tmp_path, caplog):
     from dfprep.errors import ConfigError
 
     root = _ffpp_tree(tmp_path / "ff", SPLITS)  # no FaceShifter, like the sample dataset
-    for rel in ("original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
-                "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__kitchen_pan__ABCD1234.mp4"):
+    for rel in (
+        "original_sequences/actors/c23/videos/01__kitchen_pan.mp4",
+        "manipulated_sequences/DeepFakeDetection/c23/videos/01_02__kitchen_pan__ABCD1234.mp4",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"")
     with caplog.at_level(logging.INFO, logger="dfprep.adapters.ffpp"):
         t = build_manifest("ffpp", root)
     assert t.num_rows == 8 + 4 * 8  # the DFD videos are not FF++
-    assert "FaceShifter is missing" in caplog.text and "dfprep manifest --dataset dfd" in caplog.text
-    only = build_manifest("ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes, Face2Face"}))
+    assert (
+        "FaceShifter is missing" in caplog.text and "dfprep manifest --dataset dfd" in caplog.text
+    )
+    only = build_manifest(
+        "ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes, Face2Face"})
+    )
     assert set(only["method"].to_pylist()) == {"real", "Deepfakes", "Face2Face"}
     with pytest.raises(ConfigError, match="option methods: 'DeepFakeDetection' is not one of"):
-        build_manifest("ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes,DeepFakeDetection"}))
+        build_manifest(
+            "ffpp", root, opts=AdapterOptions(options={"methods": "Deepfakes,DeepFakeDetection"})
+        )
     with pytest.raises(ConfigError, match="compression must be one of"):
         build_manifest("ffpp", root, opts=AdapterOptions(options={"compression": "c10"}))
     (root / "manipulated_sequences/FaceShiftr").mkdir()
@@ -106,19 +125,27 @@ def test_dfd_names_and_folders(tmp_path):
     root = tmp_path / "ff"
     reals = root / "original_sequences/actors/c23/videos"
     fakes = root / "manipulated_sequences/DeepFakeDetection/c23/videos"
-    with pytest.raises(InputError, match=r"dfd: folder missing: .*original_sequences/actors/c23/videos"):
+    with pytest.raises(
+        InputError, match=r"dfd: folder missing: .*original_sequences/actors/c23/videos"
+    ):
         build_manifest("dfd", root.parent)
-    for d, names in ((reals, ["01__kitchen_pan.mp4", "02__hugging_happy.mp4"]),
-                     (fakes, ["01_02__kitchen_pan__ABCD1234.mp4", "02_01__hugging_happy__ZZ99XX00.mp4"])):
+    for d, names in (
+        (reals, ["01__kitchen_pan.mp4", "02__hugging_happy.mp4"]),
+        (fakes, ["01_02__kitchen_pan__ABCD1234.mp4", "02_01__hugging_happy__ZZ99XX00.mp4"]),
+    ):
         d.mkdir(parents=True)
         for n in names:
             (d / n).write_bytes(b"")
     t = build_manifest("dfd", root)
-    assert sorted(zip(t["label"].to_pylist(), t["source_id"].to_pylist(), t["split"].to_pylist(), strict=True)) == [
-        (0, "01", "test"), (0, "02", "test"), (1, "01", "test"), (1, "02", "test")]
+    assert sorted(
+        zip(t["label"].to_pylist(), t["source_id"].to_pylist(), t["split"].to_pylist(), strict=True)
+    ) == [(0, "01", "test"), (0, "02", "test"), (1, "01", "test"), (1, "02", "test")]
     assert set(t["method"].to_pylist()) == {"real", "DeepFakeDetection"}
     (fakes / "01_02__kitchen_pan.mp4").write_bytes(b"")
-    with pytest.raises(InputError, match=r"01_02__kitchen_pan.mp4 does not follow DFD's <target>_<source>__<scene>__<id>"):
+    with pytest.raises(
+        InputError,
+        match=r"01_02__kitchen_pan.mp4 does not follow DFD's <target>_<source>__<scene>__<id>",
+    ):
         build_manifest("dfd", root)
 
 
@@ -141,7 +168,10 @@ def test_folder_csv_and_its_errors(tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_text("path,label,split,method\nv/a.mp4,real,train,\nv/b.mp4,1,test,faceswap\n")
     t = build_manifest("house", tmp_path, adapter="folder", opts=AdapterOptions(csv=csv))
-    assert [(r["label"], r["split"], r["method"]) for r in t.to_pylist()] == [(0, "train", "real"), (1, "test", "faceswap")]
+    assert [(r["label"], r["split"], r["method"]) for r in t.to_pylist()] == [
+        (0, "train", "real"),
+        (1, "test", "faceswap"),
+    ]
     csv.write_text("path,label\nv/a.mp4,maybe\n")
     with pytest.raises(InputError, match=r"labels.csv:2: unknown label 'maybe'"):
         build_manifest("house", tmp_path, adapter="folder", opts=AdapterOptions(csv=csv))
@@ -178,7 +208,10 @@ def test_read_manifest_checks_columns(tmp_path):
 
 
 def test_video_ids_are_safe_and_distinct():
-    a = make_video_id("fakeavceleb", "FakeAVCeleb/FakeVideo-FakeAudio/African/men/id00076/00109_10_id00476_wavtolip.mp4")
+    a = make_video_id(
+        "fakeavceleb",
+        "FakeAVCeleb/FakeVideo-FakeAudio/African/men/id00076/00109_10_id00476_wavtolip.mp4",
+    )
     assert a.startswith("fakeavceleb-FakeAVCeleb-FakeVideo-FakeAudio-African-men-id00076-")
     b = make_video_id("x", "a b/c.mp4")
     c = make_video_id("x", "a_b/c.mp4")

@@ -27,7 +27,9 @@ def test_params_yaml_mirrors_the_pipeline_defaults():
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     defaults = _plain(dataclasses.asdict(Params()))
     for section, values in defaults.items():
-        assert data.get(section) == values, f"params.yaml section {section!r} differs from config.py"
+        assert data.get(section) == values, (
+            f"params.yaml section {section!r} differs from config.py"
+        )
 
 
 def test_params_yaml_mirrors_the_trainer_defaults():

@@ -40,8 +40,11 @@ CLI_CFG = ["--min-shards", "2", "--samples-per-shard", "6"]
 
 
 def digests(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 def leftovers(out: Path) -> list[str]:
@@ -74,7 +77,9 @@ def reference(pool, tmp_path_factory) -> Reference:
     run_balance([pool], out, CFG)
     assert verify_output(out).ok
     ref = Reference(digests(out))
-    ref.samples = sum(n for split in json.loads((out / "sizes.json").read_text()).values() for n in split.values())
+    ref.samples = sum(
+        n for split in json.loads((out / "sizes.json").read_text()).values() for n in split.values()
+    )
     return ref
 
 
@@ -94,11 +99,19 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_output(pool, referen
     rng = random.Random(3)
     states = []
     for _ in range(3):
-        proc = subprocess.Popen(cli(pool, out, "--scheduler", "inline"), start_new_session=True, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cli(pool, out, "--scheduler", "inline"),
+            start_new_session=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
-            F.wait_for(lambda p=proc: written_now(out, F.family(p)) or p.poll() is not None,
-                       timeout=120, what="balance to write")
+            F.wait_for(
+                lambda p=proc: written_now(out, F.family(p)) or p.poll() is not None,
+                timeout=120,
+                what="balance to write",
+            )
             time.sleep(rng.uniform(0.0, 0.8 * slow * reference.samples))  # before the writes end
         finally:
             F.kill_group(proc)
@@ -107,15 +120,24 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_output(pool, referen
         report = verify_output(out)
         assert not report.ok and any("no sizes.json" in p for p in report.problems)
         states.append(sum(1 for _ in out.glob("*/*.tar")))
-    rerun = subprocess.run(cli(pool, out, "--scheduler", "inline"), env=F.clean_env(),
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(pool, out, "--scheduler", "inline"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert digests(out) == reference and not leftovers(out)
     assert verify_output(out).ok
-    print(f"\n[balance kill -9] output shards published when killed: {states} (of {len([k for k in reference if k.endswith('.tar')])}); rerun identical")
+    print(
+        f"\n[balance kill -9] output shards published when killed: {states} (of {len([k for k in reference if k.endswith('.tar')])}); rerun identical"
+    )
 
 
-def test_interrupt_removes_temporary_files_and_publishes_nothing(pool, reference, tmp_path, monkeypatch):
+def test_interrupt_removes_temporary_files_and_publishes_nothing(
+    pool, reference, tmp_path, monkeypatch
+):
     """Ctrl-C (KeyboardInterrupt) in the middle of writing an output shard, in process."""
     from dfprep.balance import reshard
 
@@ -130,8 +152,11 @@ def test_interrupt_removes_temporary_files_and_publishes_nothing(pool, reference
         return real(self, key, members)
 
     monkeypatch.setattr(reshard.TarSink, "write", interrupt)
-    with pytest.raises(BalanceInterrupted, match=r"interrupted while writing the output shards \(1 of \d+ tasks done\); "
-                                                 r"nothing was published .* rerun the same command"):
+    with pytest.raises(
+        BalanceInterrupted,
+        match=r"interrupted while writing the output shards \(1 of \d+ tasks done\); "
+        r"nothing was published .* rerun the same command",
+    ):
         run_balance([pool], out, CFG)
     assert not (out / "sizes.json").exists() and not leftovers(out)
     assert not verify_output(out).ok
@@ -144,21 +169,37 @@ def test_interrupt_removes_temporary_files_and_publishes_nothing(pool, reference
 def test_ctrl_c_with_local_cluster_exits_without_traceback(pool, reference, tmp_path):
     out = tmp_path / "out"
     env = F.slow_writes(tmp_path / "slow", 0.05)
-    proc = subprocess.Popen(cli(pool, out, "--workers", "2"), start_new_session=True, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli(pool, out, "--workers", "2"),
+        start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        F.wait_for(lambda: written_now(out, F.family(proc)) or proc.poll() is not None,
-                   timeout=120, what="balance to write")
+        F.wait_for(
+            lambda: written_now(out, F.family(proc)) or proc.poll() is not None,
+            timeout=120,
+            what="balance to write",
+        )
     finally:
         F.kill_group(proc, signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode not in (0, -signal.SIGINT), (proc.returncode, stderr)
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-3000:]
-    print(f"\n[balance Ctrl-C] exit {proc.returncode}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}")
+    print(
+        f"\n[balance Ctrl-C] exit {proc.returncode}: {stderr.strip().splitlines()[-1] if stderr.strip() else ''}"
+    )
     assert not (out / "sizes.json").exists()
     assert any("no sizes.json" in p for p in verify_output(out).problems)
-    rerun = subprocess.run(cli(pool, out, "--workers", "2"), env=F.clean_env(), capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(pool, out, "--workers", "2"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert digests(out) == reference and not leftovers(out)
 
@@ -168,12 +209,17 @@ def test_killing_a_dask_worker_mid_shard_retries_the_task(pool, reference, tmp_p
     from distributed import Client
 
     out = tmp_path / "out"
-    with F.dask_cluster(tmp_path, env=F.slow_writes(tmp_path / "slow", 0.05)) as address, Client(address) as c:
+    with (
+        F.dask_cluster(tmp_path, env=F.slow_writes(tmp_path / "slow", 0.05)) as address,
+        Client(address) as c,
+    ):
         done: dict = {}
         t = threading.Thread(target=lambda: done.update(r=run_balance([pool], out, CFG, client=c)))
         t.start()
         try:
-            tmp = F.wait_for(lambda: written_now(out), timeout=120, what="a worker writing a shard")[0]
+            tmp = F.wait_for(
+                lambda: written_now(out), timeout=120, what="a worker writing a shard"
+            )[0]
             victim = F.writer_pid(tmp)
             psutil.Process(victim).kill()
         finally:
@@ -181,17 +227,23 @@ def test_killing_a_dask_worker_mid_shard_retries_the_task(pool, reference, tmp_p
     assert "r" in done, "run_balance failed"
     assert digests(out) == reference and not leftovers(out)
     assert verify_output(out).ok
-    print(f"\n[balance dask worker kill -9] worker {victim} killed while writing {tmp.name}: retried, identical")
+    print(
+        f"\n[balance dask worker kill -9] worker {victim} killed while writing {tmp.name}: retried, identical"
+    )
 
 
 def test_full_disk_fails_clearly_and_publishes_nothing(pool, reference, tmp_path):
-    total = sum(p.stat().st_size for p in (pool / "shards").glob("*.tar"))  # more than balance writes
+    total = sum(
+        p.stat().st_size for p in (pool / "shards").glob("*.tar")
+    )  # more than balance writes
     with F.small_tmpfs(tmp_path / "disk", "4m") as disk:
         if disk is None:
             pytest.skip("mounting a tmpfs is not permitted here")
         filler = F.fill(disk, total // 2)
         out = disk / "out"
-        with pytest.raises(ShardWriteError, match=rf"cannot write {disk}/out/\S+: No space left on device") as e:
+        with pytest.raises(
+            ShardWriteError, match=rf"cannot write {disk}/out/\S+: No space left on device"
+        ) as e:
             run_balance([pool], out, CFG)
         assert isinstance(e.value, OSError) and "\n" not in str(e.value)
         assert not (out / "sizes.json").exists() and not leftovers(out)
@@ -210,11 +262,21 @@ def _member(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, io.BytesIO]
     return info, io.BytesIO(data)
 
 
-@pytest.mark.parametrize("name, kind", [("../evil.jpg", "unsafe path"), ("/etc/evil.jpg", "unsafe path"),
-                                        ("a/../../evil.jpg", "unsafe path"), ("link.jpg", "link")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("../evil.jpg", "unsafe path"),
+        ("/etc/evil.jpg", "unsafe path"),
+        ("a/../../evil.jpg", "unsafe path"),
+        ("link.jpg", "link"),
+    ],
+)
 def test_shard_readers_refuse_absolute_dotdot_and_link_members(tmp_path, name, kind):
-    path = F.tar_with_members(tmp_path / "t.tar", {"ok.jpg": b"1"} if kind == "link" else {"ok.jpg": b"1", name: b"2"},
-                              links={name: "/etc/passwd"} if kind == "link" else None)
+    path = F.tar_with_members(
+        tmp_path / "t.tar",
+        {"ok.jpg": b"1"} if kind == "link" else {"ok.jpg": b"1", name: b"2"},
+        links={name: "/etc/passwd"} if kind == "link" else None,
+    )
     with open(path, "rb") as f, pytest.raises(InputError, match=kind):
         list(iter_samples(f, str(path)))
     with pytest.raises(InputError, match=kind):
@@ -231,4 +293,6 @@ def test_balance_and_verify_refuse_a_source_shard_with_an_unsafe_member(pool, tm
         run_balance([bad], tmp_path / "out", CFG)
     report = verify_output(bad)
     assert any(tar.name in p and "unsafe path" in p for p in report.problems)
-    assert not (tmp_path / "outside.json").exists() and not (tmp_path.parent / "outside.json").exists()
+    assert (
+        not (tmp_path / "outside.json").exists() and not (tmp_path.parent / "outside.json").exists()
+    )

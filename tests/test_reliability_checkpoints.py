@@ -38,8 +38,15 @@ CFG = TrainConfig(
 
 
 def _balanced(root, seed=0, per_shard=32):
-    write_synthetic_shards(root, train_shards=2, val_shards=1, per_shard=per_shard, val_per_shard=16, size=32,
-                           seed=seed)
+    write_synthetic_shards(
+        root,
+        train_shards=2,
+        val_shards=1,
+        per_shard=per_shard,
+        val_per_shard=16,
+        size=32,
+        seed=seed,
+    )
     return root
 
 
@@ -65,7 +72,9 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     cfg = TrainConfig(model=TINY, labels=LabelConfig(mode="binary"))
     vit = create_model(TINY, len(names(cfg.labels)))
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "best", vit, checkpoint_meta(cfg, 0, {}))
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "best", vit, checkpoint_meta(cfg, 0, {})
+    )
 
 
 # ---- 5. sizes.json against the tars ---------------------------------------------------------
@@ -78,11 +87,17 @@ def test_sizes_json_counts_are_checked_against_the_tars(balanced, tmp_path, fact
     name = sorted(sizes["train"])[0]
     sizes["train"][name] = max(1, int(sizes["train"][name] * factor))
     (copy / "sizes.json").write_text(json.dumps(sizes))
-    with pytest.raises(InputError, match=rf"{name}: 32 samples, .*sizes.json says {sizes['train'][name]}"):
+    with pytest.raises(
+        InputError, match=rf"{name}: 32 samples, .*sizes.json says {sizes['train'][name]}"
+    ):
         read_splits(copy)
     params = tmp_path / "p.yaml"
-    params.write_text("train:\n  model: {name: vit_tiny_patch16_224, img_size: 32, patch_size: 8, depth: 2}\n")
-    line = _one_error_line(_cli("run", copy, "--out", tmp_path / "r", "-p", params, "--no-progress"))
+    params.write_text(
+        "train:\n  model: {name: vit_tiny_patch16_224, img_size: 32, patch_size: 8, depth: 2}\n"
+    )
+    line = _one_error_line(
+        _cli("run", copy, "--out", tmp_path / "r", "-p", params, "--no-progress")
+    )
     assert "sizes.json says" in line and not (tmp_path / "r").exists()
     assert read_splits(balanced)["train"].total == 64  # the intact directory passes
 
@@ -139,16 +154,19 @@ def _edit(meta: dict, what: str) -> None:
         meta["model"]["num_classes"] = 3
 
 
-@pytest.mark.parametrize("what, needle", [
-    ("swapped class_names", "labels.class_names"),
-    ("labels.mode banana", "labels.mode"),
-    ("train_config labels.mode banana", "train.labels.mode"),
-    ("crop_pct 0", "preprocess.crop_pct"),
-    ("train_config crop_pct 0", "train.aug.crop_pct"),
-    ("no preprocess", "missing preprocess"),
-    ("no checksum", "missing weights_sha256"),
-    ("num_classes", "model.num_classes"),
-])
+@pytest.mark.parametrize(
+    "what, needle",
+    [
+        ("swapped class_names", "labels.class_names"),
+        ("labels.mode banana", "labels.mode"),
+        ("train_config labels.mode banana", "train.labels.mode"),
+        ("crop_pct 0", "preprocess.crop_pct"),
+        ("train_config crop_pct 0", "train.aug.crop_pct"),
+        ("no preprocess", "missing preprocess"),
+        ("no checksum", "missing weights_sha256"),
+        ("num_classes", "model.num_classes"),
+    ],
+)
 def test_an_edited_config_json_is_refused(checkpoint, tmp_path, what, needle):
     copy = shutil.copytree(checkpoint, tmp_path / "c")
     meta = json.loads((copy / "config.json").read_text())
@@ -166,7 +184,10 @@ def extracted(tmp_path_factory):
     base = tmp_path_factory.mktemp("ex")
     make_face_video(base / "v" / "a.mp4", fps=5, size=(160, 128), seconds=1.0, seed=1)
     make_face_video(base / "v" / "b.mp4", fps=5, size=(160, 128), seconds=1.0, seed=2)
-    rows = [VideoRow("a.mp4", "test", 1, "Deepfakes", "FS"), VideoRow("b.mp4", "test", 0, "real", "real")]
+    rows = [
+        VideoRow("a.mp4", "test", 1, "Deepfakes", "FS"),
+        VideoRow("b.mp4", "test", 0, "real", "real"),
+    ]
     m = write_manifest(rows_to_table("ffpp", base / "v", rows), base / "m.parquet")
     params = replace(Params(), run=replace(Params().run, scheduler="inline"))
     run_extract([m], base / "out", params)
@@ -180,10 +201,29 @@ def test_eval_on_extract_output_with_labels_outside_0_1(extracted, checkpoint, t
     t = pq.read_table(vt)
     labels = t["label"].to_pylist()
     labels[0] = label
-    pq.write_table(t.set_column(t.schema.get_field_index("label"), "label",
-                                __import__("pyarrow").array(labels, t.schema.field("label").type)), vt)
-    line = _one_error_line(_cli("eval", checkpoint, "--data", f"ffpp={copy}", "--out", tmp_path / "e",
-                                "--device", "cpu", "--workers", "0", "--no-progress"))
+    pq.write_table(
+        t.set_column(
+            t.schema.get_field_index("label"),
+            "label",
+            __import__("pyarrow").array(labels, t.schema.field("label").type),
+        ),
+        vt,
+    )
+    line = _one_error_line(
+        _cli(
+            "eval",
+            checkpoint,
+            "--data",
+            f"ffpp={copy}",
+            "--out",
+            tmp_path / "e",
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--no-progress",
+        )
+    )
     assert f"label {label}" in line and "0 (real) or 1 (fake)" in line
 
 
@@ -192,12 +232,27 @@ def test_eval_on_a_config_json_without_preprocess(extracted, checkpoint, tmp_pat
     meta = json.loads((copy / "config.json").read_text())
     del meta["preprocess"]
     (copy / "config.json").write_text(json.dumps(meta))
-    line = _one_error_line(_cli("eval", copy, "--data", f"ffpp={extracted}", "--out", tmp_path / "e",
-                                "--device", "cpu", "--workers", "0", "--no-progress"))
+    line = _one_error_line(
+        _cli(
+            "eval",
+            copy,
+            "--data",
+            f"ffpp={extracted}",
+            "--out",
+            tmp_path / "e",
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--no-progress",
+        )
+    )
     assert "c [x]/config.json: missing preprocess" in line
     f = tmp_path / "file"
     f.write_text("x")
-    line = _one_error_line(_cli("eval", checkpoint, "--data", f"ffpp={extracted}", "--out", f, "--device", "cpu"))
+    line = _one_error_line(
+        _cli("eval", checkpoint, "--data", f"ffpp={extracted}", "--out", f, "--device", "cpu")
+    )
     assert "exists and is not a directory" in line
 
 
@@ -205,13 +260,28 @@ def test_run_with_a_text_file_as_init_and_out_as_a_file(balanced, tmp_path):
     text = tmp_path / "passwd"
     text.write_text("root:x:0:0:root:/root:/bin/bash\n")
     params = tmp_path / "p.yaml"
-    params.write_text("train:\n  model: {name: vit_tiny_patch16_224, img_size: 32, patch_size: 8, depth: 2}\n"
-                      "  optim: {epochs: 1, batch_size: 16}\n  data: {workers: 0}\n")
-    line = _one_error_line(_cli("run", balanced, "--out", tmp_path / "r", "-p", params, "--init", f"timm:{text}",
-                                "--no-progress"))
+    params.write_text(
+        "train:\n  model: {name: vit_tiny_patch16_224, img_size: 32, patch_size: 8, depth: 2}\n"
+        "  optim: {epochs: 1, batch_size: 16}\n  data: {workers: 0}\n"
+    )
+    line = _one_error_line(
+        _cli(
+            "run",
+            balanced,
+            "--out",
+            tmp_path / "r",
+            "-p",
+            params,
+            "--init",
+            f"timm:{text}",
+            "--no-progress",
+        )
+    )
     assert str(text) in line and "not a PyTorch checkpoint" in line
     (tmp_path / "f").write_text("x")
-    line = _one_error_line(_cli("run", balanced, "--out", tmp_path / "f", "-p", params, "--no-progress"))
+    line = _one_error_line(
+        _cli("run", balanced, "--out", tmp_path / "f", "-p", params, "--no-progress")
+    )
     assert "exists and is not a directory" in line
 
 

@@ -37,13 +37,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 def params(per_shard: int = 2, **run) -> Params:
     p = Params()
-    return replace(p, shard=replace(p.shard, videos_per_shard=per_shard),
-                   run=replace(p.run, **{"scheduler": "inline", **run}))
+    return replace(
+        p,
+        shard=replace(p.shard, videos_per_shard=per_shard),
+        run=replace(p.run, **{"scheduler": "inline", **run}),
+    )
 
 
 def manifest(root: Path, rels: list[str], out: Path, dataset: str = "r") -> Path:
-    rows = [VideoRow(r, "train" if i % 4 else "val", i % 2, "m" if i % 2 else "real", "FS" if i % 2 else "real")
-            for i, r in enumerate(rels)]
+    rows = [
+        VideoRow(
+            r,
+            "train" if i % 4 else "val",
+            i % 2,
+            "m" if i % 2 else "real",
+            "FS" if i % 2 else "real",
+        )
+        for i, r in enumerate(rels)
+    ]
     return write_manifest(rows_to_table(dataset, root, rows), out)
 
 
@@ -53,8 +64,17 @@ def status_rows(out: Path) -> dict[str, dict]:
 
 
 def cli(manifest_path: Path, out: Path, *extra: str) -> list:
-    return [F.BIN / "dfprep", "extract", manifest_path, "--out", out, "--videos-per-shard", "2",
-            "--no-progress", *extra]
+    return [
+        F.BIN / "dfprep",
+        "extract",
+        manifest_path,
+        "--out",
+        out,
+        "--videos-per-shard",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
 
 
 # ------------------------------------------------------------------------------ bad inputs
@@ -74,7 +94,11 @@ def hostile_folder(v: Path, clip: Path) -> dict[str, tuple[str, str]]:
     shutil.copy(clip, v / "good.mp4")
     make_face_video(v / "small.mp4", fps=5, size=(160, 120), seconds=2, seed=2)
     F.faststart(clip, v / "fast.mp4")
-    cases: dict[str, tuple[str, str]] = {"good.mp4": ("ok", ""), "small.mp4": ("ok", ""), "fast.mp4": ("ok", "")}
+    cases: dict[str, tuple[str, str]] = {
+        "good.mp4": ("ok", ""),
+        "small.mp4": ("ok", ""),
+        "fast.mp4": ("ok", ""),
+    }
 
     def add(name, status, words, make):
         make(v / name)
@@ -88,24 +112,47 @@ def hostile_folder(v: Path, clip: Path) -> dict[str, tuple[str, str]]:
     add("png.mp4", "failed", "still image (png)", F.image_as_video)
     add("jpeg.mp4", "failed", "still image (jpeg)", lambda p: F.image_as_video(p, "JPEG"))
     for cut in (16, 0.3, 0.6, 0.95):  # index at the end: nothing to decode without it
-        add(f"cut-{cut}.mp4", "failed", "not a video file (or truncated)", lambda p, c=cut: F.truncated(clip, p, c))
+        add(
+            f"cut-{cut}.mp4",
+            "failed",
+            "not a video file (or truncated)",
+            lambda p, c=cut: F.truncated(clip, p, c),
+        )
     for cut in (0.5, 0.8):  # index first: the frames before the cut are kept, the loss is reported
-        add(f"fast-cut-{cut}.mp4", "ok", "undecodable packet(s) skipped",
-            lambda p, c=cut: F.truncated(v / "fast.mp4", p, c))
+        add(
+            f"fast-cut-{cut}.mp4",
+            "ok",
+            "undecodable packet(s) skipped",
+            lambda p, c=cut: F.truncated(v / "fast.mp4", p, c),
+        )
     add("corrupt-middle.mp4", "ok", "", lambda p: F.corrupt_packets(clip, p, 1.2, 1.6))
-    add("huge-frame.mp4", "failed", "frame size 8704x4352 exceeds max_pixels",
-        lambda p: F.huge_frame_video(p, 8704, 4352))
-    add("one-hour.mp4", "ok", "", lambda p: make_face_video(p, times=[4.0 * i for i in range(900)],
-                                                           size=(128, 128), seed=3))
+    add(
+        "huge-frame.mp4",
+        "failed",
+        "frame size 8704x4352 exceeds max_pixels",
+        lambda p: F.huge_frame_video(p, 8704, 4352),
+    )
+    add(
+        "one-hour.mp4",
+        "ok",
+        "",
+        lambda p: make_face_video(p, times=[4.0 * i for i in range(900)], size=(128, 128), seed=3),
+    )
     add("broken\nname.mp4", "failed", "empty file", F.zero_byte)
     for name in F.HOSTILE_NAMES:
         add(name, "ok", "", lambda p: shutil.copy(v / "small.mp4", p))
     return cases
 
 
-VANISHED = {"deleted": "file not found", "directory": "is a directory", "dangling-symlink": "file not found",
-            "symlink-loop": "file not found", "fifo": "not a regular file", "device": "not a regular file",
-            "not-a-dir": "file not found"}
+VANISHED = {
+    "deleted": "file not found",
+    "directory": "is a directory",
+    "dangling-symlink": "file not found",
+    "symlink-loop": "file not found",
+    "fifo": "not a regular file",
+    "device": "not a regular file",
+    "not-a-dir": "file not found",
+}
 
 
 def test_hostile_inputs_get_a_reason_and_the_rest_of_the_shard_is_written(tmp_path, clip):
@@ -113,11 +160,17 @@ def test_hostile_inputs_get_a_reason_and_the_rest_of_the_shard_is_written(tmp_pa
     cases = hostile_folder(v, clip)
     for how in VANISHED:  # listed in the manifest, then gone or unreadable before extract
         shutil.copy(v / "small.mp4", v / f"gone-{how}.mp4")
-    rels = [*cases, *(f"gone-{h}.mp4" if h != "not-a-dir" else f"gone-{h}.mp4/inner.mp4" for h in VANISHED)]
+    rels = [
+        *cases,
+        *(f"gone-{h}.mp4" if h != "not-a-dir" else f"gone-{h}.mp4/inner.mp4" for h in VANISHED),
+    ]
     m = manifest(v, rels, tmp_path / "m.parquet")
     for how in VANISHED:
         F.vanish(v / f"gone-{how}.mp4", how)
-        cases[f"gone-{how}.mp4" if how != "not-a-dir" else f"gone-{how}.mp4/inner.mp4"] = ("failed", VANISHED[how])
+        cases[f"gone-{how}.mp4" if how != "not-a-dir" else f"gone-{how}.mp4/inner.mp4"] = (
+            "failed",
+            VANISHED[how],
+        )
 
     s = run_extract([m], tmp_path / "out", params(per_shard=len(rels)))  # one shard holds them all
     rows = status_rows(tmp_path / "out")
@@ -134,8 +187,16 @@ def test_hostile_inputs_get_a_reason_and_the_rest_of_the_shard_is_written(tmp_pa
             assert r["crops"] == r["frames_with_face"] >= 1
 
     full = rows[str(v / "fast.mp4")]["crops"]
-    assert 1 <= rows[str(v / "fast-cut-0.5.mp4")]["crops"] < rows[str(v / "fast-cut-0.8.mp4")]["crops"] < full
-    assert rows[str(v / "one-hour.mp4")]["crops"] == 900 and rows[str(v / "one-hour.mp4")]["duration"] > 3596
+    assert (
+        1
+        <= rows[str(v / "fast-cut-0.5.mp4")]["crops"]
+        < rows[str(v / "fast-cut-0.8.mp4")]["crops"]
+        < full
+    )
+    assert (
+        rows[str(v / "one-hour.mp4")]["crops"] == 900
+        and rows[str(v / "one-hour.mp4")]["duration"] > 3596
+    )
     assert len({r["video_id"] for r in rows.values()}) == len(rows)  # "a b" and "a_b" stay apart
 
     samples = _samples(tmp_path / "out")
@@ -168,7 +229,9 @@ def test_undecodable_packets_cost_no_frame_that_a_keyframe_can_restore(tmp_path,
         r = next(iter(status_rows(out).values()))
         assert (r["status"], r["crops"], r["strategy"]) == ("ok", 4, strategy)
         if strategy == "sequential":
-            assert r["error"].startswith("warning: ") and "undecodable packet(s) skipped" in r["error"]
+            assert (
+                r["error"].startswith("warning: ") and "undecodable packet(s) skipped" in r["error"]
+            )
         tars[strategy] = next((out / "shards").glob("*.tar")).read_bytes()
     assert tars["sequential"] == tars["seek"]
 
@@ -208,11 +271,15 @@ def test_time_limit_stops_a_video_whose_every_frame_is_slow(tmp_path, monkeypatc
     assert s.videos == 2 and not s.failed_jobs
     slow = rows["slow.mp4"]
     assert slow["status"] == "failed", slow
-    assert re.fullmatch(r"time limit of 1 s exceeded after [01] sampled frames", slow["error"]), slow["error"]
+    assert re.fullmatch(r"time limit of 1 s exceeded after [01] sampled frames", slow["error"]), (
+        slow["error"]
+    )
     assert rows["next.mp4"]["status"] == "ok"  # the shard goes on with the next video
     assert decoded["slow.mp4"] < 200, "decoding went on to the next sampled frame"
-    print(f"\n[time limit] 1 s limit, every frame 10 ms slower, samples 200 frames apart: stopped after "
-          f"{decoded['slow.mp4']} decoded frames of 600: {slow['error']}")
+    print(
+        f"\n[time limit] 1 s limit, every frame 10 ms slower, samples 200 frames apart: stopped after "
+        f"{decoded['slow.mp4']} decoded frames of 600: {slow['error']}"
+    )
 
 
 def test_time_limit_covers_a_slow_detector(tmp_path, monkeypatch):
@@ -271,8 +338,13 @@ print(json.dumps(points))
 
 
 def run_memory_script(m: Path, out: Path, per_shard: int) -> list[dict]:
-    r = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, m, out, str(per_shard)],
-                       capture_output=True, text=True, timeout=600, env=F.clean_env())
+    r = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, m, out, str(per_shard)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=F.clean_env(),
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -293,9 +365,11 @@ def test_huge_frames_are_rejected_or_decoded_in_bounded_memory(tmp_path):
     mb, frame = 1 << 20, 3840 * 2160 * 3
     assert huge["peak"] - small["peak"] < 50 * mb  # one 8704x4352 frame alone would be 108 MB
     assert k4["peak"] - huge["peak"] < (Params().detect.batch_size + 8) * frame
-    print(f"\n[memory] peak RSS: small video {small['peak'] / mb:.0f} MB, then 8704x4352 refused "
-          f"{huge['peak'] / mb:.0f} MB, then 4K decoded {k4['peak'] / mb:.0f} MB "
-          f"(+{(k4['peak'] - huge['peak']) / frame:.1f} RGB 4K frames of {frame / mb:.0f} MB)")
+    print(
+        f"\n[memory] peak RSS: small video {small['peak'] / mb:.0f} MB, then 8704x4352 refused "
+        f"{huge['peak'] / mb:.0f} MB, then 4K decoded {k4['peak'] / mb:.0f} MB "
+        f"(+{(k4['peak'] - huge['peak']) / frame:.1f} RGB 4K frames of {frame / mb:.0f} MB)"
+    )
 
 
 @pytest.mark.slow
@@ -310,9 +384,11 @@ def test_worker_memory_stays_flat_over_400_videos(tmp_path):
     assert sum(p["failed"] for p in points) == 0 and sum(p["ok"] for p in points) >= 360
     at20, at400 = points[0]["rss"], points[-1]["rss"]
     mb = 1 << 20
-    print(f"\n[memory] RSS of the process running the shard jobs: {at20 / mb:.0f} MB after 20 videos, "
-          f"{at400 / mb:.0f} MB after 400 ({(at400 - at20) / mb:+.1f} MB); "
-          f"max {max(p['rss'] for p in points) / mb:.0f} MB")
+    print(
+        f"\n[memory] RSS of the process running the shard jobs: {at20 / mb:.0f} MB after 20 videos, "
+        f"{at400 / mb:.0f} MB after 400 ({(at400 - at20) / mb:+.1f} MB); "
+        f"max {max(p['rss'] for p in points) / mb:.0f} MB"
+    )
     assert at400 - at20 < 32 * mb
 
 
@@ -348,11 +424,20 @@ def reference(work, tmp_path_factory) -> Reference:
 def _run_until_killed(cmd, out: Path, delay: float, sig=signal.SIGKILL) -> subprocess.Popen:
     """Start cmd, wait until it writes a shard, wait `delay` more, then signal its process group
     (as kill -9 of the tree, or Ctrl-C in a terminal, would)."""
-    proc = subprocess.Popen(cmd, start_new_session=True, env=F.clean_env(COLUMNS="400"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        start_new_session=True,
+        env=F.clean_env(COLUMNS="400"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        F.wait_for(lambda: F.writing_now(out / "shards", F.family(proc)) or proc.poll() is not None,
-                   timeout=120, what="work to start")
+        F.wait_for(
+            lambda: F.writing_now(out / "shards", F.family(proc)) or proc.poll() is not None,
+            timeout=120,
+            what="work to start",
+        )
         time.sleep(delay)
     finally:
         F.kill_group(proc, sig)
@@ -366,8 +451,9 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_shards(work, referen
     complete = []
     for _ in range(3):
         # at a random point of the work, which takes `seconds` in all: before the end
-        proc = _run_until_killed(cli(work, out, "--scheduler", "inline"), out,
-                                 rng.uniform(0.0, 0.5 * reference.seconds))
+        proc = _run_until_killed(
+            cli(work, out, "--scheduler", "inline"), out, rng.uniform(0.0, 0.5 * reference.seconds)
+        )
         proc.communicate()
         if proc.returncode == 0:
             break
@@ -376,8 +462,13 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_shards(work, referen
         assert report.ok, report.problems
         assert not verify_output(out, [work]).ok or complete[-1] == 4
     assert complete and complete[0] < 4, "the first run finished before it was killed"
-    rerun = subprocess.run(cli(work, out, "--scheduler", "inline"), env=F.clean_env(),
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(work, out, "--scheduler", "inline"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert _digests(out) == reference
     assert not F.tmp_files(out / "shards")
@@ -396,15 +487,23 @@ def test_killing_a_dask_worker_mid_shard_retries_its_video(work, reference, tmp_
     out = tmp_path / "out"
     with F.dask_cluster(tmp_path) as address, Client(address) as client:
         result: dict = {}
-        t = threading.Thread(target=lambda: result.update(s=run_extract([work], out, params(scheduler=address))))
+        t = threading.Thread(
+            target=lambda: result.update(s=run_extract([work], out, params(scheduler=address)))
+        )
         t.start()
         try:
-            tmp = F.wait_for(lambda: [p for p in F.writing_now(out / "shards", min_size=1) if ".tar." in p.name],
-                             timeout=120, what="a shard being written")[0]
+            tmp = F.wait_for(
+                lambda: [p for p in F.writing_now(out / "shards", min_size=1) if ".tar." in p.name],
+                timeout=120,
+                what="a shard being written",
+            )[0]
 
             def busy() -> list[str]:
-                return [w for w, keys in client.processing().items()
-                        if any(str(k).startswith("dfprep-video") for k in keys)]
+                return [
+                    w
+                    for w, keys in client.processing().items()
+                    if any(str(k).startswith("dfprep-video") for k in keys)
+                ]
 
             worker = F.wait_for(busy, timeout=60, what="a worker running a video")[0]
             victim = client.run(os.getpid, workers=[worker])[worker]
@@ -417,13 +516,17 @@ def test_killing_a_dask_worker_mid_shard_retries_its_video(work, reference, tmp_
     assert _digests(out) == reference
     assert not F.tmp_files(out / "shards")
     assert verify_output(out, [work]).ok
-    print(f"\n[dask worker kill -9] worker {victim} killed mid-video while {tmp.name} was being written: "
-          "its video ran again, shards identical")
+    print(
+        f"\n[dask worker kill -9] worker {victim} killed mid-video while {tmp.name} was being written: "
+        "its video ran again, shards identical"
+    )
 
 
 def test_ctrl_c_inline_exits_cleanly_with_the_summary(work, reference, tmp_path):
     out = tmp_path / "out"
-    proc = _run_until_killed(cli(work, out, "--scheduler", "inline"), out, 0.15 * reference.seconds, signal.SIGINT)
+    proc = _run_until_killed(
+        cli(work, out, "--scheduler", "inline"), out, 0.15 * reference.seconds, signal.SIGINT
+    )
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
@@ -432,8 +535,13 @@ def test_ctrl_c_inline_exits_cleanly_with_the_summary(work, reference, tmp_path)
     assert summary["interrupted"] and summary["jobs"] == 4
     assert not F.tmp_files(out / "shards")  # the interrupted shard removed its temporary tar
     assert not verify_output(out).ok  # says the last run was interrupted
-    rerun = subprocess.run(cli(work, out, "--scheduler", "inline"), env=F.clean_env(),
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(work, out, "--scheduler", "inline"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0 and _digests(out) == reference
     assert verify_output(out, [work]).ok
 
@@ -443,13 +551,20 @@ def test_ctrl_c_with_local_cluster_exits_cleanly(work, reference, tmp_path):
     """The terminal sends SIGINT to the whole process group, workers included: only the driver
     reacts, cancels, closes the cluster and prints the summary."""
     out = tmp_path / "out"
-    proc = _run_until_killed(cli(work, out, "--workers", "2"), out, 0.1 * reference.seconds, signal.SIGINT)
+    proc = _run_until_killed(
+        cli(work, out, "--workers", "2"), out, 0.1 * reference.seconds, signal.SIGINT
+    )
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr[-2000:]
     assert "interrupted" in stderr and "dfprep extract" in stdout
-    rerun = subprocess.run(cli(work, out, "--workers", "2"), env=F.clean_env(),
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(work, out, "--workers", "2"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0 and _digests(out) == reference
     assert not F.tmp_files(out / "shards")
 
@@ -477,7 +592,9 @@ def _no_partial_shard(out: Path) -> list[str]:
     names = {p.name.split(".")[0] for p in shards.iterdir()}
     for n in names:
         have = sorted(p.name for p in shards.glob(f"{n}.*"))
-        assert have == [f"{n}.{s}" for s in ("index.parquet", "stats.json", "tar", "videos.parquet")], have
+        assert have == [
+            f"{n}.{s}" for s in ("index.parquet", "stats.json", "tar", "videos.parquet")
+        ], have
     return sorted(names)
 
 
@@ -493,7 +610,10 @@ def test_full_disk_fails_clearly_and_leaves_no_partial_shard(small, tmp_path):
         s = run_extract([m], out, params())
         assert s.failed_jobs, "the disk did not fill up"
         for name, err in s.failed_jobs:
-            assert err.startswith(f"cannot write {out / 'shards' / name}.") and "No space left on device" in err, err
+            assert (
+                err.startswith(f"cannot write {out / 'shards' / name}.")
+                and "No space left on device" in err
+            ), err
         kept = _no_partial_shard(out)
         assert len(kept) + len(s.failed_jobs) == 2
         report = verify_output(out, [m])
@@ -512,15 +632,29 @@ def test_file_size_limit_fails_clearly_and_leaves_no_partial_shard(small, tmp_pa
     other = max(s for n, s in sizes.items() if not n.endswith(".tar"))
     assert other < tar // 2
     out = tmp_path / "out"
-    r = subprocess.run(cli(m, out, "--scheduler", "inline"), env=F.clean_env(COLUMNS="400"),
-                       capture_output=True, text=True, timeout=300, preexec_fn=F.file_size_limit(tar // 2))
+    r = subprocess.run(
+        cli(m, out, "--scheduler", "inline"),
+        env=F.clean_env(COLUMNS="400"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=F.file_size_limit(tar // 2),
+    )
     assert r.returncode != 0
     assert "Traceback" not in r.stderr
     for name in ("small-000000", "small-000001"):
-        assert f"shard job {name} failed: cannot write {out / 'shards' / name}.tar: File too large" in r.stderr
+        assert (
+            f"shard job {name} failed: cannot write {out / 'shards' / name}.tar: File too large"
+            in r.stderr
+        )
     assert _no_partial_shard(out) == []
-    rerun = subprocess.run(cli(m, out, "--scheduler", "inline"), env=F.clean_env(), capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run(
+        cli(m, out, "--scheduler", "inline"),
+        env=F.clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0 and _digests(out) == ref
 
 
@@ -538,7 +672,10 @@ def test_pipeline_never_unpickles_or_evaluates():
             where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
             if isinstance(node, ast.Import):
                 found += [where for a in node.names if a.name.split(".")[0] in banned_modules]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in banned_modules:
+            elif (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").split(".")[0] in banned_modules
+            ):
                 found.append(where)
             elif isinstance(node, ast.Call):
                 f = node.func
@@ -562,7 +699,9 @@ def test_an_extract_and_balance_run_load_no_pickle(small, tmp_path, monkeypatch)
     loads = []
     for name in ("load", "loads"):
         real = getattr(pickle, name)
-        monkeypatch.setattr(pickle, name, lambda *a, _real=real, **k: loads.append(a) or _real(*a, **k))
+        monkeypatch.setattr(
+            pickle, name, lambda *a, _real=real, **k: loads.append(a) or _real(*a, **k)
+        )
     m, _, _ = small
     run_extract([m], tmp_path / "out", params())
     run_balance([tmp_path / "out"], tmp_path / "bal", BalanceConfig(min_shards=1))
@@ -579,12 +718,21 @@ def test_local_cluster_and_dashboard_listen_on_localhost_only():
         info = client.scheduler_info()
         dashboard = client.dashboard_link
         procs = [me, *me.children(recursive=True)]
-        listening = [c.laddr for p in procs for c in p.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
-    assert info["address"].startswith("tcp://127.0.0.1:") and dashboard.startswith("http://127.0.0.1:")
+        listening = [
+            c.laddr
+            for p in procs
+            for c in p.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        ]
+    assert info["address"].startswith("tcp://127.0.0.1:") and dashboard.startswith(
+        "http://127.0.0.1:"
+    )
     assert all(w.startswith("tcp://127.0.0.1:") for w in info["workers"])
     assert int(dashboard.split(":")[2].split("/")[0]) in {a.port for a in listening}
     assert listening and all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
-    print(f"\n[localhost] {len(listening)} listening sockets (scheduler, dashboard, workers, nanny): all on loopback")
+    print(
+        f"\n[localhost] {len(listening)} listening sockets (scheduler, dashboard, workers, nanny): all on loopback"
+    )
 
 
 def test_no_network_is_used_at_run_time(small, tmp_path):
@@ -594,15 +742,35 @@ def test_no_network_is_used_at_run_time(small, tmp_path):
     m, ref, _ = small
     log = tmp_path / "network.log"
     env = F.network_guard(tmp_path / "guard", log)
-    probe = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 1)"],
-                           env=env, capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 1)"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode != 0 and "network blocked by test guard" in probe.stderr
     assert "192.0.2.1" in log.read_text()  # the guard works: it would see an attempt
     log.write_text("")
     out = tmp_path / "out"
-    for cmd in (cli(m, out, "--workers", "1"),
-                [F.BIN / "dfprep", "balance", out, "--out", tmp_path / "bal", "--min-shards", "1", "--scheduler", "inline"],
-                [sys.executable, "-c", f"from dfprep.verify import verify_output; assert verify_output({str(out)!r}).ok"]):
+    for cmd in (
+        cli(m, out, "--workers", "1"),
+        [
+            F.BIN / "dfprep",
+            "balance",
+            out,
+            "--out",
+            tmp_path / "bal",
+            "--min-shards",
+            "1",
+            "--scheduler",
+            "inline",
+        ],
+        [
+            sys.executable,
+            "-c",
+            f"from dfprep.verify import verify_output; assert verify_output({str(out)!r}).ok",
+        ],
+    ):
         r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-3000:]
     assert log.read_text() == ""

@@ -62,7 +62,17 @@ def test_a_second_manifest_of_the_same_name_never_deletes_the_first_ones_shards(
     _videos(v / "b", 1, seed=5)
     m2 = _manifest(v, ["b/0.mp4"], tmp_path / "d2" / "m.parquet", "two")
     out = tmp_path / "X"
-    res = _cli("extract", m1, "--out", out, "--scheduler", "inline", "--no-progress", "--videos-per-shard", "1")
+    res = _cli(
+        "extract",
+        m1,
+        "--out",
+        out,
+        "--scheduler",
+        "inline",
+        "--no-progress",
+        "--videos-per-shard",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     before = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
     assert len([n for n in before if n.endswith(".tar")]) == 2
@@ -73,7 +83,9 @@ def test_a_second_manifest_of_the_same_name_never_deletes_the_first_ones_shards(
     assert verify_output(out, [m1]).ok
     # the same manifest, reached by another path, is still itself: it resumes
     rel = os.path.relpath(m1, Path.cwd())
-    again = run_extract([rel], out, replace(INLINE, shard=replace(INLINE.shard, videos_per_shard=1)))
+    again = run_extract(
+        [rel], out, replace(INLINE, shard=replace(INLINE.shard, videos_per_shard=1))
+    )
     assert (again.skipped, again.done) == (2, 0)
     # --overwrite is the explicit way to replace them
     res = _cli("extract", m2, "--out", out, "--scheduler", "inline", "--no-progress", "--overwrite")
@@ -115,8 +127,14 @@ def test_the_hash_is_derived_from_every_field_but_the_thread_counts():
     keys = _output_keys()
     assert ("decode", "strategy") in keys and ("decode", "seek_min_frames") in keys
     assert ("decode", "skip_nonref") in keys and ("detect", "batch_size") in keys
-    assert len(keys) == sum(len(dataclasses.fields(getattr(ExtractConfig(), s.name)))
-                            for s in dataclasses.fields(ExtractConfig)) - 2
+    assert (
+        len(keys)
+        == sum(
+            len(dataclasses.fields(getattr(ExtractConfig(), s.name)))
+            for s in dataclasses.fields(ExtractConfig)
+        )
+        - 2
+    )
     base = ExtractConfig()
     for section, name in ExtractConfig.EXECUTION_ONLY:
         assert name == "threads"
@@ -135,27 +153,43 @@ def test_changing_any_output_key_redoes_the_shard(tmp_path):
     redone = []
     for section, name in _output_keys():
         sub = getattr(INLINE.extract, section)
-        cfg = dataclasses.replace(INLINE.extract, **{section: dataclasses.replace(sub, **{name: _other(getattr(sub, name), name)})})
+        cfg = dataclasses.replace(
+            INLINE.extract,
+            **{section: dataclasses.replace(sub, **{name: _other(getattr(sub, name), name)})},
+        )
         pending, kept = prepare_out(plan_jobs([m], out, cfg), out, False)
         if pending and kept == 0:
             redone.append(f"{section}.{name}")
     assert redone == [f"{s}.{n}" for s, n in _output_keys()]
 
 
-@pytest.mark.parametrize("key, value, needle", [
-    ("decode", "strategy: banana", "decode.strategy"),
-    ("decode", "seek_min_saving: 5.0", "decode.seek_min_saving"),
-    ("decode", "seek_min_frames: -1", "decode.seek_min_frames"),
-    ("crop", "jpeg_quality: 0", "crop.jpeg_quality"),
-    ("run", "memory_limit: 1MB", "run.memory_limit"),
-    ("run", "memory_limit: lots", "run.memory_limit"),
-])
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("decode", "strategy: banana", "decode.strategy"),
+        ("decode", "seek_min_saving: 5.0", "decode.seek_min_saving"),
+        ("decode", "seek_min_frames: -1", "decode.seek_min_frames"),
+        ("crop", "jpeg_quality: 0", "crop.jpeg_quality"),
+        ("run", "memory_limit: 1MB", "run.memory_limit"),
+        ("run", "memory_limit: lots", "run.memory_limit"),
+    ],
+)
 def test_a_bad_parameter_is_refused_before_any_shard_exists(tmp_path, key, value, needle):
     v = tmp_path / "v"
     m = _manifest(v, _videos(v, 1), tmp_path / "m.parquet")
     params = tmp_path / "params.yaml"
     params.write_text(f"{key}:\n  {value}\n")
-    res = _cli("extract", m, "--out", tmp_path / "o", "--params", params, "--scheduler", "inline", "--no-progress")
+    res = _cli(
+        "extract",
+        m,
+        "--out",
+        tmp_path / "o",
+        "--params",
+        params,
+        "--scheduler",
+        "inline",
+        "--no-progress",
+    )
     assert needle in _one_error_line(res)
     assert not (tmp_path / "o").exists()
 
@@ -180,19 +214,47 @@ def test_a_configuration_error_inside_a_shard_job_never_makes_it_complete(tmp_pa
 # ---- 3. every manifest row against the schema ---------------------------------------------
 
 
-GOOD = {"video_id": "t-a", "path": "/x/a.mp4", "dataset": "t", "split": "test", "split_derived": False,
-        "label": 1, "method": "m", "category": "FS", "source_id": "", "kind": "video", "frame_stride": 1,
-        "fake_segments": None}
+GOOD = {
+    "video_id": "t-a",
+    "path": "/x/a.mp4",
+    "dataset": "t",
+    "split": "test",
+    "split_derived": False,
+    "label": 1,
+    "method": "m",
+    "category": "FS",
+    "source_id": "",
+    "kind": "video",
+    "frame_stride": 1,
+    "fake_segments": None,
+}
 
 
-@pytest.mark.parametrize("column, value", [
-    ("label", -1), ("label", 2), ("label", 1.5), ("label", None),
-    ("video_id", None), ("video_id", "."), ("video_id", ".."), ("video_id", "t-a.b"), ("video_id", "t/a"),
-    ("video_id", ""), ("split", "banana"), ("kind", "banana"), ("category", "banana"), ("category", "real"),
-    ("path", None), ("dataset", ""), ("frame_stride", 0),
-    ("fake_segments", [{"start": 3.0, "end": 1.0}]), ("fake_segments", [{"start": 0.0, "end": float("inf")}]),
-    ("fake_segments", [{"start": float("nan"), "end": 1.0}]),
-])
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("label", -1),
+        ("label", 2),
+        ("label", 1.5),
+        ("label", None),
+        ("video_id", None),
+        ("video_id", "."),
+        ("video_id", ".."),
+        ("video_id", "t-a.b"),
+        ("video_id", "t/a"),
+        ("video_id", ""),
+        ("split", "banana"),
+        ("kind", "banana"),
+        ("category", "banana"),
+        ("category", "real"),
+        ("path", None),
+        ("dataset", ""),
+        ("frame_stride", 0),
+        ("fake_segments", [{"start": 3.0, "end": 1.0}]),
+        ("fake_segments", [{"start": 0.0, "end": float("inf")}]),
+        ("fake_segments", [{"start": float("nan"), "end": 1.0}]),
+    ],
+)
 def test_read_manifest_names_the_row_and_column_of_a_bad_value(tmp_path, column, value):
     rows = [dict(GOOD), {**GOOD, "video_id": "t-b", column: value}]
     path = tmp_path / "hand.parquet"
@@ -204,8 +266,11 @@ def test_read_manifest_names_the_row_and_column_of_a_bad_value(tmp_path, column,
 
 
 def test_a_good_hand_written_manifest_reads_and_segments_label_crops(tmp_path):
-    rows = [GOOD, {**GOOD, "video_id": "t-b", "fake_segments": [{"start": 1.0, "end": 2.0}]},
-            {**GOOD, "video_id": "t-c", "label": 0, "category": "real", "method": "real"}]
+    rows = [
+        GOOD,
+        {**GOOD, "video_id": "t-b", "fake_segments": [{"start": 1.0, "end": 2.0}]},
+        {**GOOD, "video_id": "t-c", "label": 0, "category": "real", "method": "real"},
+    ]
     path = tmp_path / "hand.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     t = read_manifest(path)
@@ -221,7 +286,9 @@ def test_manifest_errors_at_the_cli_are_one_line(tmp_path):
     assert "column label" in _one_error_line(_cli("extract", path, "--out", tmp_path / "o"))
     empty = tmp_path / "empty.parquet"
     pq.write_table(pa.Table.from_pylist([], schema=pa.Table.from_pylist([GOOD]).schema), empty)
-    assert "the manifest is empty" in _one_error_line(_cli("extract", empty, "--out", tmp_path / "o"))
+    assert "the manifest is empty" in _one_error_line(
+        _cli("extract", empty, "--out", tmp_path / "o")
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -251,10 +318,14 @@ def _csv(tmp_path: Path, lines: list[str]) -> Path:
 
 
 def _folder(root, csv, **options):
-    return build_manifest("itw", root, adapter="folder", opts=AdapterOptions(csv=csv, options=options))
+    return build_manifest(
+        "itw", root, adapter="folder", opts=AdapterOptions(csv=csv, options=options)
+    )
 
 
-@pytest.mark.parametrize("listed", ["../../../etc/passwd", "../outside.mp4", "{outside}", "real/../../outside.mp4"])
+@pytest.mark.parametrize(
+    "listed", ["../../../etc/passwd", "../outside.mp4", "{outside}", "real/../../outside.mp4"]
+)
 def test_csv_paths_outside_the_root_are_refused(tmp_path, listed):
     root = _csv_root(tmp_path)
     csv = _csv(tmp_path, [listed.format(outside=tmp_path / "outside.mp4") + ",1"])
@@ -265,14 +336,21 @@ def test_csv_paths_outside_the_root_are_refused(tmp_path, listed):
 def test_csv_outside_the_root_only_with_the_explicit_option(tmp_path):
     root = _csv_root(tmp_path)
     t = _folder(root, _csv(tmp_path, ["../outside.mp4,1"]), allow_outside="1")
-    assert t.num_rows == 1 and Path(t.column("path")[0].as_py()).resolve() == (tmp_path / "outside.mp4").resolve()
+    assert (
+        t.num_rows == 1
+        and Path(t.column("path")[0].as_py()).resolve() == (tmp_path / "outside.mp4").resolve()
+    )
 
 
 def test_csv_aliases_of_one_file_are_one_video_and_conflicting_labels_an_error(tmp_path):
     root = _csv_root(tmp_path)
-    t = _folder(root, _csv(tmp_path, ["real/a.mp4,0", "./real/a.mp4,0", "real//a.mp4,real", "fake/b.mp4,1"]))
+    t = _folder(
+        root, _csv(tmp_path, ["real/a.mp4,0", "./real/a.mp4,0", "real//a.mp4,real", "fake/b.mp4,1"])
+    )
     assert t.column("video_id").to_pylist() == ["itw-fake-b", "itw-real-a"]
-    with pytest.raises(InputError, match=r"labels.csv:3: \./real/a.mp4 is the same file as real/a.mp4"):
+    with pytest.raises(
+        InputError, match=r"labels.csv:3: \./real/a.mp4 is the same file as real/a.mp4"
+    ):
         _folder(root, _csv(tmp_path, ["real/a.mp4,0", "./real/a.mp4,1"]))
     os.symlink(root / "real" / "a.mp4", root / "fake" / "link.mp4")
     with pytest.raises(InputError, match=r"same file as real/a\.mp4"):
@@ -302,14 +380,18 @@ def test_out_pointing_at_the_wrong_kind_of_path_is_one_line_for_every_command(tm
     root = tmp_path / "root"
     (root / "real").mkdir(parents=True)
     (root / "real" / "a.mp4").write_bytes(b"x")
-    assert "is a directory" in _one_error_line(_cli("manifest", "-d", "itw", "--adapter", "folder", "-r", root, "--out", d))
+    assert "is a directory" in _one_error_line(
+        _cli("manifest", "-d", "itw", "--adapter", "folder", "-r", root, "--out", d)
+    )
     assert not list(tmp_path.glob("**/*.tmp"))  # no dir.tmp left behind
-    for args in (("extract", sample_manifest, "--out", f, "--scheduler", "inline"),
-                 ("balance", tmp_path, "--out", f, "--scheduler", "inline"),
-                 ("report", tmp_path, "--out", f),
-                 ("synth", f),
-                 ("extract", sample_manifest, "--out", f / "sub", "--scheduler", "inline"),
-                 ("verify", tmp_path, "--json", d)):
+    for args in (
+        ("extract", sample_manifest, "--out", f, "--scheduler", "inline"),
+        ("balance", tmp_path, "--out", f, "--scheduler", "inline"),
+        ("report", tmp_path, "--out", f),
+        ("synth", f),
+        ("extract", sample_manifest, "--out", f / "sub", "--scheduler", "inline"),
+        ("verify", tmp_path, "--json", d),
+    ):
         line = _one_error_line(_cli(*args))
         assert str(f) in line or str(d) in line, (args, line)
     assert f.read_text() == "x"
@@ -350,16 +432,37 @@ def test_a_text_file_is_not_a_video(tmp_path):
 def test_balance_caps_naming_an_unknown_dataset_or_method_are_an_error(tmp_path):
     v = tmp_path / "v"
     names = _videos(v, 4)
-    rows = [VideoRow(n, split, label, "Deepfakes" if label else "real", "FS" if label else "real")
-            for n, (split, label) in zip(names, [("train", 0), ("train", 1), ("val", 0), ("val", 1)], strict=True)]
+    rows = [
+        VideoRow(n, split, label, "Deepfakes" if label else "real", "FS" if label else "real")
+        for n, (split, label) in zip(
+            names, [("train", 0), ("train", 1), ("val", 0), ("val", 1)], strict=True
+        )
+    ]
     m = write_manifest(rows_to_table("ffpp", v, rows), tmp_path / "ffpp.parquet")
     out = tmp_path / "x"
     run_extract([m], out, INLINE)
-    for opt, name, known in (("--cap-dataset", "ffqq", "ffpp"), ("--cap-method", "Deepfake", "Deepfakes")):
-        line = _one_error_line(_cli("balance", out, "--out", tmp_path / "b", "--scheduler", "inline", opt, f"{name}=10"))
+    for opt, name, known in (
+        ("--cap-dataset", "ffqq", "ffpp"),
+        ("--cap-method", "Deepfake", "Deepfakes"),
+    ):
+        line = _one_error_line(
+            _cli(
+                "balance", out, "--out", tmp_path / "b", "--scheduler", "inline", opt, f"{name}=10"
+            )
+        )
         assert repr(name) in line and known in line, line
     assert not (tmp_path / "b" / "sizes.json").exists()
-    res = _cli("balance", out, "--out", tmp_path / "b", "--scheduler", "inline", "--cap-dataset", "ffpp=10",
-               "--min-shards", "1")
+    res = _cli(
+        "balance",
+        out,
+        "--out",
+        tmp_path / "b",
+        "--scheduler",
+        "inline",
+        "--cap-dataset",
+        "ffpp=10",
+        "--min-shards",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "b" / "sizes.json").read_text())

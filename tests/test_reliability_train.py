@@ -30,15 +30,25 @@ PARAMS = """train:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("killtrain")
-    write_synthetic_shards(root / "data", train_shards=4, val_shards=2, per_shard=32,
-                           val_per_shard=16, size=64, seed=1)
+    write_synthetic_shards(
+        root / "data", train_shards=4, val_shards=2, per_shard=32, val_per_shard=16, size=64, seed=1
+    )
     (root / "params.yaml").write_text(PARAMS)
     return root
 
 
 def _cmd(root: Path, out: Path, *extra: str) -> list:
-    return [BIN / "dftrain", "run", root / "data", "--out", out, "--params", root / "params.yaml",
-            "--no-progress", *extra]
+    return [
+        BIN / "dftrain",
+        "run",
+        root / "data",
+        "--out",
+        out,
+        "--params",
+        root / "params.yaml",
+        "--no-progress",
+        *extra,
+    ]
 
 
 def _env() -> dict:
@@ -64,17 +74,25 @@ def test_kill_9_then_resume_gives_the_weights_of_an_uninterrupted_run(setup, tmp
     rng = random.Random(7)
     for trial in range(2):
         out = tmp_path / f"killed{trial}"
-        proc = subprocess.Popen(_cmd(setup, out), env=_env(), start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _cmd(setup, out),
+            env=_env(),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         t0 = time.time()
         while _epoch_done(out) < trial and proc.poll() is None and time.time() - t0 < 300:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 0.5))  # somewhere in the next epoch (or its checkpoint)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert _epoch_done(out) < 5, "the run finished before it was killed; the test proves nothing"
-        res = subprocess.run(_cmd(setup, out, "--resume"), env=_env(), capture_output=True,
-                             text=True, timeout=600)
+        assert _epoch_done(out) < 5, (
+            "the run finished before it was killed; the test proves nothing"
+        )
+        res = subprocess.run(
+            _cmd(setup, out, "--resume"), env=_env(), capture_output=True, text=True, timeout=600
+        )
         assert res.returncode == 0, res.stderr
         a, b = _weights(ref), _weights(out)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), trial

@@ -13,7 +13,12 @@ from dfprep.config import BalanceConfig, ReportConfig
 from dfprep.errors import InputError
 from test_balance import noise_jpeg, vid, write_extract
 
-COLORS = {("a", 0): (0, 200, 0), ("a", 1): (200, 0, 0), ("b", 0): (0, 0, 200), ("b", 1): (200, 200, 0)}
+COLORS = {
+    ("a", 0): (0, 200, 0),
+    ("a", 1): (200, 0, 0),
+    ("b", 0): (0, 0, 200),
+    ("b", 1): (200, 200, 0),
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +28,23 @@ def extract_dir(tmp_path_factory):
     for ds in ("a", "b"):
         videos += [vid(f"{ds}-real-{i}", dataset=ds, label=0, crops=6) for i in range(4)]
         videos += [vid(f"{ds}-fake-{i}", dataset=ds, label=1, crops=3) for i in range(8)]
-    videos += [vid("a-nf", dataset="a", crops=0, error="no face in 12 frames"),
-                vid("a-bad1", dataset="a", crops=0, status="failed", error="InvalidDataError: /x/a-bad1.mp4: eof"),
-                vid("b-bad2", dataset="b", crops=0, status="failed", error="InvalidDataError: /y/b-bad2.mp4: eof")]
+    videos += [
+        vid("a-nf", dataset="a", crops=0, error="no face in 12 frames"),
+        vid(
+            "a-bad1",
+            dataset="a",
+            crops=0,
+            status="failed",
+            error="InvalidDataError: /x/a-bad1.mp4: eof",
+        ),
+        vid(
+            "b-bad2",
+            dataset="b",
+            crops=0,
+            status="failed",
+            error="InvalidDataError: /y/b-bad2.mp4: eof",
+        ),
+    ]
     root = tmp_path_factory.mktemp("extract")
 
     def payload(v, k):
@@ -39,12 +58,21 @@ def _cell_mean(sheet: Image.Image, cfg: ReportConfig, i: int) -> np.ndarray:
     pad, cap, head = 4, 14, 22
     x = pad + (i % cfg.cols) * (cfg.thumb + pad)
     y = head + (i // cfg.cols) * (cfg.thumb + cap + pad)
-    return np.asarray(sheet.crop((x + 8, y + 8, x + cfg.thumb - 8, y + cfg.thumb - 8))).reshape(-1, 3).mean(0)
+    return (
+        np.asarray(sheet.crop((x + 8, y + 8, x + cfg.thumb - 8, y + cfg.thumb - 8)))
+        .reshape(-1, 3)
+        .mean(0)
+    )
 
 
 def _check_sheets(result, cfg, expect_counts):
     names = sorted(p.name for p in result.sheets)
-    assert names == ["contact-a-fake.png", "contact-a-real.png", "contact-b-fake.png", "contact-b-real.png"]
+    assert names == [
+        "contact-a-fake.png",
+        "contact-a-real.png",
+        "contact-b-fake.png",
+        "contact-b-real.png",
+    ]
     for p in result.sheets:
         ds, label = p.stem.split("-")[1:]
         sheet = Image.open(p)
@@ -87,7 +115,9 @@ def test_report_on_balance_output(extract_dir, tmp_path):
 
 
 def test_sheet_sampling_opens_at_most_max_shards():
-    t = pa.table({"key": [f"k{i}" for i in range(100)], "path": [f"s{i % 10}.tar" for i in range(100)]})
+    t = pa.table(
+        {"key": [f"k{i}" for i in range(100)], "path": [f"s{i % 10}.tar" for i in range(100)]}
+    )
     shown = sample_sheet(t, np.random.default_rng(0), 12, max_shards=2)
     assert len(shown) == 12 and len(set(shown["path"].to_pylist())) <= 2
     assert len(set(shown["key"].to_pylist())) == 12

@@ -15,9 +15,21 @@ def _write(dirpath, name="ds-000000", n=3):
     for i in range(n):
         key = f"vid-a_s{i:05d}_0"
         w.write(key, {"jpg": bytes([i]) * 10, "cls": b"1", "json": b"{}"})
-        rows.append({"key": key, "shard": files.tar.name, "video_id": "vid-a", "bbox": [0, 0, 1, 1],
-                     "landmarks": [0.0] * 10, "label": 1})
-    w.commit(rows, [{"video_id": "vid-a", "status": "ok", "crops": n}], {"params_hash": "abc", "crops": n})
+        rows.append(
+            {
+                "key": key,
+                "shard": files.tar.name,
+                "video_id": "vid-a",
+                "bbox": [0, 0, 1, 1],
+                "landmarks": [0.0] * 10,
+                "label": 1,
+            }
+        )
+    w.commit(
+        rows,
+        [{"video_id": "vid-a", "status": "ok", "crops": n}],
+        {"params_hash": "abc", "crops": n},
+    )
     return files
 
 
@@ -25,10 +37,16 @@ def test_commit_publishes_everything_and_is_reproducible(tmp_path):
     a = _write(tmp_path / "a")
     b = _write(tmp_path / "b")
     assert a.is_complete("abc") and not a.is_complete("other")
-    assert hashlib.sha256(a.tar.read_bytes()).digest() == hashlib.sha256(b.tar.read_bytes()).digest()
+    assert (
+        hashlib.sha256(a.tar.read_bytes()).digest() == hashlib.sha256(b.tar.read_bytes()).digest()
+    )
     with tarfile.open(a.tar) as tf:
         members = tf.getmembers()
-    assert [m.name for m in members][:3] == ["vid-a_s00000_0.cls", "vid-a_s00000_0.jpg", "vid-a_s00000_0.json"]
+    assert [m.name for m in members][:3] == [
+        "vid-a_s00000_0.cls",
+        "vid-a_s00000_0.jpg",
+        "vid-a_s00000_0.json",
+    ]
     assert {m.mtime for m in members} == {0}
     assert pq.read_table(a.index).num_rows == 3
     assert not [p for p in a.dir.iterdir() if p.name.startswith(".")]

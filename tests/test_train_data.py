@@ -204,9 +204,13 @@ def test_truncated_shard_is_an_input_error(shards, tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "s.tar").write_bytes(data[: len(data) // 2 + 100])
     (tmp_path / "sizes.json").write_text(json.dumps({"train": {"s.tar": 6}, "val": {"s.tar": 6}}))
-    with pytest.raises(InputError, match=r"s\.tar: not a readable tar"):  # at start-up, from the headers
+    with pytest.raises(
+        InputError, match=r"s\.tar: not a readable tar"
+    ):  # at start-up, from the headers
         read_splits(tmp_path)
-    split = Split("val", (str(tmp_path / "val" / "s.tar"),), (6,))  # and if it broke after the start
+    split = Split(
+        "val", (str(tmp_path / "val" / "s.tar"),), (6,)
+    )  # and if it broke after the start
     with pytest.raises(InputError, match=r"s\.tar"):
         list(EvalStream(split, _decoder(), 4))
 

@@ -134,7 +134,9 @@ def test_a_shard_shorter_than_sizes_json_says_is_an_error(tmp_path):
     shorter = uneven_shards(tmp_path / "e", [6, 4])
     shutil.copy(shorter / "train" / "train-000001.tar", root / "train" / "train-000001.tar")
     stream = TrainStream(split, KeyDecoder(epoch_keys(split, 0, 0)), 5, 3, epoch=0, seed=0)
-    with pytest.raises(InputError, match=r"train-000001\.tar: holds 4 sample\(s\), fewer than the 6"):
+    with pytest.raises(
+        InputError, match=r"train-000001\.tar: holds 4 sample\(s\), fewer than the 6"
+    ):
         list(stream)
 
 

@@ -120,7 +120,9 @@ def test_effective_lr_is_blr_times_global_batch_over_256_unless_lr_is_set():
     assert effective_lr(OptimConfig(batch_size=32, blr=2.5e-4), 2)[0] == pytest.approx(6.25e-5)
     fixed = OptimConfig(lr=3e-4)
     assert effective_lr(fixed, 8) == (3e-4, 512, "optim.lr 0.0003, as given")
-    with pytest.raises(ConfigError, match=r"train\.optim\.min_lr: 1e-06 is above the peak lr 7\.8125e-07"):
+    with pytest.raises(
+        ConfigError, match=r"train\.optim\.min_lr: 1e-06 is above the peak lr 7\.8125e-07"
+    ):
         effective_lr(OptimConfig(batch_size=2), 1)
     with pytest.raises(ConfigError, match=r"optim\.blr"):
         check_config(TrainConfig(optim=OptimConfig(blr=0.0)))
@@ -129,7 +131,9 @@ def test_effective_lr_is_blr_times_global_batch_over_256_unless_lr_is_set():
 
 
 def test_the_papers_model_needs_an_explicit_init():
-    with pytest.raises(ConfigError, match=r"--init fsfm:PATH/checkpoint-400\.pth .* or --init none") as e:
+    with pytest.raises(
+        ConfigError, match=r"--init fsfm:PATH/checkpoint-400\.pth .* or --init none"
+    ) as e:
         resolve_init(TrainConfig())
     assert "\n" not in str(e.value)
     for init in ("none", "fsfm:w/checkpoint-400.pth", "timm:w.safetensors"):

@@ -205,7 +205,9 @@ def test_cli_run_and_one_line_errors(shards, tmp_path):
     assert meta["labels"]["mode"] == "category"
     # no lr given: blr 1e-4 x global batch 16 / 256, logged and recorded with the run
     assert meta["schedule"]["effective_lr"] == pytest.approx(6.25e-6)
-    assert meta["schedule"]["global_batch"] == 16 and meta["train_config"]["model"]["init"] == "none"
+    assert (
+        meta["schedule"]["global_batch"] == 16 and meta["train_config"]["model"]["init"] == "none"
+    )
     assert meta["schedule"]["left_out_per_epoch"] == 0  # 128 = 8 steps x 16
     assert "peak lr 6.25e-06 (blr 0.0001 x global batch 16 / 256)" in res.output
     live = json.loads((tmp_path / "c" / "dvclive" / "metrics.json").read_text())
@@ -222,7 +224,9 @@ def test_cli_run_and_one_line_errors(shards, tmp_path):
 def test_cli_refuses_the_papers_model_without_init(shards, tmp_path):
     params = tmp_path / "p.yaml"
     params.write_text("train:\n  optim: {epochs: 1, batch_size: 16}\n  data: {workers: 0}\n")
-    res = CliRunner().invoke(app, ["run", str(shards), "-o", str(tmp_path / "v"), "-p", str(params)])
+    res = CliRunner().invoke(
+        app, ["run", str(shards), "-o", str(tmp_path / "v"), "-p", str(params)]
+    )
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
         "error: train.model.init: the paper's vit_base_patch16_224 is FSFM-initialised: pass --init "

@@ -70,7 +70,11 @@ def test_clean_outputs_pass_with_their_counts(outputs):
     b = verify_output(bal)
     assert b.ok and b.kind == "balance", b.problems
     sizes = json.loads((bal / "sizes.json").read_text())
-    assert b.counts["samples"] == b.counts["selected"] == sum(n for s in sizes.values() for n in s.values())
+    assert (
+        b.counts["samples"]
+        == b.counts["selected"]
+        == sum(n for s in sizes.values() for n in s.values())
+    )
     assert b.as_dict()["ok"] is True
 
 
@@ -112,14 +116,17 @@ def _no_cls(samples):
     return [(key, {k: v for k, v in members.items() if k != "cls"}), *samples[1:]]
 
 
-@pytest.mark.parametrize("change, message", [
-    (_drop_first, "crop(s) of the index missing from the tar"),
-    (_add_one, "sample(s) not in the index"),
-    (_bad_json, ".json does not parse"),
-    (_bad_cls, "disagrees with the .json label"),
-    (_cut_jpeg, "not a complete JPEG"),
-    (_no_cls, "missing member(s) .cls"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_drop_first, "crop(s) of the index missing from the tar"),
+        (_add_one, "sample(s) not in the index"),
+        (_bad_json, ".json does not parse"),
+        (_bad_cls, "disagrees with the .json label"),
+        (_cut_jpeg, "not a complete JPEG"),
+        (_no_cls, "missing member(s) .cls"),
+    ],
+)
 def test_extract_tar_damage_is_reported(outputs, tmp_path, change, message):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
@@ -167,17 +174,26 @@ def test_video_table_that_disagrees_with_the_index_is_reported(outputs, tmp_path
     assert "crops, the index has" in problems(verify_extract(d))
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda s: (s / "x.index.parquet").unlink(), "shard marked complete but x.index.parquet missing"),
-    (lambda s: (s / "x.index.parquet").write_bytes(b"PAR1 not really"), "not a readable Parquet file"),
-    (lambda s: (s / "x.stats.json").write_text("{"), "not a readable JSON file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda s: (s / "x.index.parquet").unlink(),
+            "shard marked complete but x.index.parquet missing",
+        ),
+        (
+            lambda s: (s / "x.index.parquet").write_bytes(b"PAR1 not really"),
+            "not a readable Parquet file",
+        ),
+        (lambda s: (s / "x.stats.json").write_text("{"), "not a readable JSON file"),
+    ],
+)
 def test_missing_or_unreadable_shard_files_are_reported(outputs, tmp_path, damage, message):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
     name = first_shard(d)
     for p in (d / "shards").glob(f"{name}.*"):
-        p.rename(p.with_name("x" + p.name[len(name):]))
+        p.rename(p.with_name("x" + p.name[len(name) :]))
     damage(d / "shards")
     assert message in problems(verify_extract(d))
 
@@ -187,7 +203,7 @@ def test_a_shard_copied_under_another_name_is_reported(outputs, tmp_path):
     d = copy(ext, tmp_path / "e")
     name = first_shard(d)
     for p in (d / "shards").glob(f"{name}.*"):
-        shutil.copy(p, p.with_name("zz-000009" + p.name[len(name):]))
+        shutil.copy(p, p.with_name("zz-000009" + p.name[len(name) :]))
     text = problems(verify_extract(d))
     assert "is in two shards" in text and "expected zz-000009.tar" in text
 
@@ -203,7 +219,9 @@ def test_leftovers_are_notes_and_unfinished_shards_count_against_the_manifest(ou
     notes = "\n".join(r.notes)
     assert "1 temporary file(s)" in notes and "without a stats file" in notes and name in notes
     with_manifest = verify_extract(d, [m])
-    assert not with_manifest.ok and "manifest video(s) in no complete shard" in problems(with_manifest)
+    assert not with_manifest.ok and "manifest video(s) in no complete shard" in problems(
+        with_manifest
+    )
     assert with_manifest.counts["unaccounted"] == 2
 
 
@@ -212,14 +230,25 @@ def test_manifest_videos_missing_mislabelled_or_stale_are_reported(outputs, tmp_
     t = read_manifest(m)
     extra = t.slice(0, 1).set_column(0, "video_id", pa.array(["ver-never-run"]))
     write_manifest(pa.concat_tables([t, extra]), tmp_path / "ver.parquet")  # same prefix: ver-*
-    assert "1 of 6 manifest video(s) in no complete shard" in problems(verify_extract(ext, [tmp_path / "ver.parquet"]))
-    flipped = t.set_column(t.schema.get_field_index("label"), "label", pc.subtract(pa.scalar(1, pa.int8()), t["label"]))
-    flipped = flipped.set_column(flipped.schema.get_field_index("category"), "category",  # still a valid manifest
-                                 pa.array(["real" if v == 0 else "unknown" for v in flipped["label"].to_pylist()]))
+    assert "1 of 6 manifest video(s) in no complete shard" in problems(
+        verify_extract(ext, [tmp_path / "ver.parquet"])
+    )
+    flipped = t.set_column(
+        t.schema.get_field_index("label"), "label", pc.subtract(pa.scalar(1, pa.int8()), t["label"])
+    )
+    flipped = flipped.set_column(
+        flipped.schema.get_field_index("category"),
+        "category",  # still a valid manifest
+        pa.array(["real" if v == 0 else "unknown" for v in flipped["label"].to_pylist()]),
+    )
     write_manifest(flipped, tmp_path / "flip" / "ver.parquet")
-    assert "is labelled unlike ver.parquet: label" in problems(verify_extract(ext, [tmp_path / "flip" / "ver.parquet"]))
+    assert "is labelled unlike ver.parquet: label" in problems(
+        verify_extract(ext, [tmp_path / "flip" / "ver.parquet"])
+    )
     write_manifest(t.slice(1), tmp_path / "less" / "ver.parquet")
-    assert "not in its manifest (a stale shard?)" in problems(verify_extract(ext, [tmp_path / "less" / "ver.parquet"]))
+    assert "not in its manifest (a stale shard?)" in problems(
+        verify_extract(ext, [tmp_path / "less" / "ver.parquet"])
+    )
 
 
 def test_failed_or_interrupted_last_run_is_reported(outputs, tmp_path):
@@ -228,7 +257,11 @@ def test_failed_or_interrupted_last_run_is_reported(outputs, tmp_path):
     name = first_shard(d)
     for p in (d / "shards").glob(f"{name}.*"):
         p.unlink()
-    _edit_json(d / "extract.json", failed_jobs=[[name, "cannot write x: No space left on device"]], interrupted=True)
+    _edit_json(
+        d / "extract.json",
+        failed_jobs=[[name, "cannot write x: No space left on device"]],
+        interrupted=True,
+    )
     text = problems(verify_extract(d))
     assert f"1 shard job(s) of the last run failed and are not complete, e.g. {name}" in text
     assert "the last run was interrupted" in text
@@ -249,17 +282,37 @@ def test_unfinished_balance_is_reported(outputs, tmp_path):
     assert "no sizes.json, so balance did not finish" in problems(r)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: first_balanced(d).unlink(), "shard(s) in sizes.json missing"),
-    (lambda d: shutil.copy(first_balanced(d), d / "train" / "train-000099.tar"), "shard(s) not in sizes.json"),
-    (lambda d: _edit_json(d / "sizes.json", train={**json.loads((d / "sizes.json").read_text())["train"],
-                                                    first_balanced(d).name: 999}), "samples, sizes.json says 999"),
-    (lambda d: rewrite_tar(first_balanced(d), lambda s: s[::-1]), "the same crops in another order"),
-    (lambda d: rewrite_tar(first_balanced(d), _drop_first), "selected crop(s) missing"),
-    (lambda d: rewrite_tar(first_balanced(d), _bad_json), ".json does not parse"),
-    (lambda d: (d / "selection.parquet").write_bytes(b"nope"), "not a readable selection table"),
-    (lambda d: (d / "stats.json").write_text("{"), "not a readable JSON file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: first_balanced(d).unlink(), "shard(s) in sizes.json missing"),
+        (
+            lambda d: shutil.copy(first_balanced(d), d / "train" / "train-000099.tar"),
+            "shard(s) not in sizes.json",
+        ),
+        (
+            lambda d: _edit_json(
+                d / "sizes.json",
+                train={
+                    **json.loads((d / "sizes.json").read_text())["train"],
+                    first_balanced(d).name: 999,
+                },
+            ),
+            "samples, sizes.json says 999",
+        ),
+        (
+            lambda d: rewrite_tar(first_balanced(d), lambda s: s[::-1]),
+            "the same crops in another order",
+        ),
+        (lambda d: rewrite_tar(first_balanced(d), _drop_first), "selected crop(s) missing"),
+        (lambda d: rewrite_tar(first_balanced(d), _bad_json), ".json does not parse"),
+        (
+            lambda d: (d / "selection.parquet").write_bytes(b"nope"),
+            "not a readable selection table",
+        ),
+        (lambda d: (d / "stats.json").write_text("{"), "not a readable JSON file"),
+    ],
+)
 def test_balance_damage_is_reported(outputs, tmp_path, damage, message):
     _, _, bal = outputs
     d = copy(bal, tmp_path / "b")

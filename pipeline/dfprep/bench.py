@@ -49,8 +49,14 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def make_bench_videos(out_dir: Path, n: int = 4, seconds: float = 20.0, gop: int | None = None,
-                      preset: str = "superfast", size: tuple[int, int] = SIZE) -> list[Path]:
+def make_bench_videos(
+    out_dir: Path,
+    n: int = 4,
+    seconds: float = 20.0,
+    gop: int | None = None,
+    preset: str = "superfast",
+    size: tuple[int, int] = SIZE,
+) -> list[Path]:
     """30 fps H.264 videos (1920x1080 by default) with a moving real face (the sample generator's
     renderer); `preset` is x264's (superfast, like `dfprep synth`; ultrafast has no B-frames)."""
     from dfprep.synth import make_face_video
@@ -107,8 +113,11 @@ def bench_full(paths, params: Params) -> float:
     from dfprep.detect import get_detector
     from dfprep.extract import process_video
 
-    cfg = replace(params.extract, decode=replace(params.decode, threads=1),
-                  detect=replace(params.detect, threads=1))
+    cfg = replace(
+        params.extract,
+        decode=replace(params.decode, threads=1),
+        detect=replace(params.detect, threads=1),
+    )
     det = get_detector(cfg.detect)
     rows = [_row(p) for p in paths]
 
@@ -124,7 +133,9 @@ def bench_full(paths, params: Params) -> float:
 def _naive_detector(params: Params):
     from dfprep.detect import get_detector
 
-    return get_detector(replace(params.detect, threads=1, max_size=16384))  # full resolution (the largest max_size allowed)
+    return get_detector(
+        replace(params.detect, threads=1, max_size=16384)
+    )  # full resolution (the largest max_size allowed)
 
 
 def _naive_video(path: str, params: Params, det) -> int:
@@ -188,7 +199,10 @@ def _bench_manifest(paths, out: Path, name: str) -> Path:
     from dfprep.manifest import rows_to_table, write_manifest
 
     root = Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths]))
-    rows = [VideoRow(Path(p).resolve().relative_to(root).as_posix(), "test", 1, "bench", "FS") for p in paths]
+    rows = [
+        VideoRow(Path(p).resolve().relative_to(root).as_posix(), "test", 1, "bench", "FS")
+        for p in paths
+    ]
     return write_manifest(rows_to_table("bench", root, rows), out / f"{name}.parquet")
 
 
@@ -209,7 +223,9 @@ def bench_extract(paths, params: Params, out: Path, name: str) -> tuple[float, f
         if not all(client.run(_warm_worker, _warm_row(out), cfg).values()):
             raise RuntimeError("bench: the warm-up video failed on a worker")
         startup = time.perf_counter() - t0
-        t, summary = _timed(lambda: run_extract([m], out / name, params, client=client, overwrite=True))
+        t, summary = _timed(
+            lambda: run_extract([m], out / name, params, client=client, overwrite=True)
+        )
     if summary.ok != len(paths):
         raise RuntimeError(f"bench extract {name}: {summary.ok}/{len(paths)} videos ok")
     return t, startup
@@ -218,16 +234,29 @@ def bench_extract(paths, params: Params, out: Path, name: str) -> tuple[float, f
 def bench_dask(paths, params: Params, workers: int, out: Path) -> float:
     """The Dask extract on `workers` single-threaded workers, a shard job per video: how the Dask
     layer scales with processes."""
-    p = replace(params, shard=replace(params.shard, videos_per_shard=1),
-                decode=replace(params.decode, threads=1), detect=replace(params.detect, threads=1),
-                run=replace(params.run, workers=workers, scheduler=""))
+    p = replace(
+        params,
+        shard=replace(params.shard, videos_per_shard=1),
+        decode=replace(params.decode, threads=1),
+        detect=replace(params.detect, threads=1),
+        run=replace(params.run, workers=workers, scheduler=""),
+    )
     return bench_extract(paths, p, out, f"extract_w{workers}")[0]
 
 
 def _row(p: Path) -> dict:
-    return {"video_id": "bench-" + p.stem, "path": str(p), "dataset": "bench", "split": "test",
-            "label": 1, "method": "bench", "category": "FS", "kind": "video", "frame_stride": 1,
-            "fake_segments": None}
+    return {
+        "video_id": "bench-" + p.stem,
+        "path": str(p),
+        "dataset": "bench",
+        "split": "test",
+        "label": 1,
+        "method": "bench",
+        "category": "FS",
+        "kind": "video",
+        "frame_stride": 1,
+        "fake_segments": None,
+    }
 
 
 def _video_seconds(paths) -> float:
@@ -248,8 +277,17 @@ def _decode_detect(paths, params: Params, res: BenchResult) -> None:
     res.timings["detect only (1 process, 1 thread)"] = bench_detect(frames, params)
     res.cores = available_cores()
     res.limit = (t_decode + res.timings["detect only (1 process, 1 thread)"]) / res.cores
-def check_bench_args(paths: list[Path] | None, params: Params, *, workers: tuple[int, ...],
-                     seconds: float, n: int, gop: int | None) -> None:
+
+
+def check_bench_args(
+    paths: list[Path] | None,
+    params: Params,
+    *,
+    workers: tuple[int, ...],
+    seconds: float,
+    n: int,
+    gop: int | None,
+) -> None:
     """Refuse before any timing what would fail or divide by zero: one line naming the culprit."""
     from dfprep.decode import open_sampled
 
@@ -261,26 +299,42 @@ def check_bench_args(paths: list[Path] | None, params: Params, *, workers: tuple
         if gop is not None and gop < 1:
             raise ConfigError(f"--gop: must be >= 1, got {gop}")
     if any(w < 1 for w in workers):
-        raise ConfigError(f"--workers: worker counts must be >= 1, got {', '.join(map(str, workers))}")
+        raise ConfigError(
+            f"--workers: worker counts must be >= 1, got {', '.join(map(str, workers))}"
+        )
     for p in paths or ():
         with open_sampled(p, params.decode) as (info, _):  # a DecodeError names the file and why
             if not info.duration:
                 raise InputError(f"{p}: no duration, so nothing to time against real time")
 
 
-def run_bench(paths: list[Path] | None = None, params: Params | None = None, *,
-              workers: tuple[int, ...] = (1, 2), work_dir: Path | None = None,
-              seconds: float = 20.0, n: int = 4, gop: int | None = None,
-              naive: bool = True, preset: str = "superfast",
-              size: tuple[int, int] = SIZE) -> BenchResult:
+def run_bench(
+    paths: list[Path] | None = None,
+    params: Params | None = None,
+    *,
+    workers: tuple[int, ...] = (1, 2),
+    work_dir: Path | None = None,
+    seconds: float = 20.0,
+    n: int = 4,
+    gop: int | None = None,
+    naive: bool = True,
+    preset: str = "superfast",
+    size: tuple[int, int] = SIZE,
+) -> BenchResult:
     """The `stages` case: where one process's time goes, and how Dask scales with workers."""
     params = params or Params()
     check_bench_args(paths, params, workers=workers, seconds=seconds, n=n, gop=gop)
     work = output_dir(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"), "--work-dir")
     if not paths:
-        paths = make_bench_videos(work / "videos", n=n, seconds=seconds, gop=gop, preset=preset, size=size)
-    res = BenchResult(videos=len(paths), seconds_of_video=round(_video_seconds(paths), 2), frames_sampled=0,
-                      title="stages")
+        paths = make_bench_videos(
+            work / "videos", n=n, seconds=seconds, gop=gop, preset=preset, size=size
+        )
+    res = BenchResult(
+        videos=len(paths),
+        seconds_of_video=round(_video_seconds(paths), 2),
+        frames_sampled=0,
+        title="stages",
+    )
     _decode_detect(paths, params, res)
     t = res.timings
     t["full extract, 1 process (decode + detect + crop + JPEG)"] = full = bench_full(paths, params)
@@ -290,57 +344,103 @@ def run_bench(paths: list[Path] | None = None, params: Params | None = None, *,
         t[f"Dask extract, {w} worker(s) x 1 thread"] = bench_dask(paths, params, w, work)
     decode_detect = res.limit * res.cores
     res.ratios["full / (decode + detect)"] = full / decode_detect
-    res.targets["full / (decode + detect)"] = {"target": "<= 1.25", "met": res.ratios["full / (decode + detect)"] <= 1.25}
+    res.targets["full / (decode + detect)"] = {
+        "target": "<= 1.25",
+        "met": res.ratios["full / (decode + detect)"] <= 1.25,
+    }
     if naive:
         res.ratios["naive / full"] = t["naive baseline, 1 process"] / full
         res.targets["naive / full"] = {"target": ">= 3", "met": res.ratios["naive / full"] >= 3}
     one, two = "Dask extract, 1 worker(s) x 1 thread", "Dask extract, 2 worker(s) x 1 thread"
     if one in t and two in t:
         res.ratios["speed-up 2 workers vs 1"] = t[one] / t[two]
-        res.targets["speed-up 2 workers vs 1"] = {"target": ">= 1.7", "met": res.ratios["speed-up 2 workers vs 1"] >= 1.7}
+        res.targets["speed-up 2 workers vs 1"] = {
+            "target": ">= 1.7",
+            "met": res.ratios["speed-up 2 workers vs 1"] >= 1.7,
+        }
     res.notes.append(f"cores: {res.cores}; videos: {[str(p) for p in paths]}")
     return res
 
 
-def run_machine_bench(paths: list[Path] | None = None, params: Params | None = None, *,
-                      work_dir: Path | None = None, seconds: float = 20.0, n: int = 12,
-                      gop: int | None = None, presets: tuple[str, ...] = ("superfast", "ultrafast"),
-                      naive: bool = True, scaling: bool = True,
-                      size: tuple[int, int] = SIZE) -> list[BenchResult]:
+def run_machine_bench(
+    paths: list[Path] | None = None,
+    params: Params | None = None,
+    *,
+    work_dir: Path | None = None,
+    seconds: float = 20.0,
+    n: int = 12,
+    gop: int | None = None,
+    presets: tuple[str, ...] = ("superfast", "ultrafast"),
+    naive: bool = True,
+    scaling: bool = True,
+    size: tuple[int, int] = SIZE,
+) -> list[BenchResult]:
     """The `machine` case, once per x264 preset (or once on `paths`): the default options on the
     whole machine, against the decode + detect limit and the naive baseline on a process pool."""
     from dfprep.distribute import default_workers
 
     params = params or Params()
     work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"))
-    sets = [("your videos", list(paths))] if paths else [
-        (f"x264 {preset}", make_bench_videos(work / "videos", n=n, seconds=seconds, gop=gop, preset=preset, size=size))
-        for preset in presets]
+    sets = (
+        [("your videos", list(paths))]
+        if paths
+        else [
+            (
+                f"x264 {preset}",
+                make_bench_videos(
+                    work / "videos", n=n, seconds=seconds, gop=gop, preset=preset, size=size
+                ),
+            )
+            for preset in presets
+        ]
+    )
     results = []
     for title, videos in sets:
-        res = BenchResult(videos=len(videos), seconds_of_video=round(_video_seconds(videos), 2), frames_sampled=0,
-                          title=f"machine, {title}")
+        res = BenchResult(
+            videos=len(videos),
+            seconds_of_video=round(_video_seconds(videos), 2),
+            frames_sampled=0,
+            title=f"machine, {title}",
+        )
         _decode_detect(videos, params, res)
         t = res.timings
         name = "dfprep extract, default options"
-        t[name], res.startup["cluster start + workers warm"] = bench_extract(videos, params, work, "extract_default")
+        t[name], res.startup["cluster start + workers warm"] = bench_extract(
+            videos, params, work, "extract_default"
+        )
         workers = default_workers(params.run)
         if naive:
-            t[f"naive baseline, Pool({res.cores})"], res.startup[f"naive Pool({res.cores}) start"] = \
-                bench_naive_pool(videos, params, res.cores)
+            (
+                t[f"naive baseline, Pool({res.cores})"],
+                res.startup[f"naive Pool({res.cores}) start"],
+            ) = bench_naive_pool(videos, params, res.cores)
             res.ratios["naive / extract"] = t[f"naive baseline, Pool({res.cores})"] / t[name]
-            res.targets["naive / extract"] = {"target": ">= 3", "met": res.ratios["naive / extract"] >= 3}
+            res.targets["naive / extract"] = {
+                "target": ">= 3",
+                "met": res.ratios["naive / extract"] >= 3,
+            }
         res.ratios["extract / limit"] = t[name] / res.limit
-        res.targets["extract / limit"] = {"target": "<= 1.3", "met": res.ratios["extract / limit"] <= 1.3}
+        res.targets["extract / limit"] = {
+            "target": "<= 1.3",
+            "met": res.ratios["extract / limit"] <= 1.3,
+        }
         if scaling and workers > 1:
-            one = replace(params, decode=replace(params.decode, threads=1), detect=replace(params.detect, threads=1),
-                          run=replace(params.run, workers=1, scheduler=""))
-            t["dfprep extract, 1 worker x 1 thread"] = bench_extract(videos, one, work, "extract_1w")[0]
+            one = replace(
+                params,
+                decode=replace(params.decode, threads=1),
+                detect=replace(params.detect, threads=1),
+                run=replace(params.run, workers=1, scheduler=""),
+            )
+            t["dfprep extract, 1 worker x 1 thread"] = bench_extract(
+                videos, one, work, "extract_1w"
+            )[0]
             key = f"speed-up {workers} workers vs 1"
             res.ratios[key] = t["dfprep extract, 1 worker x 1 thread"] / t[name]
             goal = round(0.85 * workers, 2)
             res.targets[key] = {"target": f">= {goal:g}", "met": res.ratios[key] >= goal}
-        res.notes.append(f"cores: {res.cores}; default workers: {workers}; videos: {[str(p) for p in videos]}")
+        res.notes.append(
+            f"cores: {res.cores}; default workers: {workers}; videos: {[str(p) for p in videos]}"
+        )
         results.append(res)
     return results
 

@@ -25,8 +25,21 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "manifests" / "catalogue.ya
 ROLES = ("train", "ood", "wild")
 METHOD_CATEGORIES = ("FS", "RE", "unknown")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_ENTRY_KEYS = {"title", "adapter", "role", "labels", "splits", "derived", "options", "methods",
-               "methods_note", "out_of_scope", "faces", "expected", "samples"}
+_ENTRY_KEYS = {
+    "title",
+    "adapter",
+    "role",
+    "labels",
+    "splits",
+    "derived",
+    "options",
+    "methods",
+    "methods_note",
+    "out_of_scope",
+    "faces",
+    "expected",
+    "samples",
+}
 CLASSES = tuple(LABEL_NAMES.values())  # real, fake
 # Cells of an expected count: total, a split, a class, or split.class (e.g. train.real).
 COUNT_CELLS = ("total", *SPLITS, *CLASSES, *(f"{s}.{c}" for s in SPLITS for c in CLASSES))
@@ -50,11 +63,17 @@ class DatasetEntry:
     labels: str = ""  # where the labels come from
     splits: str = ""  # where the splits come from
     derived: tuple[str, ...] = ()  # splits the adapter derives (no official one)
-    options: Mapping[str, Any] = field(default_factory=dict)  # adapter options for the paper's protocol
+    options: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # adapter options for the paper's protocol
     methods: Mapping[str, str] = field(default_factory=dict)  # method -> FS | RE | unknown
     methods_note: str = ""
-    out_of_scope: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # family -> method folders
-    faces: str = "detect"  # detect | shipped: the images are the publisher's face crops (no detection)
+    out_of_scope: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict
+    )  # family -> method folders
+    faces: str = (
+        "detect"  # detect | shipped: the images are the publisher's face crops (no detection)
+    )
     expected: tuple[Expected, ...] = ()  # video counts of a complete copy (the count check)
     samples: Mapping[str, int] = field(default_factory=dict)  # Table 1's training crops per class
 
@@ -70,7 +89,9 @@ class Catalogue:
 
     def entry(self, name: str) -> DatasetEntry:
         if name not in self.datasets:
-            raise ConfigError(f"{self.path}: no dataset {name!r} (known: {', '.join(self.datasets)})")
+            raise ConfigError(
+                f"{self.path}: no dataset {name!r} (known: {', '.join(self.datasets)})"
+            )
         return self.datasets[name]
 
     def names(self, role: str | None = None) -> list[str]:
@@ -121,7 +142,11 @@ def _expected(raw: Any, where: str) -> tuple[Expected, ...]:
     out = []
     for i, item in enumerate(raw):
         w = f"{where}[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("source"), str) or not item["source"]:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("source"), str)
+            or not item["source"]
+        ):
             raise ConfigError(f"{w}: needs a `source` (where the figures come from) and counts")
         bad = sorted(set(item) - {"source", *COUNT_CELLS})
         if bad:
@@ -149,7 +174,9 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
     if raw["role"] not in ROLES:
         raise ConfigError(f"{where}: role {raw['role']!r} is not one of {', '.join(ROLES)}")
     if raw["adapter"] not in ADAPTERS:
-        raise ConfigError(f"{where}: unknown adapter {raw['adapter']!r} (known: {', '.join(sorted(ADAPTERS))})")
+        raise ConfigError(
+            f"{where}: unknown adapter {raw['adapter']!r} (known: {', '.join(sorted(ADAPTERS))})"
+        )
     derived = _str_list(raw.get("derived") or [], f"{where}: derived")
     bad = [s for s in derived if s not in SPLITS]
     if bad:
@@ -161,10 +188,14 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
         raise ConfigError(f"{where}: options must map names to plain values")
     methods = raw.get("methods") or {}
     if not isinstance(methods, dict):
-        raise ConfigError(f"{where}: methods must map a method name to {', '.join(METHOD_CATEGORIES)}")
+        raise ConfigError(
+            f"{where}: methods must map a method name to {', '.join(METHOD_CATEGORIES)}"
+        )
     for m, cat in methods.items():
         if cat not in METHOD_CATEGORIES:
-            raise ConfigError(f"{where}: method {m!r} has category {cat!r} (use {', '.join(METHOD_CATEGORIES)})")
+            raise ConfigError(
+                f"{where}: method {m!r} has category {cat!r} (use {', '.join(METHOD_CATEGORIES)})"
+            )
     oos = raw.get("out_of_scope") or {}
     if not isinstance(oos, dict):
         raise ConfigError(f"{where}: out_of_scope must map a family to a list of method folders")
@@ -185,10 +216,14 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
         options=MappingProxyType(dict(options)),
         methods=MappingProxyType({str(k): v for k, v in methods.items()}),
         methods_note=str(raw.get("methods_note") or ""),
-        out_of_scope=MappingProxyType({str(k): _str_list(v, f"{where}: out_of_scope.{k}") for k, v in oos.items()}),
+        out_of_scope=MappingProxyType(
+            {str(k): _str_list(v, f"{where}: out_of_scope.{k}") for k, v in oos.items()}
+        ),
         faces=faces,
         expected=_expected(raw.get("expected") or [], f"{where}: expected"),
-        samples=MappingProxyType({c: _count(samples[c], f"{where}: samples.{c}") for c in CLASSES if c in samples}),
+        samples=MappingProxyType(
+            {c: _count(samples[c], f"{where}: samples.{c}") for c in CLASSES if c in samples}
+        ),
     )
 
 
@@ -212,20 +247,27 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         raise ConfigError(f"{p}: `datasets` must be a non-empty mapping")
     lines = _lines(text)
     entries = {
-        str(n): _entry(n, raw, f"{p}:{lines.get(str(n), '?')}: dataset {n}") for n, raw in raw_sets.items()
+        str(n): _entry(n, raw, f"{p}:{lines.get(str(n), '?')}: dataset {n}")
+        for n, raw in raw_sets.items()
     }
     att = data.get("attribution") or {}
     if not isinstance(att, dict) or set(att) != {"datasets"}:
-        raise ConfigError(f"{p}: attribution must hold exactly `datasets: [<training datasets in class order>]`")
+        raise ConfigError(
+            f"{p}: attribution must hold exactly `datasets: [<training datasets in class order>]`"
+        )
     order = _str_list(att["datasets"], f"{p}: attribution.datasets")
     if len(set(order)) != len(order):
         raise ConfigError(f"{p}: attribution.datasets lists a dataset twice: {list(order)}")
     for n in order:
         if n not in entries or entries[n].role != "train":
-            raise ConfigError(f"{p}: attribution.datasets names {n!r}, which is not a dataset with role train")
+            raise ConfigError(
+                f"{p}: attribution.datasets names {n!r}, which is not a dataset with role train"
+            )
     left = [n for n, e in entries.items() if e.role == "train" and n not in order]
     if left:
-        raise ConfigError(f"{p}: training dataset {left[0]!r} has no attribution class (add it to attribution.datasets)")
+        raise ConfigError(
+            f"{p}: training dataset {left[0]!r} has no attribution class (add it to attribution.datasets)"
+        )
     return Catalogue(path=p, datasets=MappingProxyType(entries), attribution=order)
 
 

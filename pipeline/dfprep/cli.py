@@ -35,7 +35,12 @@ def synth(
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
     originals: Annotated[int | None, typer.Option(help="Number of real videos (even).")] = None,
     seconds: Annotated[float | None, typer.Option(help="Nominal video length in seconds.")] = None,
-    layout: Annotated[str | None, typer.Option(help="ffpp (the FF++ sample) | all (miniatures of the nine datasets, one folder each).")] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="ffpp (the FF++ sample) | all (miniatures of the nine datasets, one folder each)."
+        ),
+    ] = None,
     params: ParamsOpt = None,
 ) -> None:
     """Write the embedded sample dataset (real faces, FF++ layout, 4 manipulation methods), or with
@@ -43,24 +48,37 @@ def synth(
     from dfprep.synth import synth_ffpp
     from dfprep.synth.suite import synth_suite
 
-    cfg = replace(_params(params).synth, seed=seed, originals=originals, seconds=seconds, layout=layout)
+    cfg = replace(
+        _params(params).synth, seed=seed, originals=originals, seconds=seconds, layout=layout
+    )
     info = synth_ffpp(root, cfg) if cfg.layout == "ffpp" else synth_suite(root, cfg)
     per = info.get("per_dataset")
     detail = f": {', '.join(f'{k} {v}' for k, v in per.items())}" if per else ""
-    console.print(f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB, "
-                  f"{info.get('elapsed_s', 0):.0f} s) to {esc(root)}{esc(detail)}")
+    console.print(
+        f"wrote {info.get('videos', '?')} videos ({info.get('bytes', 0) / 1e6:.1f} MB, "
+        f"{info.get('elapsed_s', 0):.0f} s) to {esc(root)}{esc(detail)}"
+    )
 
 
 CatalogueOpt = Annotated[
-    Path | None, typer.Option("--catalogue", help="Dataset catalogue YAML (default: manifests/catalogue.yaml).")
+    Path | None,
+    typer.Option("--catalogue", help="Dataset catalogue YAML (default: manifests/catalogue.yaml)."),
 ]
 
 
 @app.command()
 @handle_errors
 def datasets(
-    manifests: Annotated[list[Path] | None, typer.Argument(help="With --check: manifest Parquet file(s) to compare.")] = None,
-    check: Annotated[bool, typer.Option("--check", help="Compare the manifests' videos per split and class with the catalogue's expected counts.")] = False,
+    manifests: Annotated[
+        list[Path] | None, typer.Argument(help="With --check: manifest Parquet file(s) to compare.")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Compare the manifests' videos per split and class with the catalogue's expected counts.",
+        ),
+    ] = False,
     catalogue: CatalogueOpt = None,
 ) -> None:
     """Show the dataset catalogue; with --check MANIFEST..., the count check of each manifest."""
@@ -69,11 +87,15 @@ def datasets(
     cat = load_catalogue(catalogue)
     if not check:
         if manifests:
-            raise DfprepError("manifests given without --check (dfprep datasets --check MANIFEST...)")
+            raise DfprepError(
+                "manifests given without --check (dfprep datasets --check MANIFEST...)"
+            )
         Console().print(catalogue_table(cat))
         return
     if not manifests:
-        raise DfprepError("--check needs one or more manifest files (dfprep datasets --check MANIFEST...)")
+        raise DfprepError(
+            "--check needs one or more manifest files (dfprep datasets --check MANIFEST...)"
+        )
     from dfprep.manifest import read_manifest
 
     tables = [read_manifest(m) for m in manifests]  # every file is checked before anything prints
@@ -94,16 +116,42 @@ def _print_counts(table, cat, where: str) -> None:
 @app.command()
 @handle_errors
 def manifest(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset name (see `dfprep datasets`); any name with --adapter folder.")],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Dataset name (see `dfprep datasets`); any name with --adapter folder.",
+        ),
+    ],
     root: Annotated[Path, typer.Option("--root", "-r", help="The dataset as downloaded.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Manifest Parquet file to write.")],
-    adapter: Annotated[str | None, typer.Option(help="Adapter to use (default: the catalogue entry's).")] = None,
-    csv: Annotated[Path | None, typer.Option(help="folder adapter: CSV with path,label[,split,method,category].")] = None,
-    skip_missing: Annotated[bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")] = False,
-    option: Annotated[list[str] | None, typer.Option("--option", help="Adapter option KEY=VALUE, overriding the catalogue's (repeatable).")] = None,
-    faces: Annotated[str | None, typer.Option(help="detect | shipped: the images are face crops as published (default: the catalogue entry's).")] = None,
+    adapter: Annotated[
+        str | None, typer.Option(help="Adapter to use (default: the catalogue entry's).")
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(help="folder adapter: CSV with path,label[,split,method,category]."),
+    ] = None,
+    skip_missing: Annotated[
+        bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")
+    ] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option", help="Adapter option KEY=VALUE, overriding the catalogue's (repeatable)."
+        ),
+    ] = None,
+    faces: Annotated[
+        str | None,
+        typer.Option(
+            help="detect | shipped: the images are face crops as published (default: the catalogue entry's)."
+        ),
+    ] = None,
     catalogue: CatalogueOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the adapter's informational messages.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the adapter's informational messages.")
+    ] = False,
 ) -> None:
     """Turn a dataset root into a video manifest (Parquet, one row per video)."""
     import logging
@@ -116,12 +164,17 @@ def manifest(
     from dfprep.outputs import output_file
 
     output_file(out, "--out")  # before the work, not after
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_time=False, show_path=False)])
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+    )
     cat = load_catalogue(catalogue)
     entry = cat.get(dataset)
     if entry is None and adapter is None:
-        raise DfprepError(f"dataset {dataset!r} is not in {cat.path}; add an entry or pass --adapter folder")
+        raise DfprepError(
+            f"dataset {dataset!r} is not in {cat.path}; add an entry or pass --adapter folder"
+        )
     overrides = _kv(option or [])
     options = cat.options_for(dataset, overrides) if entry is not None else overrides
     opts = AdapterOptions(skip_missing=skip_missing, csv=csv, options=options)
@@ -129,10 +182,14 @@ def manifest(
     table = build_manifest(dataset, root, adapter=adapter or entry.adapter, opts=opts, faces=faces)
     write_manifest(table, out)
     if opts.missing:
-        console.print(f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {esc(opts.missing[0])}")
+        console.print(
+            f"[yellow]warning:[/yellow] {len(opts.missing)} listed file(s) missing and skipped, e.g. {esc(opts.missing[0])}"
+        )
     counts = table.group_by(["split", "label"]).aggregate([("video_id", "count")]).to_pylist()
-    parts = ", ".join(f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
-                      for c in sorted(counts, key=lambda c: (c["split"], c["label"])))
+    parts = ", ".join(
+        f"{c['split']}/{'fake' if c['label'] else 'real'}={c['video_id_count']}"
+        for c in sorted(counts, key=lambda c: (c["split"], c["label"]))
+    )
     console.print(f"wrote {table.num_rows} videos to {esc(out)} ({parts})")
     _print_counts(table, cat, str(out))
 
@@ -151,20 +208,41 @@ def _kv(items: list[str]) -> dict:
 @handle_errors
 def extract(
     manifests: Annotated[list[Path], typer.Argument(help="Manifest Parquet file(s).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (shards/ + extract.json).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (shards/ + extract.json).")
+    ],
     params: ParamsOpt = None,
     fps: Annotated[float | None, typer.Option(help="Frames sampled per second.")] = None,
     detector: Annotated[str | None, typer.Option(help="retinaface-mnet | insightface.")] = None,
-    model_path: Annotated[str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")] = None,
+    model_path: Annotated[
+        str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")
+    ] = None,
     videos_per_shard: Annotated[int | None, typer.Option(help="Videos per shard job.")] = None,
-    workers: Annotated[int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")] = None,
-    scheduler: Annotated[str | None, typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="tcp://HOST:PORT of an existing Dask cluster, or 'inline' (no Dask, for debugging).")] = None,
-    retries: Annotated[int | None, typer.Option(help="Re-runs of a shard job whose worker died.")] = None,
-    video_timeout: Annotated[float | None, typer.Option(help="Seconds per video before it is recorded as failed (0 = none).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="tcp://HOST:PORT of an existing Dask cluster, or 'inline' (no Dask, for debugging).",
+        ),
+    ] = None,
+    retries: Annotated[
+        int | None, typer.Option(help="Re-runs of a shard job whose worker died.")
+    ] = None,
+    video_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds per video before it is recorded as failed (0 = none)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
-    metrics: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")] = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")
+    ] = None,
 ) -> None:
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
     from dfprep.extract import run_extract
@@ -179,10 +257,18 @@ def extract(
         decode=replace(p.decode, fps=fps),
         detect=replace(p.detect, backend=detector, model_path=model_path),
         shard=replace(p.shard, videos_per_shard=videos_per_shard),
-        run=replace(p.run, workers=workers, scheduler=scheduler, retries=retries, video_timeout=video_timeout),
+        run=replace(
+            p.run,
+            workers=workers,
+            scheduler=scheduler,
+            retries=retries,
+            video_timeout=video_timeout,
+        ),
     )
     with ExtractProgress(console, enabled=progress) as bar:
-        summary = run_extract(manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan)
+        summary = run_extract(
+            manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan
+        )
     Console().print(summary_table(summary))
     if metrics:
         import json
@@ -195,11 +281,15 @@ def extract(
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
         console.print(f"most common problems: {esc(top)}", highlight=False)
     if summary.interrupted:
-        console.print("[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume")
+        console.print(
+            "[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume"
+        )
         raise typer.Exit(130)
     if summary.failed_jobs:
-        console.print(f"[red]error:[/red] {len(summary.failed_jobs)} shard job(s) failed; their videos are "
-                      "not accounted for: rerun the same command")
+        console.print(
+            f"[red]error:[/red] {len(summary.failed_jobs)} shard job(s) failed; their videos are "
+            "not accounted for: rerun the same command"
+        )
         raise typer.Exit(1)
     if summary.ok == 0:
         console.print("[red]error:[/red] no video produced a face crop")
@@ -211,16 +301,40 @@ def extract(
 @app.command()
 @handle_errors
 def bench(
-    videos: Annotated[list[Path] | None, typer.Argument(help="Videos to time (default: generated 1080p30 H.264 face videos).")] = None,
-    case: Annotated[str, typer.Option(help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool.")] = "stages",
-    n: Annotated[int | None, typer.Option(help="Generated videos (default: 4 for stages, 12 for machine).")] = None,
+    videos: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Videos to time (default: generated 1080p30 H.264 face videos)."),
+    ] = None,
+    case: Annotated[
+        str,
+        typer.Option(
+            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool."
+        ),
+    ] = "stages",
+    n: Annotated[
+        int | None, typer.Option(help="Generated videos (default: 4 for stages, 12 for machine).")
+    ] = None,
     seconds: Annotated[float, typer.Option(help="Length of each generated video.")] = 20.0,
-    gop: Annotated[int | None, typer.Option(help="Keyframe interval of generated videos (default: x264's 250).")] = None,
-    preset: Annotated[str | None, typer.Option(help="x264 preset(s) of generated videos, comma-separated (default: superfast for stages, superfast,ultrafast for machine; ultrafast has no B-frames).")] = None,
-    workers: Annotated[str, typer.Option(help="stages: Dask worker counts to time, comma-separated.")] = "1,2",
+    gop: Annotated[
+        int | None,
+        typer.Option(help="Keyframe interval of generated videos (default: x264's 250)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="x264 preset(s) of generated videos, comma-separated (default: superfast for stages, superfast,ultrafast for machine; ultrafast has no B-frames)."
+        ),
+    ] = None,
+    workers: Annotated[
+        str, typer.Option(help="stages: Dask worker counts to time, comma-separated.")
+    ] = "1,2",
     naive: Annotated[bool, typer.Option(help="Also time the naive OpenCV baseline.")] = True,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
-    work_dir: Annotated[Path | None, typer.Option(help="Scratch folder (videos are reused if present).")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (videos are reused if present).")
+    ] = None,
     params: ParamsOpt = None,
 ) -> None:
     """Time decode, detection and extract against the decode + detect limit and a naive baseline."""
@@ -234,10 +348,16 @@ def bench(
         raise DfprepError(f"--n: must be >= 1, got {n}")
     if not seconds > 0:
         raise DfprepError(f"--seconds: must be > 0, got {seconds}")
-    presets = tuple(x.strip() for x in (preset or ("superfast" if case == "stages" else "superfast,ultrafast")).split(",") if x.strip())
+    presets = tuple(
+        x.strip()
+        for x in (preset or ("superfast" if case == "stages" else "superfast,ultrafast")).split(",")
+        if x.strip()
+    )
     bad = [x for x in presets if x not in X264_PRESETS]
     if bad or not presets:
-        raise DfprepError(f"--preset: expected x264 presets ({', '.join(X264_PRESETS)}), got {preset!r}")
+        raise DfprepError(
+            f"--preset: expected x264 presets ({', '.join(X264_PRESETS)}), got {preset!r}"
+        )
     ws = tuple(int(w) for w in workers.split(",") if w.strip().isdigit())
     if not ws or len(ws) != len([w for w in workers.split(",") if w.strip()]) or min(ws) < 1:
         raise DfprepError(f"--workers expects worker counts >= 1, comma-separated, got {workers!r}")
@@ -249,57 +369,137 @@ def bench(
     if case == "stages":
         if len(presets) != 1:
             raise DfprepError("--preset: the stages case takes one preset")
-        results = [run_bench(videos, p, workers=ws, work_dir=work_dir, seconds=seconds, n=n or 4, gop=gop,
-                             naive=naive, preset=presets[0])]
+        results = [
+            run_bench(
+                videos,
+                p,
+                workers=ws,
+                work_dir=work_dir,
+                seconds=seconds,
+                n=n or 4,
+                gop=gop,
+                naive=naive,
+                preset=presets[0],
+            )
+        ]
     else:
-        results = run_machine_bench(videos, p, work_dir=work_dir, seconds=seconds, n=n or 12, gop=gop,
-                                    presets=presets, naive=naive)
+        results = run_machine_bench(
+            videos,
+            p,
+            work_dir=work_dir,
+            seconds=seconds,
+            n=n or 12,
+            gop=gop,
+            presets=presets,
+            naive=naive,
+        )
     out = Console()
     for res in results:
-        t = Table(title=f"dfprep bench ({res.title}): {res.videos} videos, {res.seconds_of_video:.0f} s of video, "
-                        f"{res.frames_sampled} sampled frames, {res.cores} cores")
-        for col, justify in (("stage", "left"), ("seconds", "right"), ("x real time", "right"), ("/ limit", "right")):
+        t = Table(
+            title=f"dfprep bench ({res.title}): {res.videos} videos, {res.seconds_of_video:.0f} s of video, "
+            f"{res.frames_sampled} sampled frames, {res.cores} cores"
+        )
+        for col, justify in (
+            ("stage", "left"),
+            ("seconds", "right"),
+            ("x real time", "right"),
+            ("/ limit", "right"),
+        ):
             t.add_column(col, justify=justify)
         for stage, sec in res.timings.items():
-            t.add_row(stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}", f"{sec / res.limit:.2f}")
-        t.add_row("[bold]decode + detect limit = (decode + detect) / cores[/bold]", f"{res.limit:.2f}",
-                  f"{res.seconds_of_video / res.limit:.1f}", "1.00")
+            t.add_row(
+                stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}", f"{sec / res.limit:.2f}"
+            )
+        t.add_row(
+            "[bold]decode + detect limit = (decode + detect) / cores[/bold]",
+            f"{res.limit:.2f}",
+            f"{res.seconds_of_video / res.limit:.1f}",
+            "1.00",
+        )
         for what, sec in res.startup.items():
-            t.add_row(f"[dim]start-up, not in the figures above: {what}[/dim]", f"{sec:.2f}", "", "")
+            t.add_row(
+                f"[dim]start-up, not in the figures above: {what}[/dim]", f"{sec:.2f}", "", ""
+            )
         out.print(t)
         r = Table(title=f"targets ({res.title})")
         for col in ("ratio", "measured", "target", "met"):
             r.add_column(col)
         for name, val in res.ratios.items():
             tgt = res.targets.get(name, {})
-            r.add_row(name, f"{val:.2f}", tgt.get("target", ""), {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""))
+            r.add_row(
+                name,
+                f"{val:.2f}",
+                tgt.get("target", ""),
+                {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""),
+            )
         out.print(r)
     if json_out:
         json_out.write_text(to_json(results if case == "machine" else results[0]))
 
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
 
 
 @app.command()
 @handle_errors
 def balance(
-    extract_dirs: Annotated[list[Path], typer.Argument(help="Output folder(s) of `dfprep extract`.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: train/, val/, sizes.json, stats.*")],
+    extract_dirs: Annotated[
+        list[Path], typer.Argument(help="Output folder(s) of `dfprep extract`.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder: train/, val/, sizes.json, stats.*")
+    ],
     params: ParamsOpt = None,
-    total: Annotated[int | None, typer.Option(help="Train crops, both classes (0 = as many as the ratio allows).")] = None,
-    val_total: Annotated[int | None, typer.Option(help="Val crops, both classes (0 = as many as the ratio allows).")] = None,
+    total: Annotated[
+        int | None,
+        typer.Option(help="Train crops, both classes (0 = as many as the ratio allows)."),
+    ] = None,
+    val_total: Annotated[
+        int | None, typer.Option(help="Val crops, both classes (0 = as many as the ratio allows).")
+    ] = None,
     ratio: Annotated[float | None, typer.Option(help="real : fake crops (1.0 = 1:1).")] = None,
-    scope: Annotated[str | None, typer.Option(help="dataset: the ratio inside each dataset (Table 1) | global.")] = None,
-    keep: Annotated[str | None, typer.Option(help="scope dataset: the class kept whole, real | minority.")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="dataset: the ratio inside each dataset (Table 1) | global.")
+    ] = None,
+    keep: Annotated[
+        str | None, typer.Option(help="scope dataset: the class kept whole, real | minority.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Selection and shuffle seed.")] = None,
     samples_per_shard: Annotated[int | None, typer.Option(help="Samples per output shard.")] = None,
-    min_shards: Annotated[int | None, typer.Option(help="At least this many shards per split.")] = None,
-    cap_dataset: Annotated[list[str] | None, typer.Option("--cap-dataset", help="NAME=N: at most N crops of a dataset (repeatable).")] = None,
-    cap_method: Annotated[list[str] | None, typer.Option("--cap-method", help="NAME=N: at most N crops of a method (repeatable).")] = None,
-    workers: Annotated[int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")] = None,
-    scheduler: Annotated[str | None, typer.Option(envvar="DASK_SCHEDULER_ADDRESS", help="tcp://HOST:PORT of an existing Dask cluster, or 'inline'.")] = None,
-    metrics: Annotated[Path | None, typer.Option(help="Also write stats.json here (for DVC metrics).")] = None,
+    min_shards: Annotated[
+        int | None, typer.Option(help="At least this many shards per split.")
+    ] = None,
+    cap_dataset: Annotated[
+        list[str] | None,
+        typer.Option("--cap-dataset", help="NAME=N: at most N crops of a dataset (repeatable)."),
+    ] = None,
+    cap_method: Annotated[
+        list[str] | None,
+        typer.Option("--cap-method", help="NAME=N: at most N crops of a method (repeatable)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DASK_SCHEDULER_ADDRESS",
+            help="tcp://HOST:PORT of an existing Dask cluster, or 'inline'.",
+        ),
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Also write stats.json here (for DVC metrics).")
+    ] = None,
 ) -> None:
     """Balanced (1:1) training set: every video kept, crops spread over time, shuffled shards."""
     import json
@@ -317,8 +517,18 @@ def balance(
         caps["dataset_caps"] = {k: _int(v, "--cap-dataset") for k, v in _kv(cap_dataset).items()}
     if cap_method:
         caps["method_caps"] = {k: _int(v, "--cap-method") for k, v in _kv(cap_method).items()}
-    cfg = replace(p.balance, total=total, val_total=val_total, ratio=ratio, scope=scope, keep=keep, seed=seed,
-                  samples_per_shard=samples_per_shard, min_shards=min_shards, **caps)
+    cfg = replace(
+        p.balance,
+        total=total,
+        val_total=val_total,
+        ratio=ratio,
+        scope=scope,
+        keep=keep,
+        seed=seed,
+        samples_per_shard=samples_per_shard,
+        min_shards=min_shards,
+        **caps,
+    )
     run = replace(p.run, workers=workers, scheduler=scheduler)
 
     def go(client):
@@ -335,8 +545,10 @@ def balance(
         console.print(f"[yellow]interrupted:[/yellow] {esc(msg)}", highlight=False)
         raise typer.Exit(130) from None
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
-    console.print(f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {esc(out)} "
-                  f"({result.source_shards} source shards read once, {result.bytes_written / 1e6:.1f} MB, {result.seconds:.1f} s)")
+    console.print(
+        f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {esc(out)} "
+        f"({result.source_shards} source shards read once, {result.bytes_written / 1e6:.1f} MB, {result.seconds:.1f} s)"
+    )
     md = Path(out) / "stats.md"
     if md.exists():
         Console().print(md.read_text())
@@ -344,7 +556,11 @@ def balance(
         console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False)
     if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json
         metrics.parent.mkdir(parents=True, exist_ok=True)
-        plans = {split: v.get("plan", {}) for split, v in result.stats.get("splits", {}).items() if v.get("plan")}
+        plans = {
+            split: v.get("plan", {})
+            for split, v in result.stats.get("splits", {}).items()
+            if v.get("plan")
+        }
         metrics.write_text(json.dumps(plans, indent=1, sort_keys=True))
 
 
@@ -358,30 +574,49 @@ def _int(v: str, opt: str) -> int:
 @app.command()
 @handle_errors
 def report(
-    dirs: Annotated[list[Path], typer.Argument(help="A balance output, or extract output folder(s).")],
+    dirs: Annotated[
+        list[Path], typer.Argument(help="A balance output, or extract output folder(s).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNGs and report.md.")],
     params: ParamsOpt = None,
     seed: Annotated[int | None, typer.Option(help="Which crops are shown.")] = None,
     rows: Annotated[int | None, typer.Option(help="Contact sheet rows.")] = None,
     cols: Annotated[int | None, typer.Option(help="Contact sheet columns.")] = None,
-    max_shards: Annotated[int | None, typer.Option(help="Shards opened per dataset x label.")] = None,
+    max_shards: Annotated[
+        int | None, typer.Option(help="Shards opened per dataset x label.")
+    ] = None,
 ) -> None:
     """Contact sheets per dataset x label, the balance chart and the failure counts, to look at."""
     from dfprep.balance.report import run_report
 
     cfg = replace(_params(params).report, seed=seed, rows=rows, cols=cols, max_shards=max_shards)
     result = run_report(dirs, out, cfg)
-    console.print(f"wrote {len(result.sheets)} contact sheet(s)" + (", the balance chart" if result.chart else "")
-                  + (f" and {result.markdown}" if result.markdown else "") + f" to {esc(out)}")
+    console.print(
+        f"wrote {len(result.sheets)} contact sheet(s)"
+        + (", the balance chart" if result.chart else "")
+        + (f" and {result.markdown}" if result.markdown else "")
+        + f" to {esc(out)}"
+    )
 
 
 @app.command()
 @handle_errors
 def verify(
     directory: Annotated[Path, typer.Argument(help="An extract or a balance output folder.")],
-    manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Manifest(s) the extract ran on: every video must be accounted for (repeatable).")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the whole report here as JSON.")] = None,
-    show: Annotated[int, typer.Option(min=0, help="Discrepancies to print (0 = none, only the count).")] = 20,
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--manifest",
+            "-m",
+            help="Manifest(s) the extract ran on: every video must be accounted for (repeatable).",
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the whole report here as JSON.")
+    ] = None,
+    show: Annotated[
+        int, typer.Option(min=0, help="Discrepancies to print (0 = none, only the count).")
+    ] = 20,
 ) -> None:
     """Check an output on disk: counts add up, index and tars agree, every JSON parses (exit 1 if not)."""
     import json
@@ -399,12 +634,17 @@ def verify(
         console.print(f"[red]problem:[/red] {esc(p)}", highlight=False, soft_wrap=True)
     n = len(r.problems) + r.omitted
     if n > show:
-        console.print(f"... and {n - show} more" + (f" (see {esc(json_out)})" if json_out else " (--json for all)"))
+        console.print(
+            f"... and {n - show} more"
+            + (f" (see {esc(json_out)})" if json_out else " (--json for all)")
+        )
     if json_out:
         json_out.write_text(json.dumps(r.as_dict(), indent=1))
     counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
     if not r.ok:
-        console.print(f"[red]{n} problem(s)[/red] in the {r.kind} output {esc(directory)} ({counts})")
+        console.print(
+            f"[red]{n} problem(s)[/red] in the {r.kind} output {esc(directory)} ({counts})"
+        )
         raise typer.Exit(1)
     console.print(f"[green]ok:[/green] {r.kind} output {esc(directory)} ({counts})")
 

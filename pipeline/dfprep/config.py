@@ -64,7 +64,11 @@ def check_scheduler(s: str) -> str | None:
 
 def check_dashboard(s: str) -> str | None:
     """'' (no dashboard) or [HOST]:PORT (port 0: any free one)."""
-    return None if s == "" or (":" in s and _host_port(s)) else f"{s!r} is not '' or HOST:PORT (e.g. 127.0.0.1:8787)"
+    return (
+        None
+        if s == "" or (":" in s and _host_port(s))
+        else f"{s!r} is not '' or HOST:PORT (e.g. 127.0.0.1:8787)"
+    )
 
 
 def check_memory_limit(s: str) -> str | None:
@@ -213,7 +217,9 @@ class SynthConfig(Checked):
         Seq(Text(check_wxh, "WxH"), min_n=1, max_n=MAX_ORIGINALS),
     )  # fmt: skip
     # frame rates, cycled over the originals
-    rates: tuple[float, ...] = param((25.0, 30.0, 29.97), Seq(Float(1, 240), min_n=1, max_n=MAX_ORIGINALS))
+    rates: tuple[float, ...] = param(
+        (25.0, 30.0, 29.97), Seq(Float(1, 240), min_n=1, max_n=MAX_ORIGINALS)
+    )
     crf: int = param(23, Int(0, 51))  # x264 constant rate factor (FF++'s c23)
     preset: str = param("superfast", Choice(X264_PRESETS))  # x264 preset
     # videos encoded at once (threads); the output does not depend on it
@@ -269,8 +275,11 @@ class ReportConfig(Checked):
     def cross_check(self) -> None:
         px = self.rows * self.cols * self.thumb**2
         if px > MAX_SHEET_PIXELS:
-            raise reject("report.thumb", f"a {self.rows} x {self.cols} sheet of {self.thumb} px "
-                         f"thumbnails is {px} pixels, more than {MAX_SHEET_PIXELS}")
+            raise reject(
+                "report.thumb",
+                f"a {self.rows} x {self.cols} sheet of {self.thumb} px "
+                f"thumbnails is {px} pixels, more than {MAX_SHEET_PIXELS}",
+            )
 
 
 def _rule(cls: type, name: str) -> Any:
@@ -311,7 +320,9 @@ class Params(Checked):
 
     @property
     def extract(self) -> ExtractConfig:
-        return ExtractConfig(decode=self.decode, detect=self.detect, crop=self.crop, shard=self.shard)
+        return ExtractConfig(
+            decode=self.decode, detect=self.detect, crop=self.crop, shard=self.shard
+        )
 
 
 def load_params(path: str | Path | None = None) -> Params:

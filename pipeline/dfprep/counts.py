@@ -30,7 +30,9 @@ def cell(split: str, cls: str) -> str:
 def manifest_counts(table: pa.Table) -> dict[str, dict[str, int]]:
     """dataset -> cell -> videos, every cell of ROWS x COLS (zeros included)."""
     out: dict[str, dict[str, int]] = {}
-    rows = table.group_by(["dataset", "split", "label"]).aggregate([("video_id", "count")]).to_pylist()
+    rows = (
+        table.group_by(["dataset", "split", "label"]).aggregate([("video_id", "count")]).to_pylist()
+    )
     for ds in sorted({r["dataset"] for r in rows}):
         out[ds] = dict.fromkeys((cell(s, c) for s in ROWS for c in COLS), 0)
     for r in rows:
@@ -86,14 +88,21 @@ def count_table(check: CountCheck) -> Table:
             wants = [e.counts.get(name) for e in check.expected]
             if got == 0 and all(w is None for w in wants):
                 continue
-            t.add_row(s, c, f"{got:,}", *("" if w is None else _diff(got, w) for w in wants),
-                      end_section=(c == ALL))
+            t.add_row(
+                s,
+                c,
+                f"{got:,}",
+                *("" if w is None else _diff(got, w) for w in wants),
+                end_section=(c == ALL),
+            )
     if not check.expected:
         t.caption = "no expected counts in the catalogue for this dataset"
     elif check.ok:
         t.caption = "[green]matches every recorded count[/green]"
     else:
-        t.caption = (f"[bold red]{len(check.differences)} difference(s)[/bold red] "
-                     "(in brackets: manifest minus expected); an incomplete copy, a missing label file "
-                     "or a non-default option?")
+        t.caption = (
+            f"[bold red]{len(check.differences)} difference(s)[/bold red] "
+            "(in brackets: manifest minus expected); an incomplete copy, a missing label file "
+            "or a non-default option?"
+        )
     return t

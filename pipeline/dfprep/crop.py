@@ -13,9 +13,7 @@ import cv2
 import numpy as np
 
 
-def square_box(
-    box: tuple[float, float, float, float], margin: float
-) -> tuple[int, int, int]:
+def square_box(box: tuple[float, float, float, float], margin: float) -> tuple[int, int, int]:
     """(x0, y0, side) in integer source pixels of the enlarged square around box=(x1, y1, x2, y2)."""
     x1, y1, x2, y2 = box
     side = (1.0 + margin) * max(x2 - x1, y2 - y1)

@@ -135,9 +135,14 @@ def _open_video(path: Path, cfg: DecodeConfig, threads: int, check: Callable[[],
     if cfg.strategy != "sequential" and origin is not None and index.keyframes and fps > 0:
         keys = [float((p - origin) * tb) for p in index.keyframes]
         auto = cfg.strategy == "auto"
-        plan = plan_seeks(sample_times(duration, cfg.fps), keys, fps, duration,
-                          min_skip_frames=cfg.seek_min_frames if auto else 0,
-                          min_saving=cfg.seek_min_saving if auto else 0.0)
+        plan = plan_seeks(
+            sample_times(duration, cfg.fps),
+            keys,
+            fps,
+            duration,
+            min_skip_frames=cfg.seek_min_frames if auto else 0,
+            min_saving=cfg.seek_min_saving if auto else 0.0,
+        )
 
     info = VideoInfo(
         width=width,
@@ -170,8 +175,9 @@ def _container(path: Path, max_pixels: int) -> av.container.InputContainer:
     # max_pixels reaches the decoders FFmpeg opens to probe the streams: without it, the probe
     # alone decodes a first frame of whatever size the file declares.
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore",
-                       options={"max_pixels": str(max_pixels)})
+        return av.open(
+            str(path), mode="r", metadata_errors="ignore", options={"max_pixels": str(max_pixels)}
+        )
     except av.error.InvalidDataError as e:
         reason = f"not a video file (or truncated): invalid data found{_detail(e)}"
         raise DecodeError(path, reason) from None
@@ -233,8 +239,12 @@ def _scan_packets(container, stream, check: Callable[[], None]) -> _PacketIndex:
     return _PacketIndex(pts, [k for k, _ in keys], [d for _, d in keys], end, n)
 
 
-def _packets(container, stream, on_error: Callable[[], None] | None = None,
-             check: Callable[[], None] = _no_check):
+def _packets(
+    container,
+    stream,
+    on_error: Callable[[], None] | None = None,
+    check: Callable[[], None] = _no_check,
+):
     """Demuxed packets; a read error ends the stream (demuxers cannot resume) after `on_error`."""
     demux = container.demux(stream)
     try:
@@ -333,8 +343,11 @@ class _VideoReader:
                     return
                 pts = frame.pts
                 if pts is None:  # no timestamp: assume one frame after the previous one
-                    pts = (last_pts + max(1, round(1 / (rate * self.tb)))
-                           if last_pts is not None and rate else self.origin or 0)
+                    pts = (
+                        last_pts + max(1, round(1 / (rate * self.tb)))
+                        if last_pts is not None and rate
+                        else self.origin or 0
+                    )
                 if self.origin is None:
                     self.origin = pts
                 last_pts = pts
@@ -438,8 +451,14 @@ def _open_frame_folder(
             continue
     if size is None:
         raise DecodeError(root, f"no readable images among {len(kept)}")
-    info = VideoInfo(width=size[0], height=size[1], duration=float(len(names)), fps=1.0,
-                     kind="frames", strategy="frames")
+    info = VideoInfo(
+        width=size[0],
+        height=size[1],
+        duration=float(len(names)),
+        fps=1.0,
+        kind="frames",
+        strategy="frames",
+    )
     return info, _folder_frames(root, names, kept, cfg, info, check)
 
 

@@ -75,8 +75,10 @@ def check_memory_limit(run: RunConfig) -> None:
     except (ValueError, TypeError):
         raise ConfigError(f"run.memory_limit: {v!r} is not a size (e.g. 4GB), auto or 0") from None
     if n < MIN_WORKER_MEMORY:
-        raise ConfigError(f"run.memory_limit: {v} is too small for a worker to run "
-                          f"(at least {MIN_WORKER_MEMORY // 2**20} MiB; auto or 0 = no limit)")
+        raise ConfigError(
+            f"run.memory_limit: {v} is too small for a worker to run "
+            f"(at least {MIN_WORKER_MEMORY // 2**20} MiB; auto or 0 = no limit)"
+        )
 
 
 def default_workers(run: RunConfig) -> int:
@@ -119,7 +121,10 @@ def threads_per_task(client, requested: int, tasks: int) -> int:
     hosts: dict[str, list[int]] = {}
     for address, w in workers.items():
         slots, most = hosts.setdefault(w.get("host", address), [0, 1])
-        hosts[w.get("host", address)] = [slots + int(w.get("nthreads", 1)), max(most, cores.get(address, 1))]
+        hosts[w.get("host", address)] = [
+            slots + int(w.get("nthreads", 1)),
+            max(most, cores.get(address, 1)),
+        ]
     if not hosts:
         return 1
     return min(max(1, c // max(1, min(slots, tasks))) for slots, c in hosts.values())
@@ -153,17 +158,24 @@ def make_client(run: RunConfig) -> Iterator[Client]:
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which also pins glibc's mmap threshold at
     # 128 KiB: every frame buffer then becomes an mmap/munmap pair, and decode + detect ran 17%
     # slower (measured). Worker memory stays flat without it (tests/test_reliability_extract.py).
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-               if k != "MALLOC_TRIM_THRESHOLD_"}
+    environ = {
+        k: v
+        for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+        if k != "MALLOC_TRIM_THRESHOLD_"
+    }
     # The workers' statistical profiler samples every thread's stack every 10 ms under the GIL;
     # off, each CPU-bound shard job runs faster when both cores are busy (dfprep bench). The
     # event-loop tick check (every 20 ms in every process) and the system monitor cost an idle
     # 2-worker LocalCluster 10% of a core in all; at 1 s and 2 s, 4% (measured).
-    with dask.config.set({"distributed.scheduler.allowed-failures": run.retries,
-                          "distributed.nanny.pre-spawn-environ": environ,
-                          "distributed.worker.profile.enabled": False,
-                          "distributed.admin.tick.interval": "1s",
-                          "distributed.admin.system-monitor.interval": "2s"}):
+    with dask.config.set(
+        {
+            "distributed.scheduler.allowed-failures": run.retries,
+            "distributed.nanny.pre-spawn-environ": environ,
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.tick.interval": "1s",
+            "distributed.admin.system-monitor.interval": "2s",
+        }
+    ):
         if address:
             with connect(address, run.connect_timeout) as client:
                 yield client

@@ -51,8 +51,10 @@ def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
     The path is left out on purpose: moving a dataset to another disk does not redo its shards;
     so is `faces` when it is `detect` (the only mode before it existed: older shards stay valid).
     """
-    content = [{k: v for k, v in r.items() if k != "path" and not (k == "faces" and v == "detect")}
-               for r in rows]
+    content = [
+        {k: v for k, v in r.items() if k != "path" and not (k == "faces" and v == "detect")}
+        for r in rows
+    ]
     blob = json.dumps([cfg.params_hash(), content], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -66,18 +68,27 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
         m = Path(m)
         prefix = manifest_prefix(m)
         if prefix in seen_prefix:
-            raise InputError(f"manifests {seen_prefix[prefix]} and {m} would write the same shard names ({prefix}-*); rename one")
+            raise InputError(
+                f"manifests {seen_prefix[prefix]} and {m} would write the same shard names ({prefix}-*); rename one"
+            )
         seen_prefix[prefix] = m
         rows = sorted(read_manifest(m).to_pylist(), key=lambda r: r["video_id"])
         for r in rows:
             if r["video_id"] in seen_ids:
-                raise InputError(f"video id {r['video_id']!r} is in both {seen_ids[r['video_id']]} and {m}")
+                raise InputError(
+                    f"video id {r['video_id']!r} is in both {seen_ids[r['video_id']]} and {m}"
+                )
             seen_ids[r["video_id"]] = m
         for i in range(0, len(rows), n):
             chunk = rows[i : i + n]
             jobs.append(
-                ShardJob(shard_name(prefix, i // n), str(out_dir / "shards"), tuple(chunk), job_hash(cfg, chunk),
-                         str(m.resolve()))
+                ShardJob(
+                    shard_name(prefix, i // n),
+                    str(out_dir / "shards"),
+                    tuple(chunk),
+                    job_hash(cfg, chunk),
+                    str(m.resolve()),
+                )
             )
     return jobs
 
@@ -87,8 +98,11 @@ def resolve_threads(cfg: ExtractConfig, run) -> ExtractConfig:
     else its share of the cores (see `threads_per_worker`)."""
     from dfprep.distribute import threads_per_worker
 
-    return replace(cfg, decode=replace(cfg.decode, threads=threads_per_worker(run, cfg.decode.threads)),
-                   detect=replace(cfg.detect, threads=threads_per_worker(run, cfg.detect.threads)))
+    return replace(
+        cfg,
+        decode=replace(cfg.decode, threads=threads_per_worker(run, cfg.decode.threads)),
+        detect=replace(cfg.detect, threads=threads_per_worker(run, cfg.detect.threads)),
+    )
 
 
 # ---- driver --------------------------------------------------------------------------------
@@ -127,12 +141,15 @@ def check_owners(jobs: list[ShardJob], shards_dir: Path) -> None:
         prefix = p.name[: -len(".stats.json")].rsplit("-", 1)[0]
         if prefix not in ours:
             continue
-        owner = (ShardFiles(shards_dir, p.name[: -len(".stats.json")]).read_stats() or {}).get("manifest")
+        owner = (ShardFiles(shards_dir, p.name[: -len(".stats.json")]).read_stats() or {}).get(
+            "manifest"
+        )
         if owner and ours[prefix] and owner != ours[prefix]:
             raise InputError(
                 f"{shards_dir}: shards {prefix}-* were written from manifest {owner}; {ours[prefix]} has the "
                 "same file name and would replace them: rename one manifest or use another --out "
-                "(or pass --overwrite to replace them)")
+                "(or pass --overwrite to replace them)"
+            )
 
 
 def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[ShardJob], int]:
@@ -203,20 +220,31 @@ def run_extract(
     if client is None and remote_address(params.run):
         # connect first: an unreachable scheduler is one error line, before any file is written
         with make_client(params.run) as c:
-            return run_extract(manifests, out, params, client=c, overwrite=overwrite,
-                               on_event=on_event, on_plan=on_plan)
+            return run_extract(
+                manifests,
+                out,
+                params,
+                client=c,
+                overwrite=overwrite,
+                on_event=on_event,
+                on_plan=on_plan,
+            )
     jobs = plan_jobs([Path(m) for m in manifests], out, cfg)
     pending, kept = prepare_out(jobs, out, overwrite)
     summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
     if on_plan:
-        on_plan(sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending))
+        on_plan(
+            sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending)
+        )
     t0 = time.time()
     sink = on_event or (lambda e: None)
     try:
         if not pending:
             pass
         elif client == "inline" or params.run.scheduler == "inline":
-            cfg = resolve_threads(cfg, replace(params.run, scheduler="inline"))  # one video at a time
+            cfg = resolve_threads(
+                cfg, replace(params.run, scheduler="inline")
+            )  # one video at a time
             with local_sink(sink):
                 for j in pending:
                     try:
@@ -290,8 +318,14 @@ class OrderedJob:
             self.writer.abort()
 
 
-def _run_on(client, pending: list[ShardJob], cfg: ExtractConfig, params: Params,
-            summary: ExtractSummary, sink: Callable[[dict], None]) -> None:
+def _run_on(
+    client,
+    pending: list[ShardJob],
+    cfg: ExtractConfig,
+    params: Params,
+    summary: ExtractSummary,
+    sink: Callable[[dict], None],
+) -> None:
     """Every video of the pending jobs as its own Dask task, in manifest order, at most a couple
     per worker thread ahead of the workers (so all cores stay busy to the last video whatever the
     number of jobs); the driver writes each shard from its videos' results in manifest order."""
@@ -317,14 +351,22 @@ def _run_on(client, pending: list[ShardJob], cfg: ExtractConfig, params: Params,
         nonlocal slots, last_slots
         if time.monotonic() - last_slots > 5:  # workers come and go (adaptive clusters, deaths)
             slots, last_slots = task_slots(client), time.monotonic()
-        while queue and len(futures) < 2 * slots and (held.bytes < MAX_WAITING_BYTES or not futures):
+        while (
+            queue and len(futures) < 2 * slots and (held.bytes < MAX_WAITING_BYTES or not futures)
+        ):
             oj, i = queue.popleft()
             if oj.failed:
                 continue
             row = oj.job.videos[i]
-            fut = client.submit(run_video, row, cfg, params.run.video_timeout,
-                                key=f"dfprep-video-{oj.job.name}-{i:06d}-{run_id}",
-                                retries=params.run.retries, pure=False)
+            fut = client.submit(
+                run_video,
+                row,
+                cfg,
+                params.run.video_timeout,
+                key=f"dfprep-video-{oj.job.name}-{i:06d}-{run_id}",
+                retries=params.run.retries,
+                pure=False,
+            )
             futures[fut] = (oj, i)
             done.add(fut)
 
@@ -378,5 +420,8 @@ def task_config(cfg: ExtractConfig, client, videos: int) -> ExtractConfig:
     from dfprep.distribute import threads_per_task
 
     share = threads_per_task(client, 0, videos)  # asked once: it asks every worker
-    return replace(cfg, decode=replace(cfg.decode, threads=cfg.decode.threads or share),
-                   detect=replace(cfg.detect, threads=cfg.detect.threads or share))
+    return replace(
+        cfg,
+        decode=replace(cfg.decode, threads=cfg.decode.threads or share),
+        detect=replace(cfg.detect, threads=cfg.detect.threads or share),
+    )

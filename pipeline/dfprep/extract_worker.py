@@ -56,7 +56,9 @@ def crop_label(row: dict, t: float) -> int:
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
@@ -99,9 +101,7 @@ class VideoResult:
         return sum(len(b) for _, members, _ in self.samples for b in members.values())
 
 
-def process_video(
-    row: dict, cfg: ExtractConfig, detector, timeout: float = 0.0
-) -> VideoResult:
+def process_video(row: dict, cfg: ExtractConfig, detector, timeout: float = 0.0) -> VideoResult:
     """Decode -> detect -> select -> crop one video; never raises for a bad video.
 
     `cfg.decode.threads` must be resolved (> 0) by the caller, see `resolve_threads`."""
@@ -111,8 +111,17 @@ def process_video(
     status = {
         k: row[k] for k in ("video_id", "path", "dataset", "split", "label", "category", "method")
     }
-    status.update(status="failed", error="", frames_sampled=0, frames_with_face=0, crops=0,
-                  strategy="", duration=0.0, width=0, height=0)
+    status.update(
+        status="failed",
+        error="",
+        frames_sampled=0,
+        frames_with_face=0,
+        crops=0,
+        strategy="",
+        duration=0.0,
+        width=0,
+        height=0,
+    )
     samples: list[tuple[str, dict[str, bytes], dict]] = []
     deadline = time.monotonic() + timeout if timeout > 0 else math.inf
     frames_with_face = 0
@@ -136,14 +145,33 @@ def process_video(
             chosen = faces if shipped else select_faces(faces, cfg.detect)
             frames_with_face += bool(chosen)
             label = crop_label(row, fr.time)
-            labels = SampleLabels(row["video_id"], row["dataset"], row["split"], label,
-                                  int(row["label"]), row["category"], row["method"])
+            labels = SampleLabels(
+                row["video_id"],
+                row["dataset"],
+                row["split"],
+                label,
+                int(row["label"]),
+                row["category"],
+                row["method"],
+            )
             for j, face in enumerate(chosen):
                 key = make_key(row["video_id"], fr.sample_index, j)
-                rec = CropRecord(key, labels, fr.sample_index, fr.frame_index, fr.time, j,
-                                 face.score, list(face.box), list(face.landmarks))
-                face_img = (shipped_crop(fr.image, cfg.crop.size) if shipped
-                            else crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size))
+                rec = CropRecord(
+                    key,
+                    labels,
+                    fr.sample_index,
+                    fr.frame_index,
+                    fr.time,
+                    j,
+                    face.score,
+                    list(face.box),
+                    list(face.landmarks),
+                )
+                face_img = (
+                    shipped_crop(fr.image, cfg.crop.size)
+                    if shipped
+                    else crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size)
+                )
                 jpg = encode_jpeg(face_img, cfg.crop.jpeg_quality)
                 meta = rec.to_json()
                 index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
@@ -155,11 +183,20 @@ def process_video(
         if not os.path.exists(row["path"]):
             raise InputError(f"file not found: {row['path']}")
         stride = int(row.get("frame_stride") or 0) or cfg.decode.frame_stride
-        with open_sampled(row["path"], cfg.decode, kind=row.get("kind") or "video",
-                          frame_stride=stride, threads=max(1, cfg.decode.threads),
-                          check=check_time if timeout > 0 else None) as (info, frames):
-            status.update(strategy=info.strategy, duration=float(info.duration or 0.0),
-                          width=int(info.width), height=int(info.height))
+        with open_sampled(
+            row["path"],
+            cfg.decode,
+            kind=row.get("kind") or "video",
+            frame_stride=stride,
+            threads=max(1, cfg.decode.threads),
+            check=check_time if timeout > 0 else None,
+        ) as (info, frames):
+            status.update(
+                strategy=info.strategy,
+                duration=float(info.duration or 0.0),
+                width=int(info.width),
+                height=int(info.height),
+            )
             batch: list = []
             for fr in frames:
                 n += 1
@@ -227,7 +264,9 @@ class JobWriter:
         row = self.job.videos[self.added]
         st = result.status_row
         if st["video_id"] != row["video_id"]:
-            raise RuntimeError(f"shard {self.job.name}: expected video {row['video_id']!r}, got {st['video_id']!r}")
+            raise RuntimeError(
+                f"shard {self.job.name}: expected video {row['video_id']!r}, got {st['video_id']!r}"
+            )
         for key, members, index_row in result.samples:
             self.writer.write(key, members)
             index_row["shard"] = self.files.tar.name
@@ -250,7 +289,9 @@ class JobWriter:
         """Publish the shard (stats last); returns the stats. Only once every video was added."""
         try:
             if self.added != len(self.job.videos):
-                raise RuntimeError(f"shard {self.job.name}: {self.added} of {len(self.job.videos)} videos added")
+                raise RuntimeError(
+                    f"shard {self.job.name}: {self.added} of {len(self.job.videos)} videos added"
+                )
             stats = self._stats(cfg)
             self.writer.commit(self.index_rows, self.video_rows, stats)
         except BaseException:  # Ctrl-C included: never leave the temporary tar open
@@ -307,5 +348,9 @@ def _versions() -> dict:
     import av
     import onnxruntime
 
-    return {"dfprep": __version__, "av": av.__version__, "onnxruntime": onnxruntime.__version__,
-            "opencv": cv2.__version__}
+    return {
+        "dfprep": __version__,
+        "av": av.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
+    }

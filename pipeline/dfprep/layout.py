@@ -52,7 +52,9 @@ def find_shards(extract_dir: str | Path) -> tuple[list[Path], list[Path]]:
         if stats.exists():
             for suffix in (".tar", ".index.parquet", ".videos.parquet"):
                 if not (shards / f"{name}{suffix}").exists():
-                    raise InputError(f"{stats}: shard marked complete but {name}{suffix} is missing")
+                    raise InputError(
+                        f"{stats}: shard marked complete but {name}{suffix} is missing"
+                    )
             complete.append(stats)
         elif (shards / f"{name}.tar").exists() or (shards / f"{name}.index.parquet").exists():
             skipped.append(shards / f"{name}.tar")
@@ -98,7 +100,9 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
         index = read_table(files.index, INDEX_COLUMNS, CROP_INDEX_SCHEMA)
         named = pc.unique(index["shard"]).to_pylist()
         if any(s != files.tar.name for s in named):
-            raise InputError(f"{files.index}: rows name shard(s) {named}, expected {files.tar.name}")
+            raise InputError(
+                f"{files.index}: rows name shard(s) {named}, expected {files.tar.name}"
+            )
         videos = read_table(files.videos, VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA)
         out.append(ExtractShard(files, index, videos, params_hash))
     return out, incomplete

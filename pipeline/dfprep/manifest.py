@@ -19,7 +19,9 @@ from dfprep.schema import CATEGORIES, FACES, INPUT_KINDS, MANIFEST_SCHEMA, SPLIT
 from dfprep.shard import writing
 
 
-def rows_to_table(dataset: str, root: Path, rows: list[VideoRow], faces: str = "detect") -> pa.Table:
+def rows_to_table(
+    dataset: str, root: Path, rows: list[VideoRow], faces: str = "detect"
+) -> pa.Table:
     """Validate adapter rows and turn them into a manifest table sorted by video_id.
 
     `faces` is the dataset's mode (the catalogue's `faces`): `shipped` applies to image folders
@@ -27,7 +29,9 @@ def rows_to_table(dataset: str, root: Path, rows: list[VideoRow], faces: str = "
     if faces not in FACES:
         raise InputError(f"{dataset}: faces must be one of {', '.join(FACES)}, got {faces!r}")
     root = root.resolve()
-    base = str(root).rstrip("/")  # string joins: a pathlib join per video costs seconds on DFDC's 128K
+    base = str(root).rstrip(
+        "/"
+    )  # string joins: a pathlib join per video costs seconds on DFDC's 128K
     records = []
     for r in rows:
         where = f"{dataset}: {r.relpath}"
@@ -38,7 +42,9 @@ def rows_to_table(dataset: str, root: Path, rows: list[VideoRow], faces: str = "
         if r.category not in CATEGORIES:
             raise InputError(f"{where}: unknown category {r.category!r}")
         if (r.label == 0) != (r.category == "real"):
-            raise InputError(f"{where}: label {r.label} does not agree with category {r.category!r}")
+            raise InputError(
+                f"{where}: label {r.label} does not agree with category {r.category!r}"
+            )
         if r.kind not in INPUT_KINDS:
             raise InputError(f"{where}: unknown input kind {r.kind!r}")
         segs = None
@@ -81,15 +87,26 @@ def _row_problem(r: dict) -> tuple[str, str] | None:
         return "video_id", f"must be a non-empty string of A-Z a-z 0-9 _ - only, got {vid!r}"
     for col in _STRINGS:
         if not isinstance(r.get(col), str) or (col != "source_id" and not r[col]):
-            return col, f"must be a {'' if col == 'source_id' else 'non-empty '}string, got {r.get(col)!r}"
+            return (
+                col,
+                f"must be a {'' if col == 'source_id' else 'non-empty '}string, got {r.get(col)!r}",
+            )
     label = r.get("label")
     if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
         return "label", f"must be 0 (real) or 1 (fake), got {label!r}"
-    for col, allowed in (("split", SPLITS), ("category", CATEGORIES), ("kind", INPUT_KINDS), ("faces", FACES)):
+    for col, allowed in (
+        ("split", SPLITS),
+        ("category", CATEGORIES),
+        ("kind", INPUT_KINDS),
+        ("faces", FACES),
+    ):
         if r.get(col) not in allowed:
             return col, f"must be one of {', '.join(allowed)}, got {r.get(col)!r}"
     if (int(label) == 0) != (r["category"] == "real"):
-        return "category", f"{r['category']!r} does not agree with label {int(label)} (category real iff label 0)"
+        return (
+            "category",
+            f"{r['category']!r} does not agree with label {int(label)} (category real iff label 0)",
+        )
     if not isinstance(r.get("split_derived"), bool):
         return "split_derived", f"must be true or false, got {r.get('split_derived')!r}"
     stride = r.get("frame_stride")
@@ -101,7 +118,10 @@ def _row_problem(r: dict) -> tuple[str, str] | None:
             return "fake_segments", f"must be a list of {{start, end}} or null, got {segs!r}"
         for s in segs:
             a, b = (s.get("start"), s.get("end")) if isinstance(s, dict) else (None, None)
-            ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (a, b))
+            ok = all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in (a, b)
+            )
             if not ok or a < 0 or a > b:
                 return "fake_segments", f"segment {s!r} needs finite 0 <= start <= end (seconds)"
     return None
@@ -119,7 +139,10 @@ def check_rows(rows: list[dict], where: str) -> None:
 
 
 def build_manifest(
-    dataset: str, root: str | Path, adapter: str | None = None, opts: AdapterOptions | None = None,
+    dataset: str,
+    root: str | Path,
+    adapter: str | None = None,
+    opts: AdapterOptions | None = None,
     faces: str = "detect",
 ) -> pa.Table:
     root = Path(root)
@@ -157,8 +180,13 @@ def read_manifest(path: str | Path) -> pa.Table:
     if required & set(missing):
         raise InputError(f"{path}: missing column(s) {', '.join(sorted(required & set(missing)))}")
     for name in missing:  # optional columns get their defaults
-        default = {"split_derived": False, "source_id": "", "kind": "video", "frame_stride": 1,
-                   "faces": "detect"}.get(name)
+        default = {
+            "split_derived": False,
+            "source_id": "",
+            "kind": "video",
+            "frame_stride": 1,
+            "faces": "detect",
+        }.get(name)
         field = MANIFEST_SCHEMA.field(name)
         table = table.append_column(field, pa.array([default] * table.num_rows, type=field.type))
     table = table.select(MANIFEST_SCHEMA.names)
@@ -166,7 +194,9 @@ def read_manifest(path: str | Path) -> pa.Table:
     try:
         table = table.cast(MANIFEST_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise InputError(f"{path}: columns do not fit the manifest schema ({first_line(e)})") from None
+        raise InputError(
+            f"{path}: columns do not fit the manifest schema ({first_line(e)})"
+        ) from None
     ids = table.column("video_id").to_pylist()
     dup = [vid for vid, n in Counter(ids).items() if n > 1]
     if dup:

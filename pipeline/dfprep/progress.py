@@ -70,8 +70,9 @@ class ExtractProgress:
 
     def on_event(self, ev: dict) -> None:
         if "dashboard" in ev:  # once, when the Dask client is up
-            self.progress.console.print(f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}",
-                                        highlight=False)
+            self.progress.console.print(
+                f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}", highlight=False
+            )
             return
         with self._lock:
             shard = ev.get("shard", "")
@@ -89,7 +90,17 @@ class ExtractProgress:
 
 def summary_table(s) -> Table:
     t = Table(title=f"dfprep extract -> {escape(str(s.out))}", show_header=True)
-    for col in ("jobs", "resumed", "videos", "ok", "no face", "failed", "crops", "seconds", "videos/s"):
+    for col in (
+        "jobs",
+        "resumed",
+        "videos",
+        "ok",
+        "no face",
+        "failed",
+        "crops",
+        "seconds",
+        "videos/s",
+    ):
         t.add_column(col, justify="right")
     rate = f"{s.videos_run / s.seconds:.2f}" if s.seconds > 0 and s.videos_run else "-"
     t.add_row(

@@ -30,7 +30,10 @@ MANIFEST_SCHEMA = pa.schema(
         ("path", pa.string()),  # absolute path of the video file or frame directory
         ("dataset", pa.string()),
         ("split", pa.string()),  # train | val | test
-        ("split_derived", pa.bool_()),  # True when the dataset has no official split and we made one
+        (
+            "split_derived",
+            pa.bool_(),
+        ),  # True when the dataset has no official split and we made one
         ("label", pa.int8()),  # 0 real, 1 fake (video level)
         ("method", pa.string()),  # manipulation method, "real" for real videos
         ("category", pa.string()),  # real | FS | RE | unknown
@@ -49,7 +52,10 @@ CROP_INDEX_SCHEMA = pa.schema(
         ("video_id", pa.string()),
         ("dataset", pa.string()),
         ("split", pa.string()),
-        ("label", pa.int8()),  # crop label (differs from video_label only inside/outside fake segments)
+        (
+            "label",
+            pa.int8(),
+        ),  # crop label (differs from video_label only inside/outside fake segments)
         ("video_label", pa.int8()),
         ("category", pa.string()),
         ("method", pa.string()),
@@ -151,7 +157,6 @@ class CropRecord:
         return d
 
 
-
 # ---- label schemes used by the trainer -------------------------------------------------------
 # The catalogue (manifests/catalogue.yaml) is the source of the training-dataset order; this is the
 # paper's order and the default when no catalogue is given.
@@ -159,7 +164,9 @@ TRAIN_DATASETS = ("ffpp", "celebdf", "dfdc", "fakeavceleb", "forgerynet")
 LABEL_MODES = ("binary", "category", "dataset")
 
 
-def class_names(mode: str, train_datasets: tuple[str, ...] | list[str] = TRAIN_DATASETS) -> list[str]:
+def class_names(
+    mode: str, train_datasets: tuple[str, ...] | list[str] = TRAIN_DATASETS
+) -> list[str]:
     """Class index -> name for a label mode; class 0 is always `real`."""
     if mode == "binary":
         return ["real", "fake"]
@@ -181,7 +188,9 @@ def class_index(
     if mode == "category":
         cat = sample["category"]
         if cat not in ("FS", "RE"):
-            raise ValueError(f"{sample.get('key', '?')}: category {cat!r} has no class in the category scheme")
+            raise ValueError(
+                f"{sample.get('key', '?')}: category {cat!r} has no class in the category scheme"
+            )
         return 1 if cat == "FS" else 2
     if mode == "dataset":
         ds = sample["dataset"]

@@ -21,7 +21,15 @@ from dfprep.errors import DfprepError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.tario import TarSink
 
-__all__ = ["TMP_MARK", "ShardFiles", "ShardWriteError", "ShardWriter", "remove_stale_tmp", "shard_name", "writing"]
+__all__ = [
+    "TMP_MARK",
+    "ShardFiles",
+    "ShardWriteError",
+    "ShardWriter",
+    "remove_stale_tmp",
+    "shard_name",
+    "writing",
+]
 
 
 class ShardWriteError(DfprepError, OSError):

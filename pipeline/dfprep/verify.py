@@ -73,20 +73,22 @@ class _Sample:
     jpeg_bytes: int
 
 
-def verify_output(
-    path: str | Path, manifests: Iterable[str | Path] | None = None
-) -> VerifyReport:
+def verify_output(path: str | Path, manifests: Iterable[str | Path] | None = None) -> VerifyReport:
     """Check an extract or a balance output directory (recognised by its contents)."""
     d = Path(path)
     if (d / "shards").is_dir():
         return verify_extract(d, manifests)
     if manifests:
-        raise InputError(f"{d}: manifests can only be checked against an extract output (DIR/shards/)")
+        raise InputError(
+            f"{d}: manifests can only be checked against an extract output (DIR/shards/)"
+        )
     if (d / "sizes.json").exists() or (d / "selection.parquet").exists() or (d / "train").is_dir():
         return verify_balance(d)
     if not d.is_dir():
         raise InputError(f"{d}: directory not found")
-    raise InputError(f"{d}: neither an extract output (no shards/) nor a balance output (no sizes.json)")
+    raise InputError(
+        f"{d}: neither an extract output (no shards/) nor a balance output (no sizes.json)"
+    )
 
 
 # ------------------------------------------------------------------------------------- tars
@@ -141,8 +143,10 @@ def _read_json(path: Path, report: VerifyReport) -> object | None:
 def _tmp_notes(folder: Path, report: VerifyReport) -> None:
     tmp = sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and TMP_MARK in p.name)
     if tmp:
-        report.notes.append(f"{folder}: {len(tmp)} temporary file(s) of an interrupted run, ignored "
-                            f"(the next run removes them), e.g. {tmp[0]}")
+        report.notes.append(
+            f"{folder}: {len(tmp)} temporary file(s) of an interrupted run, ignored "
+            f"(the next run removes them), e.g. {tmp[0]}"
+        )
 
 
 def _first(items: Iterable[str], n: int = 3) -> str:
@@ -191,8 +195,10 @@ def verify_extract(path: str | Path, manifests: Iterable[str | Path] | None = No
         _check_last_run(root / "extract.json", shards, report)
     if incomplete:
         totals["incomplete_shards"] = len(incomplete)
-        report.notes.append(f"{len(incomplete)} shard(s) without a stats file (unfinished, killed or "
-                            f"failed; not counted, a rerun redoes them): {_first(incomplete)}")
+        report.notes.append(
+            f"{len(incomplete)} shard(s) without a stats file (unfinished, killed or "
+            f"failed; not counted, a rerun redoes them): {_first(incomplete)}"
+        )
     if manifests:
         _verify_manifests([Path(m) for m in manifests], video_shard, video_rows, report, totals)
     report.counts = dict(totals)
@@ -204,15 +210,25 @@ def _check_last_run(path: Path, shards: Path, report: VerifyReport) -> None:
     last = _read_json(path, report)
     if not isinstance(last, dict):
         return
-    lost = [(n, e) for n, e in last.get("failed_jobs") or [] if not (shards / f"{n}.stats.json").exists()]
+    lost = [
+        (n, e)
+        for n, e in last.get("failed_jobs") or []
+        if not (shards / f"{n}.stats.json").exists()
+    ]
     if lost:
-        report.problem(f"{path}: {len(lost)} shard job(s) of the last run failed and are not complete, "
-                       f"e.g. {lost[0][0]}: {lost[0][1]} (rerun dfprep extract)")
+        report.problem(
+            f"{path}: {len(lost)} shard job(s) of the last run failed and are not complete, "
+            f"e.g. {lost[0][0]}: {lost[0][1]} (rerun dfprep extract)"
+        )
     if last.get("interrupted"):
-        report.problem(f"{path}: the last run was interrupted before it finished (rerun dfprep extract)")
+        report.problem(
+            f"{path}: the last run was interrupted before it finished (rerun dfprep extract)"
+        )
 
 
-def _verify_shard(files: ShardFiles, report: VerifyReport, totals: Counter) -> tuple[list[dict], list[str]] | None:
+def _verify_shard(
+    files: ShardFiles, report: VerifyReport, totals: Counter
+) -> tuple[list[dict], list[str]] | None:
     """One complete shard; returns its video rows and crop keys (None when unreadable)."""
     stats = _read_json(files.stats, report)
     missing = [p.name for p in (files.tar, files.index, files.videos) if not p.exists()]
@@ -229,8 +245,12 @@ def _verify_shard(files: ShardFiles, report: VerifyReport, totals: Counter) -> t
     vrows = videos.select(["video_id", *MANIFEST_LABELS, "status", "error", "crops"]).to_pylist()
     irows = index.select(["key", "shard", "video_id", "label", "jpeg_bytes"]).to_pylist()
     status = Counter(r["status"] for r in vrows)
-    totals.update(videos=len(vrows), crops=len(irows), samples=len(samples),
-                  **{s: status.get(s, 0) for s in STATUSES})
+    totals.update(
+        videos=len(vrows),
+        crops=len(irows),
+        samples=len(samples),
+        **{s: status.get(s, 0) for s in STATUSES},
+    )
 
     # the stats file adds up and agrees with the tables
     where = str(files.stats)
@@ -251,17 +271,25 @@ def _verify_shard(files: ShardFiles, report: VerifyReport, totals: Counter) -> t
     for r in vrows:
         n = per_video.get(r["video_id"], 0)
         if r["crops"] != n:
-            report.problem(f"{files.videos}: {r['video_id']} says {r['crops']} crops, the index has {n}")
+            report.problem(
+                f"{files.videos}: {r['video_id']} says {r['crops']} crops, the index has {n}"
+            )
         if (r["status"] == "ok") != (n > 0):
-            report.problem(f"{files.videos}: {r['video_id']} has status {r['status']} with {n} crops")
+            report.problem(
+                f"{files.videos}: {r['video_id']} has status {r['status']} with {n} crops"
+            )
         if r["status"] == "failed" and not r["error"]:
             report.problem(f"{files.videos}: {r['video_id']} failed without a reason")
     stray = set(per_video) - ids
     if stray:
-        report.problem(f"{files.index}: crops of video(s) not in the shard's video table: {_first(stray)}")
+        report.problem(
+            f"{files.index}: crops of video(s) not in the shard's video table: {_first(stray)}"
+        )
     wrong = {r["shard"] for r in irows} - {files.tar.name}
     if wrong:
-        report.problem(f"{files.index}: rows name shard(s) {_first(wrong)}, expected {files.tar.name}")
+        report.problem(
+            f"{files.index}: rows name shard(s) {_first(wrong)}, expected {files.tar.name}"
+        )
 
     # crop index vs tar
     by_key = {r["key"]: r for r in irows}
@@ -274,24 +302,39 @@ def _verify_shard(files: ShardFiles, report: VerifyReport, totals: Counter) -> t
         report.problem(f"{files.tar}: sample(s) twice in the tar: {_first(dup)}")
     only_index, only_tar = set(by_key) - tar_keys, tar_keys - set(by_key)
     if only_index:
-        report.problem(f"{files.tar}: {len(only_index)} crop(s) of the index missing from the tar: {_first(only_index)}")
+        report.problem(
+            f"{files.tar}: {len(only_index)} crop(s) of the index missing from the tar: {_first(only_index)}"
+        )
     if only_tar:
-        report.problem(f"{files.tar}: {len(only_tar)} sample(s) not in the index: {_first(only_tar)}")
+        report.problem(
+            f"{files.tar}: {len(only_tar)} sample(s) not in the index: {_first(only_tar)}"
+        )
     for key, s in samples:
         r = by_key.get(key)
         if r is None:
             continue
         if s.label is not None and s.label != r["label"]:
-            report.problem(f"{files.tar}: sample {key}: label {s.label}, the index says {r['label']}")
+            report.problem(
+                f"{files.tar}: sample {key}: label {s.label}, the index says {r['label']}"
+            )
         if s.video_id is not None and s.video_id != r["video_id"]:
-            report.problem(f"{files.tar}: sample {key}: video {s.video_id!r}, the index says {r['video_id']!r}")
+            report.problem(
+                f"{files.tar}: sample {key}: video {s.video_id!r}, the index says {r['video_id']!r}"
+            )
         if s.jpeg_bytes != r["jpeg_bytes"]:
-            report.problem(f"{files.tar}: sample {key}: .jpg has {s.jpeg_bytes} bytes, the index says {r['jpeg_bytes']}")
+            report.problem(
+                f"{files.tar}: sample {key}: .jpg has {s.jpeg_bytes} bytes, the index says {r['jpeg_bytes']}"
+            )
     return vrows, list(by_key)
 
 
-def _verify_manifests(manifests: list[Path], video_shard: dict[str, str], video_rows: dict[str, dict],
-                      report: VerifyReport, totals: Counter) -> None:
+def _verify_manifests(
+    manifests: list[Path],
+    video_shard: dict[str, str],
+    video_rows: dict[str, dict],
+    report: VerifyReport,
+    totals: Counter,
+) -> None:
     from dfprep.extract import manifest_prefix
     from dfprep.manifest import read_manifest
 
@@ -308,19 +351,25 @@ def _verify_manifests(manifests: list[Path], video_shard: dict[str, str], video_
                 continue
             diff = [f"{c} {got[c]!r} != {row[c]!r}" for c in MANIFEST_LABELS if got[c] != row[c]]
             if diff:
-                report.problem(f"{video_shard[vid]}: {vid} is labelled unlike {m.name}: {'; '.join(diff)}")
+                report.problem(
+                    f"{video_shard[vid]}: {vid} is labelled unlike {m.name}: {'; '.join(diff)}"
+                )
     totals["manifest_videos"] = len(listed)
     totals["unaccounted"] = len(missing)
     if missing:
-        report.problem(f"{len(missing)} of {len(listed)} manifest video(s) in no complete shard "
-                       f"(failed, killed or not yet run): {_first(missing)}")
+        report.problem(
+            f"{len(missing)} of {len(listed)} manifest video(s) in no complete shard "
+            f"(failed, killed or not yet run): {_first(missing)}"
+        )
     prefixes = set(listed.values())
     strays: defaultdict[str, list[str]] = defaultdict(list)
     for vid, shard in video_shard.items():
         if shard.rsplit("-", 1)[0] in prefixes and vid not in listed:
             strays[shard].append(vid)
     for shard, vids in sorted(strays.items()):
-        report.problem(f"{shard}: {len(vids)} video(s) not in its manifest (a stale shard?): {_first(vids)}")
+        report.problem(
+            f"{shard}: {len(vids)} video(s) not in its manifest (a stale shard?): {_first(vids)}"
+        )
 
 
 # ---------------------------------------------------------------------------------- balance
@@ -331,10 +380,14 @@ def verify_balance(path: str | Path) -> VerifyReport:
     root = Path(path)
     report = VerifyReport("balance", str(root))
     if (root / ".buckets").exists():
-        report.notes.append(f"{root / '.buckets'}: temporary buckets of an interrupted run (the next run removes them)")
+        report.notes.append(
+            f"{root / '.buckets'}: temporary buckets of an interrupted run (the next run removes them)"
+        )
     sizes = _read_json(root / "sizes.json", report) if (root / "sizes.json").exists() else None
     if not (root / "sizes.json").exists():
-        report.problem(f"{root}: no sizes.json, so balance did not finish (it is written last): rerun dfprep balance")
+        report.problem(
+            f"{root}: no sizes.json, so balance did not finish (it is written last): rerun dfprep balance"
+        )
     elif not isinstance(sizes, dict) or not all(
         isinstance(v, dict) and all(isinstance(n, int) for n in v.values()) for v in sizes.values()
     ):
@@ -347,7 +400,10 @@ def verify_balance(path: str | Path) -> VerifyReport:
         elif sizes is not None:
             report.problem(f"{root / name}: missing")
     totals: Counter = Counter()
-    splits = sorted(set(sizes or {}) | {p.name for p in root.iterdir() if p.is_dir() and p.name in BALANCED_SPLITS})
+    splits = sorted(
+        set(sizes or {})
+        | {p.name for p in root.iterdir() if p.is_dir() and p.name in BALANCED_SPLITS}
+    )
     tar_keys: dict[str, list[tuple[str, _Sample]]] = {}
     seen: dict[str, str] = {}
     for split in splits:
@@ -360,9 +416,13 @@ def verify_balance(path: str | Path) -> VerifyReport:
             present = set()
         if sizes is not None:
             if present - set(listed):
-                report.problem(f"{folder}: shard(s) not in sizes.json: {_first(present - set(listed))}")
+                report.problem(
+                    f"{folder}: shard(s) not in sizes.json: {_first(present - set(listed))}"
+                )
             if set(listed) - present:
-                report.problem(f"{folder}: shard(s) in sizes.json missing: {_first(set(listed) - present)}")
+                report.problem(
+                    f"{folder}: shard(s) in sizes.json missing: {_first(set(listed) - present)}"
+                )
         for name in sorted(present):
             samples = read_tar(folder / name, report)
             if samples is None:
@@ -371,20 +431,29 @@ def verify_balance(path: str | Path) -> VerifyReport:
             totals["samples"] += len(samples)
             tar_keys[f"{split}/{name}"] = samples
             if name in listed and len(samples) != listed[name]:
-                report.problem(f"{folder / name}: {len(samples)} samples, sizes.json says {listed[name]}")
+                report.problem(
+                    f"{folder / name}: {len(samples)} samples, sizes.json says {listed[name]}"
+                )
             for key, s in samples:
                 if key in seen:
                     report.problem(f"crop {key!r} is in two shards: {seen[key]} and {split}/{name}")
                 seen[key] = f"{split}/{name}"
                 if s.split is not None and s.split != split:
-                    report.problem(f"{folder / name}: sample {key} is a {s.split} crop in the {split} split")
+                    report.problem(
+                        f"{folder / name}: sample {key} is a {s.split} crop in the {split} split"
+                    )
     _verify_selection(root, tar_keys, report, totals, required=sizes is not None)
     report.counts = dict(totals)
     return report
 
 
-def _verify_selection(root: Path, tars: dict[str, list[tuple[str, _Sample]]], report: VerifyReport,
-                      totals: Counter, required: bool) -> None:
+def _verify_selection(
+    root: Path,
+    tars: dict[str, list[tuple[str, _Sample]]],
+    report: VerifyReport,
+    totals: Counter,
+    required: bool,
+) -> None:
     path = root / "selection.parquet"
     if not path.exists():
         if required:
@@ -403,18 +472,26 @@ def _verify_selection(root: Path, tars: dict[str, list[tuple[str, _Sample]]], re
         dup = [k for k, n in Counter(r["key"] for r in sel).items() if n > 1]
         report.problem(f"{path}: crop(s) selected twice: {_first(dup)}")
     for shard in sorted(set(groups) - set(tars)):
-        report.problem(f"{path}: {len(groups[shard])} crop(s) selected for {shard}, which is not there")
+        report.problem(
+            f"{path}: {len(groups[shard])} crop(s) selected for {shard}, which is not there"
+        )
     for shard, samples in sorted(tars.items()):
         rows = sorted(groups.get(shard, []), key=lambda r: r["out_pos"])
         keys = [k for k, _ in samples]
         if [r["key"] for r in rows] != keys:
             missing = {r["key"] for r in rows} - set(keys)
             extra = set(keys) - {r["key"] for r in rows}
-            what = (f"{len(missing)} selected crop(s) missing, e.g. {_first(missing, 1)}" if missing else
-                    f"{len(extra)} crop(s) not selected, e.g. {_first(extra, 1)}" if extra else
-                    "the same crops in another order")
+            what = (
+                f"{len(missing)} selected crop(s) missing, e.g. {_first(missing, 1)}"
+                if missing
+                else f"{len(extra)} crop(s) not selected, e.g. {_first(extra, 1)}"
+                if extra
+                else "the same crops in another order"
+            )
             report.problem(f"{root / shard}: does not match {path.name}: {what}")
             continue
         for r, (key, s) in zip(rows, samples, strict=True):
             if s.label is not None and s.label != r["label"]:
-                report.problem(f"{root / shard}: sample {key}: label {s.label}, {path.name} says {r['label']}")
+                report.problem(
+                    f"{root / shard}: sample {key}: label {s.label}, {path.name} says {r['label']}"
+                )

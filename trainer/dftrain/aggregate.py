@@ -155,7 +155,6 @@ def evaluation_metrics(
     }, categories
 
 
-
 def both_policies(
     videos: pa.Table, frames: pa.Table, threshold: float, roles: Mapping[str, str], policy: str
 ) -> dict[str, Any]:

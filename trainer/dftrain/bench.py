@@ -312,8 +312,12 @@ def bench_run(data_dir: Path, cfg: TrainConfig, out_dir: Path, device: torch.dev
     from dftrain.train import run
 
     cfg = dataclasses.replace(
-        cfg, optim=dataclasses.replace(cfg.optim, epochs=1), device=device.type,
-        model=dataclasses.replace(cfg.model, init=cfg.model.init or "none"),  # speed: any weights do
+        cfg,
+        optim=dataclasses.replace(cfg.optim, epochs=1),
+        device=device.type,
+        model=dataclasses.replace(
+            cfg.model, init=cfg.model.init or "none"
+        ),  # speed: any weights do
     )
     steps = batches_per_rank(read_splits(data_dir)["train"], cfg.optim.batch_size, 1)
     marks: dict[int, float] = {}

@@ -149,11 +149,17 @@ def check_meta(meta: dict[str, Any], where: Path) -> TrainConfig:
     for key in DERIVED:
         got = meta[key]
         if got != want[key]:
-            sub = next((k for k in want[key] if got.get(k) != want[key][k]), "") if isinstance(got, dict) and isinstance(want[key], dict) else ""
+            sub = (
+                next((k for k in want[key] if got.get(k) != want[key][k]), "")
+                if isinstance(got, dict) and isinstance(want[key], dict)
+                else ""
+            )
             name = f"{key}.{sub}" if sub else key
             got_v = got.get(sub) if sub else got
             want_v = want[key][sub] if sub else want[key]
-            raise InputError(f"{where}: {name} is {got_v!r}, but its train_config implies {want_v!r} (edited or damaged)")
+            raise InputError(
+                f"{where}: {name} is {got_v!r}, but its train_config implies {want_v!r} (edited or damaged)"
+            )
     return cfg
 
 
@@ -177,7 +183,9 @@ def load_model(
 def load_weights(vit: torch.nn.Module, path: Path, sha256: str | None = None) -> None:
     """Load `path` into `vit`; with `sha256` (from config.json), only if the file still has it."""
     if sha256 is not None and path.is_file() and file_sha256(path) != sha256:
-        raise InputError(f"{path}: checksum differs from weights_sha256 in {CONFIG} (damaged or replaced)")
+        raise InputError(
+            f"{path}: checksum differs from weights_sha256 in {CONFIG} (damaged or replaced)"
+        )
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as e:

@@ -48,7 +48,9 @@ def run(
         help="fsfm:PATH/checkpoint-400.pth | timm:PATH | none (train.model.init; required for the paper's ViT-B)",
     ),
     shuffle_labels: bool | None = typer.Option(
-        None, "--shuffle-labels/--true-labels", help="control run: a random class per video (train.labels.shuffle)"
+        None,
+        "--shuffle-labels/--true-labels",
+        help="control run: a random class per video (train.labels.shuffle)",
     ),
     model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
@@ -172,9 +174,13 @@ def bench(
             if w.strip()
         ]
     except ValueError:
-        raise DfprepError(f"--workers expects counts or auto, comma-separated, got {workers!r}") from None
+        raise DfprepError(
+            f"--workers expects counts or auto, comma-separated, got {workers!r}"
+        ) from None
     if not counts or min(counts) < 0:
-        raise DfprepError(f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}")
+        raise DfprepError(
+            f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}"
+        )
     if batches < 1 or batch < 1 or steps < 1:
         raise DfprepError("--batches, --batch and --steps must be >= 1")
     with data_or_synthetic(data) as d:
@@ -191,9 +197,7 @@ def bench(
     elif cpu_model:
         dev, name = torch.device("cpu"), "CPU (no GPU)"
     else:
-        print(
-            "model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)"
-        )
+        print("model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)")
         return
     r = bench_model(cfg, batch, steps, max(2, steps // 5), dev)
     prec = "bf16" if dev.type == "cuda" and cfg.amp != "off" else "fp32"
@@ -316,7 +320,9 @@ def compare(
         None, "--out", "-o", help="Also write the Markdown to this file."
     ),
     paper: bool = typer.Option(
-        False, "--paper", help="The paper's Table 3 rows and columns, each cell `ours (paper)`, with notes."
+        False,
+        "--paper",
+        help="The paper's Table 3 rows and columns, each cell `ours (paper)`, with notes.",
     ),
     figure: Path | None = typer.Option(
         None, "--figure", help="Also draw per-scenario bars (ours vs the paper's) into this PNG."
@@ -331,8 +337,13 @@ def compare(
         raise DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc")
     if out is not None:
         output_file(out, "--out")
-    text = compare_runs(dirs, [n.strip() for n in names.split(",")] if names else None, metrics,
-                        paper=paper, figure=figure)
+    text = compare_runs(
+        dirs,
+        [n.strip() for n in names.split(",")] if names else None,
+        metrics,
+        paper=paper,
+        figure=figure,
+    )
     if out is not None:
         out.write_text(text)
     print(text)

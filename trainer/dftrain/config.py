@@ -126,7 +126,9 @@ class LabelConfig(Checked):
     # binary | category (real/FS/RE) | dataset (real + one class per dataset)
     mode: str = param("binary", Choice(LABEL_MODES))
     # attribution class order; () = dfprep.schema.TRAIN_DATASETS
-    datasets: tuple[str, ...] = param((), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True))
+    datasets: tuple[str, ...] = param(
+        (), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True)
+    )
     # control run: each training/val video gets a pseudo-random class (a hash of its id) instead of
     # its own; a model trained so must stay at chance on the test sets (nothing leaks)
     shuffle: bool = param(False, Bool())
@@ -186,10 +188,14 @@ class AugConfig(Checked):
     SECTION = "train.aug"
 
     # "" = off (then timm adds colour jitter 0.4)
-    auto_augment: str = param("rand-m9-mstd0.5-inc1", Text(check_auto_augment, "a timm policy or ''"))
+    auto_augment: str = param(
+        "rand-m9-mstd0.5-inc1", Text(check_auto_augment, "a timm policy or ''")
+    )
     # random-resized-crop area range
     scale: tuple[float, ...] = param((0.08, 1.0), Seq(Float(0, 1, lo_open=True), n=2, ordered=True))
-    ratio: tuple[float, ...] = param((0.75, 1.3333333333333333), Seq(Float(0.01, 100), n=2, ordered=True))
+    ratio: tuple[float, ...] = param(
+        (0.75, 1.3333333333333333), Seq(Float(0.01, 100), n=2, ordered=True)
+    )
     hflip: float = param(0.5, Float(0, 1))
     re_prob: float = param(0.25, Float(0, 1))  # random erasing
     re_mode: str = param("pixel", Choice(RE_MODES))

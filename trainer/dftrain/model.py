@@ -97,12 +97,12 @@ def safe_torch_load(path: str | Path) -> Any:
         why = lines[0] if lines else first_line(e)
         raise InputError(f"{p}: refused, the file would need unsafe code to load ({why})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise InputError(
-            f"{p}: not a readable PyTorch checkpoint ({first_line(e)})"
-        ) from None
+        raise InputError(f"{p}: not a readable PyTorch checkpoint ({first_line(e)})") from None
     except (IndexError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
         # the unpickler choking on a file that is no pickle at all (a text file, random bytes)
-        raise InputError(f"{p}: not a PyTorch checkpoint ({type(e).__name__} while unpickling)") from None
+        raise InputError(
+            f"{p}: not a PyTorch checkpoint ({type(e).__name__} while unpickling)"
+        ) from None
 
 
 def _state_dict_of(obj: Any, where: Path) -> dict[str, torch.Tensor]:

@@ -32,7 +32,9 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 DATASETS = tuple(dict.fromkeys(c[2] for c in COLUMNS if c[2]))
 SCENARIO_COLUMNS = {"in-distribution": 5, "out-of-distribution (DF40)": 8, "in the wild": 12}
-NOT_REPRODUCED = {"SBI": "a different method (self-blended images, its own training): not reproduced here"}
+NOT_REPRODUCED = {
+    "SBI": "a different method (self-blended images, its own training): not reproduced here"
+}
 
 # Table 3 of Mylonas & Papadopoulos (2025), video level, %: one value per COLUMNS entry.
 AUC: dict[str, tuple[float, ...]] = {
@@ -61,7 +63,10 @@ BACC: dict[str, tuple[float, ...]] = {
 }  # fmt: skip
 PAPER = {"auc": AUC, "bacc": BACC}
 ROWS = tuple(AUC)
-TITLES = {"auc": "Video-level ROC-AUC (%)", "bacc": "Video-level balanced accuracy (%), threshold 0.5"}
+TITLES = {
+    "auc": "Video-level ROC-AUC (%)",
+    "bacc": "Video-level balanced accuracy (%), threshold 0.5",
+}
 
 
 def value(metrics: Mapping[str, Any], path: Sequence[str], metric: str) -> float | None:
@@ -88,13 +93,19 @@ def ordered_rows(runs: Sequence[Run]) -> list[tuple[str, Run | None]]:
 
 def table(runs: Sequence[Run], metric: str) -> str:
     paper = PAPER[metric]
-    lines = ["| model | " + " | ".join(c[0] for c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    lines = [
+        "| model | " + " | ".join(c[0] for c in COLUMNS) + " |",
+        "|---|" + "---:|" * len(COLUMNS),
+    ]
     for name, run in ordered_rows(runs):
         ref = paper.get(name)
         cells = []
         for i, (_, path, _) in enumerate(COLUMNS):
-            ours = "not reproduced" if name in NOT_REPRODUCED else (
-                _fmt(value(run.metrics, path, metric)) if run is not None else "not run")
+            ours = (
+                "not reproduced"
+                if name in NOT_REPRODUCED
+                else (_fmt(value(run.metrics, path, metric)) if run is not None else "not run")
+            )
             cells.append(ours if ref is None else f"{ours} ({ref[i]:g})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -103,7 +114,9 @@ def table(runs: Sequence[Run], metric: str) -> str:
 def _init_note(run: Run) -> str | None:
     init = str(run.info.get("init") or "")
     kind = init.split(":", 1)[0]
-    want = "fsfm" if run.name.startswith("FSFM") else "timm" if run.name.startswith("ImageNet") else ""
+    want = (
+        "fsfm" if run.name.startswith("FSFM") else "timm" if run.name.startswith("ImageNet") else ""
+    )
     if not want or kind == want:
         return None
     named = "FSFM's checkpoint-400.pth" if want == "fsfm" else "ImageNet ViT-B/16 weights"
@@ -116,8 +129,10 @@ def notes(runs: Sequence[Run]) -> list[str]:
     seen = {ds for r in runs for ds in r.metrics.get("datasets", {})}
     missing = [ds for ds in DATASETS if ds not in seen]
     if missing:
-        out.append("not evaluated (no data given): " + ", ".join(missing) + "; their cells are dashes and "
-                   "the scenario averages are over the datasets present")
+        out.append(
+            "not evaluated (no data given): " + ", ".join(missing) + "; their cells are dashes and "
+            "the scenario averages are over the datasets present"
+        )
     for name, run in ordered_rows(runs):
         if run is None and name not in NOT_REPRODUCED:
             out.append(f"{name}: not run (no configuration of this name)")
@@ -141,15 +156,33 @@ def scenario_figure(runs: Sequence[Run], path: str | Path, metric: str = "auc") 
     import matplotlib.pyplot as plt
 
     rows = [(n, r) for n, r in ordered_rows(runs) if n not in NOT_REPRODUCED]
-    fig, axes = plt.subplots(1, len(SCENARIO_COLUMNS), figsize=(4.2 * len(SCENARIO_COLUMNS), 0.45 * len(rows) + 1.6),
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1,
+        len(SCENARIO_COLUMNS),
+        figsize=(4.2 * len(SCENARIO_COLUMNS), 0.45 * len(rows) + 1.6),
+        sharey=True,
+    )
     ys = list(range(len(rows)))
     for ax, (title, col) in zip(axes, SCENARIO_COLUMNS.items(), strict=True):
-        ours = [value(r.metrics, COLUMNS[col][1], metric) if r is not None else None for _, r in rows]
+        ours = [
+            value(r.metrics, COLUMNS[col][1], metric) if r is not None else None for _, r in rows
+        ]
         ref = [PAPER[metric].get(n, [None] * len(COLUMNS))[col] for n, _ in rows]
-        ax.barh([y - 0.2 for y in ys], [v or 0 for v in ours], height=0.4, color="tab:blue", label="ours")
-        ax.barh([y + 0.2 for y in ys], [v or 0 for v in ref], height=0.4, fill=False, edgecolor="tab:gray",
-                label="paper")
+        ax.barh(
+            [y - 0.2 for y in ys],
+            [v or 0 for v in ours],
+            height=0.4,
+            color="tab:blue",
+            label="ours",
+        )
+        ax.barh(
+            [y + 0.2 for y in ys],
+            [v or 0 for v in ref],
+            height=0.4,
+            fill=False,
+            edgecolor="tab:gray",
+            label="paper",
+        )
         for y, v in zip(ys, ours, strict=True):
             ax.text((v or 0) + 0.5, y - 0.2, _fmt(v), va="center", fontsize=7)
         ax.axvline(50, color="k", lw=0.5, ls=":")

@@ -44,7 +44,9 @@ def parse_source(spec: str | Source) -> Source:
 @dataclass
 class TestSet:
     videos: pa.Table  # dfprep.layout.VIDEO_COLUMNS, one row per test video, sorted by video_id
-    crops: pa.Table  # dfprep.layout.INDEX_COLUMNS + shard_path, the crops of those videos in index order
+    crops: (
+        pa.Table
+    )  # dfprep.layout.INDEX_COLUMNS + shard_path, the crops of those videos in index order
 
     def jobs(self) -> list[tuple[str, frozenset[str]]]:
         """(shard tar path, keys wanted from it) in shard order."""
@@ -70,7 +72,9 @@ def read_extract(root: Path) -> tuple[pa.Table, pa.Table]:
     for shard in complete:
         c = shard.index
         videos.append(shard.videos)
-        crops.append(c.append_column("shard_path", pa.array([str(shard.files.tar)] * len(c), pa.string())))
+        crops.append(
+            c.append_column("shard_path", pa.array([str(shard.files.tar)] * len(c), pa.string()))
+        )
     return pa.concat_tables(videos), pa.concat_tables(crops)
 
 
@@ -101,12 +105,20 @@ def _checked(ts: TestSet, where: str) -> TestSet:
     if pc.count_distinct(ts.crops["key"]).as_py() != len(ts.crops):
         dup = _first_duplicate(ts.crops["key"].to_pylist())
         raise InputError(f"{where}: crop {dup!r} appears more than once (extracted twice?)")
-    for what, table, col in (("video", ts.videos, "label"), ("crop", ts.crops, "label"),
-                             ("crop", ts.crops, "video_label")):
-        bad = pc.filter(table, pc.invert(pc.fill_null(pc.is_in(table[col], pa.array([0, 1], table[col].type)), False)))
+    for what, table, col in (
+        ("video", ts.videos, "label"),
+        ("crop", ts.crops, "label"),
+        ("crop", ts.crops, "video_label"),
+    ):
+        bad = pc.filter(
+            table,
+            pc.invert(pc.fill_null(pc.is_in(table[col], pa.array([0, 1], table[col].type)), False)),
+        )
         if len(bad):  # a label outside {0, 1} would be scored as fake (or crash the metrics)
             name = bad["video_id" if what == "video" else "key"][0].as_py()
-            raise InputError(f"{where}: {what} {name!r} has {col} {bad[col][0].as_py()!r}; labels are 0 (real) or 1 (fake)")
+            raise InputError(
+                f"{where}: {what} {name!r} has {col} {bad[col][0].as_py()!r}; labels are 0 (real) or 1 (fake)"
+            )
     counts = dict.fromkeys(ts.videos["video_id"].to_pylist(), 0)
     for vid in ts.crops["video_id"].to_pylist():
         counts[vid] += 1
@@ -138,8 +150,14 @@ def expand_sources(sources: list[Source]) -> list[Source]:
     ...), e.g. the experiment's data/extract/<role>/<dataset>; a DIR with none is left to fail."""
     out: list[Source] = []
     for s in sources:
-        found = [] if (s.root / "shards").is_dir() or not s.root.is_dir() else sorted(
-            p.parent for p in s.root.rglob("shards") if p.is_dir() and not p.parent.name.startswith(".")
+        found = (
+            []
+            if (s.root / "shards").is_dir() or not s.root.is_dir()
+            else sorted(
+                p.parent
+                for p in s.root.rglob("shards")
+                if p.is_dir() and not p.parent.name.startswith(".")
+            )
         )
         out += [Source(r, s.dataset) for r in found] if found else [s]
     return out

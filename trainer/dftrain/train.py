@@ -128,7 +128,9 @@ def evaluate(
     }
 
 
-def _check_resumable(cfg: TrainConfig, last: Path, world: int, data: dict[str, str]) -> dict[str, Any]:
+def _check_resumable(
+    cfg: TrainConfig, last: Path, world: int, data: dict[str, str]
+) -> dict[str, Any]:
     """The saved loop state, if this run can continue it exactly (same parameters, data and process count)."""
     meta = read_meta(last)
     was = meta.get("data")

@@ -15,4 +15,12 @@ from dfprep.adapters.registry import (
     register,
 )
 
-__all__ = ["ADAPTERS", "Adapter", "AdapterOptions", "VideoRow", "check_listed", "get_adapter", "register"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AdapterOptions",
+    "VideoRow",
+    "check_listed",
+    "get_adapter",
+    "register",
+]

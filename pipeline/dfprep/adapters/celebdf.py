@@ -47,10 +47,14 @@ def read_test_list(path: Path) -> list[ListedVideo]:
         parts = line.split()
         where = f"{path}:{lineno}"
         if len(parts) != 2:
-            raise InputError(f"{where}: expected '<label> <subdir>/<file>.mp4', got {line.strip()!r}")
+            raise InputError(
+                f"{where}: expected '<label> <subdir>/<file>.mp4', got {line.strip()!r}"
+            )
         number, rel = parts
         if number not in LIST_LABELS:
-            raise InputError(f"{where}: unknown label {number!r} (the list uses 1 = real, 0 = fake)")
+            raise InputError(
+                f"{where}: unknown label {number!r} (the list uses 1 = real, 0 = fake)"
+            )
         subdir = rel.split("/", 1)[0]
         if subdir not in FOLDERS or "/" not in rel:
             raise InputError(f"{where}: {rel!r} is not in one of {', '.join(FOLDERS)}")
@@ -104,7 +108,9 @@ def celebdf(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     sizes = Counter(ident for _, _, ident in pool)
     split_of = derive_splits(sizes, [("val", o["val_fraction"])], o["seed"])
     derived = o["val_fraction"] > 0
-    rows += [_row(rel, split_of[ident], label, ident, derived=derived) for rel, label, ident in pool]
+    rows += [
+        _row(rel, split_of[ident], label, ident, derived=derived) for rel, label, ident in pool
+    ]
     return rows
 
 

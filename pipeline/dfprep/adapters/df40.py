@@ -29,14 +29,54 @@ from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
-FS = ("fsgan", "faceswap", "simswap", "inswap", "blendface", "uniface", "mobileswap", "e4s",
-      "facedancer", "deepfacelab")
-RE = ("fomm", "facevid2vid", "wav2lip", "MRAA", "one_shot_free", "pirender", "tpsm", "lia", "danet",
-      "sadtalker", "mcnet", "hyperreenact", "heygen")
+FS = (
+    "fsgan",
+    "faceswap",
+    "simswap",
+    "inswap",
+    "blendface",
+    "uniface",
+    "mobileswap",
+    "e4s",
+    "facedancer",
+    "deepfacelab",
+)
+RE = (
+    "fomm",
+    "facevid2vid",
+    "wav2lip",
+    "MRAA",
+    "one_shot_free",
+    "pirender",
+    "tpsm",
+    "lia",
+    "danet",
+    "sadtalker",
+    "mcnet",
+    "hyperreenact",
+    "heygen",
+)
 METHOD_CATEGORY = {**dict.fromkeys(FS, "FS"), **dict.fromkeys(RE, "RE")}
 IMAGE_ONLY = {  # method folder -> family; listed so they are recognised, never turned into rows
-    **dict.fromkeys(("VQGAN", "StyleGAN2", "StyleGAN3", "StyleGANXL", "sd2.1", "sd1.5", "ddim", "rddm",
-                     "PixArt", "DiT", "SiT", "MidJourney", "whichfaceisreal", "dalle2_face"), "EFS"),
+    **dict.fromkeys(
+        (
+            "VQGAN",
+            "StyleGAN2",
+            "StyleGAN3",
+            "StyleGANXL",
+            "sd2.1",
+            "sd1.5",
+            "ddim",
+            "rddm",
+            "PixArt",
+            "DiT",
+            "SiT",
+            "MidJourney",
+            "whichfaceisreal",
+            "dalle2_face",
+        ),
+        "EFS",
+    ),
     **dict.fromkeys(("CollabDiff", "e4e", "stargan", "starganv2", "styleclip"), "FE"),
 }
 DOMAINS = {"ff": 1, "cdf": 1, "fake": 1, "real": 0}
@@ -79,17 +119,35 @@ def _domain_rows(root: Path, ddir: Path, method: str, stride: int) -> list[Video
     base = ddir / "frames" if (ddir / "frames").is_dir() else ddir
     dirs, videos, empty = sequences(base)
     if empty:
-        log.warning("df40: %d folder(s) under %s hold no images and were not used, e.g. %s",
-                    len(empty), base, empty[0].name)
-    rows = [VideoRow(d.relative_to(root).as_posix(), "test", label, method_, category, source_id=d.name,
-                     kind="frames", frame_stride=stride) for d in dirs]
-    rows += [VideoRow(p.relative_to(root).as_posix(), "test", label, method_, category, source_id=p.stem)
-             for p in videos]
+        log.warning(
+            "df40: %d folder(s) under %s hold no images and were not used, e.g. %s",
+            len(empty),
+            base,
+            empty[0].name,
+        )
+    rows = [
+        VideoRow(
+            d.relative_to(root).as_posix(),
+            "test",
+            label,
+            method_,
+            category,
+            source_id=d.name,
+            kind="frames",
+            frame_stride=stride,
+        )
+        for d in dirs
+    ]
+    rows += [
+        VideoRow(p.relative_to(root).as_posix(), "test", label, method_, category, source_id=p.stem)
+        for p in videos
+    ]
     return rows
 
 
-def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions,
-           domain: str = "all") -> tuple[list[VideoRow], set[str]]:
+def _fakes(
+    root: Path, df40: Path, stride: int, opts: AdapterOptions, domain: str = "all"
+) -> tuple[list[VideoRow], set[str]]:
     rows: list[VideoRow] = []
     domains: set[str] = set()
     skipped: list[str] = []
@@ -97,14 +155,18 @@ def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions,
     for mdir in sorted(p for p in df40.iterdir() if p.is_dir()):
         method = _CANON.get(mdir.name.lower())
         if method is None:
-            raise InputError(f"df40: unknown method folder {mdir} (known: {', '.join(_CANON.values())})")
+            raise InputError(
+                f"df40: unknown method folder {mdir} (known: {', '.join(_CANON.values())})"
+            )
         if method in IMAGE_ONLY:
             skipped.append(method)
             continue
         ddirs = sorted(p for p in mdir.iterdir() if p.is_dir() and p.name in DOMAINS)
         other = sorted(p.name for p in mdir.iterdir() if p.is_dir() and p.name not in DOMAINS)
         if other:
-            raise InputError(f"df40: unexpected folder {mdir / other[0]} (expected one of {', '.join(DOMAINS)})")
+            raise InputError(
+                f"df40: unexpected folder {mdir / other[0]} (expected one of {', '.join(DOMAINS)})"
+            )
         chosen = [d for d in ddirs if d.name in DOMAIN_DIRS[domain]]
         if ddirs and not chosen:
             other_domain.append(method)
@@ -119,11 +181,18 @@ def _fakes(root: Path, df40: Path, stride: int, opts: AdapterOptions,
         if not ddirs:
             _absent(root, mdir, opts, f"df40: {mdir} holds none of {', '.join(DOMAINS)}")
     if other_domain:
-        log.info("df40: %d method(s) have no %s domain and were left out: %s", len(other_domain), domain,
-                 ", ".join(other_domain))
+        log.info(
+            "df40: %d method(s) have no %s domain and were left out: %s",
+            len(other_domain),
+            domain,
+            ", ".join(other_domain),
+        )
     if skipped:
-        log.info("df40: skipped %d image-only method(s), out of scope for video evaluation: %s",
-                 len(skipped), ", ".join(skipped))
+        log.info(
+            "df40: skipped %d image-only method(s), out of scope for video evaluation: %s",
+            len(skipped),
+            ", ".join(skipped),
+        )
     return rows, domains
 
 
@@ -143,7 +212,11 @@ def _ffpp_test_ids(ff: Path) -> list[str]:
                 raise InputError(f"{cand}:{e.lineno}: not valid JSON ({e.msg})") from None
             ids = []
             for n, pair in enumerate(pairs if isinstance(pairs, list) else [None]):
-                if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+                if not (
+                    isinstance(pair, list)
+                    and len(pair) == 2
+                    and all(isinstance(x, str) for x in pair)
+                ):
                     raise InputError(f"{cand}: entry {n} is not a pair of ids: {pair!r}")
                 ids += pair
             return sorted(set(ids))
@@ -154,9 +227,24 @@ def _ff_reals(root: Path, ff: Path, comp: str, stride: int, opts: AdapterOptions
     rows = []
     test_json = ff / "test.json" if (ff / "test.json").is_file() else ff / "splits" / "test.json"
     for vid in _ffpp_test_ids(ff):
-        rel = (ff / "original_sequences" / "youtube" / comp / "frames" / vid).relative_to(root).as_posix()
+        rel = (
+            (ff / "original_sequences" / "youtube" / comp / "frames" / vid)
+            .relative_to(root)
+            .as_posix()
+        )
         if check_listed(root, rel, opts, f"{test_json}: {vid}"):
-            rows.append(VideoRow(rel, "test", 0, "real", "real", source_id=vid, kind="frames", frame_stride=stride))
+            rows.append(
+                VideoRow(
+                    rel,
+                    "test",
+                    0,
+                    "real",
+                    "real",
+                    source_id=vid,
+                    kind="frames",
+                    frame_stride=stride,
+                )
+            )
     return rows
 
 
@@ -169,8 +257,18 @@ def _cdf_reals(root: Path, cdf: Path, stride: int, opts: AdapterOptions) -> list
         subdir, name = v.relpath.split("/", 1)
         rel = (cdf / subdir / "frames" / Path(name).stem).relative_to(root).as_posix()
         if check_listed(root, rel, opts, f"{lst}:{v.lineno}"):
-            rows.append(VideoRow(rel, "test", 0, "real", "real", source_id=Path(name).stem,
-                                 kind="frames", frame_stride=stride))
+            rows.append(
+                VideoRow(
+                    rel,
+                    "test",
+                    0,
+                    "real",
+                    "real",
+                    source_id=Path(name).stem,
+                    kind="frames",
+                    frame_stride=stride,
+                )
+            )
     return rows
 
 
@@ -182,22 +280,30 @@ def df40(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     if o["reals"] not in ("required", "none"):
         raise ConfigError(f"df40: option reals must be 'required' or 'none', got {o['reals']!r}")
     if o["domain"] not in DOMAIN_DIRS:
-        raise ConfigError(f"df40: option domain must be one of {', '.join(DOMAIN_DIRS)}, got {o['domain']!r}")
+        raise ConfigError(
+            f"df40: option domain must be one of {', '.join(DOMAIN_DIRS)}, got {o['domain']!r}"
+        )
     top = root / "DF40"
     if not top.is_dir():
         raise InputError(f"df40: {top} not found (ROOT must hold DF40/<method>/...)")
     rows, domains = _fakes(root, top, stride, opts, o["domain"])
     if not rows:
-        raise InputError(f"df40: no {o['domain']}-domain fakes under {top} (option domain: {', '.join(DOMAIN_DIRS)})")
+        raise InputError(
+            f"df40: no {o['domain']}-domain fakes under {top} (option domain: {', '.join(DOMAIN_DIRS)})"
+        )
     if o["reals"] == "required":
         if "ff" in domains:
             ff = root / o["ffpp_dir"]
             if not ff.is_dir():
-                raise InputError(f"df40: FF-domain fakes need the FF++ test reals under {ff} (or --option reals=none)")
+                raise InputError(
+                    f"df40: FF-domain fakes need the FF++ test reals under {ff} (or --option reals=none)"
+                )
             rows += _ff_reals(root, ff, o["compression"], stride, opts)
         if "cdf" in domains:
             cdf = root / o["celebdf_dir"]
             if not cdf.is_dir():
-                raise InputError(f"df40: CDF-domain fakes need the Celeb-DF test reals under {cdf} (or --option reals=none)")
+                raise InputError(
+                    f"df40: CDF-domain fakes need the Celeb-DF test reals under {cdf} (or --option reals=none)"
+                )
             rows += _cdf_reals(root, cdf, stride, opts)
     return rows

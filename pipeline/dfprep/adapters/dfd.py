@@ -22,7 +22,13 @@ REAL_DIR = "original_sequences/actors"
 FAKE_DIR = "manipulated_sequences/DeepFakeDetection"
 METHOD, CATEGORY = "DeepFakeDetection", "FS"
 SPLIT_MODES = ("test", "derived")
-OPTIONS = {"compression": "c23", "split": "test", "val_fraction": 0.15, "test_fraction": 0.15, "seed": SEED}
+OPTIONS = {
+    "compression": "c23",
+    "split": "test",
+    "val_fraction": 0.15,
+    "test_fraction": 0.15,
+    "seed": SEED,
+}
 _REAL = re.compile(r"^(\d+)__[^_].*$")
 _FAKE = re.compile(r"^(\d+)_(\d+)__.+__[A-Za-z0-9]+$")
 
@@ -39,7 +45,9 @@ def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfd", OPTIONS)
     compression = compression_of(o, "dfd")
     if o["split"] not in SPLIT_MODES:
-        raise ConfigError(f"dfd: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}")
+        raise ConfigError(
+            f"dfd: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}"
+        )
     fractions = [("val", o["val_fraction"]), ("test", o["test_fraction"])]
     check_fractions(fractions, "dfd")
     found: list[tuple[str, int, str]] = []  # (relpath, label, actor)
@@ -47,11 +55,22 @@ def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         d = root / sub / compression / "videos"
         if not d.is_dir():
             raise InputError(f"dfd: folder missing: {d}")
-        found += [(p.relative_to(root).as_posix(), label, actor_of(p.stem, bool(label), p)) for p in videos_in(d)]
+        found += [
+            (p.relative_to(root).as_posix(), label, actor_of(p.stem, bool(label), p))
+            for p in videos_in(d)
+        ]
     derived = o["split"] == "derived"
-    split_of = derive_splits(Counter(a for _, _, a in found), fractions, o["seed"]) if derived else {}
+    split_of = (
+        derive_splits(Counter(a for _, _, a in found), fractions, o["seed"]) if derived else {}
+    )
     return [
-        VideoRow(rel, split_of.get(actor, "test"), label, *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
-                 source_id=actor, split_derived=derived)
+        VideoRow(
+            rel,
+            split_of.get(actor, "test"),
+            label,
+            *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
+            source_id=actor,
+            split_derived=derived,
+        )
         for rel, label, actor in found
     ]

@@ -33,8 +33,11 @@ META_LABELS = {"REAL": 0, "FAKE": 1}
 CSV_LABELS = {"0": 0, "1": 1}  # labels.csv: 1 = fake
 _PART = re.compile(r"^dfdc_train_part_\d+$")
 # Where parts are found: ROOT/<part>, ROOT/train/<part> (DeepfakeBench) or a zip's nested folder.
-PART_GLOBS = ("dfdc_train_part_*/metadata.json", "train/dfdc_train_part_*/metadata.json",
-              "dfdc_train_part_*/dfdc_train_part_*/metadata.json")
+PART_GLOBS = (
+    "dfdc_train_part_*/metadata.json",
+    "train/dfdc_train_part_*/metadata.json",
+    "dfdc_train_part_*/dfdc_train_part_*/metadata.json",
+)
 
 
 def _parts(root: Path) -> list[Path]:
@@ -103,14 +106,18 @@ def _labelled_rows(root: Path, labels: Path, split: str, opts: AdapterOptions) -
                 raise InputError(f"{where}: empty filename")
             label = CSV_LABELS.get((rec["label"] or "").strip())
             if label is None:
-                raise InputError(f"{where}: unknown label {rec['label']!r} (expected 0 real or 1 fake)")
+                raise InputError(
+                    f"{where}: unknown label {rec['label']!r} (expected 0 real or 1 fake)"
+                )
             if name in seen:
                 raise InputError(f"{where}: {name} is listed twice (first on line {seen[name]})")
             seen[name] = reader.line_num
             rel = f"{prefix}/{name}"
             if name in present or check_listed(root, rel, opts, where):
                 method, category = ("real", "real") if label == 0 else (METHOD, CATEGORY)
-                rows.append(VideoRow(rel, split, label, method, category, source_id=Path(name).stem))
+                rows.append(
+                    VideoRow(rel, split, label, method, category, source_id=Path(name).stem)
+                )
     unlisted = sorted(n for n in present if n.endswith(".mp4") and n not in seen)
     if unlisted:
         raise InputError(f"{labels}: {unlisted[0]} is in {folder.name}/ but not in {labels.name}")
@@ -121,34 +128,59 @@ def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfdc", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "dfdc")
     if o["val"] not in VAL_MODES:
-        raise ConfigError(f"dfdc: option val must be one of {', '.join(VAL_MODES)}, got {o['val']!r}")
+        raise ConfigError(
+            f"dfdc: option val must be one of {', '.join(VAL_MODES)}, got {o['val']!r}"
+        )
     parts = _parts(root)
     test_labels, val_labels = root / TEST_LABELS, root / o["val_labels"]
     if not parts and not test_labels.is_file():
-        raise InputError(f"dfdc: neither dfdc_train_part_<i>/metadata.json nor {TEST_LABELS} under {root}")
+        raise InputError(
+            f"dfdc: neither dfdc_train_part_<i>/metadata.json nor {TEST_LABELS} under {root}"
+        )
     rows = _labelled_rows(root, test_labels, "test", opts) if test_labels.is_file() else []
     official = o["val"] != "derived" and val_labels.is_file()
-    if o["val"] == "auto" and not official and val_labels.parent.is_dir() and any(val_labels.parent.glob("*.mp4")):
-        raise InputError(f"dfdc: {val_labels.parent} holds videos but not {val_labels.name}: the validation "
-                         "set's labels are missing (--option val_labels=FILE, or val=derived to leave it out)")
+    if (
+        o["val"] == "auto"
+        and not official
+        and val_labels.parent.is_dir()
+        and any(val_labels.parent.glob("*.mp4"))
+    ):
+        raise InputError(
+            f"dfdc: {val_labels.parent} holds videos but not {val_labels.name}: the validation "
+            "set's labels are missing (--option val_labels=FILE, or val=derived to leave it out)"
+        )
     if o["val"] == "official" and not official:
-        raise InputError(f"dfdc: the published validation set's labels are missing: {val_labels} "
-                         "(or --option val=derived)")
+        raise InputError(
+            f"dfdc: the published validation set's labels are missing: {val_labels} "
+            "(or --option val=derived)"
+        )
     if official:
         rows += _labelled_rows(root, val_labels, "val", opts)
     elif parts and o["val"] == "auto":
-        log.warning("dfdc: no published validation set (%s): val is derived from the training parts "
-                    "(%g of them, by original video; split_derived)", val_labels, o["val_fraction"])
+        log.warning(
+            "dfdc: no published validation set (%s): val is derived from the training parts "
+            "(%g of them, by original video; split_derived)",
+            val_labels,
+            o["val_fraction"],
+        )
     pool: list[tuple[str, int, str]] = []
     for meta in parts:
         pool += _train_rows(root, meta, opts)
     if official:
         split_of = dict.fromkeys((src for _, _, src in pool), "train")
     else:
-        split_of = derive_splits(Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"])
+        split_of = derive_splits(
+            Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"]
+        )
     train = [
-        VideoRow(rel, split_of[src], label, *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
-                 source_id=src, split_derived=not official)
+        VideoRow(
+            rel,
+            split_of[src],
+            label,
+            *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
+            source_id=src,
+            split_derived=not official,
+        )
         for rel, label, src in pool
     ]
     return train + rows

@@ -25,8 +25,14 @@ LABELS = {"real": 0, "fake": 1}
 UNLABELLED = {"", "unknown"}
 SPLITS = {"train": "train", "test": "test"}
 COLUMNS = ("Filename", "Video Ground Truth", "Finetuning Set")
-SPLIT_MODES = ("test", "finetuning")  # test: every video is test; finetuning: the Finetuning Set column
-OPTIONS = {"metadata": "", "split": "test"}  # metadata: relative to ROOT; "" = the first of METADATA found
+SPLIT_MODES = (
+    "test",
+    "finetuning",
+)  # test: every video is test; finetuning: the Finetuning Set column
+OPTIONS = {
+    "metadata": "",
+    "split": "test",
+}  # metadata: relative to ROOT; "" = the first of METADATA found
 
 
 def _metadata(root: Path, name: str) -> Path:
@@ -44,7 +50,9 @@ def _metadata(root: Path, name: str) -> Path:
 def dfeval2024(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "dfeval2024", OPTIONS)
     if o["split"] not in SPLIT_MODES:
-        raise ConfigError(f"dfeval2024: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}")
+        raise ConfigError(
+            f"dfeval2024: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}"
+        )
     meta = _metadata(root, o["metadata"])
     rows: list[VideoRow] = []
     seen: dict[str, int] = {}
@@ -68,16 +76,26 @@ def dfeval2024(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 dropped += 1
                 continue
             if truth.lower() not in LABELS:
-                raise InputError(f"{where}: unknown Video Ground Truth {truth!r} (expected Real or Fake)")
+                raise InputError(
+                    f"{where}: unknown Video Ground Truth {truth!r} (expected Real or Fake)"
+                )
             label = LABELS[truth.lower()]
             fset = (rec.get("Finetuning Set") or "").strip()
             if o["split"] == "finetuning" and fset.lower() not in SPLITS:
-                raise InputError(f"{where}: unknown Finetuning Set {fset!r} (expected Train or Test)")
+                raise InputError(
+                    f"{where}: unknown Finetuning Set {fset!r} (expected Train or Test)"
+                )
             split = SPLITS[fset.lower()] if o["split"] == "finetuning" else "test"
             rel = f"{VIDEO_DIR}/{name}"
             if check_listed(root, rel, opts, where):
                 method, category = ("real", "real") if label == 0 else ("unknown", "unknown")
-                rows.append(VideoRow(rel, split, label, method, category, source_id=Path(name).stem))
+                rows.append(
+                    VideoRow(rel, split, label, method, category, source_id=Path(name).stem)
+                )
     if dropped:
-        log.warning("dfeval2024: %d video(s) with an empty or unknown Video Ground Truth left out (%s)", dropped, meta.name)
+        log.warning(
+            "dfeval2024: %d video(s) with an empty or unknown Video Ground Truth left out (%s)",
+            dropped,
+            meta.name,
+        )
     return rows

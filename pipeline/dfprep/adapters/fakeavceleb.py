@@ -36,7 +36,11 @@ METHOD_CATEGORY = {
     "faceswap-wav2lip": "FS",  # the face is swapped, then lip-synced: identity changes
     "fsgan-wav2lip": "FS",
 }
-FAKE_AUDIO = ("keep", "exclude", "exclude-eval")  # RealVideo-FakeAudio: keep as real / drop / drop from val+test
+FAKE_AUDIO = (
+    "keep",
+    "exclude",
+    "exclude-eval",
+)  # RealVideo-FakeAudio: keep as real / drop / drop from val+test
 OPTIONS = {"val_fraction": 0.15, "test_fraction": 0.15, "seed": SEED, "fake_audio": "exclude"}
 REQUIRED = ("source", "method", "category", "type", "path")
 
@@ -67,37 +71,51 @@ def read_metadata(path: Path) -> list[tuple[int, dict[str, str], str]]:
                     f"{path}:{lineno}: expected {width} values (the {len(names)} named columns and "
                     f"the unnamed folder column), got {len(row)}"
                 )
-            out.append((lineno, dict(zip(names, (v.strip() for v in row), strict=False)), row[-1].strip()))
+            out.append(
+                (lineno, dict(zip(names, (v.strip() for v in row), strict=False)), row[-1].strip())
+            )
     return out
 
 
 def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "fakeavceleb", OPTIONS)
     if o["fake_audio"] not in FAKE_AUDIO:
-        raise ConfigError(f"fakeavceleb: option fake_audio must be one of {', '.join(FAKE_AUDIO)}, got {o['fake_audio']!r}")
+        raise ConfigError(
+            f"fakeavceleb: option fake_audio must be one of {', '.join(FAKE_AUDIO)}, got {o['fake_audio']!r}"
+        )
     fractions = [("val", o["val_fraction"]), ("test", o["test_fraction"])]
     check_fractions(fractions, "fakeavceleb")
     meta = root / METADATA
-    videos: dict[str, tuple[int, int, str, str, str]] = {}  # rel -> (line, label, method, category, source)
+    videos: dict[
+        str, tuple[int, int, str, str, str]
+    ] = {}  # rel -> (line, label, method, category, source)
     for lineno, rec, folder in read_metadata(meta):
         where = f"{meta}:{lineno}"
         vtype, method, source, name = rec["type"], rec["method"], rec["source"], rec["path"]
         if vtype not in TYPES:
-            raise InputError(f"{where}: unknown type {vtype!r} (expected one of {', '.join(TYPES)})")
+            raise InputError(
+                f"{where}: unknown type {vtype!r} (expected one of {', '.join(TYPES)})"
+            )
         label, letter = TYPES[vtype]
         if rec["category"] != letter:
-            raise InputError(f"{where}: category {rec['category']!r} does not match type {vtype} ({letter})")
+            raise InputError(
+                f"{where}: category {rec['category']!r} does not match type {vtype} ({letter})"
+            )
         if label == 0:
             if method != REAL_METHODS[vtype]:
-                raise InputError(f"{where}: method {method!r} in {vtype} (expected {REAL_METHODS[vtype]!r})")
+                raise InputError(
+                    f"{where}: method {method!r} in {vtype} (expected {REAL_METHODS[vtype]!r})"
+                )
             method, category = "real", "real"
         else:
             if method not in METHOD_CATEGORY:
-                raise InputError(f"{where}: unknown method {method!r} (known: {', '.join(METHOD_CATEGORY)})")
+                raise InputError(
+                    f"{where}: unknown method {method!r} (known: {', '.join(METHOD_CATEGORY)})"
+                )
             category = METHOD_CATEGORY[method]
         if not folder.startswith(PREFIX):
             raise InputError(f"{where}: folder {folder!r} does not start with {PREFIX!r}")
-        rel_dir = folder[len(PREFIX):].strip("/")
+        rel_dir = folder[len(PREFIX) :].strip("/")
         if rel_dir.split("/", 1)[0] != vtype:
             raise InputError(f"{where}: folder {folder!r} is not under its type {vtype}")
         if not name or "/" in name or not source:
@@ -118,9 +136,15 @@ def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     rows = []
     for rel, (_, label, method, category, source) in videos.items():
         split = split_of[source]
-        if o["fake_audio"] == "exclude-eval" and rel.startswith("RealVideo-FakeAudio/") and split != "train":
+        if (
+            o["fake_audio"] == "exclude-eval"
+            and rel.startswith("RealVideo-FakeAudio/")
+            and split != "train"
+        ):
             continue
-        rows.append(VideoRow(rel, split, label, method, category, source_id=source, split_derived=True))
+        rows.append(
+            VideoRow(rel, split, label, method, category, source_id=source, split_derived=True)
+        )
     return rows
 
 

@@ -46,7 +46,9 @@ def read_pair_splits(root: Path, dataset: str = "ffpp") -> dict[str, str]:
         except json.JSONDecodeError as e:
             raise InputError(f"{p}: not valid JSON (line {e.lineno}: {e.msg})") from None
         for n, pair in enumerate(pairs):
-            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            if not (
+                isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+            ):
                 raise InputError(f"{p}: entry {n} is not a pair of ids: {pair!r}")
             a, b = pair
             for key in (a, b, f"{a}_{b}", f"{b}_{a}"):
@@ -62,8 +64,10 @@ def videos_in(d: Path) -> list[Path]:
 
 def compression_of(o: dict, dataset: str) -> str:
     if o["compression"] not in COMPRESSIONS:
-        raise ConfigError(f"{dataset}: option compression must be one of {', '.join(COMPRESSIONS)}, "
-                          f"got {o['compression']!r}")
+        raise ConfigError(
+            f"{dataset}: option compression must be one of {', '.join(COMPRESSIONS)}, "
+            f"got {o['compression']!r}"
+        )
     return o["compression"]
 
 
@@ -71,8 +75,10 @@ def chosen_methods(value: str) -> list[str]:
     methods = [m.strip() for m in value.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHOD_CATEGORY]
     if bad or not methods:
-        raise ConfigError(f"ffpp: option methods: {bad[0] if bad else '(empty)'!r} is not one of "
-                          f"{', '.join(METHOD_CATEGORY)} (comma-separated)")
+        raise ConfigError(
+            f"ffpp: option methods: {bad[0] if bad else '(empty)'!r} is not one of "
+            f"{', '.join(METHOD_CATEGORY)} (comma-separated)"
+        )
     return methods
 
 
@@ -90,7 +96,9 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         if vid not in split_of:
             raise InputError(f"ffpp: {p} belongs to no pair in splits/*.json")
         rows.append(
-            VideoRow(p.relative_to(root).as_posix(), split_of[vid], 0, "real", "real", source_id=vid)
+            VideoRow(
+                p.relative_to(root).as_posix(), split_of[vid], 0, "real", "real", source_id=vid
+            )
         )
     manip = root / "manipulated_sequences"
     if not manip.is_dir():
@@ -98,8 +106,10 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     for method_dir in sorted(d for d in manip.iterdir() if d.is_dir()):
         method = method_dir.name
         if method == DFD_METHOD:
-            log.info("ffpp: %s is not part of FF++ (it is the dfd dataset: dfprep manifest --dataset dfd)",
-                     method_dir)
+            log.info(
+                "ffpp: %s is not part of FF++ (it is the dfd dataset: dfprep manifest --dataset dfd)",
+                method_dir,
+            )
             continue
         if method not in METHOD_CATEGORY:
             raise InputError(f"ffpp: unknown manipulation folder {method_dir}")
@@ -108,8 +118,11 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     for method in methods:
         vdir = manip / method / compression / "videos"
         if not vdir.is_dir():
-            log.warning("ffpp: %s is missing (%s): its videos are not in the manifest", method,
-                        vdir.relative_to(root))
+            log.warning(
+                "ffpp: %s is missing (%s): its videos are not in the manifest",
+                method,
+                vdir.relative_to(root),
+            )
             continue
         for p in videos_in(vdir):
             if p.stem not in split_of:

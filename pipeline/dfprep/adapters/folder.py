@@ -38,8 +38,10 @@ def csv_relpath(root: Path, listed: str, allow_outside: bool, where: str) -> tup
         if _inside(path, base):
             return posixpath.normpath(Path(os.path.relpath(path, base)).as_posix()), real
     if not allow_outside:
-        raise InputError(f"{where}: {listed} is outside the root {root} "
-                         "(pass --option allow_outside=1 to accept it)")
+        raise InputError(
+            f"{where}: {listed} is outside the root {root} "
+            "(pass --option allow_outside=1 to accept it)"
+        )
     return Path(os.path.relpath(real, root_real)).as_posix(), real
 
 
@@ -61,7 +63,9 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
         cols = set(reader.fieldnames or [])
         for need in ("path", "label"):
             if need not in cols:
-                raise InputError(f"{csv_path}: missing column {need!r} (have: {', '.join(sorted(cols))})")
+                raise InputError(
+                    f"{csv_path}: missing column {need!r} (have: {', '.join(sorted(cols))})"
+                )
         for lineno, rec in enumerate(reader, start=2):
             where = f"{csv_path}:{lineno}"
             rel = (rec.get("path") or "").strip()
@@ -74,7 +78,9 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
             method = (rec.get("method") or "").strip() or ("real" if label == 0 else "unknown")
             category = (rec.get("category") or "").strip() or ("real" if label == 0 else "unknown")
             if category not in CATEGORIES:
-                raise InputError(f"{where}: unknown category {category!r} (use {', '.join(CATEGORIES)})")
+                raise InputError(
+                    f"{where}: unknown category {category!r} (use {', '.join(CATEGORIES)})"
+                )
             if label == 0 and category != "real":
                 raise InputError(f"{where}: a real video cannot have category {category!r}")
             rel, real = csv_relpath(root, rel, allow_outside, where)
@@ -84,11 +90,23 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
             row = VideoRow(rel, split, label, method, category, kind=kind)
             if real in seen:
                 first, other = seen[real]
-                if (other.label, other.split, other.method, other.category) != (label, split, method, category):
-                    raise InputError(f"{where}: {rec['path'].strip()} is the same file as {other.relpath} "
-                                     f"({first}) with other labels")
-                log.warning("%s: %s is the same file as %s (%s): listed once", where, rec["path"].strip(),
-                            other.relpath, first)
+                if (other.label, other.split, other.method, other.category) != (
+                    label,
+                    split,
+                    method,
+                    category,
+                ):
+                    raise InputError(
+                        f"{where}: {rec['path'].strip()} is the same file as {other.relpath} "
+                        f"({first}) with other labels"
+                    )
+                log.warning(
+                    "%s: %s is the same file as %s (%s): listed once",
+                    where,
+                    rec["path"].strip(),
+                    other.relpath,
+                    first,
+                )
                 continue
             seen[real] = (where, row)
             rows.append(row)
@@ -111,7 +129,9 @@ def folder(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             if p.is_file() and p.suffix.lower() in VIDEO_EXTS:
                 method = "real" if label == 0 else "unknown"
                 category = "real" if label == 0 else "unknown"
-                rows.append(VideoRow(p.relative_to(root).as_posix(), split, label, method, category))
+                rows.append(
+                    VideoRow(p.relative_to(root).as_posix(), split, label, method, category)
+                )
     if not found:
         raise InputError(f"folder: {root} has neither real/ nor fake/ (or pass --csv FILE)")
     return rows

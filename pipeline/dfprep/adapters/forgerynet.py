@@ -51,7 +51,9 @@ def parse_line(line: str, lineno: int, where: str) -> ListEntry | None:
     except ValueError:
         raise InputError(f"{where}: first field must be the segment count, got {t[0]!r}") from None
     if nseg < 0 or len(t) != 2 + 3 * nseg + 3:
-        raise InputError(f"{where}: {nseg} segment(s) need {2 + 3 * max(nseg, 0) + 3} fields, got {len(t)}")
+        raise InputError(
+            f"{where}: {nseg} segment(s) need {2 + 3 * max(nseg, 0) + 3} fields, got {len(t)}"
+        )
     segs = []
     for i in range(nseg):
         start, count, flag = t[2 + 3 * i : 5 + 3 * i]
@@ -60,18 +62,26 @@ def parse_line(line: str, lineno: int, where: str) -> ListEntry | None:
         try:
             s, n = int(start), int(count)
         except ValueError:
-            raise InputError(f"{where}: segment {i + 1} start/count must be frame numbers") from None
+            raise InputError(
+                f"{where}: segment {i + 1} start/count must be frame numbers"
+            ) from None
         if s < 0 or n <= 0:
             raise InputError(f"{where}: segment {i + 1} has start {s} and {n} frames")
         segs.append((s, n, SEGMENT_FLAGS[flag.lower()]))
     try:
         binary, triple, cls16 = (int(x) for x in t[-3:])
     except ValueError:
-        raise InputError(f"{where}: the last three fields must be integer labels, got {t[-3:]}") from None
+        raise InputError(
+            f"{where}: the last three fields must be integer labels, got {t[-3:]}"
+        ) from None
     if binary not in (0, 1) or triple not in TRIPLE_CATEGORY or not 0 <= cls16 <= 15:
-        raise InputError(f"{where}: labels out of range (binary {binary}, triple {triple}, 16-class {cls16})")
+        raise InputError(
+            f"{where}: labels out of range (binary {binary}, triple {triple}, 16-class {cls16})"
+        )
     if (binary == 0) != (triple == 0) or (binary == 0) != (cls16 == 0):
-        raise InputError(f"{where}: labels disagree (binary {binary}, triple {triple}, 16-class {cls16})")
+        raise InputError(
+            f"{where}: labels disagree (binary {binary}, triple {triple}, 16-class {cls16})"
+        )
     if binary == 0 and any(fake for _, _, fake in segs):
         raise InputError(f"{where}: a real video (binary 0) with a fake segment")
     if binary == 1 and segs and not any(fake for _, _, fake in segs):
@@ -99,7 +109,9 @@ def read_list(path: Path) -> list[ListEntry]:
         seen[e.name] = lineno
         prev = cls_triple.setdefault(e.cls16, (e.triple, lineno))
         if prev[0] != e.triple:
-            raise InputError(f"{where}: 16-class {e.cls16} has triple label {e.triple}, but {prev[0]} on line {prev[1]}")
+            raise InputError(
+                f"{where}: 16-class {e.cls16} has triple label {e.triple}, but {prev[0]} on line {prev[1]}"
+            )
         out.append(e)
     if not out:
         raise InputError(f"{path}: the video list is empty")
@@ -116,7 +128,9 @@ def whole_video(segments: tuple[tuple[int, int, bool], ...]) -> bool:
     return True
 
 
-def fake_seconds(segments: tuple[tuple[int, int, bool], ...], fps: float) -> list[tuple[float, float]]:
+def fake_seconds(
+    segments: tuple[tuple[int, int, bool], ...], fps: float
+) -> list[tuple[float, float]]:
     """Fake frame ranges -> [start, end) in seconds: frame k is shown at k / fps."""
     return [(s / fps, (s + n) / fps) for s, n, fake in segments if fake]
 
@@ -142,15 +156,25 @@ def _base(root: Path, lst: Path, entries: list[ListEntry]) -> Path:
     """The folder the list's names (`train_video_release/...`) are relative to: the first candidate
     holding the first name's top folder. Next to the list first, then the published archives' folders."""
     top = entries[0].name.split("/", 1)[0]
-    cands = [lst.parent / "video", lst.parent, root / "Training" / "video", root / "Validation" / "video", root]
+    cands = [
+        lst.parent / "video",
+        lst.parent,
+        root / "Training" / "video",
+        root / "Validation" / "video",
+        root,
+    ]
     tried = list(dict.fromkeys(c.resolve() for c in cands))
     for c in tried:
         if (c / top).is_dir():
             return c
-    raise InputError(f"{lst}:{entries[0].lineno}: cannot find {top}/ in any of {', '.join(map(str, tried))}")
+    raise InputError(
+        f"{lst}:{entries[0].lineno}: cannot find {top}/ in any of {', '.join(map(str, tried))}"
+    )
 
 
-def _rows(root: Path, lst: Path, split: str | None, fps: float, opts: AdapterOptions) -> list[tuple[VideoRow, str]]:
+def _rows(
+    root: Path, lst: Path, split: str | None, fps: float, opts: AdapterOptions
+) -> list[tuple[VideoRow, str]]:
     entries = read_list(lst)
     base = _base(root, lst, entries)
     out = []
@@ -166,9 +190,16 @@ def _rows(root: Path, lst: Path, split: str | None, fps: float, opts: AdapterOpt
         if e.binary == 1 and not whole_video(e.segments):
             segments = fake_seconds(e.segments, fps or probe_fps(root / rel))
         method = "real" if e.binary == 0 else f"class-{e.cls16:02d}"
-        row = VideoRow(rel, split or "train", e.binary, method, TRIPLE_CATEGORY[e.triple],
-                       source_id=Path(e.name).with_suffix("").as_posix(),
-                       split_derived=split is None, fake_segments=segments)
+        row = VideoRow(
+            rel,
+            split or "train",
+            e.binary,
+            method,
+            TRIPLE_CATEGORY[e.triple],
+            source_id=Path(e.name).with_suffix("").as_posix(),
+            split_derived=split is None,
+            fake_segments=segments,
+        )
         out.append((row, row.source_id))
     return out
 
@@ -177,14 +208,18 @@ def forgerynet(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "forgerynet", OPTIONS)
     check_fractions([("val", o["val_fraction"])], "forgerynet")
     if o["fps"] < 0:
-        raise ConfigError(f"forgerynet: option fps must be > 0 (or 0 to read it per video), got {o['fps']}")
+        raise ConfigError(
+            f"forgerynet: option fps must be > 0 (or 0 to read it per video), got {o['fps']}"
+        )
     train_list, test_list = root / o["train_list"], root / o["test_list"]
     if not train_list.is_file() and not test_list.is_file():
         raise InputError(f"forgerynet: neither {train_list} nor {test_list} exists")
     rows: list[VideoRow] = []
     if train_list.is_file():
         pool = _rows(root, train_list, None, o["fps"], opts)
-        split_of = derive_splits(Counter(g for _, g in pool), [("val", o["val_fraction"])], o["seed"])
+        split_of = derive_splits(
+            Counter(g for _, g in pool), [("val", o["val_fraction"])], o["seed"]
+        )
         for row, g in pool:
             row.split = split_of[g]
             rows.append(row)

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from dfprep.errors import InputError
 
-__all__ = ["ADAPTERS", "Adapter", "AdapterOptions", "VideoRow", "check_listed", "get_adapter", "register"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AdapterOptions",
+    "VideoRow",
+    "check_listed",
+    "get_adapter",
+    "register",
+]
 
 
 @dataclass

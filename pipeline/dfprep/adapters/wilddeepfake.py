@@ -16,7 +16,12 @@ from dfprep.adapters.splits import read_options
 from dfprep.core.media import ARCHIVE_EXTS, IMAGE_EXTS
 from dfprep.errors import ConfigError, InputError
 
-TOPS = {"real_train": (0, "train"), "real_test": (0, "test"), "fake_train": (1, "train"), "fake_test": (1, "test")}
+TOPS = {
+    "real_train": (0, "train"),
+    "real_test": (0, "test"),
+    "fake_train": (1, "train"),
+    "fake_test": (1, "test"),
+}
 OPTIONS = {"frame_stride": 10}
 LABEL_DIRS = {"real": 0, "fake": 1}
 
@@ -37,7 +42,9 @@ def _sequences(src: Path, label: int) -> list[Path]:
             d = Path(dirpath)
             for part in d.relative_to(src).parts:
                 if part in LABEL_DIRS and LABEL_DIRS[part] != label:
-                    raise InputError(f"wilddeepfake: {d} is a {part} sequence inside {src.parent.name}/")
+                    raise InputError(
+                        f"wilddeepfake: {d} is a {part} sequence inside {src.parent.name}/"
+                    )
             out.append(d)
     return sorted(out)
 
@@ -45,7 +52,9 @@ def _sequences(src: Path, label: int) -> list[Path]:
 def wilddeepfake(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     o = read_options(opts, "wilddeepfake", OPTIONS)
     if o["frame_stride"] < 1:
-        raise ConfigError(f"wilddeepfake: option frame_stride must be >= 1, got {o['frame_stride']}")
+        raise ConfigError(
+            f"wilddeepfake: option frame_stride must be >= 1, got {o['frame_stride']}"
+        )
     present = [t for t in TOPS if (root / t).is_dir()]
     if not present:
         raise InputError(f"wilddeepfake: none of {', '.join(TOPS)} under {root}")
@@ -62,7 +71,7 @@ def wilddeepfake(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 if not opts.skip_missing:
                     raise InputError(
                         f"wilddeepfake: {p} is not extracted; extract every archive in place first "
-                        f"(cd {d} && for f in *.tar.gz; do tar -xzf \"$f\"; done), giving {rel}/"
+                        f'(cd {d} && for f in *.tar.gz; do tar -xzf "$f"; done), giving {rel}/'
                     )
                 opts.missing.append(rel)
         for name, src in sorted(dirs.items()):
@@ -71,6 +80,16 @@ def wilddeepfake(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 raise InputError(f"wilddeepfake: {src} holds no face images")
             for s in seqs:
                 method, category = ("real", "real") if label == 0 else ("unknown", "unknown")
-                rows.append(VideoRow(s.relative_to(root).as_posix(), split, label, method, category,
-                                     source_id=name, kind="frames", frame_stride=o["frame_stride"]))
+                rows.append(
+                    VideoRow(
+                        s.relative_to(root).as_posix(),
+                        split,
+                        label,
+                        method,
+                        category,
+                        source_id=name,
+                        kind="frames",
+                        frame_stride=o["frame_stride"],
+                    )
+                )
     return rows

@@ -64,4 +64,6 @@ def _check_unique_keys(index: pa.Table, sources: list[str]) -> None:
     dup = counts.filter(pc.greater(pc.list_value_length(counts["source_list"]), 1)).slice(0, 1)
     key, where = dup["key"][0].as_py(), dup["source_list"][0].as_py()
     shards = " and ".join(sorted({sources[i] for i in where}))
-    raise InputError(f"crop {key!r} appears more than once (in {shards}): the same video was extracted twice?")
+    raise InputError(
+        f"crop {key!r} appears more than once (in {shards}): the same video was extracted twice?"
+    )

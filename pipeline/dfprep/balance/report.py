@@ -43,8 +43,12 @@ class ReportResult:
 def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
     sel = d / "selection.parquet"
     if not sel.exists():
-        raise InputError(f"{d}: has sizes.json but no selection.parquet (not a complete balance output)")
-    t = pq.read_table(sel, columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"])
+        raise InputError(
+            f"{d}: has sizes.json but no selection.parquet (not a complete balance output)"
+        )
+    t = pq.read_table(
+        sel, columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
+    )
     paths = pc.binary_join_element_wise(str(d), t["split"], t["out_shard"], "/")
     t = t.drop_columns(["split", "out_shard"]).append_column("path", paths)
     stats = json.loads((d / "stats.json").read_text()) if (d / "stats.json").exists() else {}
@@ -89,7 +93,11 @@ def contact_sheet(crops: pa.Table, title: str, cfg: ReportConfig) -> Image.Image
     pad, cap, head = 4, 14, 22
     cols = max(1, min(cfg.cols, len(crops)))
     rows = max(1, -(-len(crops) // cols))
-    sheet = Image.new("RGB", (cols * (cfg.thumb + pad) + pad, head + rows * (cfg.thumb + cap + pad) + pad), "white")
+    sheet = Image.new(
+        "RGB",
+        (cols * (cfg.thumb + pad) + pad, head + rows * (cfg.thumb + cap + pad) + pad),
+        "white",
+    )
     draw = ImageDraw.Draw(sheet)
     draw.text((pad, 4), _fit(draw, title, font, sheet.width - 2 * pad), fill="black", font=font)
     for i, row in enumerate(crops.to_pylist()):
@@ -103,7 +111,9 @@ def contact_sheet(crops: pa.Table, title: str, cfg: ReportConfig) -> Image.Image
             sheet.paste(thumb, (x, y))
         except InputError:
             draw.rectangle([x, y, x + cfg.thumb - 1, y + cfg.thumb - 1], outline="red")
-            draw.text((x + 4, y + 4), "missing" if data is None else "unreadable", fill="red", font=font)
+            draw.text(
+                (x + 4, y + 4), "missing" if data is None else "unreadable", fill="red", font=font
+            )
         caption = _fit(draw, f"{row['video_id']} {row['time']:.0f}s", font, cfg.thumb)
         draw.text((x, y + cfg.thumb + 1), caption, fill="black", font=font)
     return sheet
@@ -113,7 +123,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-def _markdown(title: str, chart: str | None, sheets: list[tuple[str, str]], extract: dict, top: int) -> str:
+def _markdown(
+    title: str, chart: str | None, sheets: list[tuple[str, str]], extract: dict, top: int
+) -> str:
     lines = [f"# Data report: {title}", ""]
     if chart:
         lines += ["## Balance", "", f"![balance chart]({chart})", ""]
@@ -121,21 +133,41 @@ def _markdown(title: str, chart: str | None, sheets: list[tuple[str, str]], extr
     for caption, name in sheets:
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
     if extract:
-        lines += ["## Extract outcome", "", "| dataset | ok | no_face | failed |", "|---|---|---|---|"]
+        lines += [
+            "## Extract outcome",
+            "",
+            "| dataset | ok | no_face | failed |",
+            "|---|---|---|---|",
+        ]
         for ds, c in extract.get("datasets", {}).items():
-            lines.append(f"| {ds} | {c.get('ok', 0):,} | {c.get('no_face', 0):,} | {c.get('failed', 0):,} |")
+            lines.append(
+                f"| {ds} | {c.get('ok', 0):,} | {c.get('no_face', 0):,} | {c.get('failed', 0):,} |"
+            )
         v = extract.get("videos", {})
-        lines.append(f"| **all** | {v.get('ok', 0):,} | {v.get('no_face', 0):,} | {v.get('failed', 0):,} |")
+        lines.append(
+            f"| **all** | {v.get('ok', 0):,} | {v.get('no_face', 0):,} | {v.get('failed', 0):,} |"
+        )
         errors = extract.get("errors", [])[:top]
         if errors:
-            lines += ["", "Most common messages:", "", "| videos | status | message |", "|---|---|---|"]
-            lines += [f"| {e['videos']} | {e['status']} | {e['message'].replace('|', '/')} |" for e in errors]
+            lines += [
+                "",
+                "Most common messages:",
+                "",
+                "| videos | status | message |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| {e['videos']} | {e['status']} | {e['message'].replace('|', '/')} |"
+                for e in errors
+            ]
         if extract.get("incomplete_shards"):
             lines += ["", f"{extract['incomplete_shards']} incomplete shard(s) skipped."]
     return "\n".join(lines) + "\n"
 
 
-def run_report(dirs: list[str | Path], out: str | Path, cfg: ReportConfig | None = None) -> ReportResult:
+def run_report(
+    dirs: list[str | Path], out: str | Path, cfg: ReportConfig | None = None
+) -> ReportResult:
     """Contact sheets, chart and outcome summary of one balance output or of extract outputs."""
     cfg = cfg or ReportConfig()
     dirs = [Path(d) for d in dirs]
@@ -160,19 +192,28 @@ def run_report(dirs: list[str | Path], out: str | Path, cfg: ReportConfig | None
     if len(crops) == 0:
         raise InputError(f"no crops in {', '.join(map(str, dirs))}")
     rng = np.random.default_rng(cfg.seed)
-    groups = crops.group_by(["dataset", "label"]).aggregate([("video_id", "count_distinct"), ("key", "count")])
+    groups = crops.group_by(["dataset", "label"]).aggregate(
+        [("video_id", "count_distinct"), ("key", "count")]
+    )
     entries = []
     for g in sorted(groups.to_pylist(), key=lambda r: (r["dataset"], r["label"])):
         ds, label = g["dataset"], LABEL_NAMES[g["label"]]
-        sub = crops.filter(pc.and_(pc.equal(crops["dataset"], ds), pc.equal(crops["label"], g["label"])))
+        sub = crops.filter(
+            pc.and_(pc.equal(crops["dataset"], ds), pc.equal(crops["label"], g["label"]))
+        )
         shown = sample_sheet(sub, rng, cfg.rows * cfg.cols, cfg.max_shards)
         title = f"{ds} / {label}: {g['key_count']:,} crops from {g['video_id_count_distinct']:,} videos, {len(shown)} random shown"
         name = f"contact-{_safe(ds)}-{label}.png"
         contact_sheet(shown, title, cfg).save(out / name)
         result.sheets.append(out / name)
         entries.append((f"{ds} / {label}", name))
-    md = _markdown(", ".join(map(str, dirs)), chart.name if result.chart else None, entries,
-                   stats.get("extract", {}), cfg.top_errors)
+    md = _markdown(
+        ", ".join(map(str, dirs)),
+        chart.name if result.chart else None,
+        entries,
+        stats.get("extract", {}),
+        cfg.top_errors,
+    )
     result.markdown = out / "report.md"
     result.markdown.write_text(md)
     return result

@@ -57,7 +57,9 @@ def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
         raise InputError(f"{source}: source shard not found") from None
     missing = [k for k, g in zip(keys, got, strict=True) if g is None]
     if missing:
-        raise InputError(f"{source}: {len(missing)} selected crop(s) missing from the tar (first: {missing[0]})")
+        raise InputError(
+            f"{source}: {len(missing)} selected crop(s) missing from the tar (first: {missing[0]})"
+        )
     table = pa.table(
         {
             "out_shard": picks["out_shard"],
@@ -84,17 +86,33 @@ def write_shard(path: str, buckets: list[str], expected: int) -> dict:
     """Pass 2: one output shard from its buckets, in its shuffled order."""
     final = Path(path)
     name = final.name
-    rows = pq.read_table(buckets, schema=BUCKET_SCHEMA, filters=pc.field("out_shard") == name,
-                         columns=["out_pos", "key", "exts", "data"]) if buckets else BUCKET_SCHEMA.empty_table()
-    order = pc.sort_indices(rows["out_pos"]).to_numpy()  # taken in slices: no second copy of the shard
+    rows = (
+        pq.read_table(
+            buckets,
+            schema=BUCKET_SCHEMA,
+            filters=pc.field("out_shard") == name,
+            columns=["out_pos", "key", "exts", "data"],
+        )
+        if buckets
+        else BUCKET_SCHEMA.empty_table()
+    )
+    order = pc.sort_indices(
+        rows["out_pos"]
+    ).to_numpy()  # taken in slices: no second copy of the shard
     pos = rows["out_pos"].to_numpy()[order].tolist()
     if pos != list(range(expected)):
-        raise InputError(f"{final}: buckets hold {len(pos)} samples, expected {expected} (stale bucket files?)")
+        raise InputError(
+            f"{final}: buckets hold {len(pos)} samples, expected {expected} (stale bucket files?)"
+        )
     remove_tmp(final.parent, final.name)  # of an attempt whose worker was killed
     with writing(final), writing_to(final) as tmp, open(tmp, "wb") as f, TarSink(f) as sink:
         for i in range(0, len(order), 64):
             batch = rows.take(order[i : i + 64])
-            for key, exts, data in zip(batch["key"].to_pylist(), batch["exts"].to_pylist(),
-                                       batch["data"].to_pylist(), strict=True):
+            for key, exts, data in zip(
+                batch["key"].to_pylist(),
+                batch["exts"].to_pylist(),
+                batch["data"].to_pylist(),
+                strict=True,
+            ):
                 sink.write(key, dict(zip(exts, data, strict=True)))
     return {"name": name, "count": len(pos), "bytes": final.stat().st_size}

@@ -63,7 +63,9 @@ def spread(starts: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarray:
     q = np.asarray(q, dtype=np.int64)
     g = np.repeat(np.arange(q.size), q)
     i = np.arange(int(q.sum())) - np.repeat(np.cumsum(q) - q, q)
-    return np.asarray(starts, dtype=np.int64)[g] + ((2 * i + 1) * np.asarray(n, dtype=np.int64)[g]) // (2 * q[g])
+    return np.asarray(starts, dtype=np.int64)[g] + (
+        (2 * i + 1) * np.asarray(n, dtype=np.int64)[g]
+    ) // (2 * q[g])
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ def class_budgets(
     (ar, af), (vr, vf), r = avail, videos, ratio
     if ar == 0 or af == 0:
         nominal = (total * r / (1 + r), total / (1 + r)) if total else (ar, af)
-        real, fake = (min(max(round(x), v), a) for x, v, a in zip(nominal, (vr, vf), (ar, af), strict=True))
+        real, fake = (
+            min(max(round(x), v), a) for x, v, a in zip(nominal, (vr, vf), (ar, af), strict=True)
+        )
         return Budget(real, fake, False)
     lo, hi = max(vf, vr / r), min(af, ar / r)  # bounds of the fake count x (real = r * x)
     target = hi if total == 0 else total / (1 + r)
@@ -106,15 +110,23 @@ def keep_budget(avail: tuple[int, int], videos: tuple[int, int], ratio: float, k
 
 
 def dataset_budgets(
-    avail: dict[str, tuple[int, int]], videos: dict[str, tuple[int, int]], total: int, ratio: float, keep: str
+    avail: dict[str, tuple[int, int]],
+    videos: dict[str, tuple[int, int]],
+    total: int,
+    ratio: float,
+    keep: str,
 ) -> dict[str, Budget]:
     """Per dataset (real, fake) crops under scope=dataset. A total below the sum scales every
     dataset's share alike; each dataset then keeps its ratio, its floors and its pool limits."""
     out = {d: keep_budget(avail[d], videos[d], ratio, keep) for d in avail}
     whole = sum(b.real + b.fake for b in out.values())
     if total and whole > total:
-        out = {d: class_budgets(avail[d], videos[d], max(1, round(total * (b.real + b.fake) / whole)), ratio)
-               for d, b in out.items()}
+        out = {
+            d: class_budgets(
+                avail[d], videos[d], max(1, round(total * (b.real + b.fake) / whole)), ratio
+            )
+            for d, b in out.items()
+        }
     return out
 
 
@@ -165,8 +177,15 @@ def _codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
 
 
-def _apply_caps(caps: dict[str, int], names: np.ndarray, avail: np.ndarray, rng: np.random.Generator,
-                what: str, split: str, notes: list[str]) -> None:
+def _apply_caps(
+    caps: dict[str, int],
+    names: np.ndarray,
+    avail: np.ndarray,
+    rng: np.random.Generator,
+    what: str,
+    split: str,
+    notes: list[str],
+) -> None:
     """Lower the groups' available crops so that each capped dataset / method stays under its cap."""
     for name, cap in caps.items():
         members = np.flatnonzero(names == name)
@@ -174,7 +193,9 @@ def _apply_caps(caps: dict[str, int], names: np.ndarray, avail: np.ndarray, rng:
             continue
         avail[members] = np.minimum(avail[members], water_fill(avail[members], cap, rng))
         if members.size > cap:
-            notes.append(f"{split}: {what} {name} has {members.size} videos, more than its cap of {cap} crops")
+            notes.append(
+                f"{split}: {what} {name} has {members.size} videos, more than its cap of {cap} crops"
+            )
 
 
 def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
@@ -188,15 +209,22 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
     change[1:] = (np.diff(split_c) != 0) | (np.diff(label) != 0) | (np.diff(video_c) != 0)
     starts = np.flatnonzero(change)
     n = np.diff(np.append(starts, len(t)))
-    g_split = np.array(split_names, dtype=object)[split_c[starts]] if len(t) else np.array([], object)
+    g_split = (
+        np.array(split_names, dtype=object)[split_c[starts]] if len(t) else np.array([], object)
+    )
     g_label = label[starts]
     g_dataset = np.array(t["dataset"].take(pa.array(starts)).to_pylist(), dtype=object)
     g_method = np.array(t["method"].take(pa.array(starts)).to_pylist(), dtype=object)
-    for caps, names, what in ((cfg.dataset_caps, g_dataset, "dataset"), (cfg.method_caps, g_method, "method")):
+    for caps, names, what in (
+        (cfg.dataset_caps, g_dataset, "dataset"),
+        (cfg.method_caps, g_method, "method"),
+    ):
         unknown = sorted(set(caps) - set(names))
         if unknown:  # a typo would otherwise cap nothing, silently
             have = ", ".join(sorted(set(names))) or "none"
-            raise ConfigError(f"balance.{what}_caps: {unknown[0]!r} is not a {what} of the train/val crops (have: {have})")
+            raise ConfigError(
+                f"balance.{what}_caps: {unknown[0]!r} is not a {what} of the train/val crops (have: {have})"
+            )
     avail = n.copy()
     q = np.zeros_like(n)
     plans: dict[str, SplitPlan] = {}
@@ -206,7 +234,10 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
         in_split = np.flatnonzero(g_split == split)
         notes: list[str] = []
         rng = np.random.default_rng([cfg.seed, si, 0])
-        for caps, names, what in ((cfg.dataset_caps, g_dataset, "dataset"), (cfg.method_caps, g_method, "method")):
+        for caps, names, what in (
+            (cfg.dataset_caps, g_dataset, "dataset"),
+            (cfg.method_caps, g_method, "method"),
+        ):
             sub = avail[in_split]
             _apply_caps(caps, names[in_split], sub, rng, what, split, notes)
             avail[in_split] = sub
@@ -214,23 +245,31 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
         if cfg.scope == "global":
             budget = class_budgets(
                 (int(avail[cls[REAL]].sum()), int(avail[cls[FAKE]].sum())),
-                (cls[REAL].size, cls[FAKE].size), total, cfg.ratio,
+                (cls[REAL].size, cls[FAKE].size),
+                total,
+                cfg.ratio,
             )
             for c, b in ((REAL, budget.real), (FAKE, budget.fake)):
-                q[cls[c]] = water_fill(avail[cls[c]], b, np.random.default_rng([cfg.seed, si, 1 + c]))
+                q[cls[c]] = water_fill(
+                    avail[cls[c]], b, np.random.default_rng([cfg.seed, si, 1 + c])
+                )
         else:
             budget = _fill_per_dataset(cls, g_dataset, avail, q, total, cfg, si, split, notes)
         rows = spread(starts[in_split], n[in_split], q[in_split])
         chosen = {c: int(q[cls[c]].sum()) for c in (REAL, FAKE)}
         exceeded = bool(total) and chosen[REAL] + chosen[FAKE] > total
         if exceeded:
-            notes.append(f"{split}: {chosen[REAL] + chosen[FAKE]} crops selected, more than the total of "
-                         f"{total}: every video keeps one crop and the ratio is kept")
+            notes.append(
+                f"{split}: {chosen[REAL] + chosen[FAKE]} crops selected, more than the total of "
+                f"{total}: every video keeps one crop and the ratio is kept"
+            )
         if not in_split.size:
             notes.append(f"{split}: no crops in the pool")
         elif not budget.ratio_reached:
-            notes.append(f"{split}: the ratio {cfg.ratio:g} cannot be reached with this pool "
-                         f"({chosen[REAL]} real, {chosen[FAKE]} fake crops selected)")
+            notes.append(
+                f"{split}: the ratio {cfg.ratio:g} cannot be reached with this pool "
+                f"({chosen[REAL]} real, {chosen[FAKE]} fake crops selected)"
+            )
         n_sel = rows.size
         n_shards = shard_count(n_sel, cfg.samples_per_shard, cfg.min_shards)
         order = np.random.default_rng([cfg.seed, si, 9]).permutation(n_sel)
@@ -239,7 +278,9 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
         shard_i = np.searchsorted(bounds, pos, side="right") - 1
         shard_names = [shard_name(split, i) for i in range(n_shards)]
         sel = t.take(pa.array(rows[order]))
-        sel = sel.append_column("out_shard", pa.array([shard_names[i] for i in shard_i], pa.string()))
+        sel = sel.append_column(
+            "out_shard", pa.array([shard_names[i] for i in shard_i], pa.string())
+        )
         sel = sel.append_column("out_pos", pa.array(pos - bounds[shard_i], pa.int32()))
         parts.append(sel)
         sizes[split] = {shard_names[i]: int(bounds[i + 1] - bounds[i]) for i in range(n_shards)}
@@ -259,24 +300,46 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
     return Selection(pa.concat_tables(parts), plans, sizes)
 
 
-def _fill_per_dataset(cls: dict[int, np.ndarray], g_dataset: np.ndarray, avail: np.ndarray, q: np.ndarray,
-                      total: int, cfg: BalanceConfig, si: int, split: str, notes: list[str]) -> Budget:
+def _fill_per_dataset(
+    cls: dict[int, np.ndarray],
+    g_dataset: np.ndarray,
+    avail: np.ndarray,
+    q: np.ndarray,
+    total: int,
+    cfg: BalanceConfig,
+    si: int,
+    split: str,
+    notes: list[str],
+) -> Budget:
     """scope=dataset: each dataset's quotas (written into q); the split's overall budget."""
-    members = {c: {d: idx[g_dataset[idx] == d] for d in sorted(set(g_dataset[idx]))} for c, idx in cls.items()}
+    members = {
+        c: {d: idx[g_dataset[idx] == d] for d in sorted(set(g_dataset[idx]))}
+        for c, idx in cls.items()
+    }
     names = sorted(set(members[REAL]) | set(members[FAKE]))
     empty = np.array([], dtype=np.int64)
     group = {d: {c: members[c].get(d, empty) for c in (REAL, FAKE)} for d in names}
     budgets = dataset_budgets(
         {d: (int(avail[g[REAL]].sum()), int(avail[g[FAKE]].sum())) for d, g in group.items()},
-        {d: (g[REAL].size, g[FAKE].size) for d, g in group.items()}, total, cfg.ratio, cfg.keep,
+        {d: (g[REAL].size, g[FAKE].size) for d, g in group.items()},
+        total,
+        cfg.ratio,
+        cfg.keep,
     )
     for di, d in enumerate(names):
         b = budgets[d]
         for c, want in ((REAL, b.real), (FAKE, b.fake)):
             idx = group[d][c]
-            q[idx] = water_fill(avail[idx], want, np.random.default_rng([cfg.seed, si, 1 + c, 1 + di]))
+            q[idx] = water_fill(
+                avail[idx], want, np.random.default_rng([cfg.seed, si, 1 + c, 1 + di])
+            )
         if not b.ratio_reached:
-            notes.append(f"{split}: {d}: the ratio {cfg.ratio:g} cannot be reached ({b.real} real, {b.fake} fake "
-                         f"crops from {group[d][REAL].size} real and {group[d][FAKE].size} fake videos)")
-    return Budget(sum(b.real for b in budgets.values()), sum(b.fake for b in budgets.values()),
-                  all(b.ratio_reached for b in budgets.values()))
+            notes.append(
+                f"{split}: {d}: the ratio {cfg.ratio:g} cannot be reached ({b.real} real, {b.fake} fake "
+                f"crops from {group[d][REAL].size} real and {group[d][FAKE].size} fake videos)"
+            )
+    return Budget(
+        sum(b.real for b in budgets.values()),
+        sum(b.fake for b in budgets.values()),
+        all(b.ratio_reached for b in budgets.values()),
+    )

@@ -67,12 +67,16 @@ def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retr
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]
-    futures = [client.submit(fn, *args, key=f"balance-{phase}-{token}-{i}", retries=retries, pure=False)
-               for i, (fn, *args) in enumerate(tasks)]
+    futures = [
+        client.submit(fn, *args, key=f"balance-{phase}-{token}-{i}", retries=retries, pure=False)
+        for i, (fn, *args) in enumerate(tasks)
+    ]
     index = {f.key: i for i, f in enumerate(futures)}
     try:
         for fut in as_completed(futures):
-            results[index[fut.key]] = fut.result()  # re-raises the task's error (InputError stays one)
+            results[index[fut.key]] = (
+                fut.result()
+            )  # re-raises the task's error (InputError stays one)
             done += 1
             if progress:
                 progress(phase, done, len(tasks))
@@ -85,7 +89,10 @@ def _clear(out: Path) -> None:
     """Remove what a previous balance run wrote here (only our own file names)."""
     (out / "sizes.json").unlink(missing_ok=True)  # first: the directory stops counting as done
     for split in BALANCED_SPLITS:
-        for pattern in (f"{split}-*.tar", f".{split}-*.tar.tmp-*"):  # shards, and tmp files of killed runs
+        for pattern in (
+            f"{split}-*.tar",
+            f".{split}-*.tar.tmp-*",
+        ):  # shards, and tmp files of killed runs
             for p in (out / split).glob(pattern):
                 p.unlink()
     for name in ("selection.parquet", "stats.json", "stats.md", "stats.png"):
@@ -144,22 +151,30 @@ def run_balance(
         return _balance(extract_dirs, out, cfg or BalanceConfig(), client, track, retries)
     except KeyboardInterrupt:
         _remove_partial(out)
-        what = {"select": "selecting crops", "read": "reading the source shards",
-                "write": "writing the output shards"}.get(state["phase"], state["phase"])
+        what = {
+            "select": "selecting crops",
+            "read": "reading the source shards",
+            "write": "writing the output shards",
+        }.get(state["phase"], state["phase"])
         tasks = f" ({state['done']} of {state['total']} tasks done)" if state["total"] else ""
         raise BalanceInterrupted(
             f"interrupted while {what}{tasks}; nothing was published in {out} (sizes.json is "
-            "written last): rerun the same command") from None
+            "written last): rerun the same command"
+        ) from None
     except BaseException:
         _remove_partial(out)
         raise
 
 
-def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Progress, retries: int) -> BalanceResult:
+def _balance(
+    extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Progress, retries: int
+) -> BalanceResult:
     t0 = time.time()
     pool = read_pool(list(extract_dirs))
     if len(pool.index) == 0:
-        raise InputError(f"no crops in {', '.join(map(str, extract_dirs))} (no complete shard with faces)")
+        raise InputError(
+            f"no crops in {', '.join(map(str, extract_dirs))} (no complete shard with faces)"
+        )
     selection = select_crops(pool.index, cfg)
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
@@ -174,7 +189,9 @@ def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Prog
     bucket_of: dict[int, str] = {s: str(buckets / f"{s:06d}.parquet") for s in sorted(by_source)}
     tasks = []
     for s, path in bucket_of.items():
-        picks = sel.filter(pc.equal(sel["source"], s)).select(["key", "label", "out_shard", "out_pos"])
+        picks = sel.filter(pc.equal(sel["source"], s)).select(
+            ["key", "label", "out_shard", "out_pos"]
+        )
         tasks.append((bucket_source, pool.sources[s], picks, path))
     counts = _run(tasks, client, "read", progress, retries)
     if sum(counts) != len(sel):
@@ -197,7 +214,9 @@ def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Prog
     for split in BALANCED_SPLITS:
         for name, n in sizes[split].items():
             if got.get(name) != n:
-                raise InputError(f"{out / split / name}: wrote {got.get(name)} samples, expected {n}")
+                raise InputError(
+                    f"{out / split / name}: wrote {got.get(name)} samples, expected {n}"
+                )
 
     with writing(out / "selection.parquet"):
         pq.write_table(_selection_table(selection, pool.sources), out / "selection.parquet")
@@ -210,6 +229,9 @@ def _balance(extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Prog
         write_json(out / "sizes.json", sizes)  # last: marks the output complete
     notes = [n for plan in selection.plans.values() for n in plan.notes]
     if pool.skipped:
-        notes.append(f"{len(pool.skipped)} incomplete extract shard(s) skipped (no stats file), e.g. {pool.skipped[0]}")
-    return BalanceResult(out, sizes, stats, time.time() - t0, len(bucket_of),
-                         sum(w["bytes"] for w in written), notes)
+        notes.append(
+            f"{len(pool.skipped)} incomplete extract shard(s) skipped (no stats file), e.g. {pool.skipped[0]}"
+        )
+    return BalanceResult(
+        out, sizes, stats, time.time() - t0, len(bucket_of), sum(w["bytes"] for w in written), notes
+    )

@@ -36,7 +36,11 @@ SAMPLE_MEMBERS = ("cls", "jpg", "json")
 
 def encode_sample(meta: dict[str, Any], jpg: bytes) -> dict[str, bytes]:
     """Members of one sample: META is its crop record (with `label` and `key`), JPG its crop."""
-    return {"cls": str(int(meta["label"])).encode(), "jpg": jpg, "json": json.dumps(meta, sort_keys=True).encode()}
+    return {
+        "cls": str(int(meta["label"])).encode(),
+        "jpg": jpg,
+        "json": json.dumps(meta, sort_keys=True).encode(),
+    }
 
 
 @dataclass
@@ -55,7 +59,9 @@ def is_complete_jpeg(jpg: bytes) -> bool:
     return jpg[:2] == b"\xff\xd8" and b"\xff\xd9" in jpg[-16:]
 
 
-def check_sample(members: dict[str, bytes], key: str | None = None, *, jpeg: bool = False) -> Sample:
+def check_sample(
+    members: dict[str, bytes], key: str | None = None, *, jpeg: bool = False
+) -> Sample:
     """Every problem of one sample's members (KEY: the tar key its .json must name; JPEG: also
     check the .jpg's markers)."""
     s = Sample(jpg=members.get("jpg"))
@@ -103,7 +109,9 @@ def parse_sample(
     if s.problems:
         raise InputError(f"{where}: {s.problems[0]}")
     if label is not None and s.label != label:
-        raise InputError(f"{where}: .json label {s.label} / .cls {s.cls} disagree with the index label {label}")
+        raise InputError(
+            f"{where}: .json label {s.label} / .cls {s.cls} disagree with the index label {label}"
+        )
     return s
 
 

@@ -410,10 +410,14 @@ def override(cfg: Any, changes: Mapping[str, Any], source: str = "options") -> A
         for part in path:
             node = node.get(part) if isinstance(node, _Tree) else None
         if not isinstance(node, _Tree) or key not in node:
-            raise ConfigError(f"{source}: unknown parameter {prefix + '.' if prefix else ''}{dotted}")
+            raise ConfigError(
+                f"{source}: unknown parameter {prefix + '.' if prefix else ''}{dotted}"
+            )
         if isinstance(node[key], _Tree):  # a whole section: replaced by one of its own type
             if not dataclasses.is_dataclass(value) or isinstance(value, type):
-                raise ConfigError(f"{source}: {prefix + '.' if prefix else ''}{dotted} is a section, not a value")
+                raise ConfigError(
+                    f"{source}: {prefix + '.' if prefix else ''}{dotted} is a section, not a value"
+                )
             value = _tree(value)
         node[key] = value
     try:

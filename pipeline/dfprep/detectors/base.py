@@ -72,6 +72,7 @@ def build_detector(cfg: DetectConfig) -> FaceDetector:
     module, _, cls = BACKENDS[cfg.backend].partition(":")
     return getattr(importlib.import_module(module), cls)(cfg)
 
+
 _cache: dict[tuple[int, DetectConfig], FaceDetector] = {}
 _cache_lock = threading.Lock()
 

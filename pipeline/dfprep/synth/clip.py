@@ -50,7 +50,9 @@ def _degrade(frame: np.ndarray, factor: float) -> np.ndarray:
     if factor >= 1.0:
         return frame
     h, w = frame.shape[:2]
-    small = cv2.resize(frame, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        frame, (max(8, round(w * factor)), max(8, round(h * factor))), interpolation=cv2.INTER_AREA
+    )
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -74,7 +76,9 @@ def render(root: Path, clip: Clip) -> Path:
         else:
             effects.append(lambda f, lms, t, s=kind.swap, d=donor: swap(s, f, lms, d))
     if kind is not None and kind.reenact:
-        effects.append(reenactment(kind.reenact, random_drive(np.random.default_rng([0xD71, clip.drive_seed]))))
+        effects.append(
+            reenactment(kind.reenact, random_drive(np.random.default_rng([0xD71, clip.drive_seed])))
+        )
     seg = clip.segment
 
     def effect(frame: np.ndarray, lms: np.ndarray, t: float) -> np.ndarray:

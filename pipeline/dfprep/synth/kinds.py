@@ -56,7 +56,9 @@ def poisson_swap(
     """`target` with the source face cloned over its face by Poisson blending; a new array."""
     h, w = target.shape[:2]
     m = similarity(source_lms, target_lms)
-    warped = cv2.warpAffine(source, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpAffine(
+        source, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     valid = cv2.warpAffine(np.ones(source.shape[:2], np.uint8), m, (w, h), borderValue=0)
     outline = cv2.ellipse2Poly((56, 70), (30, 40), 0, 0, 360, 10).astype(np.float64)
     poly = apply_affine(similarity(TEMPLATE, target_lms), outline)

@@ -44,10 +44,25 @@ from dfprep.synth.faces import base_faces
 from dfprep.synth.ffpp import parse_size, split_pairs
 from dfprep.videoio import as_rate
 
-DATASETS = ("ffpp", "celebdf", "dfdc", "fakeavceleb", "forgerynet", "df40", "wilddeepfake", "dfeval2024", "itw")
+DATASETS = (
+    "ffpp",
+    "celebdf",
+    "dfdc",
+    "fakeavceleb",
+    "forgerynet",
+    "df40",
+    "wilddeepfake",
+    "dfeval2024",
+    "itw",
+)
 MARKER = ".dfprep-synth-suite.json"
 POOL_START = {"train": 100, "val": 400, "test": 700}  # identity indices per split: disjoint
-FFPP_METHODS = {"Deepfakes": "ae_swap", "FaceSwap": "poly_swap", "Face2Face": "f2f", "NeuralTextures": "nt"}
+FFPP_METHODS = {
+    "Deepfakes": "ae_swap",
+    "FaceSwap": "poly_swap",
+    "Face2Face": "f2f",
+    "NeuralTextures": "nt",
+}
 FAV_METHODS = {  # method -> (type folder, category letter, kind)
     "faceswap": ("FakeVideo-RealAudio", "C", "poly_swap"),
     "fsgan": ("FakeVideo-RealAudio", "C", "ae_swap"),
@@ -55,10 +70,26 @@ FAV_METHODS = {  # method -> (type folder, category letter, kind)
     "faceswap-wav2lip": ("FakeVideo-FakeAudio", "D", "poly_swap+nt"),
     "fsgan-wav2lip": ("FakeVideo-FakeAudio", "D", "ae_swap+nt"),
 }
-FAV_SUFFIX = {"faceswap": "fs", "fsgan": "gan", "wav2lip": "wavtolip", "faceswap-wav2lip": "fs_w", "fsgan-wav2lip": "gan_w"}
-FAV_RACES = (("African", "men"), ("Asian (East)", "women"), ("Caucasian (American)", "men"),
-             ("Asian (South)", "women"), ("Caucasian (European)", "men"))
-FNET_CLASSES = {"ae_swap": (1, 1), "poly_swap": (1, 2), "f2f": (2, 8), "nt": (2, 9)}  # kind -> (triple, 16-class)
+FAV_SUFFIX = {
+    "faceswap": "fs",
+    "fsgan": "gan",
+    "wav2lip": "wavtolip",
+    "faceswap-wav2lip": "fs_w",
+    "fsgan-wav2lip": "gan_w",
+}
+FAV_RACES = (
+    ("African", "men"),
+    ("Asian (East)", "women"),
+    ("Caucasian (American)", "men"),
+    ("Asian (South)", "women"),
+    ("Caucasian (European)", "men"),
+)
+FNET_CLASSES = {
+    "ae_swap": (1, 1),
+    "poly_swap": (1, 2),
+    "f2f": (2, 8),
+    "nt": (2, 9),
+}  # kind -> (triple, 16-class)
 DF40_METHODS = {"simswap": "poisson_swap", "e4s": "ae_swap", "fomm": "eyes", "wav2lip": "lipsync"}
 WILD_KINDS = ("poisson_swap", "lipsync", "ae_swap", "eyes", "poly_swap", "f2f")
 
@@ -70,9 +101,15 @@ class Plan:
     cfg: SynthConfig
     clips: list[tuple[str, Clip]] = field(default_factory=list)  # (dataset, clip)
     files: dict[str, str] = field(default_factory=dict)  # "dataset/relpath" -> text
-    copies: list[tuple[str, str]] = field(default_factory=list)  # ("dataset/src", "dataset/dst") after rendering
-    archives: list[tuple[str, str]] = field(default_factory=list)  # ("dataset/dir", "dataset/x.tar.gz")
-    records: list[dict] = field(default_factory=list)  # one per video: dataset, rel, label, split, kind, ident
+    copies: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # ("dataset/src", "dataset/dst") after rendering
+    archives: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # ("dataset/dir", "dataset/x.tar.gz")
+    records: list[dict] = field(
+        default_factory=list
+    )  # one per video: dataset, rel, label, split, kind, ident
     _next: dict[str, int] = field(default_factory=dict)
     _seed: int = 0
     _shape: int = 0
@@ -87,8 +124,13 @@ class Plan:
         i, self._shape = self._shape, self._shape + 1
         c = self.cfg
         jitter = np.random.default_rng([c.seed, 2, i]).uniform(-0.1, 0.1)
-        return {"size": parse_size(c.sizes[i % len(c.sizes)]), "fps": float(as_rate(c.rates[i % len(c.rates)])),
-                "seconds": round(c.seconds * (1 + jitter), 3), "crf": c.crf, "preset": c.preset}
+        return {
+            "size": parse_size(c.sizes[i % len(c.sizes)]),
+            "fps": float(as_rate(c.rates[i % len(c.rates)])),
+            "seconds": round(c.seconds * (1 + jitter), 3),
+            "crf": c.crf,
+            "preset": c.preset,
+        }
 
     def scene(self) -> int:
         self._seed += 1
@@ -96,16 +138,29 @@ class Plan:
 
     def add(self, dataset: str, clip: Clip, label: int, split: str | None) -> Clip:
         self.clips.append((dataset, clip))
-        self.records.append({"dataset": dataset, "rel": clip.rel, "label": label, "split": split,
-                             "kind": clip.kind, "ident": clip.ident, "donor": clip.donor})
+        self.records.append(
+            {
+                "dataset": dataset,
+                "rel": clip.rel,
+                "label": label,
+                "split": split,
+                "kind": clip.kind,
+                "ident": clip.ident,
+                "donor": clip.donor,
+            }
+        )
         return clip
 
     def real(self, dataset: str, rel: str, split: str | None, pool: str, **kw) -> Clip:
         clip = Clip(rel, self.ident(pool), self.scene(), **{**self.shape(), **kw})
         return self.add(dataset, clip, 0, split)
 
-    def fake(self, dataset: str, rel: str, original: Clip, kind: str, donor: int, split: str | None, **kw) -> Clip:
-        clip = replace(original, rel=rel, kind=kind, donor=donor, drive_seed=donor * 7 + len(self.clips), **kw)
+    def fake(
+        self, dataset: str, rel: str, original: Clip, kind: str, donor: int, split: str | None, **kw
+    ) -> Clip:
+        clip = replace(
+            original, rel=rel, kind=kind, donor=donor, drive_seed=donor * 7 + len(self.clips), **kw
+        )
         return self.add(dataset, clip, 1, split)
 
 
@@ -129,20 +184,47 @@ def plan_ffpp(p: Plan) -> None:
     pairs = [(ids[i], ids[i + half]) for i in range(half)]
     splits = split_pairs(pairs, p.cfg.seed)
     split_of = {v: s for s, ps in splits.items() for pair in ps for v in pair}
-    orig = {v: p.real("ffpp", f"original_sequences/youtube/c23/videos/{v}.mp4", split_of[v], split_of[v]) for v in ids}
+    orig = {
+        v: p.real(
+            "ffpp", f"original_sequences/youtube/c23/videos/{v}.mp4", split_of[v], split_of[v]
+        )
+        for v in ids
+    }
     for a, b in pairs:
         for t, s in ((a, b), (b, a)):
             for method, kind in FFPP_METHODS.items():
-                p.fake("ffpp", f"manipulated_sequences/{method}/c23/videos/{t}_{s}.mp4", orig[t], kind,
-                       orig[s].ident, split_of[t])
+                p.fake(
+                    "ffpp",
+                    f"manipulated_sequences/{method}/c23/videos/{t}_{s}.mp4",
+                    orig[t],
+                    kind,
+                    orig[s].ident,
+                    split_of[t],
+                )
     for s, ps in splits.items():
         p.files[f"ffpp/splits/{s}.json"] = json.dumps([list(x) for x in ps])
     # the DeepFakeDetection part of the download (another dataset: `dfd`; the ffpp adapter skips it)
-    actors = [p.real("ffpp", f"original_sequences/actors/c23/videos/{a:02d}__walking_and_outside.mp4", None, "test")
-              for a in (1, 2)]
-    for (t, tc), (s, sc) in ((("01", actors[0]), ("02", actors[1])), (("02", actors[1]), ("01", actors[0]))):
-        p.fake("ffpp", f"manipulated_sequences/DeepFakeDetection/c23/videos/{t}_{s}__walking_and_outside__{s}X7K2{t}.mp4",
-               tc, "poly_swap", sc.ident, None)
+    actors = [
+        p.real(
+            "ffpp",
+            f"original_sequences/actors/c23/videos/{a:02d}__walking_and_outside.mp4",
+            None,
+            "test",
+        )
+        for a in (1, 2)
+    ]
+    for (t, tc), (s, sc) in (
+        (("01", actors[0]), ("02", actors[1])),
+        (("02", actors[1]), ("01", actors[0])),
+    ):
+        p.fake(
+            "ffpp",
+            f"manipulated_sequences/DeepFakeDetection/c23/videos/{t}_{s}__walking_and_outside__{s}X7K2{t}.mp4",
+            tc,
+            "poly_swap",
+            sc.ident,
+            None,
+        )
 
 
 def plan_celebdf(p: Plan) -> dict[str, Clip]:
@@ -175,15 +257,20 @@ def plan_celebdf(p: Plan) -> dict[str, Clip]:
             listed.append(f"1 YouTube-real/{y:05d}.mp4")
             test_reals[f"YouTube-real/{y:05d}.mp4"] = c
     p.files["celebdf/List_of_testing_videos.txt"] = "\n".join(listed) + "\n"
-    p.files["df40/Celeb-DF-v2/List_of_testing_videos.txt"] = p.files["celebdf/List_of_testing_videos.txt"]
+    p.files["df40/Celeb-DF-v2/List_of_testing_videos.txt"] = p.files[
+        "celebdf/List_of_testing_videos.txt"
+    ]
     return test_reals
 
 
 def plan_dfdc(p: Plan) -> None:
     rng = np.random.default_rng([p.cfg.seed, 0xDFDC])
     meta: dict[str, dict] = {}
-    for split, folder, n in (("train", "dfdc_train_part_0", _n(p.cfg, 6, 3)), ("val", "validation", _n(p.cfg, 2)),
-                             ("test", "test", _n(p.cfg, 3, 2))):
+    for split, folder, n in (
+        ("train", "dfdc_train_part_0", _n(p.cfg, 6, 3)),
+        ("val", "validation", _n(p.cfg, 2)),
+        ("test", "test", _n(p.cfg, 3, 2)),
+    ):
         rows = [["filename", "label"]]
         originals = [p.real("dfdc", f"{folder}/{_name(rng)}.mp4", split, split) for _ in range(n)]
         for o in originals:
@@ -191,10 +278,18 @@ def plan_dfdc(p: Plan) -> None:
             meta[name] = {"label": "REAL", "split": "train", "original": None}
             rows.append([name, 0])
         for i, o in enumerate(originals):
-            for j, kind in enumerate(("ae_swap", "poly_swap") if split == "train" else ("ae_swap" if i % 2 else "poly_swap",)):
+            for j, kind in enumerate(
+                ("ae_swap", "poly_swap")
+                if split == "train"
+                else ("ae_swap" if i % 2 else "poly_swap",)
+            ):
                 donor = originals[(i + 1 + j) % n].ident if n > 1 else p.ident(split)
                 f = p.fake("dfdc", f"{folder}/{_name(rng)}.mp4", o, kind, donor, split)
-                meta[f.rel.split("/")[-1]] = {"label": "FAKE", "split": "train", "original": o.rel.split("/")[-1]}
+                meta[f.rel.split("/")[-1]] = {
+                    "label": "FAKE",
+                    "split": "train",
+                    "original": o.rel.split("/")[-1],
+                }
                 rows.append([f.rel.split("/")[-1], 1])
         if split == "train":
             p.files[f"dfdc/{folder}/metadata.json"] = json.dumps(meta, indent=1)
@@ -206,20 +301,58 @@ def plan_fakeavceleb(p: Plan) -> None:
     n = _n(p.cfg, 10, 6)
     sources = [f"id{k:05d}" for k in range(n)]
     # the adapter derives the split by source identity: ask it first (RealVideo-FakeAudio excluded)
-    split_of = derive_splits(Counter(dict.fromkeys(sources, 1 + len(FAV_METHODS))), [("val", 0.15), ("test", 0.15)],
-                             SPLIT_SEED)
+    split_of = derive_splits(
+        Counter(dict.fromkeys(sources, 1 + len(FAV_METHODS))),
+        [("val", 0.15), ("test", 0.15)],
+        SPLIT_SEED,
+    )
     lines = ["source,target1,target2,method,category,type,race,gender,path,"]
     reals: dict[str, Clip] = {}
     for k, src in enumerate(sources):
         race, gender = FAV_RACES[k % len(FAV_RACES)]
         folder = f"{race}/{gender}/{src}"
-        reals[src] = p.real("fakeavceleb", f"RealVideo-RealAudio/{folder}/{k:05d}.mp4", None, split_of[src])
-        lines.append(",".join([src, "-", "-", "real", "A", "RealVideo-RealAudio", race, gender, f"{k:05d}.mp4",
-                               f"FakeAVCeleb/RealVideo-RealAudio/{folder}"]))
+        reals[src] = p.real(
+            "fakeavceleb", f"RealVideo-RealAudio/{folder}/{k:05d}.mp4", None, split_of[src]
+        )
+        lines.append(
+            ",".join(
+                [
+                    src,
+                    "-",
+                    "-",
+                    "real",
+                    "A",
+                    "RealVideo-RealAudio",
+                    race,
+                    gender,
+                    f"{k:05d}.mp4",
+                    f"FakeAVCeleb/RealVideo-RealAudio/{folder}",
+                ]
+            )
+        )
         # a real video with a cloned voice: the same pixels (the adapter leaves it out by default)
-        p.copies.append((f"fakeavceleb/{reals[src].rel}", f"fakeavceleb/RealVideo-FakeAudio/{folder}/{k:05d}.mp4"))
-        lines.append(",".join([src, src, "-", "rtvc", "B", "RealVideo-FakeAudio", race, gender, f"{k:05d}.mp4",
-                               f"FakeAVCeleb/RealVideo-FakeAudio/{folder}"]))
+        p.copies.append(
+            (
+                f"fakeavceleb/{reals[src].rel}",
+                f"fakeavceleb/RealVideo-FakeAudio/{folder}/{k:05d}.mp4",
+            )
+        )
+        lines.append(
+            ",".join(
+                [
+                    src,
+                    src,
+                    "-",
+                    "rtvc",
+                    "B",
+                    "RealVideo-FakeAudio",
+                    race,
+                    gender,
+                    f"{k:05d}.mp4",
+                    f"FakeAVCeleb/RealVideo-FakeAudio/{folder}",
+                ]
+            )
+        )
     for k, src in enumerate(sources):
         race, gender = FAV_RACES[k % len(FAV_RACES)]
         mates = [s for s in sources if split_of[s] == split_of[src] and s != src]
@@ -230,23 +363,47 @@ def plan_fakeavceleb(p: Plan) -> None:
             folder = f"{vtype}/{race}/{gender}/{src}"
             p.fake("fakeavceleb", f"{folder}/{name}", reals[src], kind, donor, None)
             t1 = "-" if method == "wav2lip" else tgt
-            lines.append(",".join([src, t1, "-", method, letter, vtype, race, gender, name, f"FakeAVCeleb/{folder}"]))
+            lines.append(
+                ",".join(
+                    [
+                        src,
+                        t1,
+                        "-",
+                        method,
+                        letter,
+                        vtype,
+                        race,
+                        gender,
+                        name,
+                        f"FakeAVCeleb/{folder}",
+                    ]
+                )
+            )
     p.files["fakeavceleb/meta_data.csv"] = "\n".join(lines) + "\n"
 
 
 def plan_forgerynet(p: Plan) -> None:
     kinds = list(FNET_CLASSES)
-    for top, release, n in (("Training", "train_video_release", _n(p.cfg, 8, 4)), ("Validation", "val_video_release", _n(p.cfg, 3, 2))):
+    for top, release, n in (
+        ("Training", "train_video_release", _n(p.cfg, 8, 4)),
+        ("Validation", "val_video_release", _n(p.cfg, 3, 2)),
+    ):
         names = [f"{release}/{1 + i % 3}/{i:04x}c3d9e1/video.mp4" for i in range(2 * n)]
         if top == "Training":  # val is derived per video by the adapter: ask it first
-            split_of = derive_splits(Counter({nm[:-4]: 1 for nm in names}), [("val", 0.1)], SPLIT_SEED)
+            split_of = derive_splits(
+                Counter({nm[:-4]: 1 for nm in names}), [("val", 0.1)], SPLIT_SEED
+            )
         else:
             split_of = {nm[:-4]: "test" for nm in names}
         lines = []
         reals = []
         for nm in names[:n]:
             split = split_of[nm[:-4]]
-            reals.append(p.real("forgerynet", f"{top}/video/{nm}", None if top == "Training" else "test", split))
+            reals.append(
+                p.real(
+                    "forgerynet", f"{top}/video/{nm}", None if top == "Training" else "test", split
+                )
+            )
             lines.append(f"0 {nm} 0 0 0")
         for i, nm in enumerate(names[n:]):
             split = split_of[nm[:-4]]
@@ -262,11 +419,27 @@ def plan_forgerynet(p: Plan) -> None:
             if i % 3 == 2 and frames >= 4:  # partly manipulated: a fake segment in the middle
                 a, b = frames // 4, frames // 2
                 seg = (a / base.fps, (a + b) / base.fps)
-                p.fake("forgerynet", f"{top}/video/{nm}", base, kind, donor, None if top == "Training" else "test",
-                       segment=seg)
-                lines.append(f"3 {nm} 0 {a} 0 {a} {b} 1 {a + b} {frames - a - b} 0 1 {triple} {cls}")
+                p.fake(
+                    "forgerynet",
+                    f"{top}/video/{nm}",
+                    base,
+                    kind,
+                    donor,
+                    None if top == "Training" else "test",
+                    segment=seg,
+                )
+                lines.append(
+                    f"3 {nm} 0 {a} 0 {a} {b} 1 {a + b} {frames - a - b} 0 1 {triple} {cls}"
+                )
             else:
-                p.fake("forgerynet", f"{top}/video/{nm}", base, kind, donor, None if top == "Training" else "test")
+                p.fake(
+                    "forgerynet",
+                    f"{top}/video/{nm}",
+                    base,
+                    kind,
+                    donor,
+                    None if top == "Training" else "test",
+                )
                 lines.append(f"1 {nm} 0 {frames} 1 1 {triple} {cls}")
         p.files[f"forgerynet/{top}/video_list.txt"] = "\n".join(lines) + "\n"
 
@@ -283,14 +456,25 @@ def plan_df40(p: Plan, cdf_test_reals: dict[str, Clip]) -> None:
             donor_clip = reals[(i + 1) % len(reals)][1]
             donor = donor_clip.ident if len(reals) > 1 else p.ident("test")
             vid = f"{Path(rel).stem}_{method}_{i}"
-            p.fake("df40", f"DF40/{method}/cdf/frames/{vid}", replace(clip, images=images), kind, donor, "test")
+            p.fake(
+                "df40",
+                f"DF40/{method}/cdf/frames/{vid}",
+                replace(clip, images=images),
+                kind,
+                donor,
+                "test",
+            )
 
 
 def plan_wilddeepfake(p: Plan) -> None:
     images = 10 * max(2, round(p.cfg.seconds))  # the adapter keeps every 10th face
     post = {"images": images, "face_px": 112, "jpeg": 45, "downscale": 0.5}
-    layout = (("real_train", 0, "train", 1, 1), ("fake_train", 1, "train", 2, 1),
-              ("real_test", 0, "test", 5, _n(p.cfg, 2)), ("fake_test", 1, "test", 5 + _n(p.cfg, 2), _n(p.cfg, 2)))
+    layout = (
+        ("real_train", 0, "train", 1, 1),
+        ("fake_train", 1, "train", 2, 1),
+        ("real_test", 0, "test", 5, _n(p.cfg, 2)),
+        ("fake_test", 1, "test", 5 + _n(p.cfg, 2), _n(p.cfg, 2)),
+    )
     k = 0
     for top, label, split, first, count in layout:
         for n in range(first, first + count):
@@ -300,7 +484,14 @@ def plan_wilddeepfake(p: Plan) -> None:
                     p.real("wilddeepfake", rel, split, split, **post)
                 else:
                     base = Clip("", p.ident(split), p.scene(), **{**p.shape(), **post})
-                    p.fake("wilddeepfake", rel, base, WILD_KINDS[k % len(WILD_KINDS)], p.ident(split), split)
+                    p.fake(
+                        "wilddeepfake",
+                        rel,
+                        base,
+                        WILD_KINDS[k % len(WILD_KINDS)],
+                        p.ident(split),
+                        split,
+                    )
                     k += 1
             p.archives.append((f"wilddeepfake/{top}/{n}", f"wilddeepfake/{top}/{n}.tar.gz"))
 
@@ -315,12 +506,18 @@ def plan_dfeval2024(p: Plan) -> None:
         rel = f"video-data/{name}"
         if truth == "Fake":
             base = Clip("", p.ident("test"), p.scene(), **{**p.shape(), **post})
-            p.fake("dfeval2024", rel, base, WILD_KINDS[i % len(WILD_KINDS)], p.ident("test"), "test")
+            p.fake(
+                "dfeval2024", rel, base, WILD_KINDS[i % len(WILD_KINDS)], p.ident("test"), "test"
+            )
         elif truth == "Real":
             p.real("dfeval2024", rel, "test", "test", **post)
         else:  # unlabelled: on disk and in the CSV, left out by the adapter
-            p.clips.append(("dfeval2024", Clip(rel, p.ident("test"), p.scene(), **{**p.shape(), **post})))
-        rows.append([name, f"https://example.org/post/{i}", "Train" if i % 3 else "Test", truth, "Real"])
+            p.clips.append(
+                ("dfeval2024", Clip(rel, p.ident("test"), p.scene(), **{**p.shape(), **post}))
+            )
+        rows.append(
+            [name, f"https://example.org/post/{i}", "Train" if i % 3 else "Test", truth, "Real"]
+        )
     p.files["dfeval2024/video-metadata-publish.csv"] = _csv(rows)
 
 
@@ -331,7 +528,14 @@ def plan_itw(p: Plan) -> None:
         p.real("itw", f"real/clip_{i:03d}.mp4", "test", "test", **post)
     for i in range(n):
         base = Clip("", p.ident("test"), p.scene(), **{**p.shape(), **post})
-        p.fake("itw", f"fake/clip_{i:03d}.mp4", base, WILD_KINDS[(i + 1) % len(WILD_KINDS)], p.ident("test"), "test")
+        p.fake(
+            "itw",
+            f"fake/clip_{i:03d}.mp4",
+            base,
+            WILD_KINDS[(i + 1) % len(WILD_KINDS)],
+            p.ident("test"),
+            "test",
+        )
 
 
 def plan_suite(cfg: SynthConfig) -> Plan:  # cfg: validated when it was made
@@ -356,10 +560,14 @@ def _prepare_root(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         return
     if not (root / MARKER).is_file():
-        raise InputError(f"synth: {root} is not empty and holds no dataset miniatures ({MARKER} missing)")
+        raise InputError(
+            f"synth: {root} is not empty and holds no dataset miniatures ({MARKER} missing)"
+        )
     foreign = sorted(q.name for q in root.iterdir() if q.name not in (*DATASETS, MARKER))
     if foreign:
-        raise InputError(f"synth: {root} holds files that are not the miniatures': {', '.join(foreign[:3])}")
+        raise InputError(
+            f"synth: {root} holds files that are not the miniatures': {', '.join(foreign[:3])}"
+        )
     (root / MARKER).unlink()
     for name in DATASETS:
         if (root / name).exists():
@@ -387,7 +595,9 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     root = Path(root)
     _prepare_root(root)
     base_faces()  # detect once, before the threads start
-    jobs = sorted(plan.clips, key=lambda dc: -dc[1].size[0] * dc[1].size[1] * dc[1].seconds * dc[1].fps)
+    jobs = sorted(
+        plan.clips, key=lambda dc: -dc[1].size[0] * dc[1].size[1] * dc[1].seconds * dc[1].fps
+    )
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
         for f in [pool.submit(render, root / ds, clip) for ds, clip in jobs]:
             f.result()
@@ -400,9 +610,17 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     for src, dst in plan.archives:
         _archive(root, src, dst)
     made_with = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}
-    (root / MARKER).write_text(json.dumps({"generator": "dfprep.synth.suite", **made_with}, indent=1, default=list))
+    (root / MARKER).write_text(
+        json.dumps({"generator": "dfprep.synth.suite", **made_with}, indent=1, default=list)
+    )
     nbytes = sum(q.stat().st_size for q in root.rglob("*") if q.is_file())
     counts = Counter(r["dataset"] for r in plan.records)
-    return {"root": str(root.resolve()), "datasets": {d: str(root / d) for d in DATASETS}, "videos": len(plan.clips),
-            "per_dataset": dict(counts), "records": plan.records, "bytes": nbytes,
-            "elapsed_s": round(time.perf_counter() - started, 3)}
+    return {
+        "root": str(root.resolve()),
+        "datasets": {d: str(root / d) for d in DATASETS},
+        "videos": len(plan.clips),
+        "per_dataset": dict(counts),
+        "records": plan.records,
+        "bytes": nbytes,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
