@@ -22,6 +22,17 @@ ParamsOpt = Annotated[
     Path | None,
     typer.Option("--params", help="params.yaml to read defaults from (CLI options override it)."),
 ]
+# the Dask options of extract and balance (run.workers, run.scheduler)
+WorkersOpt = Annotated[
+    int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="tcp://HOST:PORT of an existing Dask cluster, or 'inline' (no Dask, for debugging).",
+    ),
+]
 
 
 def _params(path: Path | None) -> Params:
@@ -218,16 +229,8 @@ def extract(
         str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")
     ] = None,
     videos_per_shard: Annotated[int | None, typer.Option(help="Videos per shard job.")] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DASK_SCHEDULER_ADDRESS",
-            help="tcp://HOST:PORT of an existing Dask cluster, or 'inline' (no Dask, for debugging).",
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     retries: Annotated[
         int | None, typer.Option(help="Re-runs of a shard job whose worker died.")
     ] = None,
@@ -487,16 +490,8 @@ def balance(
         list[str] | None,
         typer.Option("--cap-method", help="NAME=N: at most N crops of a method (repeatable)."),
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="LocalCluster worker processes (0 = one per core).")
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            envvar="DASK_SCHEDULER_ADDRESS",
-            help="tcp://HOST:PORT of an existing Dask cluster, or 'inline'.",
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     metrics: Annotated[
         Path | None, typer.Option(help="Also write stats.json here (for DVC metrics).")
     ] = None,
