@@ -49,10 +49,16 @@ def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
     """What the shard's bytes depend on: the output params and the videos' ids and labels.
 
     The path is left out on purpose: moving a dataset to another disk does not redo its shards;
-    so is `faces` when it is `detect` (the only mode before it existed: older shards stay valid).
+    a mask's path is reduced to whether there is one. Columns added later are left out at their
+    default value (`faces: detect`, no original, no mask), so older shards stay valid.
     """
+    unset = {"faces": "detect", "original_id": "", "mask_path": ""}
     content = [
-        {k: v for k, v in r.items() if k != "path" and not (k == "faces" and v == "detect")}
+        {
+            k: (bool(v) if k == "mask_path" else v)
+            for k, v in r.items()
+            if k != "path" and not (k in unset and v == unset[k])
+        }
         for r in rows
     ]
     blob = json.dumps([cfg.params_hash(), content], sort_keys=True, default=str).encode()

@@ -65,6 +65,8 @@ def rows_to_table(
                 "frame_stride": int(r.frame_stride),
                 "fake_segments": segs,
                 "faces": faces if r.kind == "frames" else "detect",
+                "original_id": make_video_id(dataset, r.original) if r.original else "",
+                "mask_path": f"{base}/{r.mask}" if r.mask else "",
             }
         )
     dup = [vid for vid, n in Counter(rec["video_id"] for rec in records).items() if n > 1]
@@ -73,11 +75,13 @@ def rows_to_table(
         raise InputError(f"{dataset}: duplicate video id {dup[0]!r} for {' and '.join(paths[:2])}")
     records.sort(key=lambda rec: rec["video_id"])
     check_rows(records, dataset)
+    check_originals(records, dataset)
     return pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA)
 
 
 _ID_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 _STRINGS = ("path", "dataset", "method", "source_id")
+_OPTIONAL = ("source_id", "original_id", "mask_path")  # strings that may be empty
 
 
 def _row_problem(r: dict) -> tuple[str, str] | None:
@@ -85,11 +89,11 @@ def _row_problem(r: dict) -> tuple[str, str] | None:
     vid = r.get("video_id")
     if not isinstance(vid, str) or not _ID_CHARS.fullmatch(vid):
         return "video_id", f"must be a non-empty string of A-Z a-z 0-9 _ - only, got {vid!r}"
-    for col in _STRINGS:
-        if not isinstance(r.get(col), str) or (col != "source_id" and not r[col]):
+    for col in (*_STRINGS, "original_id", "mask_path"):
+        if not isinstance(r.get(col), str) or (col not in _OPTIONAL and not r[col]):
             return (
                 col,
-                f"must be a {'' if col == 'source_id' else 'non-empty '}string, got {r.get(col)!r}",
+                f"must be a {'' if col in _OPTIONAL else 'non-empty '}string, got {r.get(col)!r}",
             )
     label = r.get("label")
     if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in (0, 1):
@@ -102,6 +106,15 @@ def _row_problem(r: dict) -> tuple[str, str] | None:
     ):
         if r.get(col) not in allowed:
             return col, f"must be one of {', '.join(allowed)}, got {r.get(col)!r}"
+    orig = r["original_id"]
+    if orig and (not _ID_CHARS.fullmatch(orig) or orig == vid):
+        return "original_id", f"must be '' or another video's id (A-Z a-z 0-9 _ -), got {orig!r}"
+    if (orig or r["mask_path"]) and int(label) != 1:
+        col = "original_id" if orig else "mask_path"
+        return (
+            col,
+            f"is set on a real video (label {int(label)}): only a fake has an original or a mask",
+        )
     if (int(label) == 0) != (r["category"] == "real"):
         return (
             "category",
@@ -136,6 +149,19 @@ def check_rows(rows: list[dict], where: str) -> None:
             vid = r.get("video_id")
             name = f" (video_id {vid!r})" if isinstance(vid, str) and vid else ""
             raise InputError(f"{where}: row {i}{name}: column {col}: {what}")
+
+
+def check_originals(rows: list[dict], where: str) -> None:
+    """A fake's original, when it is in the same manifest, is a real video (an original that is
+    not in the manifest is allowed: extract then falls back to the unpaired rule and says so)."""
+    label = {r["video_id"]: int(r["label"]) for r in rows}
+    for i, r in enumerate(rows):
+        orig = r["original_id"]
+        if orig and label.get(orig, 0) != 0:
+            raise InputError(
+                f"{where}: row {i} (video_id {r['video_id']!r}): column original_id: "
+                f"{orig!r} is a fake video, not an original"
+            )
 
 
 def build_manifest(
@@ -186,11 +212,15 @@ def read_manifest(path: str | Path) -> pa.Table:
             "kind": "video",
             "frame_stride": 1,
             "faces": "detect",
+            "original_id": "",
+            "mask_path": "",
         }.get(name)
         field = MANIFEST_SCHEMA.field(name)
         table = table.append_column(field, pa.array([default] * table.num_rows, type=field.type))
     table = table.select(MANIFEST_SCHEMA.names)
-    check_rows(table.to_pylist(), str(path))  # before the cast: 1.5 or a null is named, not cast
+    rows = table.to_pylist()
+    check_rows(rows, str(path))  # before the cast: 1.5 or a null is named, not cast
+    check_originals(rows, str(path))
     try:
         table = table.cast(MANIFEST_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:

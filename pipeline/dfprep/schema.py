@@ -42,6 +42,11 @@ MANIFEST_SCHEMA = pa.schema(
         ("frame_stride", pa.int32()),  # for kind=frames: keep every n-th image
         ("fake_segments", pa.list_(SEGMENT_TYPE)),  # fake time ranges (s); null = whole video
         ("faces", pa.string()),  # detect | shipped (kind=frames only: each image is a face crop)
+        # the video_id of the real video a fake was made from ("" = none known); extract decodes
+        # the two together and keeps the faces that differ (the manipulated ones)
+        ("original_id", pa.string()),
+        # absolute path of the publisher's manipulation-mask video of a fake ("" = none; FF++, DFD)
+        ("mask_path", pa.string()),
     ]
 )
 

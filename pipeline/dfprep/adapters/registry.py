@@ -35,6 +35,8 @@ class VideoRow:
     kind: str = "video"  # video | frames
     frame_stride: int = 1
     fake_segments: list[tuple[float, float]] | None = None
+    original: str = ""  # a fake's: relpath of the real video it was made from ("" = not known)
+    mask: str = ""  # a fake's: relpath of the publisher's manipulation-mask video ("" = none)
 
 
 @dataclass
