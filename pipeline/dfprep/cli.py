@@ -150,7 +150,7 @@ def manifest(
     ] = None,
     csv: Annotated[
         Path | None,
-        typer.Option(help="folder adapter: CSV with path,label[,split,method,category]."),
+        typer.Option(help="folder adapter: CSV with path,label[,split,method,category,original]."),
     ] = None,
     skip_missing: Annotated[
         bool, typer.Option(help="Listed files that are absent: warn and count instead of failing.")
