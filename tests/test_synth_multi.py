@@ -235,3 +235,16 @@ def test_too_many_ids_are_refused():
         plan_multi(SynthConfig(originals=990, multi_person=20, sizes=("640x360",)))
     with pytest.raises(ConfigError, match=r"synth\.multi_person"):
         SynthConfig(multi_person=3)
+
+
+def test_the_adapter_pairs_every_sample_fake_with_its_original_and_mask(multi):
+    root, out = multi
+    table = build_manifest("ffpp", root).to_pylist()
+    by_id = {r["video_id"]: r for r in table}
+    fakes = [r for r in table if r["label"] == 1]
+    assert len(fakes) == out["masks"] == 4 * (MULTI.originals + MULTI.multi_person)
+    for r in fakes:
+        stem = Path(r["path"]).stem
+        assert by_id[r["original_id"]]["path"].endswith(ORIG.format(stem[:3]))
+        assert r["mask_path"] == str(root.resolve() / MASK.format(r["method"], stem))
+        assert Path(r["mask_path"]).is_file()
