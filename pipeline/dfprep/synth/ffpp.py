@@ -6,7 +6,6 @@
     splits/{train,val,test}.json        [["AAA", "BBB"], ...]
     synth_truth.json                    the manipulated face's box in every frame of every fake
 
-
 As in FF++, originals come in pairs; each pair gives one fake per method and direction (AAA_BBB =
 target AAA's video with source BBB's face or expression, same camera, size, rate and length as
 AAA's), and a pair's originals and fakes share its split. Original i shows identity i
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from dfprep.adapters.ffpp import METHOD_CATEGORY
-from dfprep.config import SynthConfig
+from dfprep.config import MAX_ORIGINALS, SynthConfig
 from dfprep.errors import ConfigError, InputError
 from dfprep.outputs import output_dir
 from dfprep.synth.camera import random_path
@@ -51,7 +50,7 @@ from dfprep.synth.manipulate import (
 )
 from dfprep.synth.render import FaceTrack, film, frame_times
 from dfprep.synth.scene import Scene, build_scene
-from dfprep.synth.truth import TRUTH_FILE
+from dfprep.synth.truth import TRUTH_FILE, VERSION
 from dfprep.videoio import as_rate
 
 ORIGINALS_DIR = "original_sequences/youtube/c23/videos"
@@ -59,7 +58,6 @@ METHOD_DIR = "manipulated_sequences/{method}/c23/videos"
 MASK_DIR = "manipulated_sequences/{method}/masks/videos"  # as in FF++: not under a compression
 TRUTH = TRUTH_FILE  # every fake's manipulated face, frame by frame (dfprep.synth.truth)
 OWNED = ("original_sequences", "manipulated_sequences", "splits", TRUTH)
-MAX_IDS = 1000  # three-digit ids, as in FF++
 MARKER = ".dfprep-synth.json"  # written last: the config used; lets a rerun replace the dataset
 DURATION_JITTER = 0.1
 FACE_FRAC = (0.30, 0.40)  # face box height / frame height
@@ -128,10 +126,10 @@ def plan(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str
 def plan_multi(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
     """The two-person originals: ids after the single-person ones, paired and split the same way."""
     n, m = cfg.originals, cfg.multi_person
-    if n + m > MAX_IDS:
+    if n + m > MAX_ORIGINALS:
         raise ConfigError(
             f"synth.multi_person: {m} two-person originals after {n} others exceed the "
-            f"{MAX_IDS} three-digit ids"
+            f"{MAX_ORIGINALS} three-digit ids"
         )
     ids = [f"{n + k:03d}" for k in range(m)]
     half = m // 2
@@ -271,7 +269,7 @@ def _film_group_target(
 def truth_of(records: list[dict]) -> dict:
     """synth_truth.json: for every fake, its manipulated face's box in every frame, and the others."""
     return {
-        "version": 1,
+        "version": VERSION,
         "videos": {
             r["relpath"]: {
                 "fps": r["fps"],

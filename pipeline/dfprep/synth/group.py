@@ -13,7 +13,7 @@ portraits (`scene.paste`), so the boxes of both faces are exact in every frame.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -23,16 +23,13 @@ import numpy as np
 from dfprep.synth.faces import Portrait
 from dfprep.synth.masks import CRF as MASK_CRF
 from dfprep.synth.masks import changed_hull, mask_frame
-from dfprep.synth.render import FaceTrack
+from dfprep.synth.render import FaceTrack, FrameEffect
 from dfprep.synth.scene import background, paste
 from dfprep.videoio import as_rate, encode_video
 
 SCENARIOS = ("smaller", "crossing")
 SMALL_FACE, LARGE_FACE = 0.20, 0.34  # face box height / frame height
 CENTRES = (0.28, 0.72)  # face centres, fractions of the frame width (left, right)
-
-# (frame, landmarks of the manipulated face in frame pixels, time) -> manipulated frame
-FrameEffect = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 
 @dataclass(frozen=True)
