@@ -5,7 +5,8 @@ Not the real file lists (those are not redistributable), but the same shapes, na
 - FaceForensics++ with its DeepFakeDetection part: 1,000 originals `000..999` split into 360 / 70 /
   70 pairs by `splits/{train,val,test}.json`, `a_b` and `b_a` fakes of every pair for each of the
   five methods, masks for the methods that have them; DFD's 363 actor videos
-  `<actor>__<scene>.mp4` of 28 actors and its 3,068 fakes `<target>_<source>__<scene>__<id>.mp4`.
+  `<actor>__<scene>.mp4` of 28 actors and its 3,068 fakes `<target>_<source>__<scene>__<id>.mp4`
+  with their masks (a fake whose target actor has no video of its scene has no original).
 - Celeb-DF v2: `Celeb-real/id<k>_<nnnn>.mp4` (590 videos of 59 celebrities), `YouTube-real/<nnnnn>.mp4`
   (300), `Celeb-synthesis/id<a>_id<b>_<nnnn>.mp4` (5,639) and a 518-line test list (178 real,
   340 fake, `1` = real).
@@ -91,6 +92,7 @@ def make_ffpp_full(root: Path, methods=FF_METHODS, dfd: bool = True, comp: str =
         _touch_all(
             root / "manipulated_sequences/DeepFakeDetection" / comp / "videos", sorted(names)
         )
+        _touch_all(root / "manipulated_sequences/DeepFakeDetection/masks/videos", sorted(names))
 
 
 # ---- Celeb-DF v2 -----------------------------------------------------------------------------------

@@ -154,8 +154,13 @@ def test_celebdf_has_no_val_and_one_real_more_than_table_1(celebdf_root, celebdf
     assert v["test"] == 518 and v["train"] + v["val"] == 6011 and 500 < v["val"] < 700
 
 
-def test_dfdc_reads_the_published_validation_set(dfdc_root):
-    t = manifest("dfdc", dfdc_root)
+@pytest.fixture(scope="module")
+def dfdc_table(dfdc_root):
+    return manifest("dfdc", dfdc_root)
+
+
+def test_dfdc_reads_the_published_validation_set(dfdc_table):
+    t = dfdc_table
     c = counts_of(t, "dfdc")
     assert split_class(c) == ((119154, 4000, 5000), (23654, 104500))
     assert (c["val.real"], c["val.fake"], c["test.real"], c["test.fake"]) == (
@@ -197,3 +202,61 @@ def test_count_check_commands(ffpp_table, celebdf_table, celebdf_root, tmp_path)
     assert "wrote 6529 videos" in res.output and "2 difference(s)" in res.output
     res = runner.invoke(app, ["datasets", "--check"])
     assert res.exit_code == 2 and "--check needs one or more manifest files" in res.output
+
+
+def _paired(table) -> tuple[list[dict], dict[str, dict]]:
+    rows = table.to_pylist()
+    return rows, {r["video_id"]: r for r in rows}
+
+
+def test_fakes_are_paired_with_their_originals(ffpp_root, ffpp_table, celebdf_table, dfdc_table):
+    """Every fake whose original is in the download names it, by the dataset's own rule."""
+    base = {}
+    found = {}
+    for name, table in (
+        ("ffpp", ffpp_table),
+        ("dfd", manifest("dfd", ffpp_root)),
+        ("celebdf", celebdf_table),
+        ("dfdc", dfdc_table),
+    ):
+        rows, by_id = _paired(table)
+        fakes = [r for r in rows if r["label"] == 1]
+        paired = [r for r in fakes if r["original_id"]]
+        masked = [r for r in fakes if r["mask_path"]]
+        found[name] = (len(fakes), len(paired), len(masked))
+        base[name] = by_id
+        for r in paired:
+            orig = by_id[r["original_id"]]
+            assert orig["label"] == 0 and orig["source_id"] == r["source_id"], r["path"]
+        assert not any(r["original_id"] or r["mask_path"] for r in rows if r["label"] == 0)
+    print(f"fakes, paired, with a mask: {found}")
+    # FF++: AAA_BBB from AAA, masks for all but FaceShifter
+    assert found["ffpp"] == (5000, 5000, 4000)
+    for r in base["ffpp"].values():
+        if r["label"] == 1:
+            target = Path(r["path"]).stem.split("_")[0]
+            assert Path(base["ffpp"][r["original_id"]]["path"]).stem == target
+            has_mask = r["method"] != "FaceShifter"
+            assert bool(r["mask_path"]) == has_mask
+            if has_mask:
+                assert r["mask_path"].endswith(f"{r['method']}/masks/videos/{Path(r['path']).name}")
+    # DFD: <t>_<s>__<scene>__<id> from <t>__<scene> when the download has that video
+    reals = {Path(r["path"]).stem for r in base["dfd"].values() if r["label"] == 0}
+    n_dfd = 0
+    for r in base["dfd"].values():
+        if r["label"] == 1:
+            t, rest = Path(r["path"]).stem.split("_", 1)
+            want = f"{t}__{rest.split('__')[1]}"
+            assert (
+                Path(base["dfd"][r["original_id"]]["path"]).stem if r["original_id"] else ""
+            ) == (want if want in reals else "")
+            n_dfd += want in reals
+    assert found["dfd"] == (3068, n_dfd, 3068) and n_dfd > 1000
+    # Celeb-DF: id<a>_id<b>_<n> from Celeb-real/id<a>_<n>, all of which the tree has
+    assert found["celebdf"] == (5639, 5639, 0)
+    for r in base["celebdf"].values():
+        if r["label"] == 1:
+            a, _, n = Path(r["path"]).stem.split("_")
+            assert base["celebdf"][r["original_id"]]["path"].endswith(f"Celeb-real/{a}_{n}.mp4")
+    # DFDC: the training fakes' metadata `original`; validation and test name none
+    assert found["dfdc"] == (104500, 100000, 0)

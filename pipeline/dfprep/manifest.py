@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -17,6 +18,8 @@ from dfprep.errors import InputError
 from dfprep.outputs import output_file
 from dfprep.schema import CATEGORIES, FACES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
 from dfprep.shard import writing
+
+log = logging.getLogger(__name__)
 
 
 def rows_to_table(
@@ -74,6 +77,7 @@ def rows_to_table(
         paths = [rec["path"] for rec in records if rec["video_id"] == dup[0]]
         raise InputError(f"{dataset}: duplicate video id {dup[0]!r} for {' and '.join(paths[:2])}")
     records.sort(key=lambda rec: rec["video_id"])
+    unpair_absent(records, dataset)
     check_rows(records, dataset)
     check_originals(records, dataset)
     return pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA)
@@ -149,6 +153,25 @@ def check_rows(rows: list[dict], where: str) -> None:
             vid = r.get("video_id")
             name = f" (video_id {vid!r})" if isinstance(vid, str) and vid else ""
             raise InputError(f"{where}: row {i}{name}: column {col}: {what}")
+
+
+def unpair_absent(records: list[dict], dataset: str) -> int:
+    """In place: a fake whose original is not a row of this manifest (missing from the download,
+    or left out by an option) gets original_id "" (so extract never looks for a video it was not
+    given). Returns how many, and says so in the log."""
+    ids = {rec["video_id"] for rec in records}
+    n = 0
+    for rec in records:
+        if rec["original_id"] and rec["original_id"] not in ids:
+            rec["original_id"] = ""
+            n += 1
+    if n:
+        log.warning(
+            "%s: %d fake(s) were made from an original that is not in the manifest: unpaired",
+            dataset,
+            n,
+        )
+    return n
 
 
 def check_originals(rows: list[dict], where: str) -> None:

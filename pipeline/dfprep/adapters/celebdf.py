@@ -4,7 +4,9 @@ Test = the list; train = every other video, as in the paper (6,010 / - / 518: no
 `val_fraction` > 0 derives a val from train by identity (then train and val are `split_derived`).
 The label comes
 from the folder, and the list's own number (1 = REAL, the opposite of the usual convention) is only
-cross-checked against it.
+cross-checked against it. A fake `Celeb-synthesis/id<a>_id<b>_<nnnn>.mp4` is paired with its
+original `Celeb-real/id<a>_<nnnn>.mp4` when that video is in the manifest (the published naming:
+target a's video nnnn with b's face).
 """
 
 from __future__ import annotations
@@ -111,7 +113,21 @@ def celebdf(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     rows += [
         _row(rel, split_of[ident], label, ident, derived=derived) for rel, label, ident in pool
     ]
+    present = {r.relpath for r in rows if r.label == 0}
+    for r in rows:
+        if r.label == 1:
+            orig = original_of(r.relpath)
+            r.original = orig if orig in present else ""
     return rows
+
+
+def original_of(fake_rel: str) -> str:
+    """Celeb-synthesis/id<a>_id<b>_<nnnn>.mp4 is made from Celeb-real/id<a>_<nnnn>.mp4: target a's
+    video nnnn with b's face (the published naming; checked on generated data only)."""
+    m = _FAKE_NAME.match(Path(fake_rel).stem)
+    if not m:
+        return ""
+    return f"Celeb-real/{m.group(1)}_{Path(fake_rel).stem.rsplit('_', 1)[1]}.mp4"
 
 
 def _row(rel: str, split: str, label: int, ident: str, derived: bool) -> VideoRow:

@@ -2,7 +2,9 @@
 
 Reals: `original_sequences/actors/<comp>/videos/<actor>__<scene>.mp4` (363 videos of 28 paid
 actors); fakes: `manipulated_sequences/DeepFakeDetection/<comp>/videos/<target>_<source>__<scene>__<id>.mp4`
-(3,068 face swaps). Not one of the paper's datasets and never part of `ffpp`. No split is
+(3,068 face swaps), each made from its target actor's `<target>__<scene>.mp4` (its `original`),
+with a mask video of the same name under `manipulated_sequences/DeepFakeDetection/masks/videos/`
+where the download has it. Not one of the paper's datasets and never part of `ffpp`. No split is
 published: everything is `test` by default (an extra evaluation set); `split=derived` cuts
 train / val / test by actor instead (a fake goes with its target actor, whose footage it is).
 """
@@ -13,7 +15,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from dfprep.adapters.ffpp import compression_of, videos_in
+from dfprep.adapters.ffpp import MASKS, compression_of, masks_of, videos_in
 from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.errors import ConfigError, InputError
@@ -31,6 +33,7 @@ OPTIONS = {
 }
 _REAL = re.compile(r"^(\d+)__[^_].*$")
 _FAKE = re.compile(r"^(\d+)_(\d+)__.+__[A-Za-z0-9]+$")
+_FAKE_PARTS = re.compile(r"^(\d+)_\d+__(.+)__[A-Za-z0-9]+$")  # target, scene
 
 
 def actor_of(stem: str, fake: bool, where: Path) -> str:
@@ -59,6 +62,8 @@ def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             (p.relative_to(root).as_posix(), label, actor_of(p.stem, bool(label), p))
             for p in videos_in(d)
         ]
+    reals = {Path(rel).stem: rel for rel, label, _ in found if label == 0}
+    masks = masks_of(root, root / FAKE_DIR / MASKS)
     derived = o["split"] == "derived"
     split_of = (
         derive_splits(Counter(a for _, _, a in found), fractions, o["seed"]) if derived else {}
@@ -71,6 +76,14 @@ def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
             source_id=actor,
             split_derived=derived,
+            original=reals.get(original_stem(Path(rel).stem), "") if label else "",
+            mask=masks.get(Path(rel).stem, "") if label else "",
         )
         for rel, label, actor in found
     ]
+
+
+def original_stem(fake_stem: str) -> str:
+    """`<target>_<source>__<scene>__<id>` is made from the target actor's `<target>__<scene>`."""
+    m = _FAKE_PARTS.match(fake_stem)
+    return f"{m.group(1)}__{m.group(2)}" if m else ""

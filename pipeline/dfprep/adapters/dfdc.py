@@ -6,7 +6,9 @@ to it; option `val_labels`) -> val; the 5,000-video public test set (`test/label
 When the validation set is absent, val is derived from the training parts by original video (a
 fake and its original stay together), with a warning, and those rows are `split_derived`
 (option `val`: auto | official | derived). The generator of each fake is not published: method
-`unknown`, counted as a face swap (FS) as in the paper.
+`unknown`, counted as a face swap (FS) as in the paper. A training fake's `original` is its
+metadata.json `original` (looked up in its own part first, then in the others); the validation
+and test label files do not name originals.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         split_of = derive_splits(
             Counter(src for _, _, src in pool), [("val", o["val_fraction"])], o["seed"]
         )
+    original_of = originals_of(pool)
     train = [
         VideoRow(
             rel,
@@ -180,7 +183,38 @@ def dfdc(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             *(("real", "real") if label == 0 else (METHOD, CATEGORY)),
             source_id=src,
             split_derived=not official,
+            original=original_of.get(rel, ""),
         )
         for rel, label, src in pool
     ]
     return train + rows
+
+
+def originals_of(pool: list[tuple[str, int, str]]) -> dict[str, str]:
+    """Fake relpath -> relpath of its metadata `original`: in the fake's own part if it is there,
+    else in another part (the first in path order). Originals the download lacks are counted in
+    the log and left unset."""
+    reals: dict[str, list[str]] = {}  # original stem -> relpaths of real videos with that name
+    for rel, label, src in pool:
+        if label == 0:
+            reals.setdefault(src, []).append(rel)
+    out: dict[str, str] = {}
+    elsewhere = absent = 0
+    for rel, label, src in pool:
+        if label != 1:
+            continue
+        candidates = sorted(reals.get(src, []))
+        part = rel.rsplit("/", 1)[0]
+        same = [c for c in candidates if c.rsplit("/", 1)[0] == part]
+        if same or candidates:
+            out[rel] = (same or candidates)[0]
+            elsewhere += not same
+        else:
+            absent += 1
+    if elsewhere:
+        log.info("dfdc: %d fake(s) have their original in another training part", elsewhere)
+    if absent:
+        log.warning(
+            "dfdc: %d fake(s) name an original that is not in the download: unpaired", absent
+        )
+    return out

@@ -6,7 +6,9 @@ across folders, so rows are keyed on the full relative path. There is no officia
 val / test are derived by source identity. RealVideo-FakeAudio is a real video with a cloned voice:
 real for this vision-only system. The paper leaves it out of evaluation, and Table 1's 498 real
 videos (of 500 RealVideo-RealAudio) say it is out of training too: `fake_audio=exclude` (the
-default) drops it everywhere; `exclude-eval` keeps it in train only, `keep` everywhere.
+default) drops it everywhere; `exclude-eval` keeps it in train only, `keep` everywhere. A fake's
+`original` is the RealVideo-RealAudio video of its identity folder named by the fake's first `_`
+token (`id00076/00109_10_id00476_wavtolip.mp4` -> `id00076/00109.mp4`), when exactly one is listed.
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             videos[rel] = rec_value
     _check_unlisted(root, meta, {*videos, *opts.missing}, o["fake_audio"])
     split_of = derive_splits(Counter(v[4] for v in videos.values()), fractions, o["seed"])
+    original_of = originals_of(list(videos))
     rows = []
     for rel, (_, label, method, category, source) in videos.items():
         split = split_of[source]
@@ -143,9 +146,39 @@ def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         ):
             continue
         rows.append(
-            VideoRow(rel, split, label, method, category, source_id=source, split_derived=True)
+            VideoRow(
+                rel,
+                split,
+                label,
+                method,
+                category,
+                source_id=source,
+                split_derived=True,
+                original=original_of.get(rel, ""),
+            )
         )
     return rows
+
+
+def originals_of(rels: list[str]) -> dict[str, str]:
+    """Fake relpath -> its original: the RealVideo-RealAudio video of the same identity folder
+    whose file name is the fake's first `_` token (`.../id00076/00109_10_id00476_wavtolip.mp4` ->
+    `RealVideo-RealAudio/<race>/<gender>/id00076/00109.mp4`), when exactly one such video is
+    listed; otherwise none."""
+    reals: dict[tuple[str, str], list[str]] = {}
+    for rel in rels:
+        parts = rel.split("/")
+        if parts[0] == "RealVideo-RealAudio" and len(parts) >= 3:
+            reals.setdefault((parts[-2], Path(parts[-1]).stem), []).append(rel)
+    out = {}
+    for rel in rels:
+        parts = rel.split("/")
+        if TYPES.get(parts[0], (0,))[0] != 1 or len(parts) < 3:
+            continue
+        found = reals.get((parts[-2], Path(parts[-1]).stem.split("_")[0]), [])
+        if len(found) == 1:
+            out[rel] = found[0]
+    return out
 
 
 def _check_unlisted(root: Path, meta: Path, listed: set[str], fake_audio: str) -> None:

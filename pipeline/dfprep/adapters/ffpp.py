@@ -7,6 +7,11 @@ DeepFakeDetection (DFD) part, `original_sequences/actors` and `manipulated_seque
 that is another dataset (`dfd`, `dfprep.adapters.dfd`) and is never read here. Option `methods`
 chooses the methods (FSFM's own fine-tuning leaves FaceShifter out); a chosen method that the
 download lacks is a warning, and the count check shows the difference.
+
+A fake `AAA_BBB` (target AAA's video with BBB's face or expression) is made from the original
+`original_sequences/youtube/<comp>/videos/AAA.mp4` (its `original`), and its mask, where the
+download has one, is `manipulated_sequences/<method>/masks/videos/AAA_BBB.mp4` (FF++ ships masks
+for every method but FaceShifter, at one quality for all compressions).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ METHOD_CATEGORY = {
 }
 DFD_METHOD = "DeepFakeDetection"  # manipulated_sequences/ folder of the dfd dataset, skipped here
 COMPRESSIONS = ("c23", "c40", "raw")
+MASKS = "masks/videos"  # <method>/masks/videos/AAA_BBB.mp4: not per compression
 OPTIONS = {"compression": "c23", "methods": ",".join(METHOD_CATEGORY)}
 
 
@@ -91,15 +97,13 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     orig = root / "original_sequences" / "youtube" / compression / "videos"
     if not orig.is_dir():
         raise InputError(f"ffpp: originals folder missing: {orig}")
+    original_of: dict[str, str] = {}  # NNN -> relpath of the original video
     for p in videos_in(orig):
         vid = p.stem
         if vid not in split_of:
             raise InputError(f"ffpp: {p} belongs to no pair in splits/*.json")
-        rows.append(
-            VideoRow(
-                p.relative_to(root).as_posix(), split_of[vid], 0, "real", "real", source_id=vid
-            )
-        )
+        original_of[vid] = p.relative_to(root).as_posix()
+        rows.append(VideoRow(original_of[vid], split_of[vid], 0, "real", "real", source_id=vid))
     manip = root / "manipulated_sequences"
     if not manip.is_dir():
         raise InputError(f"ffpp: manipulated_sequences folder missing under {root}")
@@ -124,9 +128,11 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 vdir.relative_to(root),
             )
             continue
+        masks = masks_of(root, manip / method / MASKS)
         for p in videos_in(vdir):
             if p.stem not in split_of:
                 raise InputError(f"ffpp: {p} is in no split of splits/*.json")
+            target = p.stem.split("_")[0]
             rows.append(
                 VideoRow(
                     p.relative_to(root).as_posix(),
@@ -134,7 +140,17 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                     1,
                     method,
                     METHOD_CATEGORY[method],
-                    source_id=p.stem.split("_")[0],
+                    source_id=target,
+                    original=original_of.get(target, ""),
+                    mask=masks.get(p.stem, ""),
                 )
             )
     return rows
+
+
+def masks_of(root: Path, folder: Path) -> dict[str, str]:
+    """Stem -> relpath of the mask videos in `folder` (FF++'s `<method>/masks/videos`; none for
+    FaceShifter): a fake's mask has the fake's file name. An absent folder: no masks."""
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p.relative_to(root).as_posix() for p in videos_in(folder)}

@@ -1,4 +1,9 @@
-"""Generic layouts for in-house collections: ROOT/real/**, ROOT/fake/**, or a CSV."""
+"""Generic layouts for in-house collections: ROOT/real/**, ROOT/fake/**, or a CSV.
+
+The CSV has `path,label` and optionally `split`, `method`, `category` and `original` (a fake's:
+the path of the real video it was made from, written like `path`; paired when that video is a
+row of the same CSV).
+"""
 
 from __future__ import annotations
 
@@ -87,7 +92,12 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
             if not check_listed(root, rel, opts, where):
                 continue
             kind = "frames" if (root / rel).is_dir() else "video"
-            row = VideoRow(rel, split, label, method, category, kind=kind)
+            original = (rec.get("original") or "").strip()
+            if original and label == 0:
+                raise InputError(f"{where}: a real video cannot have an original ({original})")
+            if original:
+                original = csv_relpath(root, original, allow_outside, where)[0]
+            row = VideoRow(rel, split, label, method, category, kind=kind, original=original)
             if real in seen:
                 first, other = seen[real]
                 if (other.label, other.split, other.method, other.category) != (

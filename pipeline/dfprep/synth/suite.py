@@ -244,8 +244,9 @@ def plan_celebdf(p: Plan) -> dict[str, Clip]:
         test = k < n_test
         group = list(range(n_test)) if test else list(range(n_test, n))
         donors = [d for d in group if d != k][:2] or [k]
-        for j, b in enumerate(donors):
-            rel = f"Celeb-synthesis/id{k}_id{b}_{j:04d}.mp4"
+        for b in donors:
+            # the published naming: id<a>_id<b>_<nnnn> is target a's Celeb-real/id<a>_<nnnn>
+            rel = f"Celeb-synthesis/id{k}_id{b}_0000.mp4"
             donor = real[b].ident if b != k else p.ident("test" if test else "train")
             p.fake("celebdf", rel, real[k], "ae_swap", donor, "test" if test else "train")
             if test:
