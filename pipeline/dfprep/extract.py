@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dfprep import pairing
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.atomic import write_json
 from dfprep.errors import InputError
@@ -31,6 +32,8 @@ from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: 
     encode_jpeg,
     one_line,
     process_video,
+    reference_part,
+    result_part,
     run_shard_job,
     run_video,
 )
@@ -85,11 +88,12 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
                     f"video id {r['video_id']!r} is in both {seen_ids[r['video_id']]} and {m}"
                 )
             seen_ids[r["video_id"]] = m
-        for i in range(0, len(rows), n):
-            chunk = rows[i : i + n]
+        # a fake and its original in one job, so the original is decoded once (dfprep.pairing);
+        # without pairs (or pair.select: off) these are the video-id chunks of n videos
+        for i, chunk in enumerate(pairing.pack(pairing.groups(rows, cfg.pair.select), n)):
             jobs.append(
                 ShardJob(
-                    shard_name(prefix, i // n),
+                    shard_name(prefix, i),
                     str(out_dir / "shards"),
                     tuple(chunk),
                     job_hash(cfg, chunk),
@@ -290,12 +294,16 @@ class OrderedJob:
     """One shard job assembled from per-video results that arrive in any order: each result is
     written as soon as every earlier video of the job has been, so the bytes follow the manifest."""
 
-    def __init__(self, job: ShardJob, held: Held | None = None):
+    def __init__(self, job: ShardJob, held: Held | None = None, select: str = "auto"):
         self.job = job
         self.writer: JobWriter | None = None  # opened with the first video written
         self.waiting: dict[int, VideoResult] = {}
         self.held = held or Held()
         self.failed = False
+        # pairs inside the job: fake -> its original's position; originals -> fakes still to run
+        self.fakes_of = pairing.original_positions(job.videos, select)
+        self.originals = set(self.fakes_of.values())
+        self.waiting_fakes = Counter(self.fakes_of.values())
 
     @property
     def written(self) -> int:
@@ -346,10 +354,11 @@ def _run_on(
     sink({"dashboard": client.dashboard_link, "workers": len(client.nthreads())})
     cfg = task_config(cfg, client, sum(len(j.videos) for j in pending))
     held = Held()
-    jobs = [OrderedJob(j, held) for j in pending]
+    jobs = [OrderedJob(j, held, cfg.pair.select) for j in pending]
     queue = deque((oj, i) for oj in jobs for i in range(len(oj.job.videos)))
     run_id = uuid.uuid4().hex[:8]
     futures: dict = {}  # future -> (OrderedJob, video position)
+    refs: dict = {}  # (job name, original's position) -> the future of its reference
     done = as_completed()
     last_slots = time.monotonic()
 
@@ -364,19 +373,46 @@ def _run_on(
             if oj.failed:
                 continue
             row = oj.job.videos[i]
+            key = f"{oj.job.name}-{i:06d}-{run_id}"
+            extra = {}
+            if i in oj.fakes_of:  # a paired fake: its task waits for its original's reference
+                extra["reference"] = refs.get((oj.job.name, oj.fakes_of[i]))
+            if i in oj.originals:
+                extra["want_reference"] = True
             fut = client.submit(
                 run_video,
                 row,
                 cfg,
                 params.run.video_timeout,
-                key=f"dfprep-video-{oj.job.name}-{i:06d}-{run_id}",
+                **extra,
+                key=f"dfprep-video-{key}",
                 retries=params.run.retries,
                 pure=False,
             )
+            if i in oj.originals:  # its crops come back; its frames stay on the cluster
+                ref = client.submit(
+                    reference_part, fut, key=f"dfprep-reference-{key}", retries=params.run.retries
+                )
+                refs[(oj.job.name, i)] = ref
+                fut = client.submit(
+                    result_part, fut, key=f"dfprep-result-{key}", retries=params.run.retries
+                )
             futures[fut] = (oj, i)
             done.add(fut)
 
+    def release(oj: OrderedJob, i: int | None = None) -> None:
+        """Forget the references no fake of OJ still needs (all of them when I is None)."""
+        if i is not None and i in oj.fakes_of:
+            o = oj.fakes_of[i]
+            oj.waiting_fakes[o] -= 1
+            if oj.waiting_fakes[o] == 0:
+                refs.pop((oj.job.name, o), None)
+        elif i is None:
+            for o in oj.originals:
+                refs.pop((oj.job.name, o), None)
+
     def fail(oj: OrderedJob, e: BaseException) -> None:
+        release(oj)
         oj.abort()
         mine = [f for f, (o, _) in futures.items() if o is oj]
         for f in mine:
@@ -399,6 +435,7 @@ def _run_on(
                 submit_more()
                 continue
             del fut
+            release(oj, i)
             st = result.status_row
             sink({"shard": oj.job.name, "status": st["status"], "crops": st["crops"]})
             try:
