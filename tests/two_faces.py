@@ -63,7 +63,7 @@ def write_pair(
             parts_f.append(
                 swap_face(frame, lms, donor.rgb, donor.landmarks, "Deepfakes") if changed else frame
             )
-            bx.append(box + (side * HALF[0], 0, side * HALF[0], 0))
+            bx.append(box + np.array([side * HALF[0], 0, side * HALF[0], 0]))
         frames_o.append(np.concatenate(parts_o, axis=1))
         frames_f.append(np.concatenate(parts_f, axis=1))
         boxes.append(tuple(bx))
@@ -78,7 +78,7 @@ def write_mask(path: Path, truth: TwoFaces, side: int, fps: float = 5) -> Path:
     frames = []
     for bx in truth.boxes:
         m = np.zeros((HALF[1], 2 * HALF[0], 3), np.uint8)
-        x1, y1, x2, y2 = (int(round(v)) for v in bx[side])
+        x1, y1, x2, y2 = (round(float(v)) for v in bx[side])
         m[max(0, y1) : y2, max(0, x1) : x2] = 255
         frames.append(m)
     return encode_video(path, frames, fps, crf=18)

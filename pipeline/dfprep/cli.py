@@ -283,6 +283,13 @@ def extract(
     if summary.errors:
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
         console.print(f"most common problems: {esc(top)}", highlight=False)
+    if summary.paired or summary.pairing_fallbacks:
+        fb = sum(summary.pairing_fallbacks.values())
+        line = f"paired fakes: {summary.paired:,} ({summary.faces_dropped:,} faces dropped as unmanipulated)"
+        if fb:
+            top = "; ".join(f"{n}x {m}" for m, n in list(summary.pairing_fallbacks.items())[:3])
+            line += f"; {fb:,} fell back to the largest faces: {top}"
+        console.print(esc(line), highlight=False)
     if summary.interrupted:
         console.print(
             "[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume"

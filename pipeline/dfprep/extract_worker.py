@@ -111,9 +111,9 @@ class VideoResult:
     @property
     def nbytes(self) -> int:
         """Bytes of its samples (what a writer holds while it waits for an earlier video)."""
-        return sum(
-            len(b) for _, members, _ in self.samples for b in members.values()
-        ) + sum(len(d["jpg"]) for d in self.dropped)
+        return sum(len(b) for _, members, _ in self.samples for b in members.values()) + sum(
+            len(d["jpg"]) for d in self.dropped
+        )
 
 
 def process_video(
@@ -398,7 +398,9 @@ class PairState:
                     g = small_grey(fr.image, size, blur=False)
                     used += g.nbytes
                     if used > budget:
-                        raise InputError(f"mask longer than pair.max_reference_mb ({budget >> 20} MB)")
+                        raise InputError(
+                            f"mask longer than pair.max_reference_mb ({budget >> 20} MB)"
+                        )
                     self.mask[fr.sample_index] = (fr.time, g)
                     check()
         except ConfigError:
