@@ -45,6 +45,7 @@ def write_pair(
     seed: int = 0,
     crf: int = 23,
     original: bool = True,
+    people: int = 2,  # 1: the left person alone
 ) -> TwoFaces:
     """Write ROOT/real/NAME.mp4 (the original, if ORIGINAL) and ROOT/fake/NAME.mp4 (the fake)."""
     scenes, cams = _halves(seed, fracs)
@@ -54,7 +55,7 @@ def write_pair(
     frames_o, frames_f = [], []
     for t in times:
         parts_o, parts_f, bx = [], [], []
-        for side, (sc, cam) in enumerate(zip(scenes, cams, strict=True)):
+        for side, (sc, cam) in enumerate(list(zip(scenes, cams, strict=True))[:people]):
             frame, m = shoot(sc.canvas, camera_matrix(cam, t, sc.anchor), HALF)
             box = map_box(m, sc.box)
             lms = apply_affine(m, sc.landmarks)
