@@ -17,7 +17,13 @@ from dfprep.balance.report import DROPPED_SHEET, run_report
 from dfprep.config import Params, replace
 from dfprep.extract import plan_jobs, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
-from dfprep.manipulation import Reference, alignment_problem, diff_scores, mask_scores
+from dfprep.manipulation import (
+    Reference,
+    alignment_problem,
+    diff_scores,
+    mask_scores,
+    ssim_scores,
+)
 from dfprep.verify import verify_output
 from test_extract import _digests, _samples
 from two_faces import side_of, write_mask, write_pair
@@ -82,6 +88,9 @@ def test_a_changed_face_scores_high_an_unchanged_one_and_reencode_noise_low():
     assert max(diff_scores(noise, orig, boxes, floor=1.0)) < 1.3  # noise alone: about 1
     # a still, noiseless frame: the floor keeps a tiny change from scoring as a swap
     assert diff_scores(orig, orig, boxes, floor=1.0) == [0.0, 0.0]
+    swapped, untouched = ssim_scores(fake, orig, boxes, floor=1.0)  # the other measure agrees
+    assert swapped > 3 and 0.7 < untouched < 1.3
+    assert max(ssim_scores(noise, orig, boxes, floor=1.0)) < 1.3
     mask = np.zeros((90, 160), np.uint8)
     mask[10:50, 100:140] = 255
     assert mask_scores(mask, boxes) == [1.0, 0.0]
@@ -306,3 +315,26 @@ def test_report_shows_the_dropped_faces_and_verify_counts_them(runs, scenes, tmp
     assert "Faces dropped as unmanipulated" in (tmp_path / "rep" / "report.md").read_text()
     rep_off = run_report([runs["off"][1]], tmp_path / "rep-off", Params().report)
     assert rep_off.dropped == 0 and not (tmp_path / "rep-off" / DROPPED_SHEET).exists()
+
+
+def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
+    """Older indexes and video tables lack manip_score, pairing, faces_dropped: readers cope."""
+    import shutil
+
+    from dfprep.layout import read_dropped, read_extract_shards
+
+    old = tmp_path / "old"
+    shutil.copytree(runs["off"][1], old)
+    for f in (old / "shards").glob("*.parquet"):
+        t = pq.read_table(f)
+        keep = [
+            c
+            for c in t.column_names
+            if c not in ("manip_score", "original_id", "pairing", "faces_dropped")
+        ]
+        pq.write_table(t.select(keep), f)
+    shards, _ = read_extract_shards(old)
+    assert sum(len(s.index) for s in shards) == runs["off"][0].crops
+    assert read_dropped(old)[1] == 0
+    r = verify_output(old, [scenes["m"]])
+    assert r.ok, r.problems

@@ -104,6 +104,8 @@ def _other(value, name: str):
         return "seek"
     if name == "select":
         return "off"
+    if name == "measure":
+        return "ssim"
     if name == "backend":
         return "insightface"
     if isinstance(value, int):

@@ -2,11 +2,12 @@
 
 On the FF++-layout sample (`dfprep synth`, with its two-person scenes and `synth_truth.json`),
 one run extracts the same manifest with `pair.select: off` (today), `auto` (the mask where the
-sample has one, else the diff) and `diff` (the original alone, as for datasets without masks),
-on one cluster, and prints: the share of fake-labelled crops whose face was manipulated (from the
+sample has one, else the diff), `diff` (the original alone, as for datasets without masks) and
+`diff` with `pair.measure: ssim`, on one cluster, and prints: the share of fake-labelled crops whose face was manipulated (from the
 ground truth), real crops of each run (none may be lost), whether the single-person videos' crops
 are byte-identical (JPEG bytes) to today's, the extract time of each against today's (target
-<= 1.3x) and the separation of the diff scores (manipulated vs untouched faces) at the threshold.
+<= 1.3x) and the separation of the absdiff and SSIM scores (manipulated vs untouched faces)
+at the threshold.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import pyarrow.parquet as pq
 
 from dfprep.config import Params, replace
 
-RUNS = (("today", "off"), ("ours", "auto"), ("diff only", "diff"))
+# (name, pair.select, pair.measure): the output folder is WORK/<select>-<measure>
+RUNS = (
+    ("today", "off", "absdiff"),
+    ("ours", "auto", "absdiff"),
+    ("diff only", "diff", "absdiff"),
+    ("ssim only", "diff", "ssim"),
+)
 
 
 @dataclass
@@ -37,7 +44,7 @@ class PairingBench:
     single_identical: dict[str, bool] = field(default_factory=dict)
     faces_dropped: dict[str, int] = field(default_factory=dict)
     fallbacks: dict[str, dict] = field(default_factory=dict)
-    separation: dict[str, float] = field(default_factory=dict)
+    separation: dict[str, dict] = field(default_factory=dict)  # run -> score separation
     targets: dict[str, dict] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -107,14 +114,16 @@ def run_pairing_bench(
         cfg = task_config(params.extract, client, len(rows))
         if not all(client.run(_warm_worker, _warm_row(work), cfg).values()):
             raise RuntimeError("bench: the warm-up video failed on a worker")
-        for name, select in RUNS:
-            p = replace(params, pair=replace(params.pair, select=select, max_dropped=1000))
+        for name, select, measure in RUNS:
+            pair = replace(params.pair, select=select, measure=measure, max_dropped=1000)
+            p = replace(params, pair=pair)
             t0 = time.perf_counter()
-            s = run_extract([m], work / select, p, client=client, overwrite=True)
+            out = work / f"{select}-{measure}"
+            s = run_extract([m], out, p, client=client, overwrite=True)
             res.seconds[name] = round(time.perf_counter() - t0, 2)
             res.faces_dropped[name] = s.faces_dropped
             res.fallbacks[name] = s.pairing_fallbacks
-            outs[name] = work / select
+            outs[name] = out
     crops = {name: _index(out) for name, out in outs.items()}
     for name, idx in crops.items():
         fakes = [r for r in idx if r["label"] == 1]
@@ -130,30 +139,9 @@ def run_pairing_bench(
         if name != "today":
             mine = {r["key"] for r in crops[name] if r["video_id"] not in multi}
             res.single_identical[name] = mine == today_single and _jpegs(outs[name], mine) == ref
-    # the diff scores of every face of the paired fakes: kept (crops) and dropped
-    scored = [
-        (r["manip_score"], crop_is_manipulated(truth, r["video_id"], r["time"], r["bbox"]))
-        for r in crops["diff only"]
-        if r["manip_score"] is not None
-    ] + [
-        (d["manip_score"], crop_is_manipulated(truth, d["video_id"], d["time"], d["bbox"]))
-        for d in _dropped(outs["diff only"])
-    ]
-    manip = sorted(s for s, j in scored if j)
-    clean = sorted(s for s, j in scored if not j)
-    if manip and clean:
-        thr = params.pair.threshold
-        res.separation = {
-            "manipulated faces": len(manip),
-            "untouched faces": len(clean),
-            "manipulated min": round(manip[0], 3),
-            "manipulated 5th pct": round(manip[len(manip) // 20], 3),
-            "untouched max": round(clean[-1], 3),
-            "untouched 95th pct": round(clean[min(len(clean) - 1, (95 * len(clean)) // 100)], 3),
-            "threshold": thr,
-            "manipulated below threshold": sum(s < thr for s in manip),
-            "untouched at or above threshold": sum(s >= thr for s in clean),
-        }
+    # the scores of every face of the paired fakes (kept as crops, or dropped), by the truth
+    for name in ("diff only", "ssim only"):
+        res.separation[name] = separation(crops[name], _dropped(outs[name]), truth, params)
     for name in ("ours", "diff only"):
         ratio = res.seconds[name] / max(1e-9, res.seconds["today"])
         res.targets[f"time {name} / today"] = {
@@ -178,6 +166,33 @@ def run_pairing_bench(
         }
     res.notes.append(f"work folder: {work}; cores: {default_cores()}")
     return res
+
+
+def separation(crops: list[dict], dropped: list[dict], truth, params: Params) -> dict:
+    """How the scores of manipulated and untouched faces separate at the threshold."""
+    from dfprep.synth.truth import crop_is_manipulated
+
+    faces = [r for r in crops if r["manip_score"] is not None] + dropped
+    scored = [
+        (f["manip_score"], crop_is_manipulated(truth, f["video_id"], f["time"], f["bbox"]))
+        for f in faces
+    ]
+    manip = sorted(s for s, j in scored if j)
+    clean = sorted(s for s, j in scored if not j)
+    if not manip or not clean:
+        return {"manipulated faces": len(manip), "untouched faces": len(clean)}
+    thr = params.pair.threshold
+    return {
+        "manipulated faces": len(manip),
+        "untouched faces": len(clean),
+        "manipulated min": round(manip[0], 3),
+        "manipulated 1st pct": round(manip[len(manip) // 100], 3),
+        "untouched 99th pct": round(clean[min(len(clean) - 1, (99 * len(clean)) // 100)], 3),
+        "untouched max": round(clean[-1], 3),
+        "threshold": thr,
+        "manipulated below threshold": sum(s < thr for s in manip),
+        "untouched at or above threshold": sum(s >= thr for s in clean),
+    }
 
 
 def truth_people(truth, video_id: str) -> int:

@@ -482,8 +482,8 @@ def _bench_pairing(videos, p, work_dir, json_out) -> None:
             str(sum(res.fallbacks[run].values())),
         )
     out.print(t)
-    if res.separation:
-        out.print("diff scores: " + ", ".join(f"{k} {v}" for k, v in res.separation.items()))
+    for run, sep in res.separation.items():
+        out.print(f"scores, {run}: " + ", ".join(f"{k} {v}" for k, v in sep.items()))
     r = Table(title="targets (pairing)")
     for col in ("ratio", "measured", "target", "met"):
         r.add_column(col)

@@ -165,6 +165,8 @@ class PairConfig(Checked):
     select: str = param("auto", Choice(PAIR_SOURCES))
     # diff: a face is manipulated when its box differs this many times more than the rest of the frame
     threshold: float = param(2.0, Float(0, 1000, lo_open=True))
+    # diff measure: absdiff (mean absolute grey difference) | ssim ((1 - SSIM) / 2); same ratio
+    measure: str = param("absdiff", Choice(("absdiff", "ssim")))
     # mask: ...when at least this share of its box is white in the mask video
     mask_threshold: float = param(0.2, Float(0, 1, lo_open=True))
     # frames are compared in grey at this longer side (pixels)

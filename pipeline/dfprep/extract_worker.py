@@ -36,6 +36,7 @@ from dfprep.manipulation import (
     mask_scores,
     small_grey,
     small_size,
+    ssim_scores,
 )
 from dfprep.schema import CropRecord, SampleLabels, make_key
 from dfprep.shard import ShardFiles, ShardWriter
@@ -480,7 +481,8 @@ class PairState:
                 return None
             small = small_grey(fr.image, (got.shape[1], got.shape[0]))
             boxes = [box_to_small(f.box, fr.image.shape, got.shape) for f in big]
-            scores = diff_scores(small, got, boxes, self.pc.noise_floor)
+            measure = ssim_scores if self.pc.measure == "ssim" else diff_scores
+            scores = measure(small, got, boxes, self.pc.noise_floor)
             threshold = self.pc.threshold
         kept = [(f, s) for f, s in zip(big, scores, strict=True) if s >= threshold]
         lost = [(f, s) for f, s in zip(big, scores, strict=True) if s < threshold]

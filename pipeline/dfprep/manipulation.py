@@ -26,6 +26,7 @@ __all__ = [
     "diff_scores",
     "mask_scores",
     "small_grey",
+    "ssim_scores",
 ]
 
 BLUR_SIGMA = 1.0  # pixels of the small image: a light blur takes the codec's block noise out
@@ -68,6 +69,31 @@ def diff_scores(fake: np.ndarray, original: np.ndarray, boxes: list, floor: floa
         outside[y1:y2, x1:x2] = False
     rest = float(d[outside].mean()) if outside.any() else 0.0
     level = max(rest, floor)
+    return [float(d[y1:y2, x1:x2].mean()) / level for x1, y1, x2, y2 in boxes]
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Local SSIM of two grey uint8 images (Gaussian window, sigma 1.5; Wang et al. 2004)."""
+    x, y = a.astype(np.float32), b.astype(np.float32)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(z):
+        return cv2.GaussianBlur(z, (7, 7), 1.5)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def ssim_scores(fake: np.ndarray, original: np.ndarray, boxes: list, floor: float) -> list[float]:
+    """As `diff_scores`, with the SSIM dissimilarity (1 - SSIM) / 2 in place of the grey
+    difference; FLOOR is in grey levels, taken as that share of the range (floor / 255)."""
+    d = (1.0 - ssim_map(fake, original)) / 2.0
+    outside = np.ones(d.shape, bool)
+    for x1, y1, x2, y2 in boxes:
+        outside[y1:y2, x1:x2] = False
+    rest = float(d[outside].mean()) if outside.any() else 0.0
+    level = max(rest, floor / 255.0)
     return [float(d[y1:y2, x1:x2].mean()) / level for x1, y1, x2, y2 in boxes]
 
 
