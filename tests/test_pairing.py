@@ -89,7 +89,7 @@ def test_a_changed_face_scores_high_an_unchanged_one_and_reencode_noise_low():
     # a still, noiseless frame: the floor keeps a tiny change from scoring as a swap
     assert diff_scores(orig, orig, boxes, floor=1.0) == [0.0, 0.0]
     swapped, untouched = ssim_scores(fake, orig, boxes, floor=1.0)  # the other measure agrees
-    assert swapped > 3 and 0.7 < untouched < 1.3
+    assert swapped > 3 and untouched < 1.3  # (noise below the floor here: untouched ~0.1)
     assert max(ssim_scores(noise, orig, boxes, floor=1.0)) < 1.3
     mask = np.zeros((90, 160), np.uint8)
     mask[10:50, 100:140] = 255
