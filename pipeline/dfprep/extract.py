@@ -369,6 +369,8 @@ def _run_on(
     run_id = uuid.uuid4().hex[:8]
     futures: dict = {}  # future -> (OrderedJob, video position)
     refs: dict = {}  # (job name, original's position) -> the future of its reference
+    blocked: dict = {}  # future of a fake -> its original (job name, position), not back yet
+    originals_back: set = set()
     done = as_completed()
     last_slots = time.monotonic()
 
@@ -376,8 +378,11 @@ def _run_on(
         nonlocal slots, last_slots
         if time.monotonic() - last_slots > 5:  # workers come and go (adaptive clusters, deaths)
             slots, last_slots = task_slots(client), time.monotonic()
+        # a fake waiting for its original's task does not count: the workers would sit idle
         while (
-            queue and len(futures) < 2 * slots and (held.bytes < MAX_WAITING_BYTES or not futures)
+            queue
+            and len(futures) - len(blocked) < 2 * slots
+            and (held.bytes < MAX_WAITING_BYTES or not futures)
         ):
             oj, i = queue.popleft()
             if oj.failed:
@@ -407,8 +412,17 @@ def _run_on(
                 fut = client.submit(
                     result_part, fut, key=f"dfprep-result-{key}", retries=params.run.retries
                 )
+            elif i in oj.fakes_of and (oj.job.name, oj.fakes_of[i]) not in originals_back:
+                blocked[fut] = (oj.job.name, oj.fakes_of[i])
             futures[fut] = (oj, i)
             done.add(fut)
+
+    def unblock(oj: OrderedJob, i: int) -> None:
+        """Video I of OJ came back: if an original, its fakes can run now."""
+        if i in oj.originals:
+            originals_back.add((oj.job.name, i))
+            for f in [f for f, k in blocked.items() if k == (oj.job.name, i)]:
+                del blocked[f]
 
     def release(oj: OrderedJob, i: int | None = None) -> None:
         """Forget the references no fake of OJ still needs (all of them when I is None)."""
@@ -427,6 +441,7 @@ def _run_on(
         mine = [f for f, (o, _) in futures.items() if o is oj]
         for f in mine:
             del futures[f]
+            blocked.pop(f, None)
         if mine:
             client.cancel(mine)
         summary.failed_jobs.append((oj.job.name, one_line(e)))
@@ -436,6 +451,7 @@ def _run_on(
         submit_more()
         for fut in done:
             oj, i = futures.pop(fut, (None, 0))
+            blocked.pop(fut, None)
             if oj is None or oj.failed:  # a cancelled video of a failed job
                 continue
             try:
@@ -445,6 +461,7 @@ def _run_on(
                 submit_more()
                 continue
             del fut
+            unblock(oj, i)
             release(oj, i)
             st = result.status_row
             sink({"shard": oj.job.name, "status": st["status"], "crops": st["crops"]})
