@@ -20,7 +20,7 @@ from dfprep.errors import ConfigError, InputError
 from dfprep.manifest import build_manifest
 from dfprep.synth import align_face, make_face_video, plan, synth_ffpp
 
-SMALL = SynthConfig(originals=4, seconds=2.0, sizes=("640x360", "854x480"))
+SMALL = SynthConfig(originals=4, multi_person=0, seconds=2.0, sizes=("640x360", "854x480"))
 METHODS = {"Deepfakes": "FS", "FaceSwap": "FS", "Face2Face": "RE", "NeuralTextures": "RE"}
 ORIG = "original_sequences/youtube/c23/videos/{}.mp4"
 
@@ -80,7 +80,9 @@ def test_layout_and_splits(sample):
         vdir = root / "manipulated_sequences" / method / "c23" / "videos"
         assert sorted(p.name for p in vdir.iterdir()) == expected
     files = [p for p in root.rglob("*") if p.is_file()]
-    assert len(files) == out["files"] == SMALL.originals * 5 + 4  # + splits, marker
+    # + one mask per fake, the 3 split files, the truth file and the marker
+    assert len(files) == out["files"] == SMALL.originals * (5 + 4) + 5
+    assert out["masks"] == SMALL.originals * 4
     assert out["videos"] == SMALL.originals * 5
     assert sum(p.stat().st_size for p in files) == out["bytes"]
 
@@ -220,7 +222,7 @@ def test_fakes_change_only_the_face(sample, method):
 
 
 def test_same_seed_same_bytes(tmp_path):
-    cfg = SynthConfig(originals=2, seconds=0.6, sizes=("320x180",))
+    cfg = SynthConfig(originals=2, multi_person=0, seconds=0.6, sizes=("320x180",))
 
     def digests(root: Path) -> dict[str, str]:
         return {
@@ -233,7 +235,7 @@ def test_same_seed_same_bytes(tmp_path):
     synth_ffpp(tmp_path / "b", dataclasses.replace(cfg, workers=1))
     synth_ffpp(tmp_path / "c", dataclasses.replace(cfg, seed=1))
     a, b, c = digests(tmp_path / "a"), digests(tmp_path / "b"), digests(tmp_path / "c")
-    assert len(a) == 2 * 5 + 4
+    assert len(a) == 2 * (5 + 4) + 5
     assert a == b
     assert a.keys() == c.keys() and a[ORIG.format("000")] != c[ORIG.format("000")]
 
@@ -276,7 +278,7 @@ def test_bad_input_is_refused(tmp_path):
 
 
 def test_rerun_replaces_only_a_previous_sample(tmp_path):
-    small = SynthConfig(originals=4, seconds=0.2, sizes=("320x180",))
+    small = SynthConfig(originals=4, multi_person=0, seconds=0.2, sizes=("320x180",))
     synth_ffpp(tmp_path, small)
     out = synth_ffpp(tmp_path, dataclasses.replace(small, originals=2))
     assert len(build_manifest("ffpp", tmp_path)) == 10 == out["videos"]
@@ -295,10 +297,12 @@ def test_default_dataset_fits_the_budget(sample_synth):
     out = sample_synth
     print(f"default sample dataset: {out['bytes'] / 1e6:.2f} MB in {out['elapsed_s']:.1f} s")
     assert out["bytes"] < 20e6
-    assert out["videos"] == 50
+    assert out["videos"] == 50 + 20  # + 4 two-person originals and their 16 fakes
+    assert out["masks"] == 40 + 16
+    assert sum(v["faces"] == 2 for v in out["records"]) == 20
     assert any((v["width"], v["height"]) == (1920, 1080) for v in out["records"])
     assert Counter(v["split"] for v in out["records"] if v["label"] == 0) == {
-        "train": 6,
+        "train": 6 + 2,
         "val": 2,
-        "test": 2,
+        "test": 2 + 2,
     }

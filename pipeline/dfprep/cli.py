@@ -45,6 +45,9 @@ def synth(
     root: Annotated[Path, typer.Argument(help="Folder to write the sample dataset into.")],
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
     originals: Annotated[int | None, typer.Option(help="Number of real videos (even).")] = None,
+    multi_person: Annotated[
+        int | None, typer.Option(help="Two-person real videos (even), after the others.")
+    ] = None,
     seconds: Annotated[float | None, typer.Option(help="Nominal video length in seconds.")] = None,
     layout: Annotated[
         str | None,
@@ -60,7 +63,12 @@ def synth(
     from dfprep.synth.suite import synth_suite
 
     cfg = replace(
-        _params(params).synth, seed=seed, originals=originals, seconds=seconds, layout=layout
+        _params(params).synth,
+        seed=seed,
+        originals=originals,
+        multi_person=multi_person,
+        seconds=seconds,
+        layout=layout,
     )
     info = synth_ffpp(root, cfg) if cfg.layout == "ffpp" else synth_suite(root, cfg)
     per = info.get("per_dataset")

@@ -244,6 +244,9 @@ class SynthConfig(Checked):
     seed: int = param(0, Int(0, SEED_MAX))
     # real videos (even); pairs of two, fakes made both ways per method
     originals: int = param(10, Int(2, MAX_ORIGINALS, even=True))
+    # two-person originals (even; ids after the single-person ones), paired like them; each pair
+    # gives one fake per method and direction that manipulates one of the two faces (0: none)
+    multi_person: int = param(4, Int(0, MAX_ORIGINALS - 2, even=True))
     # nominal duration (each video varies by up to ±10%)
     seconds: float = param(4.0, Float(0.2, 600))
     # WxH frame sizes, cycled over the originals (a fake has its target's size): one 1080p in ten

@@ -2,7 +2,10 @@
 
     original_sequences/youtube/c23/videos/NNN.mp4
     manipulated_sequences/{Deepfakes,FaceSwap,Face2Face,NeuralTextures}/c23/videos/AAA_BBB.mp4
+    manipulated_sequences/<method>/masks/videos/AAA_BBB.mp4   (FF++'s masks: white where changed)
     splits/{train,val,test}.json        [["AAA", "BBB"], ...]
+    synth_truth.json                    the manipulated face's box in every frame of every fake
+
 
 As in FF++, originals come in pairs; each pair gives one fake per method and direction (AAA_BBB =
 target AAA's video with source BBB's face or expression, same camera, size, rate and length as
@@ -10,6 +13,12 @@ AAA's), and a pair's originals and fakes share its split. Original i shows ident
 (`faces.identity`); original i is paired with original i + n/2, so partners are different people
 whenever n is not a multiple of 16. Every random choice comes from `numpy.random.default_rng`
 seeded with (seed, purpose, index), and x264 runs single-threaded: same config -> same bytes.
+
+`synth.multi_person` two-person originals follow, ids after the single-person ones, paired among
+themselves the same way (`dfprep.synth.group`): each of their fakes manipulates one of the two
+faces, in some the smaller one throughout, in others the one that grows from smaller to larger.
+Adding them leaves every single-person video byte for byte as it was. `synth_truth.json` is
+ground truth for measuring (`dfprep.synth.truth`), never data: no adapter reads it.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ import numpy as np
 
 from dfprep.adapters.ffpp import METHOD_CATEGORY
 from dfprep.config import SynthConfig
-from dfprep.errors import InputError
+from dfprep.errors import ConfigError, InputError
 from dfprep.outputs import output_dir
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
+from dfprep.synth.group import SCENARIOS, build_group, film_group, with_face
 from dfprep.synth.manipulate import (
     FS_METHODS,
     METHODS,
@@ -41,17 +51,21 @@ from dfprep.synth.manipulate import (
 )
 from dfprep.synth.render import FaceTrack, film, frame_times
 from dfprep.synth.scene import Scene, build_scene
+from dfprep.synth.truth import TRUTH_FILE
 from dfprep.videoio import as_rate
 
 ORIGINALS_DIR = "original_sequences/youtube/c23/videos"
 METHOD_DIR = "manipulated_sequences/{method}/c23/videos"
-OWNED = ("original_sequences", "manipulated_sequences", "splits")
+MASK_DIR = "manipulated_sequences/{method}/masks/videos"  # as in FF++: not under a compression
+TRUTH = TRUTH_FILE  # every fake's manipulated face, frame by frame (dfprep.synth.truth)
+OWNED = ("original_sequences", "manipulated_sequences", "splits", TRUTH)
+MAX_IDS = 1000  # three-digit ids, as in FF++
 MARKER = ".dfprep-synth.json"  # written last: the config used; lets a rerun replace the dataset
 DURATION_JITTER = 0.1
 FACE_FRAC = (0.30, 0.40)  # face box height / frame height
 
 # purposes of the seeded random streams
-_SPLIT, _LENGTH, _SCENE, _DRIVE = 1, 2, 3, 4
+_SPLIT, _LENGTH, _SCENE, _DRIVE, _GROUP = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,39 @@ def plan(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str
     return specs, splits
 
 
+def plan_multi(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
+    """The two-person originals: ids after the single-person ones, paired and split the same way."""
+    n, m = cfg.originals, cfg.multi_person
+    if n + m > MAX_IDS:
+        raise ConfigError(
+            f"synth.multi_person: {m} two-person originals after {n} others exceed the "
+            f"{MAX_IDS} three-digit ids"
+        )
+    ids = [f"{n + k:03d}" for k in range(m)]
+    half = m // 2
+    pairs = [(ids[k], ids[k + half]) for k in range(half)]
+    splits = split_pairs(pairs, cfg.seed)
+    split_of = {v: s for s, ps in splits.items() for p in ps for v in p}
+    specs = []
+    for k in range(m):
+        i = n + k
+        jitter = np.random.default_rng([cfg.seed, _LENGTH, i]).uniform(
+            -DURATION_JITTER, DURATION_JITTER
+        )
+        specs.append(
+            OriginalSpec(
+                vid=ids[k],
+                index=i,
+                partner=n + (k + half) % m,
+                size=parse_size(cfg.sizes[i % len(cfg.sizes)]),
+                fps=as_rate(cfg.rates[i % len(cfg.rates)]),
+                seconds=cfg.seconds * (1 + jitter),
+                split=split_of[ids[k]],
+            )
+        )
+    return specs, splits
+
+
 def _record(root: Path, track: FaceTrack, spec: OriginalSpec, method: str, source: str) -> dict:
     rel = track.path.relative_to(root).as_posix()
     return {
@@ -130,6 +177,11 @@ def _record(root: Path, track: FaceTrack, spec: OriginalSpec, method: str, sourc
         "bytes": track.path.stat().st_size,
         "boxes": np.round(track.boxes, 2).tolist(),
         "landmarks": np.round(track.landmarks.reshape(-1, 10), 2).tolist(),
+        "faces": 1 if track.others is None else 2,
+        # the other, pristine face of a two-person scene ([] per frame when there is none)
+        "others": [[] for _ in range(len(track))]
+        if track.others is None
+        else [[b] for b in np.round(track.others, 2).tolist()],
     }
 
 
@@ -147,20 +199,90 @@ def _film_target(
     donor = identity(source.index)
     drive = random_drive(np.random.default_rng([cfg.seed, _DRIVE, source.index]))
     for method in METHODS:
-        path = root / METHOD_DIR.format(method=method) / f"{spec.vid}_{source.vid}.mp4"
+        name = f"{spec.vid}_{source.vid}.mp4"
+        path = root / METHOD_DIR.format(method=method) / name
+        mask = root / MASK_DIR.format(method=method) / name
         if method in FS_METHODS:
             canvas = swap_face(scene.canvas, scene.landmarks, donor.rgb, donor.landmarks, method)
             swapped = Scene(canvas, scene.box, scene.landmarks, scene.anchor, scene.size)
-            track = film(path, swapped, camera, spec.fps, times, **enc)
+            track = film(
+                path,
+                swapped,
+                camera,
+                spec.fps,
+                times,
+                mask_path=mask,
+                reference=scene.canvas,
+                **enc,
+            )
         else:
             assert method in RE_METHODS
 
             def effect(frame, lms, t, method=method):
                 return reenact(frame, lms, t, drive, method)
 
-            track = film(path, scene, camera, spec.fps, times, effect=effect, **enc)
+            track = film(path, scene, camera, spec.fps, times, effect=effect, mask_path=mask, **enc)
         out.append(_record(root, track, spec, method, source.vid))
     return out
+
+
+def _group_scene(spec: OriginalSpec, cfg: SynthConfig):
+    """The two-person scene of a two-person original: scenarios alternate, so does the target side."""
+    k = spec.index - cfg.originals
+    rng = np.random.default_rng([cfg.seed, _GROUP, k])
+    people = (identity(cfg.originals + 2 * k), identity(cfg.originals + 2 * k + 1))
+    scenario = SCENARIOS[k % len(SCENARIOS)]
+    return build_group(people, spec.size, scenario, (k // 2) % 2, spec.seconds, rng)
+
+
+def _film_group_target(
+    root: Path, spec: OriginalSpec, source: OriginalSpec, cfg: SynthConfig
+) -> list[dict]:
+    """A two-person original and its four fakes, each manipulating the scene's target face only
+    (the donor, for swaps, is the source scene's target person)."""
+    scene = _group_scene(spec, cfg)
+    donor_scene = _group_scene(source, cfg)
+    donor = donor_scene.people[donor_scene.target].portrait
+    victim = scene.people[scene.target].portrait
+    times = frame_times(spec.fps, spec.seconds)
+    enc = {"crf": cfg.crf, "preset": cfg.preset}
+    track = film_group(root / ORIGINALS_DIR / f"{spec.vid}.mp4", scene, spec.fps, times, **enc)
+    out = [_record(root, track, spec, "real", spec.vid) | {"scenario": scene.scenario}]
+    drive = random_drive(np.random.default_rng([cfg.seed, _DRIVE, source.index]))
+    for method in METHODS:
+        name = f"{spec.vid}_{source.vid}.mp4"
+        path = root / METHOD_DIR.format(method=method) / name
+        mask = root / MASK_DIR.format(method=method) / name
+        if method in FS_METHODS:
+            rgb = swap_face(victim.rgb, victim.landmarks, donor.rgb, donor.landmarks, method)
+            track = film_group(
+                path, scene, spec.fps, times, swapped=with_face(victim, rgb), mask_path=mask, **enc
+            )
+        else:
+
+            def effect(frame, lms, t, method=method):
+                return reenact(frame, lms, t, drive, method)
+
+            track = film_group(path, scene, spec.fps, times, effect=effect, mask_path=mask, **enc)
+        out.append(_record(root, track, spec, method, source.vid) | {"scenario": scene.scenario})
+    return out
+
+
+def truth_of(records: list[dict]) -> dict:
+    """synth_truth.json: for every fake, its manipulated face's box in every frame, and the others."""
+    return {
+        "version": 1,
+        "videos": {
+            r["relpath"]: {
+                "fps": r["fps"],
+                "size": [r["width"], r["height"]],
+                "manipulated": r["boxes"],
+                "others": r["others"],
+            }
+            for r in records
+            if r["label"] == 1
+        },
+    }
 
 
 def _prepare_root(root: Path) -> None:
@@ -183,8 +305,10 @@ def _prepare_root(root: Path) -> None:
         )
     (root / MARKER).unlink()
     for name in OWNED:
-        if (root / name).exists():
+        if (root / name).is_dir():
             shutil.rmtree(root / name)
+        elif (root / name).exists():
+            (root / name).unlink()
 
 
 def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
@@ -193,19 +317,35 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     The summary holds `root`, `pairs`, `splits`, `videos` (how many), `records` (one dict per
     video: relpath, split, label, method, category, target, source, fps, rate, width, height,
     frames, seconds, bytes, and the ground-truth face `boxes` [x1, y1, x2, y2] and `landmarks`
-    [10] of every frame), `files`, `bytes` and `elapsed_s`. `root` must be empty, new, or a
+    [10] of every frame: of the manipulated face in a two-person fake, of the face its fakes
+    manipulate in a two-person original; `faces` (1 or 2), `others` (per frame, the boxes of the
+    other, pristine faces) and, for two-person videos, `scenario`), `masks` (how many mask
+    videos), `files`, `bytes` and `elapsed_s`. `root` must be empty, new, or a
     previous sample dataset (recognised by its `.dfprep-synth.json`), which is replaced.
     """
     cfg = cfg or SynthConfig()
     started = time.perf_counter()
     specs, splits = plan(cfg)
+    multi, multi_splits = plan_multi(cfg)
+    splits = {s: splits[s] + multi_splits[s] for s in splits}
+    by_index = {s.index: s for s in (*specs, *multi)}
     root = Path(root)
     _prepare_root(root)
     base_faces()  # detect once, before the worker threads start
-    jobs = sorted(specs, key=lambda s: -s.size[0] * s.size[1] * s.seconds * float(s.fps))
+    jobs = sorted((*specs, *multi), key=lambda s: -s.size[0] * s.size[1] * s.seconds * float(s.fps))
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
-        futures = [pool.submit(_film_target, root, s, specs[s.partner], cfg) for s in jobs]
+        futures = [
+            pool.submit(
+                _film_target if s.index < cfg.originals else _film_group_target,
+                root,
+                s,
+                by_index[s.partner],
+                cfg,
+            )
+            for s in jobs
+        ]
         records = sorted((v for f in futures for v in f.result()), key=lambda v: v["relpath"])
+    (root / TRUTH).write_text(json.dumps(truth_of(records)))
     (root / "splits").mkdir(parents=True, exist_ok=True)
     extra = [root / "splits" / f"{s}.json" for s in splits]
     for path, pairs in zip(extra, splits.values(), strict=True):
@@ -214,13 +354,15 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
         k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"
     }  # not in the bytes
     (root / MARKER).write_text(json.dumps({"generator": "dfprep.synth", **made_with}, indent=1))
-    extra.append(root / MARKER)
+    extra += [root / TRUTH, root / MARKER]
+    extra += sorted(root.glob(MASK_DIR.format(method="*") + "/*.mp4"))
     return {
         "root": str(root.resolve()),
         "pairs": [list(p) for ps in splits.values() for p in ps],
         "splits": {s: [list(p) for p in ps] for s, ps in splits.items()},
         "videos": len(records),
         "records": records,
+        "masks": sum(1 for p in extra if p.suffix == ".mp4"),
         "files": len(records) + len(extra),
         "bytes": sum(v["bytes"] for v in records) + sum(p.stat().st_size for p in extra),
         "elapsed_s": round(time.perf_counter() - started, 3),

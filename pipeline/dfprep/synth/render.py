@@ -13,6 +13,8 @@ import numpy as np
 from dfprep.errors import ConfigError
 from dfprep.synth.camera import CameraPath, camera_matrix, map_box, random_path, shoot
 from dfprep.synth.faces import apply_affine, identity
+from dfprep.synth.masks import CRF as MASK_CRF
+from dfprep.synth.masks import changed_hull, mask_frame
 from dfprep.synth.scene import Scene, build_scene
 from dfprep.videoio import as_rate, encode_video
 
@@ -30,6 +32,8 @@ class FaceTrack:
     times: np.ndarray  # (n,) seconds
     boxes: np.ndarray  # (n, 4) x1, y1, x2, y2 of the detector's box on the source photo, mapped
     landmarks: np.ndarray  # (n, 5, 2)
+    # two-person scenes: the other, pristine face's boxes (n, 4); None when the scene has one face
+    others: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -47,22 +51,37 @@ def film(
     crf: int = 23,
     preset: str = "superfast",
     vfr: bool = False,
+    mask_path: str | Path | None = None,
+    reference: np.ndarray | None = None,
 ) -> FaceTrack:
-    """Encode one frame per time in `times`; with vfr the times are written as presentation times."""
+    """Encode one frame per time in `times`; with vfr the times are written as presentation times.
+
+    With `mask_path`, also write the FF++-style mask video of this fake (`dfprep.synth.masks`):
+    where its frames differ from the original's, which is `reference` (the original's canvas) seen
+    through the same camera, or the frame before `effect` when `reference` is None.
+    """
     size = scene.size
     boxes = np.zeros((len(times), 4))
     lms = np.zeros((len(times), 5, 2))
+    hulls: list[np.ndarray | None] = []
 
     def frames() -> Iterator[np.ndarray]:
         for i, t in enumerate(times):
-            frame, m = shoot(scene.canvas, camera_matrix(camera, float(t), scene.anchor), size)
+            ideal = camera_matrix(camera, float(t), scene.anchor)
+            frame, m = shoot(scene.canvas, ideal, size)
             boxes[i] = map_box(m, scene.box)
             lms[i] = apply_affine(m, scene.landmarks)
-            yield frame if effect is None else effect(frame, lms[i], float(t))
+            out = frame if effect is None else effect(frame, lms[i], float(t))
+            if mask_path is not None:
+                ref = frame if reference is None else shoot(reference, ideal, size)[0]
+                hulls.append(changed_hull(out, ref))
+            yield out
 
-    encode_video(
-        path, frames(), fps, gop=gop, crf=crf, preset=preset, times=list(times) if vfr else None
-    )
+    vtimes = list(times) if vfr else None
+    encode_video(path, frames(), fps, gop=gop, crf=crf, preset=preset, times=vtimes)
+    if mask_path is not None:
+        masks = (mask_frame(h, size) for h in hulls)
+        encode_video(mask_path, masks, fps, gop=gop, crf=MASK_CRF, preset=preset, times=vtimes)
     return FaceTrack(Path(path), as_rate(fps), size, np.asarray(times, np.float64), boxes, lms)
 
 

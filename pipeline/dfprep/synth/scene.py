@@ -68,27 +68,30 @@ def build_scene(
     s = face_frac * h / (y2 - y1)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     m = np.array([[s, 0, cw / 2 - s * cx], [0, s, ch / 2 - s * cy]], np.float64)
+    box, landmarks = paste(canvas, portrait, m)
+    return Scene(canvas, box, landmarks, (cw / 2, ch / 2), (w, h))
+
+
+def paste(canvas: np.ndarray, portrait: Portrait, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In place: composite the portrait through the scale-and-shift `m` (portrait -> canvas pixels)
+    over the canvas; returns the face box (x1, y1, x2, y2) and landmarks (5, 2) in canvas pixels."""
+    ch, cw = canvas.shape[:2]
     # composite only where the portrait lands (keeps 1080p canvases cheap)
     ph, pw = portrait.rgb.shape[:2]
     corners = apply_affine(m, np.array([[0, 0], [pw, ph]], np.float64))
     rx0, ry0 = (max(0, int(np.floor(v)) - 1) for v in corners[0])
     rx1, ry1 = min(cw, int(np.ceil(corners[1][0])) + 1), min(ch, int(np.ceil(corners[1][1])) + 1)
-    mr = m.copy()
-    mr[:, 2] -= (rx0, ry0)
-    roi = (rx1 - rx0, ry1 - ry0)
-    rgb = cv2.warpAffine(portrait.rgb, mr, roi, flags=cv2.INTER_CUBIC).astype(np.float32)
-    alpha = cv2.warpAffine(portrait.alpha, mr, roi, flags=cv2.INTER_LINEAR)[..., None]
-    under = canvas[ry0:ry1, rx0:rx1].astype(np.float32)
-    canvas[ry0:ry1, rx0:rx1] = np.clip(under * (1 - alpha) + rgb * alpha + 0.5, 0, 255).astype(
-        np.uint8
-    )
+    if rx1 > rx0 and ry1 > ry0:
+        mr = m.copy()
+        mr[:, 2] -= (rx0, ry0)
+        roi = (rx1 - rx0, ry1 - ry0)
+        rgb = cv2.warpAffine(portrait.rgb, mr, roi, flags=cv2.INTER_CUBIC).astype(np.float32)
+        alpha = cv2.warpAffine(portrait.alpha, mr, roi, flags=cv2.INTER_LINEAR)[..., None]
+        under = canvas[ry0:ry1, rx0:rx1].astype(np.float32)
+        canvas[ry0:ry1, rx0:rx1] = np.clip(under * (1 - alpha) + rgb * alpha + 0.5, 0, 255).astype(
+            np.uint8
+        )
     box = np.concatenate(
         [apply_affine(m, portrait.box[:2])[0], apply_affine(m, portrait.box[2:])[0]]
     )
-    return Scene(
-        canvas,
-        box,
-        apply_affine(m, portrait.landmarks),
-        (cw / 2, ch / 2),
-        (w, h),
-    )
+    return box, apply_affine(m, portrait.landmarks)
