@@ -91,17 +91,18 @@ def run_pairing_bench(
     from dfprep.distribute import default_workers, make_client
     from dfprep.extract import run_extract, task_config
     from dfprep.manifest import build_manifest, write_manifest
-    from dfprep.synth.truth import crop_is_manipulated, load_truth
+    from dfprep.synth.truth import load_truth
 
     params = params or Params()
     work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-pairing-"))
     work.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root else sample_root(work, params)
-    truth = load_truth(root)
-    m = write_manifest(build_manifest("ffpp", root), work / "ffpp.parquet")
+    truth = by_video_id(load_truth(root))
+    table = pair_ffpp(build_manifest("ffpp", root), root)
+    m = write_manifest(table, work / "ffpp.parquet")
     rows = pq.read_table(m).to_pylist()
     by_id = {r["video_id"]: r for r in rows}
-    multi = {vid for vid in by_id if truth_people(truth, vid) > 1}
+    multi = {vid for vid in by_id if vid in truth and is_multi_person(truth[vid])}
     res = PairingBench(
         str(root),
         len(rows),
@@ -127,7 +128,7 @@ def run_pairing_bench(
     crops = {name: _index(out) for name, out in outs.items()}
     for name, idx in crops.items():
         fakes = [r for r in idx if r["label"] == 1]
-        judged = [crop_is_manipulated(truth, r["video_id"], r["time"], r["bbox"]) for r in fakes]
+        judged = [manipulated(truth, r) for r in fakes]
         res.fake_crops[name] = len(fakes)
         res.real_crops[name] = sum(r["label"] == 0 for r in idx)
         res.share[name] = round(sum(judged) / max(1, len(judged)), 4)
@@ -170,13 +171,8 @@ def run_pairing_bench(
 
 def separation(crops: list[dict], dropped: list[dict], truth, params: Params) -> dict:
     """How the scores of manipulated and untouched faces separate at the threshold."""
-    from dfprep.synth.truth import crop_is_manipulated
-
     faces = [r for r in crops if r["manip_score"] is not None] + dropped
-    scored = [
-        (f["manip_score"], crop_is_manipulated(truth, f["video_id"], f["time"], f["bbox"]))
-        for f in faces
-    ]
+    scored = [(f["manip_score"], manipulated(truth, f)) for f in faces]
     manip = sorted(s for s, j in scored if j)
     clean = sorted(s for s, j in scored if not j)
     if not manip or not clean:
@@ -195,11 +191,50 @@ def separation(crops: list[dict], dropped: list[dict], truth, params: Params) ->
     }
 
 
-def truth_people(truth, video_id: str) -> int:
-    """People in a video's scene, from the ground truth (1 when it does not say)."""
-    from dfprep.synth.truth import people_in
+def by_video_id(truth: dict) -> dict:
+    """The truth's entries (keyed by relative path) keyed by the sample's video ids."""
+    from dfprep.schema import make_video_id
 
-    return people_in(truth, video_id)
+    return {make_video_id("ffpp", rel): v for rel, v in truth.items()}
+
+
+def is_multi_person(entry: dict) -> bool:
+    from dfprep.synth.truth import is_multi_person as multi
+
+    return multi(entry)
+
+
+def manipulated(truth: dict, face: dict) -> bool:
+    """Whether a crop or dropped face (video id, sample time, box) is the manipulated face."""
+    from dfprep.synth.truth import crop_is_manipulated
+
+    entry = truth.get(face["video_id"])
+    if entry is None:
+        return False
+    return crop_is_manipulated(entry, int(face["frame_index"]), face["bbox"])
+
+
+def pair_ffpp(table, root: Path):
+    """The FF++ pairs (the target AAA of a fake AAA_BBB, and its mask video), for a manifest
+    whose adapter did not fill `original_id` / `mask_path` (a stand-in until it does)."""
+    import pyarrow as pa
+
+    from dfprep.schema import make_video_id
+
+    rows = table.to_pylist()
+    if any(r.get("original_id") for r in rows):
+        return table
+    ids = {r["video_id"] for r in rows}
+    for r in rows:
+        rel = Path(r["path"]).resolve().relative_to(Path(root).resolve())
+        if r["label"] != 1 or rel.parts[0] != "manipulated_sequences":
+            continue
+        target = rel.stem.split("_")[0]
+        orig = make_video_id("ffpp", f"original_sequences/youtube/c23/videos/{target}.mp4")
+        r["original_id"] = orig if orig in ids else ""
+        mask = Path(root) / "manipulated_sequences" / rel.parts[1] / "masks" / "videos" / rel.name
+        r["mask_path"] = str(mask.resolve()) if mask.exists() else ""
+    return pa.Table.from_pylist(rows, schema=table.schema)
 
 
 def default_cores() -> int:

@@ -309,6 +309,7 @@ def dropped_row(row: dict, fr, face, score: float, source: str, cfg: ExtractConf
         "dataset": row["dataset"],
         "method": row["method"],
         "sample_index": fr.sample_index,
+        "frame_index": fr.frame_index,
         "time": round(fr.time, 6),
         "bbox": [round(float(v), 2) for v in face.box],
         "manip_score": round(float(score), 4),

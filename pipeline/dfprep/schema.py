@@ -111,6 +111,7 @@ DROPPED_SCHEMA = pa.schema(
         ("dataset", pa.string()),
         ("method", pa.string()),
         ("sample_index", pa.int32()),
+        ("frame_index", pa.int32()),
         ("time", pa.float64()),
         ("bbox", pa.list_(pa.float32(), 4)),
         ("manip_score", pa.float32()),
