@@ -145,10 +145,12 @@ def scenes(tmp_path_factory) -> dict:
         "c": write_pair(v, "c", swap=None, seed=2),  # a re-encode: no face changed
         "s": write_pair(v, "s", swap="left", seed=3, people=1),  # one person
     }
+    write_pair(v, "s0", swap=None, seed=5, people=1)  # one person, nothing changed
     write_pair(v, "fps", swap="right", seed=4, fps=10, original=False)  # a fake at another rate
     write_mask(v / "mask" / "a.mp4", truth["a"], side=1)
-    pairs = [(f"real/{n}.mp4", 0, "", "") for n in "abcs"]
-    pairs += [(f"fake/{n}.mp4", 1, f"real/{n}", "") for n in "abcs"]
+    names = ("a", "b", "c", "s", "s0")
+    pairs = [(f"real/{n}.mp4", 0, "", "") for n in names]
+    pairs += [(f"fake/{n}.mp4", 1, f"real/{n}", "") for n in names]
     m = write_manifest(_table(v, pairs), root / "pairs.parquet")
     m_unpaired = write_manifest(
         _table(v, [(r, lab, "", "") for r, lab, _, _ in pairs]), root / "unpaired.parquet"
@@ -227,6 +229,17 @@ def test_real_crops_and_single_person_fakes_are_those_of_today(runs):
     assert all(r["manip_score"] is None for r in _index(out) if r["label"] == 0)
 
 
+def test_one_person_fakes_keep_todays_crops_when_their_face_differs(runs):
+    (_, out), (_, today) = runs["auto"], runs["off"]
+    v = _videos(out)
+    assert v["t-fake-s"]["faces_dropped"] == 0 and v["t-fake-s"]["pairing"] == "diff"
+    ours = {r["key"]: r for r in _index(out) if r["video_id"] == "t-fake-s"}
+    assert set(ours) == {r["key"] for r in _index(today) if r["video_id"] == "t-fake-s"}
+    assert all(r["manip_score"] is not None for r in ours.values())
+    # one person whose face never differs (a re-encode): not manipulated, no crop
+    assert (v["t-fake-s0"]["crops"], v["t-fake-s0"]["faces_dropped"]) == (0, 2)
+
+
 def test_unpaired_manifests_give_todays_jobs_and_bytes(scenes, tmp_path):
     n = 3
     rows = sorted(pq.read_table(scenes["unpaired"]).to_pylist(), key=lambda r: r["video_id"])
@@ -240,7 +253,7 @@ def test_unpaired_manifests_give_todays_jobs_and_bytes(scenes, tmp_path):
     paired_off = plan_jobs([scenes["m"]], tmp_path, _params("off", n).extract)
     assert [[r["video_id"] for r in j.videos] for j in paired_off] == [
         sorted(r["video_id"] for r in pq.read_table(scenes["m"]).to_pylist())[i : i + n]
-        for i in range(0, 8, n)
+        for i in range(0, 10, n)
     ]
     a = run_extract([scenes["unpaired"]], tmp_path / "auto", _params("auto", n))
     b = run_extract([scenes["unpaired"]], tmp_path / "off", _params("off", n))
@@ -306,10 +319,10 @@ def test_reused_boxes_are_the_originals_at_the_same_time(scenes, tmp_path):
 
 def test_report_shows_the_dropped_faces_and_verify_counts_them(runs, scenes, tmp_path):
     s, out = runs["auto"]
-    assert s.faces_dropped == 2 + 2 + 4 and s.paired == 4
+    assert s.faces_dropped == 2 + 2 + 4 + 2 and s.paired == 5
     r = verify_output(out, [scenes["m"]])
     assert r.ok, r.problems
-    assert r.counts["faces_dropped"] == s.faces_dropped and r.counts["paired"] == 4
+    assert r.counts["faces_dropped"] == s.faces_dropped and r.counts["paired"] == 5
     rep = run_report([out], tmp_path / "rep", Params().report)
     assert (tmp_path / "rep" / DROPPED_SHEET).exists() and rep.dropped == s.faces_dropped
     assert "Faces dropped as unmanipulated" in (tmp_path / "rep" / "report.md").read_text()

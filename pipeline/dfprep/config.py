@@ -173,6 +173,9 @@ class PairConfig(Checked):
     compare_size: int = param(320, Int(32, 4096))
     # grey levels: the rest-of-frame difference below this counts as this (a still frame)
     noise_floor: float = param(1.0, Float(0, 255, lo_open=True))
+    # a paired fake in which no sampled frame shows two faces, and whose face differs in one at
+    # least, keeps the largest face in every frame (its one person is the one manipulated)
+    keep_single_person: bool = param(True, Bool())
     # the fake's crops use the boxes found on the original at the same time (no detection on it)
     reuse_original_boxes: bool = param(False, Bool())
     # alignment: frame rates and durations may differ by this much, sample times by time_tolerance

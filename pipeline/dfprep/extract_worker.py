@@ -159,6 +159,9 @@ def process_video(
     frames_with_face = 0
     n = 0  # sampled frames so far
     unmatched = 0  # sampled frames of a paired fake without the original's counterpart
+    # a paired fake's frames: (samples of the faces that differ, samples of today's choice,
+    # dropped faces, faces big enough), settled once the video is read (see `settle`)
+    held: list[tuple[list, list, list, int]] = []
     pc = cfg.pair
     ref_out = Reference(row["video_id"]) if want_reference else None
     limit = (
@@ -190,57 +193,96 @@ def process_video(
         for fr, faces in zip(batch, detections, strict=True):
             if ref_out is not None and not ref_out.error:
                 ref_out.add(fr, faces, pc)
-            scores: list[float | None]
-            if pair.source:
-                picked = pair.select(fr, faces)
-                if picked is None:  # no counterpart in the original: no crop from this frame
-                    unmatched += 1
-                    chosen, scores = [], []
-                else:
-                    chosen, scores, lost = picked
-                    status["faces_dropped"] += len(lost)
-                    for face, score in lost:
-                        if len(dropped) < pc.max_dropped:
-                            dropped.append(dropped_row(row, fr, face, score, pair.source, cfg))
-            else:
+            if not pair.source:
                 chosen = faces if shipped else select_faces(faces, cfg.detect, limit)
-                scores = [None] * len(chosen)
-            frames_with_face += bool(chosen)
-            label = crop_label(row, fr.time)
-            labels = SampleLabels(
-                row["video_id"],
-                row["dataset"],
-                row["split"],
-                label,
-                int(row["label"]),
-                row["category"],
-                row["method"],
-            )
-            for j, (face, score) in enumerate(zip(chosen, scores, strict=True)):
-                key = make_key(row["video_id"], fr.sample_index, j)
-                rec = CropRecord(
-                    key,
-                    labels,
-                    fr.sample_index,
-                    fr.frame_index,
-                    fr.time,
-                    j,
-                    face.score,
-                    list(face.box),
-                    list(face.landmarks),
-                    score,
+                made = make_samples(fr, chosen, [None] * len(chosen))
+                frames_with_face += bool(made)
+                samples.extend(made)
+                continue
+            # a paired fake: the faces that differ, and (for a one-person video) today's choice
+            today = select_faces(faces, cfg.detect, limit)
+            picked = pair.select(fr, faces)
+            if picked is None:  # no counterpart in the original: no crop from this frame
+                unmatched += 1
+                big = len(select_faces(faces, cfg.detect, 0))
+                held.append(([], make_samples(fr, today, [None] * len(today)), [], big))
+                continue
+            chosen, scores, lost, score_of = picked
+            cache: dict[int, bytes] = {}
+            held.append(
+                (
+                    make_samples(fr, chosen, scores, cache),
+                    make_samples(fr, today, [score_of[id(f)] for f in today], cache),
+                    [(fr, face, score) for face, score in lost],
+                    len(score_of),
                 )
+            )
+        batch.clear()
+
+    def make_samples(fr, chosen: list, scores: list, cache: dict | None = None) -> list:
+        """The samples of one frame's chosen faces (CACHE: face -> JPEG, shared by the two
+        choices of a paired fake's frame)."""
+        label = crop_label(row, fr.time)
+        labels = SampleLabels(
+            row["video_id"],
+            row["dataset"],
+            row["split"],
+            label,
+            int(row["label"]),
+            row["category"],
+            row["method"],
+        )
+        out = []
+        for j, (face, score) in enumerate(zip(chosen, scores, strict=True)):
+            key = make_key(row["video_id"], fr.sample_index, j)
+            rec = CropRecord(
+                key,
+                labels,
+                fr.sample_index,
+                fr.frame_index,
+                fr.time,
+                j,
+                face.score,
+                list(face.box),
+                list(face.landmarks),
+                score,
+            )
+            jpg = None if cache is None else cache.get(id(face))
+            if jpg is None:
                 face_img = (
                     shipped_crop(fr.image, cfg.crop.size)
                     if shipped
                     else crop_face(fr.image, face.box, cfg.crop.margin, cfg.crop.size)
                 )
                 jpg = encode_jpeg(face_img, cfg.crop.jpeg_quality)
-                meta = rec.to_json()
-                index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
-                members = encode_sample(meta, jpg)
-                samples.append((key, members, index_row))
-        batch.clear()
+                if cache is not None:
+                    cache[id(face)] = jpg
+            meta = rec.to_json()
+            index_row = {**meta, "shard": "", "jpeg_bytes": len(jpg)}
+            out.append((key, encode_sample(meta, jpg), index_row))
+        return out
+
+    def settle() -> None:
+        """A paired fake's frames, once all are seen: the faces that differ; or, when no frame
+        showed more than one face and that face differed in one at least, today's crops (the
+        one person is the one manipulated; frames where it does not differ keep their crop)."""
+        nonlocal frames_with_face
+        one_person = (
+            pc.keep_single_person
+            and all(n <= 1 for *_, n in held)
+            and any(kept for kept, *_ in held)
+        )
+        for kept, today, lost, _ in held:
+            made = today if one_person else kept
+            frames_with_face += bool(made)
+            samples.extend(made)
+            if one_person:
+                continue
+            status["faces_dropped"] += len(lost)
+            for fr, face, score in lost:
+                if len(dropped) < pc.max_dropped:
+                    dropped.append(dropped_row(row, fr, face, score, pair.source, cfg))
+        held.clear()
 
     try:
         if not os.path.exists(row["path"]):
@@ -274,6 +316,7 @@ def process_video(
                     flush(batch)
                 check_time()
             flush(batch)
+            settle()
             status["frames_sampled"] = n
             status["strategy"] = info.strategy  # final only now: a failed seek falls back
             if info.errors:
@@ -464,8 +507,8 @@ class PairState:
         return out
 
     def select(self, fr, faces: list):
-        """(chosen faces, their scores, [(dropped face, score)]) of one frame, or None when the
-        frame has no counterpart to compare with."""
+        """(chosen faces, their scores, [(dropped face, score)], id(face) -> score of every face
+        big enough) of one frame, or None when the frame has no counterpart to compare with."""
         from dfprep.detect import select_faces
 
         big = select_faces(faces, self.cfg.detect, 0)  # every face big enough, largest first
@@ -489,7 +532,8 @@ class PairState:
         lost = [(f, s) for f, s in zip(big, scores, strict=True) if s < threshold]
         m = self.cfg.detect.max_faces
         kept = kept if m <= 0 else kept[:m]
-        return [f for f, _ in kept], [s for _, s in kept], lost
+        score_of = {id(f): s for f, s in zip(big, scores, strict=True)}
+        return [f for f, _ in kept], [s for _, s in kept], lost, score_of
 
 
 def run_video(
