@@ -162,7 +162,7 @@ def scenes(tmp_path_factory) -> dict:
         ("fake/fps.mp4", 1, "real/a", ""),  # 10 fps against a 5 fps original
         ("real/bad.mp4", 0, "", ""),
         ("fake/b.mp4", 1, "real/bad", ""),  # its original does not decode
-        ("fake/c.mp4", 1, "real/a", str(v / "mask" / "a.mp4")),  # a mask (auto: used first)
+        ("fake/c.mp4", 1, "real/gone", str(v / "mask" / "a.mp4")),  # no original: its mask
     ]
     m_odd = write_manifest(_table(v, odd), root / "odd.parquet")
     return {"root": root, "m": m, "unpaired": m_unpaired, "odd": m_odd, "truth": truth}
@@ -280,7 +280,7 @@ def test_fallbacks_say_why_and_keep_todays_rule(scenes, tmp_path):
     for vid in ("t-fake-a", "t-fake-fps", "t-fake-b"):
         assert v[vid]["crops"] == today[vid]["crops"] > 0 and v[vid]["faces_dropped"] == 0
     assert s.pairing_fallbacks and sum(s.pairing_fallbacks.values()) == 3
-    # the mask decides (auto prefers it): fake c's "manipulated" region is a's right face box
+    # no original but a mask: the mask decides (fake c's "manipulated" region: a's right face)
     assert v["t-fake-c"]["pairing"] == "mask"
     crops = [r for r in _index(tmp_path / "auto") if r["video_id"] == "t-fake-c"]
     assert crops and {side_of(r["bbox"], None) for r in crops} == {1}
@@ -377,7 +377,7 @@ def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_pat
     m = write_manifest(pair_ffpp(build_manifest("ffpp", sample), sample), tmp_path / "ffpp.parquet")
     assert sum(bool(r["original_id"]) for r in pq.read_table(m).to_pylist()) == 16
     share, reals, single = {}, {}, {}
-    for sel in ("off", "auto", "diff"):
+    for sel in ("off", "auto", "mask"):
         p = _params(sel)
         p = replace(p, detect=replace(p.detect, real_max_faces=-1))
         run_extract([m], tmp_path / sel, p)
@@ -389,6 +389,6 @@ def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_pat
         keys = {r["key"] for r in fakes if r["video_id"] not in multi}
         jpgs = _samples(tmp_path / sel)
         single[sel] = {k: jpgs[k]["jpg"] for k in keys}
-    assert share["off"] < 0.95 and share["auto"] == share["diff"] == 1.0, share
-    assert reals["auto"] == reals["diff"] == reals["off"]
-    assert single["auto"] == single["off"] and single["diff"] == single["off"]
+    assert share["off"] < 0.95 and share["auto"] == share["mask"] == 1.0, share
+    assert reals["auto"] == reals["mask"] == reals["off"]
+    assert single["auto"] == single["off"] and single["mask"] == single["off"]

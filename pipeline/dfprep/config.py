@@ -161,7 +161,8 @@ class PairConfig(Checked):
 
     SECTION = "pair"
 
-    # auto: the mask when the row has one, else the diff against the original; off: largest faces
+    # auto: the diff against the original when it is usable, else the mask when the row has one;
+    # diff | mask: that source only; off: the largest faces everywhere
     select: str = param("auto", Choice(PAIR_SOURCES))
     # diff: a face is manipulated when its box differs this many times more than the rest of the
     # frame (measured on the sample: untouched faces <= 0.71, each fake's face >= 1.64 somewhere)

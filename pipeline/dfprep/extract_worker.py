@@ -398,7 +398,11 @@ class PairState:
         if shipped:
             st.fall_back("the faces are shipped crops (nothing to compare)")
             return st
-        if select == "mask" or (select == "auto" and st.mask_path):
+        # auto: the diff when the original is usable (decoded anyway, in the same job), else the
+        # mask (a second decode per fake: measured 1.44x today's extract time on the sample,
+        # against 1.19x for the diff, with the same 100 % share)
+        usable = original and not st._reference_problem(original)
+        if select == "mask" or (select == "auto" and st.mask_path and not usable):
             if not st.mask_path:
                 st.fall_back("no mask video")
                 return st
