@@ -248,11 +248,16 @@ def _verify_shard(
     irows = index.select(["key", "shard", "video_id", "label", "jpeg_bytes"]).to_pylist()
     status = Counter(r["status"] for r in vrows)
     if "faces_dropped" in videos.column_names:  # paired fakes: faces left out as unmanipulated
-        dropped = sum(videos["faces_dropped"].to_pylist())
+        dropped = sum(n or 0 for n in videos["faces_dropped"].to_pylist())  # null: none
+        how = (
+            [p or "" for p in videos.column("pairing").to_pylist()]
+            if ("pairing" in videos.column_names)
+            else []
+        )
         totals.update(
             faces_dropped=dropped,
-            paired=sum(p in ("diff", "mask") for p in videos["pairing"].to_pylist()),
-            pairing_fallbacks=sum(p.startswith("fallback") for p in videos["pairing"].to_pylist()),
+            paired=sum(p in ("diff", "mask") for p in how),
+            pairing_fallbacks=sum(p.startswith("fallback") for p in how),
         )
         if stats.get("faces_dropped", dropped) != dropped:
             report.problem(
