@@ -128,3 +128,36 @@ class FakeClient:
 def test_threads_per_task_share_each_hosts_cores(workers, tasks, expected):
     assert threads_per_task(FakeClient(workers), 0, tasks) == expected
     assert threads_per_task(FakeClient(workers), 3, tasks) == 3  # an explicit value wins
+
+
+def test_paired_shards_are_the_same_inline_and_on_two_workers(tmp_path):
+    """Fakes wait for their original's reference on the cluster; the shards are those of the
+    inline run, which goes through each group in order."""
+    from distributed import Client, LocalCluster
+
+    from dfprep.manifest import write_manifest
+    from test_pairing import _table
+    from two_faces import write_pair
+
+    v = tmp_path / "v"
+    for i, (name, swap) in enumerate((("a", "right"), ("b", "left"), ("c", None))):
+        write_pair(v, name, swap=swap, seed=i, seconds=1.6)
+    pairs = [(f"real/{n}.mp4", 0, "", "") for n in "abc"]
+    pairs += [(f"fake/{n}.mp4", 1, f"real/{n}", "") for n in "abc"]
+    m = write_manifest(_table(v, pairs), tmp_path / "m.parquet")
+    inline = run_extract([m], tmp_path / "inline", _params(2, scheduler="inline"))
+    assert inline.paired == 3 and inline.faces_dropped > 0
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        s = run_extract([m], tmp_path / "dask", _params(2), client=client)
+        assert not [k for k in client.who_has() if "dfprep-reference" in k]  # all released
+    assert (s.paired, s.faces_dropped, s.crops) == (
+        inline.paired,
+        inline.faces_dropped,
+        inline.crops,
+    )
+    assert _digests(tmp_path / "dask") == _digests(tmp_path / "inline")

@@ -102,6 +102,10 @@ def _other(value, name: str):
         return not value
     if name == "strategy":
         return "seek"
+    if name == "select":
+        return "off"
+    if name == "measure":
+        return "ssim"
     if name == "backend":
         return "insightface"
     if isinstance(value, int):

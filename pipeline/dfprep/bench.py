@@ -30,7 +30,7 @@ from dfprep.core.system import available_cores
 from dfprep.errors import ConfigError, InputError
 from dfprep.outputs import output_dir
 
-CASES = ("stages", "machine")
+CASES = ("stages", "machine", "pairing")  # pairing: dfprep.bench_pairing
 SIZE = (1920, 1080)
 
 

@@ -291,6 +291,13 @@ def extract(
     if summary.errors:
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
         console.print(f"most common problems: {esc(top)}", highlight=False)
+    if summary.paired or summary.pairing_fallbacks:
+        fb = sum(summary.pairing_fallbacks.values())
+        line = f"paired fakes: {summary.paired:,} ({summary.faces_dropped:,} faces dropped as unmanipulated)"
+        if fb:
+            top = "; ".join(f"{n}x {m}" for m, n in list(summary.pairing_fallbacks.items())[:3])
+            line += f"; {fb:,} fell back to the largest faces: {top}"
+        console.print(esc(line), highlight=False)
     if summary.interrupted:
         console.print(
             "[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume"
@@ -319,7 +326,7 @@ def bench(
     case: Annotated[
         str,
         typer.Option(
-            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool."
+            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool; pairing: today's largest face vs the manipulated face on the sample (VIDEOS: its root, default: generated)."
         ),
     ] = "stages",
     n: Annotated[
@@ -377,6 +384,9 @@ def bench(
 
         output_file(json_out, "--json")
     p = _params(params)
+    if case == "pairing":
+        _bench_pairing(videos, p, work_dir, json_out)
+        return
     if case == "stages":
         if len(presets) != 1:
             raise DfprepError("--preset: the stages case takes one preset")
@@ -446,6 +456,53 @@ def bench(
         out.print(r)
     if json_out:
         json_out.write_text(to_json(results if case == "machine" else results[0]))
+
+
+def _bench_pairing(videos, p, work_dir, json_out) -> None:
+    """`dfprep bench --case pairing [ROOT]`: see dfprep.bench_pairing."""
+    import json
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from dfprep.bench_pairing import run_pairing_bench
+
+    if videos and (len(videos) != 1 or not videos[0].is_dir()):
+        raise DfprepError("--case pairing: give at most one argument, the sample's root folder")
+    res = run_pairing_bench(videos[0] if videos else None, p, work_dir=work_dir)
+    out = Console()
+    t = Table(
+        title=f"dfprep bench (pairing): {res.videos} videos, {res.fakes} fakes "
+        f"({res.multi_person_fakes} with two people), {esc(res.root)}"
+    )
+    for col in ("run", "seconds", "fake crops", "manipulated share", "two-person fakes' share",
+                "real crops", "faces dropped", "fallbacks"):  # fmt: skip
+        t.add_column(col, justify="right")
+    for run, sec in res.seconds.items():
+        t.add_row(
+            run,
+            f"{sec:.1f}",
+            str(res.fake_crops[run]),
+            f"{res.share[run]:.2%}",
+            f"{res.share_multi[run]:.2%}",
+            str(res.real_crops[run]),
+            str(res.faces_dropped[run]),
+            str(sum(res.fallbacks[run].values())),
+        )
+    out.print(t)
+    for run, sep in res.separation.items():
+        out.print(f"scores, {run}: " + ", ".join(f"{k} {v}" for k, v in sep.items()))
+    r = Table(title="targets (pairing)")
+    for col in ("ratio", "measured", "target", "met"):
+        r.add_column(col)
+    for name, tgt in res.targets.items():
+        met = {True: "yes", False: "[red]NO[/red]"}[bool(tgt["met"])]
+        r.add_row(name, str(tgt["measured"]), tgt["target"], met)
+    out.print(r)
+    for note in res.notes:
+        out.print(esc(note), highlight=False)
+    if json_out:
+        json_out.write_text(json.dumps(asdict(res), indent=1))
 
 
 X264_PRESETS = (

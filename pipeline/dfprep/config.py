@@ -133,6 +133,8 @@ class DetectConfig(Checked):
     min_face_size: int = param(32, Int(0, MAX_SIDE))
     # per frame, largest first (labels are per video: extra faces may be real); 0 = all
     max_faces: int = param(1, Int(0, 1000))
+    # the same for real videos (more faces of a real video are all real); -1 = max_faces
+    real_max_faces: int = param(-1, Int(-1, 1000))
     batch_size: int = param(8, Int(1, 4096))  # frames per detector call
     # onnxruntime intra-op threads per worker process; 0 = cores / workers
     threads: int = param(0, Int(0, MAX_THREADS))
@@ -146,6 +148,47 @@ class CropConfig(Checked):
     margin: float = param(0.3, Float(0, 4))
     size: int = param(224, Int(16, 4096))  # output side in pixels (4096: 48 MB per raw crop)
     jpeg_quality: int = param(95, Int(1, 100))
+
+
+PAIR_SOURCES = ("auto", "diff", "mask", "off")
+
+
+@dataclass(frozen=True)
+class PairConfig(Checked):
+    """Which faces of a fake are cropped: those that differ from its original (or its mask).
+
+    See dfprep.manipulation (the scores) and dfprep.pairing (the plan); docs/deviations.md."""
+
+    SECTION = "pair"
+
+    # auto: the diff against the original when it is usable, else the mask when the row has one;
+    # diff | mask: that source only; off: the largest faces everywhere
+    select: str = param("auto", Choice(PAIR_SOURCES))
+    # diff: a face is manipulated when its box differs this many times more than the rest of the
+    # frame (measured on the sample: untouched faces <= 0.71, each fake's face >= 1.64 somewhere)
+    threshold: float = param(1.5, Float(0, 1000, lo_open=True))
+    # diff measure: absdiff (mean absolute grey difference) | ssim ((1 - SSIM) / 2); same ratio
+    measure: str = param("absdiff", Choice(("absdiff", "ssim")))
+    # mask: ...when at least this share of its box is white in the mask video (sample: untouched
+    # faces 0, reenacted mouths from 0.19 per video)
+    mask_threshold: float = param(0.05, Float(0, 1, lo_open=True))
+    # frames are compared in grey at this longer side (pixels)
+    compare_size: int = param(320, Int(32, 4096))
+    # grey levels: the rest-of-frame difference below this counts as this (a still frame)
+    noise_floor: float = param(1.0, Float(0, 255, lo_open=True))
+    # a paired fake in which no sampled frame shows two faces, and whose face differs in one at
+    # least, keeps the largest face in every frame (its one person is the one manipulated)
+    keep_single_person: bool = param(True, Bool())
+    # the fake's crops use the boxes found on the original at the same time (no detection on it)
+    reuse_original_boxes: bool = param(False, Bool())
+    # alignment: frame rates and durations may differ by this much, sample times by time_tolerance
+    fps_tolerance: float = param(0.01, Float(0, 1000))
+    duration_tolerance: float = param(0.5, Float(0, DAY))
+    time_tolerance: float = param(0.02, Float(0, 60))
+    # faces dropped as unmanipulated kept per video as thumbnails for the report (0 = none)
+    max_dropped: int = param(4, Int(0, 1000))
+    # the original's frames kept for its fakes, per video; beyond it they fall back (a reason)
+    max_reference_mb: int = param(256, Int(1, 1 << 20))
 
 
 @dataclass(frozen=True)
@@ -182,6 +225,7 @@ class ExtractConfig(Checked):
     detect: DetectConfig = field(default_factory=DetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
+    pair: PairConfig = field(default_factory=PairConfig)
 
     # Thread counts: resolved per machine (cores / workers) and bit-exact either way, so changing
     # them never redoes a shard. EVERY other field (new ones included) is part of the hash: a
@@ -315,6 +359,7 @@ class Params(Checked):
     detect: DetectConfig = field(default_factory=DetectConfig)
     crop: CropConfig = field(default_factory=CropConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
+    pair: PairConfig = field(default_factory=PairConfig)
     run: RunConfig = field(default_factory=RunConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
@@ -324,7 +369,11 @@ class Params(Checked):
     @property
     def extract(self) -> ExtractConfig:
         return ExtractConfig(
-            decode=self.decode, detect=self.detect, crop=self.crop, shard=self.shard
+            decode=self.decode,
+            detect=self.detect,
+            crop=self.crop,
+            shard=self.shard,
+            pair=self.pair,
         )
 
 

@@ -26,12 +26,14 @@ from dfprep.detectors.base import (  # noqa: F401  (the public face of detection
 )
 
 
-def select_faces(faces: list[Face], cfg: DetectConfig) -> list[Face]:
-    """The faces worth cropping: big enough, largest first, at most cfg.max_faces (0 = all).
+def select_faces(faces: list[Face], cfg: DetectConfig, limit: int | None = None) -> list[Face]:
+    """The faces worth cropping: big enough, largest first, at most LIMIT (default
+    cfg.max_faces; 0 = all).
 
     Largest-first because a video's label belongs to its main subject; small background faces
     in a fake video may well be real.
     """
     big = [f for f in faces if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= cfg.min_face_size]
     big.sort(key=lambda f: ((f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), f.score), reverse=True)
-    return big if cfg.max_faces <= 0 else big[: cfg.max_faces]
+    limit = cfg.max_faces if limit is None else limit
+    return big if limit <= 0 else big[:limit]

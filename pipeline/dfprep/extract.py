@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dfprep import pairing
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.atomic import write_json
 from dfprep.errors import InputError
@@ -31,6 +32,8 @@ from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: 
     encode_jpeg,
     one_line,
     process_video,
+    reference_part,
+    result_part,
     run_shard_job,
     run_video,
 )
@@ -85,11 +88,12 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
                     f"video id {r['video_id']!r} is in both {seen_ids[r['video_id']]} and {m}"
                 )
             seen_ids[r["video_id"]] = m
-        for i in range(0, len(rows), n):
-            chunk = rows[i : i + n]
+        # a fake and its original in one job, so the original is decoded once (dfprep.pairing);
+        # without pairs (or pair.select: off) these are the video-id chunks of n videos
+        for i, chunk in enumerate(pairing.pack(pairing.groups(rows, cfg.pair.select), n)):
             jobs.append(
                 ShardJob(
-                    shard_name(prefix, i // n),
+                    shard_name(prefix, i),
                     str(out_dir / "shards"),
                     tuple(chunk),
                     job_hash(cfg, chunk),
@@ -127,6 +131,9 @@ class ExtractSummary:
     no_face: int = 0
     failed: int = 0
     crops: int = 0
+    paired: int = 0  # fakes whose faces were chosen against their original or mask
+    pairing_fallbacks: dict = field(default_factory=dict)  # reason -> fakes (largest faces kept)
+    faces_dropped: int = 0  # faces of paired fakes left out as unmanipulated
     seconds: float = 0.0
     interrupted: bool = False
     errors: dict = field(default_factory=dict)
@@ -186,6 +193,8 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
     """Totals from the stats files on disk (the authority, whichever run wrote them)."""
     errors: Counter = Counter()
     summary.videos = summary.ok = summary.no_face = summary.failed = summary.crops = 0
+    summary.paired = summary.faces_dropped = 0
+    fallbacks: Counter = Counter()
     for j in jobs:
         stats = ShardFiles(j.shards_dir, j.name).read_stats()
         if not stats or stats.get("params_hash") != j.params_hash:
@@ -196,7 +205,12 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
         summary.failed += stats["failed"]
         summary.crops += stats["crops"]
         errors.update(stats.get("errors", {}))
+        pairing_counts = stats.get("pairing", {})
+        summary.paired += pairing_counts.get("diff", 0) + pairing_counts.get("mask", 0)
+        fallbacks.update({k: v for k, v in pairing_counts.items() if k.startswith("fallback:")})
+        summary.faces_dropped += stats.get("faces_dropped", 0)
     summary.errors = dict(errors.most_common(20))
+    summary.pairing_fallbacks = dict(fallbacks.most_common(20))
     with writing(out / "extract.json"):
         write_json(out / "extract.json", summary.as_dict(), newline=False, sort_keys=True)
     return summary
@@ -290,12 +304,16 @@ class OrderedJob:
     """One shard job assembled from per-video results that arrive in any order: each result is
     written as soon as every earlier video of the job has been, so the bytes follow the manifest."""
 
-    def __init__(self, job: ShardJob, held: Held | None = None):
+    def __init__(self, job: ShardJob, held: Held | None = None, select: str = "auto"):
         self.job = job
         self.writer: JobWriter | None = None  # opened with the first video written
         self.waiting: dict[int, VideoResult] = {}
         self.held = held or Held()
         self.failed = False
+        # pairs inside the job: fake -> its original's position; originals -> fakes still to run
+        self.fakes_of = pairing.original_positions(job.videos, select)
+        self.originals = set(self.fakes_of.values())
+        self.waiting_fakes = Counter(self.fakes_of.values())
 
     @property
     def written(self) -> int:
@@ -346,10 +364,13 @@ def _run_on(
     sink({"dashboard": client.dashboard_link, "workers": len(client.nthreads())})
     cfg = task_config(cfg, client, sum(len(j.videos) for j in pending))
     held = Held()
-    jobs = [OrderedJob(j, held) for j in pending]
+    jobs = [OrderedJob(j, held, cfg.pair.select) for j in pending]
     queue = deque((oj, i) for oj in jobs for i in range(len(oj.job.videos)))
     run_id = uuid.uuid4().hex[:8]
     futures: dict = {}  # future -> (OrderedJob, video position)
+    refs: dict = {}  # (job name, original's position) -> the future of its reference
+    blocked: dict = {}  # future of a fake -> its original (job name, position), not back yet
+    originals_back: set = set()
     done = as_completed()
     last_slots = time.monotonic()
 
@@ -357,30 +378,70 @@ def _run_on(
         nonlocal slots, last_slots
         if time.monotonic() - last_slots > 5:  # workers come and go (adaptive clusters, deaths)
             slots, last_slots = task_slots(client), time.monotonic()
+        # a fake waiting for its original's task does not count: the workers would sit idle
         while (
-            queue and len(futures) < 2 * slots and (held.bytes < MAX_WAITING_BYTES or not futures)
+            queue
+            and len(futures) - len(blocked) < 2 * slots
+            and (held.bytes < MAX_WAITING_BYTES or not futures)
         ):
             oj, i = queue.popleft()
             if oj.failed:
                 continue
             row = oj.job.videos[i]
+            key = f"{oj.job.name}-{i:06d}-{run_id}"
+            extra = {}
+            if i in oj.fakes_of:  # a paired fake: its task waits for its original's reference
+                extra["reference"] = refs.get((oj.job.name, oj.fakes_of[i]))
+            if i in oj.originals:
+                extra["want_reference"] = True
             fut = client.submit(
                 run_video,
                 row,
                 cfg,
                 params.run.video_timeout,
-                key=f"dfprep-video-{oj.job.name}-{i:06d}-{run_id}",
+                **extra,
+                key=f"dfprep-video-{key}",
                 retries=params.run.retries,
                 pure=False,
             )
+            if i in oj.originals:  # its crops come back; its frames stay on the cluster
+                ref = client.submit(
+                    reference_part, fut, key=f"dfprep-reference-{key}", retries=params.run.retries
+                )
+                refs[(oj.job.name, i)] = ref
+                fut = client.submit(
+                    result_part, fut, key=f"dfprep-result-{key}", retries=params.run.retries
+                )
+            elif i in oj.fakes_of and (oj.job.name, oj.fakes_of[i]) not in originals_back:
+                blocked[fut] = (oj.job.name, oj.fakes_of[i])
             futures[fut] = (oj, i)
             done.add(fut)
 
+    def unblock(oj: OrderedJob, i: int) -> None:
+        """Video I of OJ came back: if an original, its fakes can run now."""
+        if i in oj.originals:
+            originals_back.add((oj.job.name, i))
+            for f in [f for f, k in blocked.items() if k == (oj.job.name, i)]:
+                del blocked[f]
+
+    def release(oj: OrderedJob, i: int | None = None) -> None:
+        """Forget the references no fake of OJ still needs (all of them when I is None)."""
+        if i is not None and i in oj.fakes_of:
+            o = oj.fakes_of[i]
+            oj.waiting_fakes[o] -= 1
+            if oj.waiting_fakes[o] == 0:
+                refs.pop((oj.job.name, o), None)
+        elif i is None:
+            for o in oj.originals:
+                refs.pop((oj.job.name, o), None)
+
     def fail(oj: OrderedJob, e: BaseException) -> None:
+        release(oj)
         oj.abort()
         mine = [f for f, (o, _) in futures.items() if o is oj]
         for f in mine:
             del futures[f]
+            blocked.pop(f, None)
         if mine:
             client.cancel(mine)
         summary.failed_jobs.append((oj.job.name, one_line(e)))
@@ -390,6 +451,7 @@ def _run_on(
         submit_more()
         for fut in done:
             oj, i = futures.pop(fut, (None, 0))
+            blocked.pop(fut, None)
             if oj is None or oj.failed:  # a cancelled video of a failed job
                 continue
             try:
@@ -399,6 +461,8 @@ def _run_on(
                 submit_more()
                 continue
             del fut
+            unblock(oj, i)
+            release(oj, i)
             st = result.status_row
             sink({"shard": oj.job.name, "status": st["status"], "crops": st["crops"]})
             try:

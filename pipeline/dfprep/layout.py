@@ -16,10 +16,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.errors import InputError
-from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
+from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.shard import ShardFiles
 
-__all__ = ["INDEX_COLUMNS", "VIDEO_COLUMNS", "ExtractShard", "find_shards", "read_extract_shards"]
+__all__ = [
+    "INDEX_COLUMNS",
+    "VIDEO_COLUMNS",
+    "ExtractShard",
+    "find_shards",
+    "read_dropped",
+    "read_extract_shards",
+]
 
 # crop-index columns the readers need (the boxes and landmarks stay on disk)
 INDEX_COLUMNS = [
@@ -106,3 +113,18 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
         videos = read_table(files.videos, VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA)
         out.append(ExtractShard(files, index, videos, params_hash))
     return out, incomplete
+
+
+def read_dropped(extract_dir: str | Path) -> tuple[pa.Table, int]:
+    """(the thumbnails of faces dropped as unmanipulated, all complete shards together; the
+    number of faces dropped, from the stats) of one extract output. Shards written before
+    pairing have neither: an empty table and 0."""
+    complete, _ = find_shards(extract_dir)
+    tables, dropped = [], 0
+    for stats in complete:
+        files = ShardFiles(stats.parent, stats.name[: -len(".stats.json")])
+        dropped += int((files.read_stats() or {}).get("faces_dropped", 0))
+        if files.dropped.exists():
+            tables.append(read_table(files.dropped, DROPPED_SCHEMA.names, DROPPED_SCHEMA))
+    table = pa.concat_tables(tables) if tables else DROPPED_SCHEMA.empty_table()
+    return table, dropped

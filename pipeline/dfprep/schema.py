@@ -72,6 +72,9 @@ CROP_INDEX_SCHEMA = pa.schema(
         ("bbox", pa.list_(pa.float32(), 4)),  # x1, y1, x2, y2 in source pixels
         ("landmarks", pa.list_(pa.float32(), 10)),  # 5 points (x, y) in source pixels
         ("jpeg_bytes", pa.int32()),
+        # a paired fake's crop: how much its face differs from the original (or its mask share);
+        # null for every other crop (and absent from indexes written before pairing)
+        ("manip_score", pa.float32()),
     ]
 )
 
@@ -93,6 +96,27 @@ VIDEO_STATUS_SCHEMA = pa.schema(
         ("duration", pa.float64()),
         ("width", pa.int32()),
         ("height", pa.int32()),
+        ("original_id", pa.string()),  # the manifest's original_id ("" = none)
+        # how its fake crops were chosen: "" (the largest faces) | diff | mask | fallback: <reason>
+        ("pairing", pa.string()),
+        ("faces_dropped", pa.int32()),  # faces left out as unmanipulated
+    ]
+)
+
+# NAME.dropped.parquet: a few faces per paired fake that were left out as unmanipulated (their
+# thumbnails, for `dfprep report`'s contact sheet); written only when there is one
+DROPPED_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("dataset", pa.string()),
+        ("method", pa.string()),
+        ("sample_index", pa.int32()),
+        ("frame_index", pa.int32()),
+        ("time", pa.float64()),
+        ("bbox", pa.list_(pa.float32(), 4)),
+        ("manip_score", pa.float32()),
+        ("source", pa.string()),  # diff | mask
+        ("jpg", pa.binary()),  # the face with the crop's margin, 112 px
     ]
 )
 
@@ -146,6 +170,7 @@ class CropRecord:
     score: float
     bbox: list[float]
     landmarks: list[float] = field(default_factory=list)
+    manip_score: float | None = None  # paired fakes only: unpaired crops keep their old .json
 
     def to_json(self) -> dict:
         d = asdict(self.labels)
@@ -159,6 +184,8 @@ class CropRecord:
             bbox=[round(float(v), 2) for v in self.bbox],
             landmarks=[round(float(v), 2) for v in self.landmarks],
         )
+        if self.manip_score is not None:
+            d["manip_score"] = round(float(self.manip_score), 4)
         return d
 
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from dfprep.core.atomic import TMP_MARK, publish, remove_tmp, tmp_path, write_json
 from dfprep.errors import DfprepError
-from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA
+from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.tario import TarSink
 
 __all__ = [
@@ -69,6 +69,8 @@ class ShardFiles:
         self.index = self.dir / f"{name}.index.parquet"
         self.videos = self.dir / f"{name}.videos.parquet"
         self.stats = self.dir / f"{name}.stats.json"
+        # optional: faces of paired fakes dropped as unmanipulated (thumbnails), when there are any
+        self.dropped = self.dir / f"{name}.dropped.parquet"
 
     @property
     def all(self) -> tuple[Path, ...]:
@@ -90,7 +92,7 @@ class ShardFiles:
 
     def remove(self) -> None:
         """Delete the shard, and the temporary files of an attempt whose worker was killed."""
-        for p in (self.stats, *self.all[:-1]):  # stats first: the shard stops counting as done
+        for p in (self.stats, *self.all[:-1], self.dropped):  # stats first: no longer done
             p.unlink(missing_ok=True)
         remove_tmp(self.dir, f"{self.name}.")
 
@@ -118,7 +120,13 @@ class ShardWriter:
             self._tar.write(key, members)
         self.count += 1
 
-    def commit(self, index_rows: list[dict], video_rows: list[dict], stats: dict) -> None:
+    def commit(
+        self,
+        index_rows: list[dict],
+        video_rows: list[dict],
+        stats: dict,
+        dropped_rows: list[dict] | None = None,
+    ) -> None:
         with writing(self.files.tar):
             self._tar.close()
             self._stream.close()
@@ -127,10 +135,13 @@ class ShardWriter:
             with writing(self.files.tar):
                 publish(self._tmp_tar, self.files.tar)
             written.append(self.files.tar)
-            for rows, schema, final in (
+            tables = [
                 (index_rows, CROP_INDEX_SCHEMA, self.files.index),
                 (video_rows, VIDEO_STATUS_SCHEMA, self.files.videos),
-            ):
+            ]
+            if dropped_rows:
+                tables.append((dropped_rows, DROPPED_SCHEMA, self.files.dropped))
+            for rows, schema, final in tables:
                 tmp = tmp_path(final)
                 with writing(final):
                     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp)

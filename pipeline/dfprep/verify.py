@@ -33,13 +33,15 @@ from dfprep.balance.select import BALANCED_SPLITS
 from dfprep.core.codec import check_sample
 from dfprep.core.errors import first_line
 from dfprep.errors import InputError
-from dfprep.schema import CROP_INDEX_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
+from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
 from dfprep.shard import TMP_MARK, ShardFiles
 from dfprep.tario import iter_samples
 
 MAX_PROBLEMS = 1000  # kept in full; beyond this only counted (a broken run can have millions)
 MANIFEST_LABELS = ("label", "dataset", "split", "method", "category")
 SELECTION_COLUMNS = ["key", "split", "label", "out_shard", "out_pos"]
+# columns added with pairing (issue 13): shards written before them are still valid
+LATER_COLUMNS = frozenset({"manip_score", "original_id", "pairing", "faces_dropped"})
 
 
 @dataclass
@@ -125,7 +127,7 @@ def _read_table(path: Path, schema: pa.Schema, report: VerifyReport) -> pa.Table
     except (OSError, pa.ArrowException) as e:
         report.problem(f"{path}: not a readable Parquet file ({first_line(e)})")
         return None
-    missing = [n for n in schema.names if n not in t.column_names]
+    missing = [n for n in schema.names if n not in t.column_names and n not in LATER_COLUMNS]
     if missing:
         report.problem(f"{path}: missing column(s) {', '.join(missing)}")
         return None
@@ -245,6 +247,29 @@ def _verify_shard(
     vrows = videos.select(["video_id", *MANIFEST_LABELS, "status", "error", "crops"]).to_pylist()
     irows = index.select(["key", "shard", "video_id", "label", "jpeg_bytes"]).to_pylist()
     status = Counter(r["status"] for r in vrows)
+    if "faces_dropped" in videos.column_names:  # paired fakes: faces left out as unmanipulated
+        dropped = sum(n or 0 for n in videos["faces_dropped"].to_pylist())  # null: none
+        how = (
+            [p or "" for p in videos.column("pairing").to_pylist()]
+            if ("pairing" in videos.column_names)
+            else []
+        )
+        totals.update(
+            faces_dropped=dropped,
+            paired=sum(p in ("diff", "mask") for p in how),
+            pairing_fallbacks=sum(p.startswith("fallback") for p in how),
+        )
+        if stats.get("faces_dropped", dropped) != dropped:
+            report.problem(
+                f"{files.stats}: faces_dropped = {stats.get('faces_dropped')!r}, "
+                f"the shard's video table says {dropped}"
+            )
+        if files.dropped.exists():
+            thumbs = _read_table(files.dropped, DROPPED_SCHEMA, report)
+            if thumbs is not None and len(thumbs) > dropped:
+                report.problem(
+                    f"{files.dropped}: {len(thumbs)} thumbnails for {dropped} dropped faces"
+                )
     totals.update(
         videos=len(vrows),
         crops=len(irows),

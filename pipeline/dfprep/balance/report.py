@@ -25,6 +25,7 @@ from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
 from dfprep.core.codec import decode_jpeg
 from dfprep.errors import InputError
+from dfprep.layout import read_dropped
 from dfprep.outputs import output_dir
 from dfprep.schema import LABEL_NAMES
 from dfprep.tario import read_members
@@ -38,6 +39,7 @@ class ReportResult:
     sheets: list[Path] = field(default_factory=list)
     chart: Path | None = None
     markdown: Path | None = None
+    dropped: int = 0  # faces of paired fakes dropped as unmanipulated (extract outputs)
 
 
 def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
@@ -83,12 +85,16 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
     return "…" + text
 
 
-def contact_sheet(crops: pa.Table, title: str, cfg: ReportConfig) -> Image.Image:
-    """A grid of thumbnails, each captioned with its video id and time in the video."""
-    images: dict[str, bytes] = {}
-    for path in sorted(set(crops["path"].to_pylist())):
-        keys = set(crops.filter(pc.equal(crops["path"], path))["key"].to_pylist())
-        images.update(read_members(path, keys, "jpg"))
+def contact_sheet(
+    crops: pa.Table, title: str, cfg: ReportConfig, images: dict[str, bytes] | None = None
+) -> Image.Image:
+    """A grid of thumbnails, each captioned with its video id and time in the video (and its
+    `caption` column when it has one). IMAGES: key -> JPEG, else read from the crops' tars."""
+    if images is None:
+        images = {}
+        for path in sorted(set(crops["path"].to_pylist())):
+            keys = set(crops.filter(pc.equal(crops["path"], path))["key"].to_pylist())
+            images.update(read_members(path, keys, "jpg"))
     font = ImageFont.load_default()
     pad, cap, head = 4, 14, 22
     cols = max(1, min(cfg.cols, len(crops)))
@@ -114,9 +120,54 @@ def contact_sheet(crops: pa.Table, title: str, cfg: ReportConfig) -> Image.Image
             draw.text(
                 (x + 4, y + 4), "missing" if data is None else "unreadable", fill="red", font=font
             )
-        caption = _fit(draw, f"{row['video_id']} {row['time']:.0f}s", font, cfg.thumb)
+        text = row.get("caption") or f"{row['video_id']} {row['time']:.0f}s"
+        caption = _fit(draw, text, font, cfg.thumb)
         draw.text((x, y + cfg.thumb + 1), caption, fill="black", font=font)
     return sheet
+
+
+DROPPED_SHEET = "dropped-unmanipulated.png"
+
+
+def _dropped_sheet(dirs, out: Path, cfg: ReportConfig, rng, result, entries) -> str:
+    """The faces of paired fakes that extract left out as unmanipulated (a random few of the
+    thumbnails it kept), captioned video id, time and score; returns the report's lines."""
+    tables, total = [], 0
+    for d in dirs:
+        t, n = read_dropped(d)
+        tables.append(t)
+        total += n
+    thumbs = pa.concat_tables(tables)
+    if total == 0 and len(thumbs) == 0:
+        return ""
+    take = np.sort(
+        rng.choice(len(thumbs), size=min(cfg.rows * cfg.cols, len(thumbs)), replace=False)
+    )
+    shown = thumbs.take(pa.array(take, pa.int64())).to_pylist()
+    rows = [
+        {
+            "key": str(i),
+            "video_id": r["video_id"],
+            "time": r["time"],
+            "caption": f"{r['video_id']} {r['time']:.0f}s {r['source']} {r['manip_score']:.2f}",
+        }
+        for i, r in enumerate(shown)
+    ]
+    videos = len(set(thumbs["video_id"].to_pylist()))
+    title = (
+        f"faces dropped as unmanipulated: {total:,} in all, {len(thumbs):,} kept as thumbnails "
+        f"from {videos:,} fake videos, {len(rows)} random shown (caption: video, time, source, score)"
+    )
+    if rows:
+        table = pa.Table.from_pylist(rows)
+        images = {str(i): r["jpg"] for i, r in enumerate(shown)}
+        contact_sheet(table, title, cfg, images).save(out / DROPPED_SHEET)
+        result.sheets.append(out / DROPPED_SHEET)
+    lines = ["", "## Faces dropped as unmanipulated", "", f"{title}.", ""]
+    if rows:
+        lines += [f"![dropped faces]({DROPPED_SHEET})", ""]
+    result.dropped = total
+    return "\n".join(lines)
 
 
 def _safe(name: str) -> str:
@@ -207,6 +258,9 @@ def run_report(
         contact_sheet(shown, title, cfg).save(out / name)
         result.sheets.append(out / name)
         entries.append((f"{ds} / {label}", name))
+    dropped_note = ""
+    if not balanced:
+        dropped_note = _dropped_sheet(dirs, out, cfg, rng, result, entries)
     md = _markdown(
         ", ".join(map(str, dirs)),
         chart.name if result.chart else None,
@@ -214,6 +268,7 @@ def run_report(
         stats.get("extract", {}),
         cfg.top_errors,
     )
+    md += dropped_note
     result.markdown = out / "report.md"
     result.markdown.write_text(md)
     return result

@@ -1,0 +1,243 @@
+"""`dfprep bench --case pairing`: today's rule (largest face) against manipulation-aware selection.
+
+On the FF++-layout sample (`dfprep synth`, with its two-person scenes and `synth_truth.json`),
+one run extracts the same manifest with `pair.select: off` (today), `auto` (the diff against the
+original, which every fake of the sample has), `mask` (FF++'s mask videos alone) and `diff` with
+`pair.measure: ssim`, on one cluster, and prints: the share of fake-labelled crops whose face was manipulated (from the
+ground truth), real crops of each run (none may be lost), whether the single-person videos' crops
+are byte-identical (JPEG bytes) to today's, the extract time of each against today's (target
+<= 1.3x) and the separation of the absdiff and SSIM scores (manipulated vs untouched faces)
+at the threshold.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from dfprep.config import Params, replace
+
+# (name, pair.select, pair.measure): the output folder is WORK/<select>-<measure>
+RUNS = (
+    ("today", "off", "absdiff"),
+    ("ours", "auto", "absdiff"),
+    ("mask only", "mask", "absdiff"),
+    ("ssim only", "diff", "ssim"),
+)
+
+
+@dataclass
+class PairingBench:
+    root: str
+    videos: int
+    fakes: int
+    multi_person_fakes: int
+    seconds: dict[str, float] = field(default_factory=dict)  # run -> extract wall seconds
+    share: dict[str, float] = field(default_factory=dict)  # run -> manipulated share of fake crops
+    share_multi: dict[str, float] = field(default_factory=dict)  # ...of multi-person fakes' crops
+    fake_crops: dict[str, int] = field(default_factory=dict)
+    real_crops: dict[str, int] = field(default_factory=dict)
+    single_identical: dict[str, bool] = field(default_factory=dict)
+    faces_dropped: dict[str, int] = field(default_factory=dict)
+    fallbacks: dict[str, dict] = field(default_factory=dict)
+    separation: dict[str, dict] = field(default_factory=dict)  # run -> score separation
+    targets: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _index(out: Path) -> list[dict]:
+    rows = []
+    for f in sorted((out / "shards").glob("*.index.parquet")):
+        rows += pq.read_table(f).to_pylist()
+    return rows
+
+
+def _dropped(out: Path) -> list[dict]:
+    from dfprep.layout import read_dropped
+
+    return read_dropped(out)[0].drop_columns(["jpg"]).to_pylist()
+
+
+def _jpegs(out: Path, keys: set[str]) -> dict[str, bytes]:
+    from dfprep.tario import iter_samples
+
+    found = {}
+    for tar in sorted((out / "shards").glob("*.tar")):
+        with open(tar, "rb") as f:
+            for key, members in iter_samples(f, str(tar)):
+                if key in keys:
+                    found[key] = members["jpg"]
+    return found
+
+
+def sample_root(work: Path, params: Params) -> Path:
+    """The FF++-layout sample under WORK (made once, reused by later runs)."""
+    from dfprep.synth import synth_ffpp
+
+    root = work / "sample"
+    if not (root / "synth_truth.json").exists():
+        synth_ffpp(root, params.synth)
+    return root
+
+
+def run_pairing_bench(
+    root: Path | None = None, params: Params | None = None, *, work_dir: Path | None = None
+) -> PairingBench:
+    from dfprep.bench import _warm_row, _warm_worker
+    from dfprep.distribute import default_workers, make_client
+    from dfprep.extract import run_extract, task_config
+    from dfprep.manifest import build_manifest, write_manifest
+    from dfprep.synth.truth import load_truth
+
+    params = params or Params()
+    work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-pairing-"))
+    work.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root else sample_root(work, params)
+    truth = by_video_id(load_truth(root))
+    table = pair_ffpp(build_manifest("ffpp", root), root)
+    m = write_manifest(table, work / "ffpp.parquet")
+    rows = pq.read_table(m).to_pylist()
+    by_id = {r["video_id"]: r for r in rows}
+    multi = {vid for vid in by_id if vid in truth and is_multi_person(truth[vid])}
+    res = PairingBench(
+        str(root),
+        len(rows),
+        sum(r["label"] == 1 for r in rows),
+        sum(by_id[v]["label"] == 1 for v in multi),
+    )
+    outs = {}
+    with make_client(params.run) as client:
+        client.wait_for_workers(default_workers(params.run))
+        cfg = task_config(params.extract, client, len(rows))
+        if not all(client.run(_warm_worker, _warm_row(work), cfg).values()):
+            raise RuntimeError("bench: the warm-up video failed on a worker")
+        for name, select, measure in RUNS:
+            pair = replace(params.pair, select=select, measure=measure, max_dropped=1000)
+            p = replace(params, pair=pair)
+            t0 = time.perf_counter()
+            out = work / f"{select}-{measure}"
+            s = run_extract([m], out, p, client=client, overwrite=True)
+            res.seconds[name] = round(time.perf_counter() - t0, 2)
+            res.faces_dropped[name] = s.faces_dropped
+            res.fallbacks[name] = s.pairing_fallbacks
+            outs[name] = out
+    crops = {name: _index(out) for name, out in outs.items()}
+    for name, idx in crops.items():
+        fakes = [r for r in idx if r["label"] == 1]
+        judged = [manipulated(truth, r) for r in fakes]
+        res.fake_crops[name] = len(fakes)
+        res.real_crops[name] = sum(r["label"] == 0 for r in idx)
+        res.share[name] = round(sum(judged) / max(1, len(judged)), 4)
+        mj = [j for r, j in zip(fakes, judged, strict=True) if r["video_id"] in multi]
+        res.share_multi[name] = round(sum(mj) / max(1, len(mj)), 4)
+    today_single = {r["key"] for r in crops["today"] if r["video_id"] not in multi}
+    ref = _jpegs(outs["today"], today_single)
+    for name in outs:
+        if name != "today":
+            mine = {r["key"] for r in crops[name] if r["video_id"] not in multi}
+            res.single_identical[name] = mine == today_single and _jpegs(outs[name], mine) == ref
+    # the scores of every face of the paired fakes (kept as crops, or dropped), by the truth
+    for name in ("ours", "ssim only", "mask only"):
+        thr = params.pair.mask_threshold if name == "mask only" else params.pair.threshold
+        res.separation[name] = separation(crops[name], _dropped(outs[name]), truth, thr)
+    for name in ("ours", "mask only"):
+        ratio = res.seconds[name] / max(1e-9, res.seconds["today"])
+        res.targets[f"time {name} / today"] = {
+            "measured": round(ratio, 3),
+            "target": "<= 1.3",
+            "met": ratio <= 1.3,
+        }
+        res.targets[f"manipulated share of fake crops, {name}"] = {
+            "measured": res.share[name],
+            "target": ">= 0.99",
+            "met": res.share[name] >= 0.99,
+        }
+        res.targets[f"real crops lost, {name}"] = {
+            "measured": res.real_crops["today"] - res.real_crops[name],
+            "target": "0",
+            "met": res.real_crops[name] >= res.real_crops["today"],
+        }
+        res.targets[f"single-person crops byte-identical, {name}"] = {
+            "measured": res.single_identical[name],
+            "target": "True",
+            "met": res.single_identical[name],
+        }
+    res.notes.append(f"work folder: {work}; cores: {default_cores()}")
+    return res
+
+
+def separation(crops: list[dict], dropped: list[dict], truth, thr: float) -> dict:
+    """How the scores of manipulated and untouched faces separate at the threshold."""
+    faces = [r for r in crops if r["manip_score"] is not None] + dropped
+    scored = [(f["manip_score"], manipulated(truth, f)) for f in faces]
+    manip = sorted(s for s, j in scored if j)
+    clean = sorted(s for s, j in scored if not j)
+    if not manip or not clean:
+        return {"manipulated faces": len(manip), "untouched faces": len(clean)}
+    return {
+        "manipulated faces": len(manip),
+        "untouched faces": len(clean),
+        "manipulated min": round(manip[0], 3),
+        "manipulated 1st pct": round(manip[len(manip) // 100], 3),
+        "untouched 99th pct": round(clean[min(len(clean) - 1, (99 * len(clean)) // 100)], 3),
+        "untouched max": round(clean[-1], 3),
+        "threshold": thr,
+        "manipulated below threshold": sum(s < thr for s in manip),
+        "untouched at or above threshold": sum(s >= thr for s in clean),
+    }
+
+
+def by_video_id(truth: dict) -> dict:
+    """The truth's entries (keyed by relative path) keyed by the sample's video ids."""
+    from dfprep.schema import make_video_id
+
+    return {make_video_id("ffpp", rel): v for rel, v in truth.items()}
+
+
+def is_multi_person(entry: dict) -> bool:
+    from dfprep.synth.truth import is_multi_person as multi
+
+    return multi(entry)
+
+
+def manipulated(truth: dict, face: dict) -> bool:
+    """Whether a crop or dropped face (video id, sample time, box) is the manipulated face."""
+    from dfprep.synth.truth import crop_is_manipulated
+
+    entry = truth.get(face["video_id"])
+    if entry is None:
+        return False
+    return crop_is_manipulated(entry, int(face["frame_index"]), face["bbox"])
+
+
+def pair_ffpp(table, root: Path):
+    """The FF++ pairs (the target AAA of a fake AAA_BBB, and its mask video), for a manifest
+    whose adapter did not fill `original_id` / `mask_path` (a stand-in until it does)."""
+    import pyarrow as pa
+
+    from dfprep.schema import make_video_id
+
+    rows = table.to_pylist()
+    if any(r.get("original_id") for r in rows):
+        return table
+    ids = {r["video_id"] for r in rows}
+    for r in rows:
+        rel = Path(r["path"]).resolve().relative_to(Path(root).resolve())
+        if r["label"] != 1 or rel.parts[0] != "manipulated_sequences":
+            continue
+        target = rel.stem.split("_")[0]
+        orig = make_video_id("ffpp", f"original_sequences/youtube/c23/videos/{target}.mp4")
+        r["original_id"] = orig if orig in ids else ""
+        mask = Path(root) / "manipulated_sequences" / rel.parts[1] / "masks" / "videos" / rel.name
+        r["mask_path"] = str(mask.resolve()) if mask.exists() else ""
+    return pa.Table.from_pylist(rows, schema=table.schema)
+
+
+def default_cores() -> int:
+    from dfprep.core.system import available_cores
+
+    return available_cores()
