@@ -319,3 +319,46 @@ def test_partly_fake_video_labels_each_crop_by_its_fake_segments(tmp_path):
         for s in samples.values()
     ]
     assert got == [(0, b"0", 0, 1), (1, b"0", 0, 1), (2, b"1", 1, 1), (3, b"0", 0, 1)]
+
+
+def test_interrupt_watch_remembers_a_ctrl_c_and_restores_the_handler():
+    import os
+    import signal
+    import time
+
+    from dfprep.core.signals import interrupt_watch
+
+    before = signal.getsignal(signal.SIGINT)
+    with interrupt_watch() as seen:
+        assert not seen()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        assert seen()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_that_surfaces_as_another_error_is_an_interrupt_not_a_failed_job(
+    tmp_path, monkeypatch
+):
+    """A Ctrl-C inside a C extension's import surfaces as e.g. `ImportError: initialization
+    failed`: extract reports the run interrupted (exit 130), never a failed shard job."""
+    import os
+    import signal
+    import time
+
+    import dfprep.extract as ex
+
+    make_face_video(tmp_path / "v" / "a.mp4", fps=5, size=(160, 120), seconds=1, seed=0)
+    m = _manifest(tmp_path / "v", ["a.mp4"], tmp_path / "m.parquet")
+
+    def interrupted_import(*a, **k):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+
+    monkeypatch.setattr(ex, "run_shard_job", interrupted_import)
+    summary = run_extract([m], tmp_path / "out", _params())
+    assert summary.interrupted and not summary.failed_jobs

@@ -22,6 +22,7 @@ from pathlib import Path
 from dfprep import pairing
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.atomic import write_json
+from dfprep.core.signals import interrupt_watch
 from dfprep.errors import InputError
 from dfprep.extract_worker import (  # noqa: F401  (process_video, VideoResult: dftrain.predict's API)
     JobWriter,
@@ -258,31 +259,38 @@ def run_extract(
         )
     t0 = time.time()
     sink = on_event or (lambda e: None)
-    try:
-        if not pending:
-            pass
-        elif client == "inline" or params.run.scheduler == "inline":
-            cfg = resolve_threads(
-                cfg, replace(params.run, scheduler="inline")
-            )  # one video at a time
-            with local_sink(sink):
-                for j in pending:
-                    try:
-                        run_shard_job(j, cfg, params.run.video_timeout)
-                        summary.done += 1
-                        summary.videos_run += len(j.videos)
-                    except Exception as e:
-                        summary.failed_jobs.append((j.name, one_line(e)))
-        elif client is not None:
-            _run_on(client, pending, cfg, params, summary, sink)
-        else:
-            with make_client(params.run) as c:
-                _run_on(c, pending, cfg, params, summary, sink)
-    except KeyboardInterrupt:
-        summary.interrupted = True
-    finally:
-        summary.seconds = round(time.time() - t0, 3)
-        summarize(jobs, out, summary)
+    with interrupt_watch() as interrupted:
+        try:
+            if not pending:
+                pass
+            elif client == "inline" or params.run.scheduler == "inline":
+                cfg = resolve_threads(
+                    cfg, replace(params.run, scheduler="inline")
+                )  # one video at a time
+                with local_sink(sink):
+                    for j in pending:
+                        try:
+                            run_shard_job(j, cfg, params.run.video_timeout)
+                            summary.done += 1
+                            summary.videos_run += len(j.videos)
+                        except Exception as e:
+                            if interrupted():  # Ctrl-C inside an import or a C callback
+                                raise KeyboardInterrupt from e
+                            summary.failed_jobs.append((j.name, one_line(e)))
+            elif client is not None:
+                _run_on(client, pending, cfg, params, summary, sink, interrupted)
+            else:
+                with make_client(params.run) as c:
+                    _run_on(c, pending, cfg, params, summary, sink, interrupted)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        except Exception:
+            if not interrupted():
+                raise
+            summary.interrupted = True  # Ctrl-C surfaced as another error (see dfprep.core.signals)
+        finally:
+            summary.seconds = round(time.time() - t0, 3)
+            summarize(jobs, out, summary)
     return summary
 
 
@@ -349,6 +357,7 @@ def _run_on(
     params: Params,
     summary: ExtractSummary,
     sink: Callable[[dict], None],
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> None:
     """Every video of the pending jobs as its own Dask task, in manifest order, at most a couple
     per worker thread ahead of the workers (so all cores stay busy to the last video whatever the
@@ -457,6 +466,8 @@ def _run_on(
             try:
                 result = fut.result()
             except Exception as e:  # its worker died retries + 1 times, or the task raised
+                if interrupted():  # Ctrl-C inside an import or a C callback
+                    raise KeyboardInterrupt from e
                 fail(oj, e)
                 submit_more()
                 continue
@@ -474,6 +485,8 @@ def _run_on(
                     sink({"shard": oj.job.name, "job_done": True, "videos": len(oj.job.videos)})
                     jobs.remove(oj)
             except Exception as e:  # the disk: this job is lost, the others go on
+                if interrupted():
+                    raise KeyboardInterrupt from e
                 fail(oj, e)
             submit_more()
     except BaseException:
