@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from dfprep.config import Params, load_params, replace
+from dfprep.core.atomic import write_text
 from dfprep.core.cli import console, esc, handle_errors
 from dfprep.errors import DfprepError
 
@@ -285,7 +286,7 @@ def extract(
         import json
 
         metrics.parent.mkdir(parents=True, exist_ok=True)
-        metrics.write_text(json.dumps(summary.as_dict(), indent=1, sort_keys=True))
+        write_text(metrics, json.dumps(summary.as_dict(), indent=1, sort_keys=True))
     for name, err in summary.failed_jobs:
         console.print(f"[red]shard job {esc(name)} failed:[/red] {esc(err)}")
     if summary.errors:
@@ -455,7 +456,7 @@ def bench(
             )
         out.print(r)
     if json_out:
-        json_out.write_text(to_json(results if case == "machine" else results[0]))
+        write_text(json_out, to_json(results if case == "machine" else results[0]))
 
 
 def _bench_pairing(videos, p, work_dir, json_out) -> None:
@@ -502,7 +503,7 @@ def _bench_pairing(videos, p, work_dir, json_out) -> None:
     for note in res.notes:
         out.print(esc(note), highlight=False)
     if json_out:
-        json_out.write_text(json.dumps(asdict(res), indent=1))
+        write_text(json_out, json.dumps(asdict(res), indent=1))
 
 
 X264_PRESETS = (
@@ -621,7 +622,7 @@ def balance(
             for split, v in result.stats.get("splits", {}).items()
             if v.get("plan")
         }
-        metrics.write_text(json.dumps(plans, indent=1, sort_keys=True))
+        write_text(metrics, json.dumps(plans, indent=1, sort_keys=True))
 
 
 def _int(v: str, opt: str) -> int:
@@ -699,7 +700,7 @@ def verify(
             + (f" (see {esc(json_out)})" if json_out else " (--json for all)")
         )
     if json_out:
-        json_out.write_text(json.dumps(r.as_dict(), indent=1))
+        write_text(json_out, json.dumps(r.as_dict(), indent=1))
     counts = ", ".join(f"{k} {v:,}" for k, v in r.counts.items())
     if not r.ok:
         console.print(

@@ -397,5 +397,5 @@ def write_json(result: dict, out: Path) -> Path:
 
 def write_outputs(result: dict, out: Path) -> tuple[Path, Path]:
     j, m = write_json(result, out), out / "bench.md"
-    m.write_text(to_markdown(result))
+    atomic.write_text(m, to_markdown(result))
     return j, m

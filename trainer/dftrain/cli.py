@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from dfprep.core.atomic import write_text
 from dfprep.core.cli import handle_errors
 from dfprep.core.errors import DfprepError
 from dfprep.core.outputs import output_file
@@ -345,7 +346,7 @@ def compare(
         figure=figure,
     )
     if out is not None:
-        out.write_text(text)
+        write_text(out, text)
     print(text)
 
 

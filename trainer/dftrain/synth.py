@@ -7,13 +7,13 @@ dataset and whose stripe direction depends on the category, so a tiny model can 
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import webdataset as wds
 from PIL import Image
 
+from dfprep.core.atomic import write_json
 from dfprep.core.codec import encode_sample
 from dfprep.schema import TRAIN_DATASETS, make_key
 
@@ -113,7 +113,7 @@ def write_synthetic_shards(
                     sink.write({"__key__": key, **encode_sample(meta, jpeg(fake, di, category))})
             sizes[split][name] = per
             n += per
-    (out / "sizes.json").write_text(json.dumps(sizes, indent=1))
+    write_json(out / "sizes.json", sizes, newline=False)
     return sizes
 
 

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from dfprep.balance.pool import read_pool
 from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
+from dfprep.core.atomic import write_text
 from dfprep.core.codec import decode_jpeg
 from dfprep.errors import InputError
 from dfprep.layout import read_dropped
@@ -270,5 +271,5 @@ def run_report(
     )
     md += dropped_note
     result.markdown = out / "report.md"
-    result.markdown.write_text(md)
+    write_text(result.markdown, md)
     return result
