@@ -23,4 +23,3 @@ def test_each_true_class_is_spread_evenly_over_the_pseudo_classes():
             assert set(crops) == set(range(classes))
             assert max(abs(c - per) for c in crops.values()) <= 8  # within one video's crops
     assert stratified_shuffle(videos, 2) == stratified_shuffle(list(reversed(videos)), 2)
-

@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/learning-check")
     a = ap.parse_args(argv)
     base = load_train_params(a.params)
-    base = with_overrides(base, **{"model.init": "none", "loss.triplet": "none", "labels.mode": "binary"})
+    base = with_overrides(
+        base, **{"model.init": "none", "loss.triplet": "none", "labels.mode": "binary"}
+    )
     out = Path(a.out)
     shutil.rmtree(out, ignore_errors=True)
     result = {}

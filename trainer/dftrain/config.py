@@ -129,8 +129,9 @@ class LabelConfig(Checked):
     datasets: tuple[str, ...] = param(
         (), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True)
     )
-    # control run: each training/val video gets a pseudo-random class (a hash of its id) instead of
-    # its own; a model trained so must stay at chance on the test sets (nothing leaks)
+    # control run: each training/val video gets a pseudo-random class instead of its own, spread
+    # evenly over each split's true classes (labels.stratified_shuffle); a model trained so must
+    # stay at chance on the test sets (nothing leaks)
     shuffle: bool = param(False, Bool())
 
 

@@ -62,7 +62,9 @@ def stratified_shuffle(videos: list[tuple[str, int, int]], classes: int) -> dict
         d[vid] = d.get(vid, 0) + int(n)
     for y in sorted(by_class):
         load = [0] * classes
-        order = sorted(by_class[y], key=lambda v: hashlib.sha256(f"dftrain-shuffle\0{v}".encode()).digest())
+        order = sorted(
+            by_class[y], key=lambda v: hashlib.sha256(f"dftrain-shuffle\0{v}".encode()).digest()
+        )
         for vid in order:
             c = min(range(classes), key=lambda k: (load[k], (k + y) % classes))
             out[vid] = c

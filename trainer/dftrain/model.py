@@ -104,7 +104,9 @@ def initialise(model: nn.Module, spec: str, head_std: float) -> str:
     """Apply `fsfm:PATH`, `timm:PATH` or `none`; returns a one-line description for the log."""
     kind, _, path = spec.partition(":")
     if kind in ("fsfm", "timm") and not is_vit(model):
-        raise ConfigError(f"train.model.init: {spec!r} loads a ViT encoder into a model that is not a ViT")
+        raise ConfigError(
+            f"train.model.init: {spec!r} loads a ViT encoder into a model that is not a ViT"
+        )
     if kind == "fsfm":
         load_fsfm(model, path)
     elif kind == "timm":
