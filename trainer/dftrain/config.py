@@ -129,8 +129,9 @@ class LabelConfig(Checked):
     datasets: tuple[str, ...] = param(
         (), Seq(Text(check_dataset_name, "a dataset name"), max_n=1000, unique=True)
     )
-    # control run: each training/val video gets a pseudo-random class (a hash of its id) instead of
-    # its own; a model trained so must stay at chance on the test sets (nothing leaks)
+    # control run: each training/val video gets a pseudo-random class instead of its own, spread
+    # evenly over each split's true classes (labels.stratified_shuffle); a model trained so must
+    # stay at chance on the test sets (nothing leaks)
     shuffle: bool = param(False, Bool())
 
 
@@ -187,7 +188,7 @@ class AugConfig(Checked):
 
     SECTION = "train.aug"
 
-    # "" = off (then timm adds colour jitter 0.4)
+    # "" = off (then timm adds colour jitter: color_jitter below)
     auto_augment: str = param(
         "rand-m9-mstd0.5-inc1", Text(check_auto_augment, "a timm policy or ''")
     )
@@ -197,6 +198,9 @@ class AugConfig(Checked):
         (0.75, 1.3333333333333333), Seq(Float(0.01, 100), n=2, ordered=True)
     )
     hflip: float = param(0.5, Float(0, 1))
+    # colour jitter strength (brightness, contrast, saturation), applied only when auto_augment is
+    # '' (timm's rule; 0.4 is timm's and FSFM's default, unused under RandAugment); 0 = none
+    color_jitter: float = param(0.4, Float(0, 10))
     re_prob: float = param(0.25, Float(0, 1))  # random erasing
     re_mode: str = param("pixel", Choice(RE_MODES))
     interpolation: str = param("bicubic", Choice(INTERPOLATIONS))

@@ -32,7 +32,7 @@ from dfprep.core.errors import ConfigError, InputError, first_line
 from dfprep.core.system import default_workers as default_worker_count
 from dfprep.tario import count_samples, iter_samples
 from dftrain.config import LabelConfig
-from dftrain.labels import names, sample_class, shuffled_class
+from dftrain.labels import names, sample_class, shuffled_class, stratified_shuffle
 
 SPLIT_NAMES = ("train", "val")
 
@@ -116,16 +116,22 @@ def data_identity(data_dir: str | Path) -> dict[str, str]:
 class SampleDecoder:
     """WebDataset sample (jpg, cls, json bytes) -> (image tensor, class index); picklable for workers."""
 
-    def __init__(self, transform: Callable, labels: LabelConfig):
+    def __init__(
+        self, transform: Callable, labels: LabelConfig, shuffled: dict[str, int] | None = None
+    ):
         self.transform = transform
         self.labels = labels
+        self.shuffled = shuffled or {}  # the control's labels (labels.stratified_shuffle)
 
     def __call__(self, sample: dict) -> tuple[torch.Tensor, int]:
         where = f"{sample.get('__url__', '?')}: sample {sample.get('__key__', '?')}"
         parsed = parse_sample(sample, where)
         y = sample_class(parsed.meta, self.labels, where)
         if self.labels.shuffle:
-            y = shuffled_class(str(parsed.meta.get("video_id", where)), len(names(self.labels)))
+            vid = str(parsed.meta.get("video_id", where))
+            y = self.shuffled.get(vid)
+            if y is None:
+                y = shuffled_class(vid, len(names(self.labels)))
         img = decode_jpeg(sample["jpg"], where)
         return self.transform(img), y
 
@@ -313,6 +319,26 @@ class EvalStream(IterableDataset):
         mine = self.shards_of_rank()[wid::nw]
         decoded = map(self.decode, read_samples(iter(mine)))
         yield from wds.batched(self.batch_size, collation_fn=collate, partial=True)(decoded)
+
+
+def control_labels(data_dir: str | Path, labels: LabelConfig) -> dict[str, int]:
+    """The shuffled-label control's class per video of a balanced directory (train and val), from
+    its selection.parquet, stratified by the split and the true class ({} when there is no selection file)."""
+    import pyarrow.parquet as pq
+
+    p = Path(data_dir) / "selection.parquet"
+    if not p.is_file():
+        return {}
+    cols = ["video_id", "split", "label", "category", "dataset"]
+    counts: dict[str, dict[tuple[str, int], int]] = {}
+    for r in pq.read_table(p, columns=cols).to_pylist():
+        per = counts.setdefault(str(r["split"]), {})
+        k = (str(r["video_id"]), sample_class(r, labels, str(p)))
+        per[k] = per.get(k, 0) + 1
+    out: dict[str, int] = {}
+    for per in counts.values():  # each split on its own: val is balanced as well as train
+        out.update(stratified_shuffle([(v, y, n) for (v, y), n in per.items()], len(names(labels))))
+    return out
 
 
 def batches_per_rank(split: Split, batch_size: int, world: int) -> int:

@@ -1,4 +1,5 @@
-"""The detector: a timm ViT with mean pooling of the patch tokens, `fc_norm` and a linear head.
+"""The detector: a timm ViT with mean pooling of the patch tokens, `fc_norm` and a linear head
+(or, for CPU miniatures, any timm model with a linear head, e.g. a small CNN, from random weights).
 
 Initialisation reads local files only (nothing is downloaded) and never unpickles code: FSFM's
 `checkpoint-400.pth` is loaded with `torch.load(weights_only=True)` plus the few plain classes its
@@ -36,44 +37,76 @@ SAFE_GLOBALS = [
 ]
 
 
-def create_model(cfg: ModelConfig, num_classes: int) -> VisionTransformer:
-    """Randomly initialised ViT (`global_pool='avg'`: mean of the non-CLS tokens -> fc_norm -> head)."""
-    kwargs: dict[str, Any] = dict(
-        pretrained=False,
-        num_classes=num_classes,
-        global_pool="avg",
-        drop_path_rate=cfg.drop_path,
-        img_size=cfg.img_size,
+def is_vit(model: nn.Module) -> bool:
+    return isinstance(model, VisionTransformer)
+
+
+def create_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
+    """A randomly initialised timm model with a `num_classes` head.
+
+    A ViT (the paper's model: `global_pool='avg'`, the mean of the non-CLS tokens -> fc_norm ->
+    head) takes img_size, patch_size and depth; any other timm model (a small CNN such as
+    resnet10t, for CPU miniatures: a ViT from random weights learns next to nothing from a few
+    hundred crops) is built with its own global average pooling and head, and must start from
+    random weights (`init` none): the FSFM and ImageNet loaders are ViT-only.
+    """
+    common: dict[str, Any] = dict(
+        pretrained=False, num_classes=num_classes, global_pool="avg", drop_path_rate=cfg.drop_path
     )
+    vit_kwargs: dict[str, Any] = {"img_size": cfg.img_size}
     if cfg.patch_size:
-        kwargs["patch_size"] = cfg.patch_size
+        vit_kwargs["patch_size"] = cfg.patch_size
     if cfg.depth:
-        kwargs["depth"] = cfg.depth
+        vit_kwargs["depth"] = cfg.depth
     try:
-        model = timm.create_model(cfg.name, **kwargs)
+        try:
+            model = timm.create_model(cfg.name, **common, **vit_kwargs)
+        except TypeError as e:  # not a ViT: no img_size / patch_size / depth arguments
+            if "img_size" not in str(e) and "patch_size" not in str(e) and "depth" not in str(e):
+                raise
+            model = timm.create_model(cfg.name, **common)
     except (RuntimeError, TypeError, ValueError, AssertionError) as e:
         raise ConfigError(
             f"train.model.name: cannot build {cfg.name!r} ({first_line(e)})"
         ) from None
-    if (
-        not isinstance(model, VisionTransformer)
-        or model.pos_embed is None
-        or isinstance(model.fc_norm, nn.Identity)
-    ):
+    if not is_vit(model):
+        for key in ("patch_size", "depth"):
+            if getattr(cfg, key):
+                raise ConfigError(
+                    f"train.model.{key}: {getattr(cfg, key)} applies to ViTs only, {cfg.name!r} is not one (use 0)"
+                )
+        kind = cfg.init.partition(":")[0]
+        if kind in ("fsfm", "timm"):
+            raise ConfigError(
+                f"train.model.init: {cfg.init!r} loads a ViT encoder, {cfg.name!r} is not a ViT (use none)"
+            )
+        if not callable(getattr(model, "get_classifier", None)) or not isinstance(
+            model.get_classifier(), nn.Linear
+        ):
+            raise ConfigError(f"train.model.name: {cfg.name!r} has no linear classifier head")
+        return model
+    if model.pos_embed is None or isinstance(model.fc_norm, nn.Identity):
         raise ConfigError(
             f"train.model.name: {cfg.name!r} is not a timm ViT with an absolute position embedding and fc_norm"
         )
     return model
 
 
-def init_head(model: VisionTransformer, std: float) -> None:
+def init_head(model: nn.Module, std: float) -> None:
+    """The fresh head of a ViT (FSFM/MAE: truncated normal of `std`); a CNN keeps timm's own init."""
+    if not is_vit(model):
+        return
     nn.init.trunc_normal_(model.head.weight, std=std, a=-2 * std, b=2 * std)
     nn.init.zeros_(model.head.bias)
 
 
-def initialise(model: VisionTransformer, spec: str, head_std: float) -> str:
+def initialise(model: nn.Module, spec: str, head_std: float) -> str:
     """Apply `fsfm:PATH`, `timm:PATH` or `none`; returns a one-line description for the log."""
     kind, _, path = spec.partition(":")
+    if kind in ("fsfm", "timm") and not is_vit(model):
+        raise ConfigError(
+            f"train.model.init: {spec!r} loads a ViT encoder into a model that is not a ViT"
+        )
     if kind == "fsfm":
         load_fsfm(model, path)
     elif kind == "timm":
@@ -202,14 +235,15 @@ def load_timm(model: VisionTransformer, path: str | Path) -> None:
 
 
 class WithEmbedding(nn.Module):
-    """Training view of the ViT: (logits, triplet embedding) from one forward.
+    """Training view of the model: (logits, triplet embedding) from one forward.
 
     The embedding is the pooled feature after `fc_norm` (`post_norm`: what FSFM's forward_features
     returns, the head's input) or before it (`pre_norm`: the raw mean of the patch tokens).
+    A model that is not a ViT has no norm after its pooling: both are its pooled features.
     Wrapping (rather than calling the ViT's parts from outside) keeps DDP's gradient hooks working.
     """
 
-    def __init__(self, vit: VisionTransformer, embedding: str = "post_norm"):
+    def __init__(self, vit: nn.Module, embedding: str = "post_norm"):
         super().__init__()
         if embedding not in EMBEDDINGS:
             raise ValueError(f"unknown embedding {embedding!r} (use {', '.join(EMBEDDINGS)})")
@@ -217,6 +251,9 @@ class WithEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.vit
+        if not is_vit(v):  # a CNN: globally pooled features (no norm after the pooling) -> head
+            pooled = v.forward_head(v.forward_features(x), pre_logits=True)
+            return v.get_classifier()(pooled), pooled
         pooled = v.pool(v.forward_features(x))
         normed = v.fc_norm(pooled)
         logits = v.head(v.head_drop(normed))

@@ -25,8 +25,12 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
     """One group per (layer, decay or not); each carries `lr_scale` = layer_decay ** (top - layer).
 
     No weight decay on 1-D parameters (biases, norms) and on the model's `no_weight_decay()` set.
+    A model without ViT `blocks` (a CNN) is one layer: layer decay does not apply to it.
     """
-    num_layers = len(model.blocks) + 1
+    blocks = getattr(model, "blocks", None)
+    if not isinstance(blocks, nn.Sequential | nn.ModuleList):
+        return _group(model, weight_decay)
+    num_layers = len(blocks) + 1
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     groups: dict[tuple[int, bool], dict] = {}
     for name, p in model.named_parameters():
@@ -47,6 +51,19 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> l
         g["params"].append(p)
         g["names"].append(name)
     return [groups[k] for k in sorted(groups)]
+
+
+def _group(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two groups (decayed, not decayed) at lr_scale 1, for a model without layers to decay over."""
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    out = []
+    for decay in (False, True):
+        ps = [(n, p) for n, p in named if (not (p.ndim == 1 or n in skip)) == decay]
+        if ps:
+            out.append({"params": [p for _, p in ps], "names": [n for n, _ in ps],
+                        "weight_decay": weight_decay if decay else 0.0, "lr_scale": 1.0, "layer": 0})  # fmt: skip
+    return out
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:

@@ -44,6 +44,7 @@ from dftrain.data import (
     TrainStream,
     batches_per_rank,
     check_workers,
+    control_labels,
     data_identity,
     default_workers,
     loader,
@@ -244,8 +245,9 @@ def _run(
         )
         history = list(state.get("history", []))
 
-    train_decode = SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels)
-    val_decode = SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels)
+    control = control_labels(data_dir, cfg.labels) if cfg.labels.shuffle else {}
+    train_decode = SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
+    val_decode = SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
     mix = mixup(cfg.loss, len(classes))
     pin = d.device.type == "cuda"
 

@@ -30,13 +30,15 @@ def _patch_posterize(obj: object) -> None:
 
 
 def train_transform(aug: AugConfig, img_size: int) -> Callable:
-    """Random resized crop, h-flip, RandAugment, normalise, random erasing (PIL in, tensor out)."""
+    """Random resized crop, h-flip, RandAugment (or colour jitter without it), normalise, random
+    erasing (PIL in, tensor out)."""
     tf = create_transform(
         input_size=img_size,
         is_training=True,
         scale=tuple(aug.scale),
         ratio=tuple(aug.ratio),
         hflip=aug.hflip,
+        color_jitter=aug.color_jitter,
         auto_augment=aug.auto_augment or None,
         interpolation=aug.interpolation,
         re_prob=aug.re_prob,
