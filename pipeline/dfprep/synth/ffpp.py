@@ -99,28 +99,7 @@ def split_pairs(pairs: list[tuple[str, str]], seed: int) -> dict[str, list[tuple
 
 def plan(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
     """What to write: one spec per original, and the pairs of each split."""
-    n, half = cfg.originals, cfg.originals // 2
-    ids = [f"{i:03d}" for i in range(n)]
-    pairs = [(ids[i], ids[i + half]) for i in range(half)]
-    splits = split_pairs(pairs, cfg.seed)
-    split_of = {v: s for s, ps in splits.items() for p in ps for v in p}
-    specs = []
-    for i in range(n):
-        jitter = np.random.default_rng([cfg.seed, _LENGTH, i]).uniform(
-            -DURATION_JITTER, DURATION_JITTER
-        )
-        specs.append(
-            OriginalSpec(
-                vid=ids[i],
-                index=i,
-                partner=(i + half) % n,
-                size=parse_size(cfg.sizes[i % len(cfg.sizes)]),
-                fps=as_rate(cfg.rates[i % len(cfg.rates)]),
-                seconds=cfg.seconds * (1 + jitter),
-                split=split_of[ids[i]],
-            )
-        )
-    return specs, splits
+    return _plan_ids(cfg, 0, cfg.originals)
 
 
 def plan_multi(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
@@ -131,14 +110,21 @@ def plan_multi(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tup
             f"synth.multi_person: {m} two-person originals after {n} others exceed the "
             f"{MAX_ORIGINALS} three-digit ids"
         )
-    ids = [f"{n + k:03d}" for k in range(m)]
-    half = m // 2
+    return _plan_ids(cfg, n, m)
+
+
+def _plan_ids(
+    cfg: SynthConfig, start: int, count: int
+) -> tuple[list[OriginalSpec], dict[str, list[tuple[str, str]]]]:
+    """Originals start .. start + count - 1: the first half paired with the second, split by pair."""
+    ids = [f"{start + k:03d}" for k in range(count)]
+    half = count // 2
     pairs = [(ids[k], ids[k + half]) for k in range(half)]
     splits = split_pairs(pairs, cfg.seed)
     split_of = {v: s for s, ps in splits.items() for p in ps for v in p}
     specs = []
-    for k in range(m):
-        i = n + k
+    for k in range(count):
+        i = start + k
         jitter = np.random.default_rng([cfg.seed, _LENGTH, i]).uniform(
             -DURATION_JITTER, DURATION_JITTER
         )
@@ -146,7 +132,7 @@ def plan_multi(cfg: SynthConfig) -> tuple[list[OriginalSpec], dict[str, list[tup
             OriginalSpec(
                 vid=ids[k],
                 index=i,
-                partner=n + (k + half) % m,
+                partner=start + (k + half) % count,
                 size=parse_size(cfg.sizes[i % len(cfg.sizes)]),
                 fps=as_rate(cfg.rates[i % len(cfg.rates)]),
                 seconds=cfg.seconds * (1 + jitter),
