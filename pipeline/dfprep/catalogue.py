@@ -1,8 +1,9 @@
-"""The dataset catalogue (manifests/catalogue.yaml): adapter, role, methods and label classes.
+"""The dataset catalogue (dfprep/catalogue.yaml): adapter, role, methods and label classes.
 
 It is data, not code, so that what each dataset means to the project can be reviewed in one file,
 and adding an in-house collection is one more entry. The trainer's attribution classes come from its
-`attribution.datasets` order, checked here against `dfprep.schema.class_names`.
+`attribution.datasets` order, checked here against `dfprep.schema.class_names`. The file ships
+inside the package, so a wheel install finds it; manifests/catalogue.yaml is a link to it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dfprep.core.errors import first_line
 from dfprep.errors import ConfigError
 from dfprep.schema import FACES, LABEL_NAMES, SPLITS, class_names
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "manifests" / "catalogue.yaml"
+DEFAULT_PATH = Path(__file__).resolve().with_name("catalogue.yaml")  # package data
 ROLES = ("train", "ood", "wild")
 METHOD_CATEGORIES = ("FS", "RE", "unknown")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -228,7 +229,7 @@ def _entry(name: str, raw: Any, where: str) -> DatasetEntry:
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Read and check the catalogue (default: manifests/catalogue.yaml of this repository)."""
+    """Read and check the catalogue (default: the one shipped with dfprep, DEFAULT_PATH)."""
     p = Path(path) if path is not None else DEFAULT_PATH
     if not p.is_file():
         raise ConfigError(f"dataset catalogue not found: {p}")

@@ -20,7 +20,7 @@ from dfprep.core.errors import EXIT_DIVERGED, ConfigError, DfprepError, InputErr
 from dfprep.core.system import available_cores, default_workers
 from dfprep.manifest import rows_to_table, write_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _params_with(tmp_path: Path, section: str, key: str, value, sub: str | None = None) -> Path:

@@ -22,7 +22,7 @@ from dfprep.synth.suite import DATASETS, synth_suite
 from dftrain.paper_table import AUC, COLUMNS, render_paper, scenario_figure
 from dftrain.results_table import Run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ADAPTER = {"itw": "folder"}
 TINY = SynthConfig(
     seed=0, originals=4, seconds=1.0, sizes=("128x96",), rates=(5.0,), workers=2, layout="all"

@@ -32,7 +32,7 @@ from dfprep.synth import make_face_video
 from dfprep.verify import verify_output
 from test_extract import _digests, _samples
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def params(per_shard: int = 2, **run) -> Params:

@@ -26,7 +26,7 @@ from dfprep.core.config import (
 )
 from dfprep.core.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 dftrain_config = pytest.importorskip("dftrain.config")
 TrainConfig, EvalConfig = dftrain_config.TrainConfig, dftrain_config.EvalConfig
 

@@ -11,7 +11,7 @@ import yaml
 from dfprep.config import Params, load_params
 from dfprep.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_ONLY = {"sample"}  # sizes of the DVC demo on the sample dataset
 
 
