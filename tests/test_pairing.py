@@ -17,7 +17,7 @@ from dfprep.balance.report import DROPPED_SHEET, run_report
 from dfprep.config import Params, replace
 from dfprep.extract import plan_jobs, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
-from dfprep.manipulation import (
+from dfprep.pairing.scores import (
     Reference,
     alignment_problem,
     diff_scores,
@@ -334,7 +334,7 @@ def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
     """Older indexes and video tables lack manip_score, pairing, faces_dropped: readers cope."""
     import shutil
 
-    from dfprep.layout import read_dropped, read_extract_shards
+    from dfprep.shards import read_dropped, read_extract_shards
 
     old = tmp_path / "old"
     shutil.copytree(runs["off"][1], old)

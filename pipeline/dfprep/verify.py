@@ -30,17 +30,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.balance.select import BALANCED_SPLITS
-from dfprep.core.codec import check_sample
-from dfprep.core.errors import first_line
-from dfprep.errors import InputError
+from dfprep.core.atomic import TMP_MARK
+from dfprep.core.errors import InputError, first_line
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
-from dfprep.shard import TMP_MARK, ShardFiles
-from dfprep.tario import iter_samples
+from dfprep.shards import (
+    ShardFiles,
+    check_sample,
+    iter_samples,
+    manifest_prefix,
+    scan_shards,
+    shard_prefix,
+)
 
 MAX_PROBLEMS = 1000  # kept in full; beyond this only counted (a broken run can have millions)
 MANIFEST_LABELS = ("label", "dataset", "split", "method", "category")
 SELECTION_COLUMNS = ["key", "split", "label", "out_shard", "out_pos"]
-# columns added with pairing (issue 13): shards written before them are still valid
+# columns added with pairing: shards written before them are still valid
 LATER_COLUMNS = frozenset({"manip_score", "original_id", "pairing", "faces_dropped"})
 
 
@@ -167,7 +172,7 @@ def verify_extract(path: str | Path, manifests: Iterable[str | Path] | None = No
     if not shards.is_dir():
         raise InputError(f"{root}: not an extract output directory (no shards/ folder)")
     _tmp_notes(shards, report)
-    names = sorted({p.name.split(".")[0] for p in shards.iterdir() if not p.name.startswith(".")})
+    names = list(scan_shards(shards))
     totals: Counter = Counter()
     video_shard: dict[str, str] = {}  # video id -> shard, over all complete shards
     video_rows: dict[str, dict] = {}
@@ -213,9 +218,7 @@ def _check_last_run(path: Path, shards: Path, report: VerifyReport) -> None:
     if not isinstance(last, dict):
         return
     lost = [
-        (n, e)
-        for n, e in last.get("failed_jobs") or []
-        if not (shards / f"{n}.stats.json").exists()
+        (n, e) for n, e in last.get("failed_jobs") or [] if not ShardFiles(shards, n).stats.exists()
     ]
     if lost:
         report.problem(
@@ -360,7 +363,6 @@ def _verify_manifests(
     report: VerifyReport,
     totals: Counter,
 ) -> None:
-    from dfprep.extract import manifest_prefix
     from dfprep.manifest import read_manifest
 
     listed: dict[str, str] = {}  # video id -> shard prefix of its manifest
@@ -389,7 +391,7 @@ def _verify_manifests(
     prefixes = set(listed.values())
     strays: defaultdict[str, list[str]] = defaultdict(list)
     for vid, shard in video_shard.items():
-        if shard.rsplit("-", 1)[0] in prefixes and vid not in listed:
+        if shard_prefix(shard) in prefixes and vid not in listed:
             strays[shard].append(vid)
     for shard, vids in sorted(strays.items()):
         report.problem(

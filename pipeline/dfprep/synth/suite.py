@@ -38,7 +38,7 @@ import numpy as np
 from dfprep.adapters.splits import SEED as SPLIT_SEED
 from dfprep.adapters.splits import derive_splits
 from dfprep.config import SynthConfig
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.synth.clip import Clip, render
 from dfprep.synth.faces import base_faces
 from dfprep.synth.ffpp import parse_size, split_pairs
