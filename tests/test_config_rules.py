@@ -299,11 +299,11 @@ def test_no_import_cycles_and_one_set_of_media_extensions():
     assert all(callable(get_adapter(name)) for name in ADAPTERS)  # every listed adapter resolves
 
 
-ONE_PATH_PACKAGES = ("dfprep.extract", "dfprep.pairing", "dfprep.shards")
+ONE_PATH_PACKAGES = ("dfprep.extract", "dfprep.pairing", "dfprep.shards", "dfprep.verify")
 
 
 def test_packages_are_imported_through_one_path():
-    """Outside dfprep.extract, dfprep.pairing and dfprep.shards, their names come from the package
+    """Outside dfprep.extract, .pairing, .shards and .verify, their names come from the package
     itself, never from one of its modules: one import path for each name."""
     import ast
 
