@@ -1,4 +1,4 @@
-"""Issue 7, balance: crashes, Ctrl-C, dead workers, full disks and hostile tars.
+"""Balance: crashes, Ctrl-C, dead workers, full disks and hostile tars.
 
 Balance has no resume: sizes.json is written last and marks the output complete, and a rerun
 clears the directory and redoes everything, so the property is "an interrupted run is never

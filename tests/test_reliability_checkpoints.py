@@ -1,4 +1,4 @@
-"""Issue 15, trainer side: sizes.json checked against the tars, resume bound to its data, checkpoint
+"""The trainer's inputs: sizes.json checked against the tars, resume bound to its data, checkpoint
 damage noticed (weights checksum, config.json validated like params.yaml), one-line CLI errors."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15: the inputs around the videos (manifests, CSV paths, output directories, parameters)
+"""The inputs around the videos (manifests, CSV paths, output directories, parameters)
 are checked as strictly as the videos: refused before any work with exit 2 and one line naming
 the culprit, or handled with nothing lost."""
 
