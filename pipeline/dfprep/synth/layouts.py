@@ -293,30 +293,16 @@ def plan_forgerynet(p: Plan) -> None:
             triple, cls = FNET_CLASSES[kind]
             frames = max(1, round(base.seconds * base.fps))
             donor = p.ident(split)
+            listed = None if top == "Training" else "test"  # the split the record names
             if i % 3 == 2 and frames >= 4:  # partly manipulated: a fake segment in the middle
                 a, b = frames // 4, frames // 2
                 seg = (a / base.fps, (a + b) / base.fps)
-                p.fake(
-                    "forgerynet",
-                    f"{top}/video/{nm}",
-                    base,
-                    kind,
-                    donor,
-                    None if top == "Training" else "test",
-                    segment=seg,
-                )
+                p.fake("forgerynet", f"{top}/video/{nm}", base, kind, donor, listed, segment=seg)
                 lines.append(
                     f"3 {nm} 0 {a} 0 {a} {b} 1 {a + b} {frames - a - b} 0 1 {triple} {cls}"
                 )
             else:
-                p.fake(
-                    "forgerynet",
-                    f"{top}/video/{nm}",
-                    base,
-                    kind,
-                    donor,
-                    None if top == "Training" else "test",
-                )
+                p.fake("forgerynet", f"{top}/video/{nm}", base, kind, donor, listed)
                 lines.append(f"1 {nm} 0 {frames} 1 1 {triple} {cls}")
         p.files[f"forgerynet/{top}/video_list.txt"] = "\n".join(lines) + "\n"
 
