@@ -15,7 +15,7 @@ manifest order, so its bytes never depend on which worker ran what, or when.
 Callers outside the package import these names from `dfprep.extract`.
 """
 
-from dfprep.extract.crops import crop_label, encode_jpeg
+from dfprep.extract.crops import crop_label
 from dfprep.extract.dask_run import task_config
 from dfprep.extract.driver import run_extract
 from dfprep.extract.job import run_shard_job
@@ -28,7 +28,6 @@ __all__ = [
     "ShardJob",
     "VideoResult",
     "crop_label",
-    "encode_jpeg",
     "plan_jobs",
     "prepare_out",
     "process_video",
