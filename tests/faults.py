@@ -470,10 +470,10 @@ SLOW_WRITES = textwrap.dedent(
     # Test fault (sitecustomize): every sample written to a tar takes DFPREP_TEST_SLOW_WRITE s longer,
     # so that a process can be killed or interrupted while it writes, at a point of our choosing.
     import os, time
-    import dfprep.tario as _tario
+    import dfprep.shards as _shards
 
     _delay = float(os.environ["DFPREP_TEST_SLOW_WRITE"])
-    _write = _tario.TarSink.write
+    _write = _shards.TarSink.write
 
 
     def _slow_write(self, key, members):
@@ -481,7 +481,7 @@ SLOW_WRITES = textwrap.dedent(
         return _write(self, key, members)
 
 
-    _tario.TarSink.write = _slow_write
+    _shards.TarSink.write = _slow_write
     """
 )
 

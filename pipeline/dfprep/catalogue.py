@@ -18,8 +18,7 @@ from typing import Any
 import yaml
 from rich.table import Table
 
-from dfprep.core.errors import first_line
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError, first_line
 from dfprep.schema import FACES, LABEL_NAMES, SPLITS, class_names
 
 DEFAULT_PATH = Path(__file__).resolve().with_name("catalogue.yaml")  # package data

@@ -11,7 +11,7 @@ from rich.console import Console
 from dfprep.config import Params, load_params, replace
 from dfprep.core.atomic import write_text
 from dfprep.core.cli import console, esc, handle_errors
-from dfprep.errors import DfprepError
+from dfprep.core.errors import DfprepError
 
 app = typer.Typer(
     help="Deepfake-dataset preprocessing: manifests, 1-FPS face crops, WebDataset shards.",
@@ -180,8 +180,8 @@ def manifest(
 
     from dfprep.adapters import AdapterOptions
     from dfprep.catalogue import load_catalogue
+    from dfprep.core.outputs import output_file
     from dfprep.manifest import build_manifest, write_manifest
-    from dfprep.outputs import output_file
 
     output_file(out, "--out")  # before the work, not after
     logging.basicConfig(
@@ -257,8 +257,8 @@ def extract(
     ] = None,
 ) -> None:
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
+    from dfprep.core.outputs import output_file
     from dfprep.extract import run_extract
-    from dfprep.outputs import output_file
     from dfprep.progress import ExtractProgress, summary_table
 
     if metrics:
@@ -566,8 +566,8 @@ def balance(
     import json
 
     from dfprep.balance.stage import run_balance
+    from dfprep.core.outputs import output_dir, output_file
     from dfprep.distribute import make_client
-    from dfprep.outputs import output_dir, output_file
 
     output_dir(out)
     if metrics:
@@ -685,7 +685,7 @@ def verify(
     from dfprep.verify import verify_output
 
     if json_out:
-        from dfprep.outputs import output_file
+        from dfprep.core.outputs import output_file
 
         output_file(json_out, "--json")
     r = verify_output(directory, manifest)

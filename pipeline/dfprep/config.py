@@ -157,7 +157,7 @@ PAIR_SOURCES = ("auto", "diff", "mask", "off")
 class PairConfig(Checked):
     """Which faces of a fake are cropped: those that differ from its original (or its mask).
 
-    See dfprep.manipulation (the scores) and dfprep.pairing (the plan); docs/deviations.md."""
+    See dfprep.pairing (the plan, the scores, the choice); docs/deviations.md."""
 
     SECTION = "pair"
 

@@ -26,11 +26,11 @@ import av
 import numpy as np
 
 from dfprep.config import DECODE_STRATEGIES, DecodeConfig
-from dfprep.errors import ConfigError, DfprepError
+from dfprep.core.errors import ConfigError, DfprepError
+from dfprep.core.media import IMAGE_EXTS
 from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times, select_samples
 
 STRATEGIES = DECODE_STRATEGIES
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 
 
 @dataclass
@@ -435,11 +435,11 @@ def _open_frame_folder(
         what = "not a directory (kind=frames)" if root.exists() else "frame folder not found"
         raise DecodeError(root, what)
     names = sorted(
-        (p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        (p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
         key=natural_key,
     )
     if not names:
-        raise DecodeError(root, f"no images ({', '.join(sorted(s[1:] for s in IMAGE_SUFFIXES))})")
+        raise DecodeError(root, f"no images ({', '.join(sorted(s[1:] for s in IMAGE_EXTS))})")
     kept = list(range(0, len(names), stride))
     size = None
     for i in kept:  # the first image whose header reads gives the frame size

@@ -12,12 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
-from dfprep.core.atomic import writing_to
-from dfprep.core.errors import first_line
-from dfprep.errors import InputError
-from dfprep.outputs import output_file
+from dfprep.core.atomic import writing, writing_to
+from dfprep.core.errors import InputError, first_line
+from dfprep.core.outputs import output_file
 from dfprep.schema import CATEGORIES, FACES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
-from dfprep.shard import writing
 
 log = logging.getLogger(__name__)
 

@@ -207,20 +207,16 @@ def test_dftrain_uses_only_public_dfprep_names():
     )  # one loader
 
 
-# What dftrain may use of dfprep: the shared core, the data format (schema, codec, shard files, tar
-# I/O, the extract layout) and, by name, the stage APIs it is meant to call (predict runs extract's
-# own per-video code and detector; the params loader; the dataset catalogue).
+# What dftrain may use of dfprep: the shared core, the data format (schema; dfprep.shards: shard
+# files, tar I/O, the sample codec, the tables) and, by name, the stage APIs it is meant to call
+# (predict runs extract's own per-video code and detector; the params loader; the catalogue).
 DFTRAIN_MAY_IMPORT = {
     "dfprep.core": None,  # None: any name (and any submodule of dfprep.core)
-    "dfprep.errors": None,
     "dfprep.schema": None,
-    "dfprep.shard": None,
-    "dfprep.tario": None,
-    "dfprep.layout": None,
+    "dfprep.shards": None,
     "dfprep.catalogue": None,
     "dfprep.config": {"ExtractConfig", "Params", "replace", "load_params"},
-    "dfprep.extract_worker": {"VideoResult", "process_video"},
-    "dfprep.extract": {"resolve_threads"},
+    "dfprep.extract": {"VideoResult", "process_video", "resolve_threads"},
     "dfprep.detect": {"get_detector"},
 }
 
@@ -301,3 +297,24 @@ def test_no_import_cycles_and_one_set_of_media_extensions():
     from dfprep.adapters import ADAPTERS, get_adapter
 
     assert all(callable(get_adapter(name)) for name in ADAPTERS)  # every listed adapter resolves
+
+
+ONE_PATH_PACKAGES = ("dfprep.extract", "dfprep.pairing", "dfprep.shards", "dfprep.verify")
+
+
+def test_packages_are_imported_through_one_path():
+    """Outside dfprep.extract, .pairing, .shards and .verify, their names come from the package
+    itself, never from one of its modules: one import path for each name."""
+    import ast
+
+    files = sorted((ROOT / "pipeline" / "dfprep").rglob("*.py"))
+    files += sorted((ROOT / "trainer" / "dftrain").glob("*.py"))
+    bad = [
+        f"{py.relative_to(ROOT)}: {module}"
+        for py in files
+        for module, _ in _dfprep_imports(ast.parse(py.read_text()))
+        for pkg in ONE_PATH_PACKAGES
+        if module.startswith(f"{pkg}.")
+        and (ROOT / "pipeline" / pkg.replace(".", "/")) not in py.parents
+    ]
+    assert not bad, f"import these from the package: {bad}"

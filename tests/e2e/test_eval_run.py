@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from dfprep.adapters import VideoRow
 from dfprep.config import Params, replace
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.extract import run_extract
 from dfprep.manifest import rows_to_table, write_manifest
+from dfprep.shards import TarSink, iter_samples
 from dfprep.synth import make_face_video
-from dfprep.tario import TarSink, iter_samples
 from dfprep.videoio import encode_video
 from dftrain.checkpoint import checkpoint_meta, save_checkpoint
 from dftrain.cli import app

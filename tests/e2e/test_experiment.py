@@ -1,4 +1,4 @@
-"""Issue 14: the dataset miniatures, the paper's Table 3 beside ours, and the experiment's DVC pipeline
+"""The dataset miniatures, the paper's Table 3 beside ours, and the experiment's DVC pipeline
 run end to end (cut down: two configurations, every dataset)."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dfprep.config import Params, load_params
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_ONLY = {"sample"}  # sizes of the DVC demo on the sample dataset

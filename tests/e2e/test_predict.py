@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from dfprep.adapters import VideoRow
 from dfprep.config import Params, replace
+from dfprep.core.errors import InputError
 from dfprep.detect import get_detector
-from dfprep.errors import InputError
 from dfprep.extract import resolve_threads, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
+from dfprep.shards import iter_samples
 from dfprep.synth import make_face_video
-from dfprep.tario import iter_samples
 from dfprep.videoio import encode_video
 from dftrain.checkpoint import checkpoint_meta, save_checkpoint
 from dftrain.cli import app

@@ -21,7 +21,7 @@ from dataset_fixtures import (
 )
 from dfprep.adapters import AdapterOptions
 from dfprep.adapters.splits import derive_splits, read_options
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.manifest import build_manifest
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from dataset_fixtures import make_celebdf, make_dfdc, make_fakeavceleb, touch
 from dfprep.adapters import AdapterOptions, VideoRow
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.manifest import build_manifest, rows_to_table
 from dfprep.schema import make_video_id
 

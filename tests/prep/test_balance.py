@@ -19,9 +19,9 @@ import pytest
 from dfprep.balance import run_balance, select_crops
 from dfprep.balance.select import class_budgets, spread, water_fill
 from dfprep.config import BalanceConfig, load_params
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA, CropRecord, SampleLabels, make_key
-from dfprep.tario import TarSink, iter_samples
+from dfprep.shards import TarSink, iter_samples
 
 # ---- fabricated extract outputs ------------------------------------------------------------------
 

@@ -21,10 +21,10 @@ import pyarrow.compute as pc
 import pytest
 
 from dfprep.balance import select_crops
-from dfprep.balance.pool import INDEX_COLUMNS
 from dfprep.catalogue import load_catalogue
 from dfprep.config import BalanceConfig
 from dfprep.schema import CROP_INDEX_SCHEMA
+from dfprep.shards import INDEX_COLUMNS
 
 # dataset: (train real videos, train fake videos, mean real crops, mean fake crops)
 PAPER_TRAIN = {

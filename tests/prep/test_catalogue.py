@@ -34,7 +34,7 @@ from dfprep.catalogue import (
     load_catalogue,
     train_datasets,
 )
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dfprep.manifest import build_manifest
 from dfprep.schema import LABEL_MODES, TRAIN_DATASETS, class_names
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from dfprep.config import DecodeConfig
+from dfprep.core.errors import ConfigError
 from dfprep.decode import DecodeError, open_sampled
-from dfprep.errors import ConfigError
 from dfprep.sampling import natural_key, plan_seeks, sample_times, select_samples
 from dfprep.videoio import as_rate, encode_video
 from faults import audio_only, faststart

@@ -15,8 +15,8 @@ import pytest
 import skimage.data
 
 from dfprep.config import DetectConfig
+from dfprep.core.errors import ConfigError
 from dfprep.detect import Face, detection_size, get_detector, select_faces
-from dfprep.errors import ConfigError
 from fake_insightface import bright_square, build_fake_detector
 
 T1_FACES = 6  # the group photo insightface ships for its own demo

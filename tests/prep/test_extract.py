@@ -16,8 +16,8 @@ from dfprep.adapters import VideoRow
 from dfprep.config import Params, replace
 from dfprep.extract import crop_label, plan_jobs, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
+from dfprep.shards import iter_samples
 from dfprep.synth import make_face_video
-from dfprep.tario import iter_samples
 from faults import audio_only, image_as_video
 
 
@@ -182,7 +182,7 @@ def test_plan_is_deterministic_and_checks_ids(tmp_path):
     jobs = plan_jobs([m], tmp_path / "o", Params().extract)
     assert [r["video_id"] for r in jobs[0].videos] == ["t-a", "t-b", "t-c"]
     m2 = _manifest(v, ["a.mp4"], tmp_path / "other" / "m2.parquet")
-    from dfprep.errors import InputError
+    from dfprep.core.errors import InputError
 
     with pytest.raises(InputError, match="is in both"):
         plan_jobs([m, m2], tmp_path / "o", Params().extract)
@@ -347,7 +347,7 @@ def test_ctrl_c_that_surfaces_as_another_error_is_an_interrupt_not_a_failed_job(
     import signal
     import time
 
-    import dfprep.extract as ex
+    from dfprep.extract import driver
 
     make_face_video(tmp_path / "v" / "a.mp4", fps=5, size=(160, 120), seconds=1, seed=0)
     m = _manifest(tmp_path / "v", ["a.mp4"], tmp_path / "m.parquet")
@@ -359,6 +359,6 @@ def test_ctrl_c_that_surfaces_as_another_error_is_an_interrupt_not_a_failed_job(
         except KeyboardInterrupt:
             raise ImportError("initialization failed") from None
 
-    monkeypatch.setattr(ex, "run_shard_job", interrupted_import)
+    monkeypatch.setattr(driver, "run_shard_job", interrupted_import)
     summary = run_extract([m], tmp_path / "out", _params())
     assert summary.interrupted and not summary.failed_jobs

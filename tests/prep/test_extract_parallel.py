@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from dfprep import extract
 from dfprep.config import Params, replace
 from dfprep.distribute import threads_per_task
 from dfprep.extract import (
-    OrderedJob,
+    dask_run,
     plan_jobs,
     resolve_threads,
     run_extract,
     run_shard_job,
     run_video,
 )
+from dfprep.extract.job import OrderedJob
 from dfprep.synth import make_face_video
 from test_extract import _digests, _manifest
 
@@ -79,7 +79,7 @@ def test_a_video_task_that_fails_for_good_fails_only_its_job(small, tmp_path, mo
             raise RuntimeError("boom")
         return run_video(row, cfg, timeout)
 
-    monkeypatch.setattr(extract, "run_video", broken)
+    monkeypatch.setattr(dask_run, "run_video", broken)
     out = tmp_path / "out"
     with (
         LocalCluster(

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dfprep.adapters import AdapterOptions
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.manifest import build_manifest, read_manifest, write_manifest
 from dfprep.schema import make_video_id
 
@@ -91,7 +91,7 @@ def test_ffpp_unlisted_video_is_an_error(tmp_path):
 def test_ffpp_leaves_dfd_alone_and_warns_of_missing_methods(tmp_path, caplog):
     import logging
 
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
 
     root = _ffpp_tree(tmp_path / "ff", SPLITS)  # no FaceShifter, like the sample dataset
     for rel in (

@@ -1,4 +1,4 @@
-"""Issue 7, balance: crashes, Ctrl-C, dead workers, full disks and hostile tars.
+"""Balance: crashes, Ctrl-C, dead workers, full disks and hostile tars.
 
 Balance has no resume: sizes.json is written last and marks the output complete, and a rerun
 clears the directory and redoes everything, so the property is "an interrupted run is never
@@ -27,11 +27,10 @@ import faults as F
 from dfprep.balance import run_balance
 from dfprep.balance.stage import BalanceInterrupted
 from dfprep.config import BalanceConfig
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError, WriteError
 from dfprep.extract import run_extract
-from dfprep.shard import ShardWriteError
+from dfprep.shards import iter_samples, read_members
 from dfprep.synth import make_face_video
-from dfprep.tario import iter_samples, read_members
 from dfprep.verify import verify_output
 from test_reliability_extract import manifest, params
 
@@ -242,7 +241,7 @@ def test_full_disk_fails_clearly_and_publishes_nothing(pool, reference, tmp_path
         filler = F.fill(disk, total // 2)
         out = disk / "out"
         with pytest.raises(
-            ShardWriteError, match=rf"cannot write {disk}/out/\S+: No space left on device"
+            WriteError, match=rf"cannot write {disk}/out/\S+: No space left on device"
         ) as e:
             run_balance([pool], out, CFG)
         assert isinstance(e.value, OSError) and "\n" not in str(e.value)

@@ -1,4 +1,4 @@
-"""Issue 7, extract: hostile inputs end to end, crashes, Ctrl-C, limits, full disks, security.
+"""Extract: hostile inputs end to end, crashes, Ctrl-C, limits, full disks, security.
 
 Every fault is injected for real where the sandbox allows it (kill -9 of process trees and Dask
 workers, SIGINT, a tmpfs that fills up, RLIMIT_FSIZE, a socket guard in every process); the

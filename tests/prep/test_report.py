@@ -10,7 +10,7 @@ from PIL import Image
 from dfprep.balance import run_balance, run_report
 from dfprep.balance.report import sample_sheet
 from dfprep.config import BalanceConfig, ReportConfig
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from test_balance import noise_jpeg, vid, write_extract
 
 COLORS = {

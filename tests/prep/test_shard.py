@@ -5,7 +5,7 @@ import tarfile
 import pyarrow.parquet as pq
 import pytest
 
-from dfprep.shard import ShardFiles, ShardWriter, remove_stale_tmp
+from dfprep.shards import ShardFiles, ShardWriter, remove_stale_tmp
 
 
 def _write(dirpath, name="ds-000000", n=3):
@@ -78,7 +78,7 @@ def test_failure_during_commit_removes_published_parts(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("dfprep.shard.pq.write_table", boom)
+    monkeypatch.setattr("dfprep.shards.write.pq.write_table", boom)
     with pytest.raises(OSError, match="No space"):
         w.commit([], [], {"params_hash": "x"})
     assert list(tmp_path.iterdir()) == []

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from dfprep.config import DetectConfig, SynthConfig
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.detect import get_detector
-from dfprep.errors import ConfigError, InputError
 from dfprep.manifest import build_manifest
 from dfprep.synth import align_face, make_face_video, plan, synth_ffpp
 

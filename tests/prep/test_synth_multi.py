@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from dfprep.config import DetectConfig, SynthConfig
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.detect import get_detector
-from dfprep.errors import ConfigError, InputError
 from dfprep.manifest import build_manifest
 from dfprep.schema import make_video_id
 from dfprep.synth import synth_ffpp

@@ -13,11 +13,11 @@ import pytest
 
 from dfprep.balance import run_balance
 from dfprep.config import BalanceConfig
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.extract import run_extract
 from dfprep.manifest import read_manifest, write_manifest
+from dfprep.shards import TarSink, iter_samples
 from dfprep.synth import make_face_video
-from dfprep.tario import TarSink, iter_samples
 from dfprep.verify import verify_balance, verify_extract, verify_output
 from test_reliability_extract import manifest, params
 

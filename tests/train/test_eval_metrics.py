@@ -12,7 +12,7 @@ import torch
 from scipy.optimize import brentq
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score, roc_curve
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dftrain.aggregate import both_policies, dataset_metrics, evaluation_metrics, video_scores
 from dftrain.config import EvalConfig, eval_defaults, load_eval_params
 from dftrain.evaluate import _json_safe

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from timm.layers import resample_abs_pos_embed
 
 from dfprep.catalogue import train_datasets
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dftrain.checkpoint import checkpoint_meta, load_model, read_meta, save_checkpoint
 from dftrain.config import LabelConfig, ModelConfig, TrainConfig
 from dftrain.labels import fake_probability, names, resolve

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision import transforms as T
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dftrain.config import AugConfig, ModelConfig, OptimConfig
 from dftrain.model import WithEmbedding, create_model, initialise
 from dftrain.optim import build_optimizer, param_groups

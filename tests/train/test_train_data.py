@@ -12,7 +12,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dftrain.config import AugConfig, LabelConfig
 from dftrain.data import (
     EvalStream,

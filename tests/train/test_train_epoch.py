@@ -19,7 +19,7 @@ import pytest
 import torch
 import webdataset as wds
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dftrain.data import (
     Split,
     TrainStream,

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dftrain.config import (
     VGGFACE2_MEAN,
     LossConfig,

@@ -27,10 +27,9 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dfprep.core.codec import decode_jpeg, parse_sample
 from dfprep.core.errors import ConfigError, InputError, first_line
 from dfprep.core.system import default_workers as default_worker_count
-from dfprep.tario import count_samples, iter_samples
+from dfprep.shards import count_samples, decode_jpeg, iter_samples, parse_sample
 from dftrain.config import LabelConfig
 from dftrain.labels import names, sample_class, shuffled_class, stratified_shuffle
 

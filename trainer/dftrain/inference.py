@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dfprep.core.codec import decode_jpeg
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.system import default_workers as default_worker_count
-from dfprep.tario import iter_samples
+from dfprep.shards import decode_jpeg, iter_samples
 from dftrain.checkpoint import inference_aug, load_model, resolve
 from dftrain.labels import fake_probability
 from dftrain.train import autocast

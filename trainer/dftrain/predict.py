@@ -18,8 +18,7 @@ from pathlib import Path
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError
 from dfprep.core.media import VIDEO_EXTS
-from dfprep.extract import resolve_threads
-from dfprep.extract_worker import VideoResult, process_video
+from dfprep.extract import VideoResult, process_video, resolve_threads
 from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer

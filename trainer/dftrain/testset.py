@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfprep.core.errors import InputError
-from dfprep.layout import read_extract_shards
+from dfprep.shards import read_extract_shards
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ def parse_source(spec: str | Source) -> Source:
 
 @dataclass
 class TestSet:
-    videos: pa.Table  # dfprep.layout.VIDEO_COLUMNS, one row per test video, sorted by video_id
+    videos: pa.Table  # dfprep.shards.VIDEO_COLUMNS, one row per test video, sorted by video_id
     crops: (
         pa.Table
-    )  # dfprep.layout.INDEX_COLUMNS + shard_path, the crops of those videos in index order
+    )  # dfprep.shards.INDEX_COLUMNS + shard_path, the crops of those videos in index order
 
     def jobs(self) -> list[tuple[str, frozenset[str]]]:
         """(shard tar path, keys wanted from it) in shard order."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 
 FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}
 TEST_LIST = "List_of_testing_videos.txt"

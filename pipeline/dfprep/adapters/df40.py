@@ -24,8 +24,8 @@ from pathlib import Path
 from dfprep.adapters.celebdf import read_test_list
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import read_options
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.media import IMAGE_EXTS, VIDEO_EXTS
-from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from dfprep.adapters.ffpp import MASKS, compression_of, masks_of, videos_in
 from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 
 REAL_DIR = "original_sequences/actors"
 FAKE_DIR = "manipulated_sequences/DeepFakeDetection"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import read_options
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

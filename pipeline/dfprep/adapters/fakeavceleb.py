@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 
 METADATA = "meta_data.csv"
 PREFIX = "FakeAVCeleb/"

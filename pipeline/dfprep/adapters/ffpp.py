@@ -22,8 +22,8 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import read_options
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.media import VIDEO_EXTS
-from dfprep.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 

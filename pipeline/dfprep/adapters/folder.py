@@ -14,8 +14,8 @@ import posixpath
 from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.core.errors import InputError
 from dfprep.core.media import VIDEO_EXTS
-from dfprep.errors import InputError
 from dfprep.schema import CATEGORIES, SPLITS
 
 LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 
 TRIPLE_CATEGORY = {0: "real", 1: "FS", 2: "RE"}
 SEGMENT_FLAGS = {"1": True, "fake": True, "0": False, "real": False}

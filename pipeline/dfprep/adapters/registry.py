@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 
 __all__ = [
     "ADAPTERS",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dfprep.adapters.registry import AdapterOptions
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 
 SEED = "dfprep"  # default salt of every derived split; change it to draw another split
 _TRUE = {"1", "true", "yes", "on"}

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from dfprep.adapters.registry import AdapterOptions, VideoRow
 from dfprep.adapters.splits import read_options
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.media import ARCHIVE_EXTS, IMAGE_EXTS
-from dfprep.errors import ConfigError, InputError
 
 TOPS = {
     "real_train": (0, "train"),

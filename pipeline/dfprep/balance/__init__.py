@@ -1,4 +1,4 @@
-"""Issue 4: the balanced training set (`dfprep balance`) and the visual check (`dfprep report`)."""
+"""The balanced training set (`dfprep balance`) and the visual check (`dfprep report`)."""
 
 from dfprep.balance.report import ReportResult, run_report
 from dfprep.balance.select import Selection, SplitPlan, select_crops

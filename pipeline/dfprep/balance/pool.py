@@ -1,8 +1,8 @@
 """The crop pool: what `dfprep extract` wrote, read from its Parquet indexes (never the images).
 
 A shard counts only once its `.stats.json` exists (extract writes it last); shards without one
-are listed as skipped so that the statistics say what was left out. The layout itself is read by
-`dfprep.layout`, which dftrain's test set reads too.
+are listed as skipped so that the statistics say what was left out. The shards themselves are
+read by `dfprep.shards`, which dftrain's test set reads too.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dfprep.errors import InputError
-from dfprep.layout import (  # noqa: F401  (INDEX_COLUMNS, VIDEO_COLUMNS, find_shards: their old home)
-    INDEX_COLUMNS,
-    VIDEO_COLUMNS,
-    empty_index,
-    empty_videos,
-    find_shards,
-    read_extract_shards,
-)
+from dfprep.core.errors import InputError
+from dfprep.shards import empty_index, empty_videos, read_extract_shards
 
 
 @dataclass

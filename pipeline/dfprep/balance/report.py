@@ -24,12 +24,10 @@ from dfprep.balance.pool import read_pool
 from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
 from dfprep.core.atomic import write_text
-from dfprep.core.codec import decode_jpeg
-from dfprep.errors import InputError
-from dfprep.layout import read_dropped
-from dfprep.outputs import output_dir
+from dfprep.core.errors import InputError
+from dfprep.core.outputs import output_dir
 from dfprep.schema import LABEL_NAMES
-from dfprep.tario import read_members
+from dfprep.shards import decode_jpeg, read_dropped, read_members
 
 SHEET_COLUMNS = ["key", "video_id", "dataset", "label", "time", "path"]
 

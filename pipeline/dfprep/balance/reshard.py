@@ -18,11 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dfprep.core.atomic import remove_tmp, writing_to
-from dfprep.core.codec import parse_sample
-from dfprep.errors import InputError
-from dfprep.shard import writing
-from dfprep.tario import TarSink, iter_samples
+from dfprep.core.atomic import remove_tmp, writing, writing_to
+from dfprep.core.errors import InputError
+from dfprep.shards import TarSink, iter_samples, parse_sample
 
 BUCKET_SCHEMA = pa.schema(
     [

@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dfprep.config import BalanceConfig
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import FAKE, LABEL_NAMES, REAL, SPLITS
+from dfprep.shards import shard_name
 
 BALANCED_SPLITS = ("train", "val")
 GROUP_ORDER = [("split", "ascending"), ("label", "ascending"), ("video_id", "ascending"),
@@ -159,8 +160,9 @@ def shard_count(n: int, samples_per_shard: int, min_shards: int) -> int:
     return 0 if n == 0 else min(n, max(min_shards, -(-n // samples_per_shard)))
 
 
-def shard_name(split: str, i: int) -> str:
-    return f"{split}-{i:06d}.tar"
+def out_tar(split: str, i: int) -> str:
+    """The file name of a balanced split's I-th shard (extract's naming: SPLIT-NNNNNN.tar)."""
+    return shard_name(split, i) + ".tar"
 
 
 def _validate(t: pa.Table) -> None:
@@ -276,7 +278,7 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
         bounds = (np.arange(n_shards + 1) * n_sel) // max(n_shards, 1)
         pos = np.arange(n_sel)
         shard_i = np.searchsorted(bounds, pos, side="right") - 1
-        shard_names = [shard_name(split, i) for i in range(n_shards)]
+        shard_names = [out_tar(split, i) for i in range(n_shards)]
         sel = t.take(pa.array(rows[order]))
         sel = sel.append_column(
             "out_shard", pa.array([shard_names[i] for i in shard_i], pa.string())

@@ -27,10 +27,9 @@ from dfprep.balance.reshard import bucket_source, write_shard
 from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
 from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
-from dfprep.core.atomic import remove_tmp, write_json, write_text
-from dfprep.errors import InputError
-from dfprep.outputs import output_dir
-from dfprep.shard import writing
+from dfprep.core.atomic import remove_tmp, write_json, write_text, writing
+from dfprep.core.errors import InputError
+from dfprep.core.outputs import output_dir
 
 BUCKETS = ".buckets"
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -118,7 +117,7 @@ def _remove_partial(out: Path) -> None:
 def _table1() -> dict[str, dict[str, int]]:
     """Table 1's training samples from the catalogue (none if it cannot be read: stats only lose the column)."""
     from dfprep.catalogue import load_catalogue
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
 
     try:
         cat = load_catalogue()
@@ -138,7 +137,7 @@ def run_balance(
     """Select, reshard and report. `client`: a dask.distributed Client, or None to run here.
 
     Whatever stops it (Ctrl-C raises BalanceInterrupted, a KeyboardInterrupt; a full disk a
-    ShardWriteError), its temporary files are removed and sizes.json is not written."""
+    WriteError), its temporary files are removed and sizes.json is not written."""
     out = output_dir(out).resolve()  # tasks may run on other machines, in other directories
     state = {"phase": "select", "done": 0, "total": 0}
 

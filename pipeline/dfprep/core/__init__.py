@@ -1,14 +1,17 @@
 """What dfprep and dftrain share: errors, parameter loading and validation, CLI error handling,
 system helpers. Nothing here imports the rest of dfprep (or dftrain).
 
-- `dfprep.core.errors`: DfprepError, InputError, ConfigError, the exit statuses, `first_line`.
+- `dfprep.core.errors`: DfprepError, InputError, ConfigError, WriteError, the exit statuses,
+  `first_line`, `one_line`.
 - `dfprep.core.config`: the rules of the config dataclasses, `load`, `override`, `build`.
 - `dfprep.core.cli`: `handle_errors`, the one error path of both command lines.
 - `dfprep.core.system`: `available_cores`, `default_workers`.
-- `dfprep.core.codec`: `encode_sample`, `check_sample`, `parse_sample`, `decode_jpeg`: the bytes of
-  one sample, for every writer (extract, synthetic shards) and reader (balance, verify, the loader).
 - `dfprep.core.outputs`: `output_dir`, `output_file`: a wrong `--out` is one line.
 - `dfprep.core.media`: `VIDEO_EXTS`, `IMAGE_EXTS`, `ARCHIVE_EXTS`, the one set of each.
 - `dfprep.core.atomic`: `write_bytes`/`write_text`/`write_json`, `writing_to`, `publish`, `TMP_MARK`:
-  every file either package writes goes through it (tmp + fsync + rename + directory fsync).
+  every file either package writes goes through it (tmp + fsync + rename + directory fsync);
+  `writing` turns a failed write into a one-line `WriteError` naming the file.
+
+The on-disk format of the shards (file names, tar I/O, the sample codec, the tables) is the other
+thing both packages share: `dfprep.shards`, which stands on this package and `dfprep.schema` only.
 """

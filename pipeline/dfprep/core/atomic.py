@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dfprep.core.errors import WriteError
+
 __all__ = [
     "TMP_MARK",
     "fsync_dir",
@@ -27,6 +29,7 @@ __all__ = [
     "write_bytes",
     "write_json",
     "write_text",
+    "writing",
     "writing_to",
 ]
 
@@ -70,6 +73,16 @@ def publish(tmp: str | Path, final: str | Path) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, final)
     fsync_dir(Path(final).parent)
+
+
+@contextlib.contextmanager
+def writing(what: str | Path) -> Iterator[None]:
+    """Turn an OSError while writing WHAT into a one-line WriteError naming it."""
+    try:
+        yield
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else (str(e) or type(e).__name__)
+        raise WriteError(f"cannot write {what}: {reason}", e.errno) from e
 
 
 @contextlib.contextmanager

@@ -29,8 +29,30 @@ class ConfigError(DfprepError):
     """An unknown or invalid parameter."""
 
 
+class WriteError(DfprepError, OSError):
+    """An output that cannot be written (disk full, file too large, read-only): names the file.
+
+    Still an OSError (with the original errno) for callers that catch those."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+    def __reduce__(self):  # the errno survives the trip back from a Dask worker
+        return (type(self), (str(self), self.errno))
+
+
 def first_line(e: BaseException | str) -> str:
     """The first line of an error's message, surrounding blank space removed ("" for an empty
     message; never raises, unlike `str(e).splitlines()[0]`)."""
     text = str(e).strip()
     return text.splitlines()[0] if text else ""
+
+
+def one_line(e: BaseException) -> str:
+    """An error as one line for a status row or a summary: ours as they are (they name a path,
+    which may itself hold a line break, escaped here), others prefixed with their type."""
+    if isinstance(e, DfprepError):
+        return str(e).strip().replace("\r", "\\r").replace("\n", "\\n") or type(e).__name__
+    msg = first_line(e)
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__

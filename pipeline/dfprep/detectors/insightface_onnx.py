@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from dfprep.config import DetectConfig
+from dfprep.core.errors import ConfigError
 from dfprep.detectors.base import (
     Face,
     Unpicklable,
@@ -23,7 +24,6 @@ from dfprep.detectors.base import (
     round_up,
     to_faces,
 )
-from dfprep.errors import ConfigError
 
 # insightface's decoder reads landmarks only from models with these output counts (3 or 5 strides
 # x score/box/keypoints); the 6- and 10-output variants have no landmarks, which crops may need.

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 
 # ArcFace's 112x112 five-point template, in the detector's order: eye, eye, nose, mouth, mouth
 # (image-left first).

@@ -35,8 +35,8 @@ import numpy as np
 
 from dfprep.adapters.ffpp import METHOD_CATEGORY
 from dfprep.config import MAX_ORIGINALS, SynthConfig
-from dfprep.errors import ConfigError, InputError
-from dfprep.outputs import output_dir
+from dfprep.core.errors import ConfigError, InputError
+from dfprep.core.outputs import output_dir
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
 from dfprep.synth.group import SCENARIOS, build_group, film_group, with_face

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dfprep.synth.camera import CameraPath, camera_matrix, map_box, random_path, shoot
 from dfprep.synth.faces import apply_affine, identity
 from dfprep.synth.masks import CRF as MASK_CRF

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.schema import make_video_id
 
 TRUTH_FILE = "synth_truth.json"

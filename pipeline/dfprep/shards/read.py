@@ -1,8 +1,7 @@
-"""The layout of a `dfprep extract` output, read in one place (balance's pool, dftrain's test set).
+"""Reading an extract output's tables in one place (balance's pool and report, dftrain's test set).
 
-DIR/shards/NAME.{tar,index.parquet,videos.parquet,stats.json} (see `dfprep.shard.ShardFiles`); a
-shard counts only once its `.stats.json` exists (extract writes it last). `read_extract_shards`
-returns the Parquet tables of the complete shards (never the images) and lists the incomplete ones.
+`read_extract_shards` returns the Parquet tables of the complete shards (never the images) and
+lists the incomplete ones (see `dfprep.shards.names` for what complete means).
 """
 
 from __future__ import annotations
@@ -15,17 +14,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
-from dfprep.shard import ShardFiles
+from dfprep.shards.names import ShardFiles, find_shards
 
 __all__ = [
     "INDEX_COLUMNS",
     "VIDEO_COLUMNS",
     "ExtractShard",
-    "find_shards",
+    "empty_index",
+    "empty_videos",
     "read_dropped",
     "read_extract_shards",
+    "read_table",
 ]
 
 # crop-index columns the readers need (the boxes and landmarks stay on disk)
@@ -45,27 +46,6 @@ class ExtractShard:
     index: pa.Table
     videos: pa.Table
     params_hash: str
-
-
-def find_shards(extract_dir: str | Path) -> tuple[list[Path], list[Path]]:
-    """(complete shards' stats files, incomplete shards' tars) of one extract output directory."""
-    shards = Path(extract_dir) / "shards"
-    if not shards.is_dir():
-        raise InputError(f"{extract_dir}: not an extract output directory (no shards/ folder)")
-    complete, skipped = [], []
-    names = {p.name.split(".")[0] for p in shards.iterdir() if not p.name.startswith(".")}
-    for name in sorted(names):
-        stats = shards / f"{name}.stats.json"
-        if stats.exists():
-            for suffix in (".tar", ".index.parquet", ".videos.parquet"):
-                if not (shards / f"{name}{suffix}").exists():
-                    raise InputError(
-                        f"{stats}: shard marked complete but {name}{suffix} is missing"
-                    )
-            complete.append(stats)
-        elif (shards / f"{name}.tar").exists() or (shards / f"{name}.index.parquet").exists():
-            skipped.append(shards / f"{name}.tar")
-    return complete, skipped
 
 
 def read_table(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
@@ -98,12 +78,11 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
     complete shard whose index names another tar, or whose stats do not parse, is an InputError."""
     complete, incomplete = find_shards(extract_dir)
     out = []
-    for stats in complete:
-        files = ShardFiles(stats.parent, stats.name[: -len(".stats.json")])
+    for files in complete:
         try:
-            params_hash = str(json.loads(stats.read_text()).get("params_hash", ""))
+            params_hash = str(json.loads(files.stats.read_text()).get("params_hash", ""))
         except (OSError, ValueError, AttributeError) as e:
-            raise InputError(f"{stats}: not a readable stats file ({e})") from None
+            raise InputError(f"{files.stats}: not a readable stats file ({e})") from None
         index = read_table(files.index, INDEX_COLUMNS, CROP_INDEX_SCHEMA)
         named = pc.unique(index["shard"]).to_pylist()
         if any(s != files.tar.name for s in named):
@@ -121,8 +100,7 @@ def read_dropped(extract_dir: str | Path) -> tuple[pa.Table, int]:
     pairing have neither: an empty table and 0."""
     complete, _ = find_shards(extract_dir)
     tables, dropped = [], 0
-    for stats in complete:
-        files = ShardFiles(stats.parent, stats.name[: -len(".stats.json")])
+    for files in complete:
         dropped += int((files.read_stats() or {}).get("faces_dropped", 0))
         if files.dropped.exists():
             tables.append(read_table(files.dropped, DROPPED_SCHEMA.names, DROPPED_SCHEMA))

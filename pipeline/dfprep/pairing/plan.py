@@ -3,7 +3,7 @@
 Within one manifest, a group is a real video and the fakes whose `original_id` names it, the
 original first; every other video is a group of its own. Groups are ordered by their smallest
 video id and packed whole into jobs of at most `videos_per_shard` videos (a larger group gets a
-job of its own). A manifest without pairs therefore gives exactly the video-id chunks of old.
+job of its own). A manifest without pairs therefore gives exactly the plain video-id chunks.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One shard job's files: the WebDataset tar, its crop index, its video status table, its stats.
+"""Writing one shard: the WebDataset tar, its crop index, its video status table, its stats.
 
 Everything is written under a unique temporary name and renamed into place, the stats JSON last:
 a shard is complete iff its stats file exists (and carries the current params hash), so a run
@@ -8,93 +8,18 @@ killed at any moment never leaves a partial file that a rerun or a reader would 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dfprep.core.atomic import TMP_MARK, publish, remove_tmp, tmp_path, write_json
-from dfprep.errors import DfprepError
+from dfprep.core.atomic import TMP_MARK, publish, remove_tmp, tmp_path, write_json, writing
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
-from dfprep.tario import TarSink
+from dfprep.shards.names import ShardFiles
+from dfprep.shards.tario import TarSink
 
-__all__ = [
-    "TMP_MARK",
-    "ShardFiles",
-    "ShardWriteError",
-    "ShardWriter",
-    "remove_stale_tmp",
-    "shard_name",
-    "writing",
-]
-
-
-class ShardWriteError(DfprepError, OSError):
-    """An output that cannot be written (disk full, file too large, read-only): names the file.
-
-    Still an OSError (with the original errno) for callers that catch those."""
-
-    def __init__(self, message: str, errno: int | None = None) -> None:
-        super().__init__(message)
-        self.errno = errno
-
-    def __reduce__(self):  # the errno survives the trip back from a Dask worker
-        return (type(self), (str(self), self.errno))
-
-
-@contextlib.contextmanager
-def writing(what: str | Path) -> Iterator[None]:
-    """Turn an OSError while writing `what` into a one-line ShardWriteError naming it."""
-    try:
-        yield
-    except OSError as e:
-        reason = os.strerror(e.errno) if e.errno else (str(e) or type(e).__name__)
-        raise ShardWriteError(f"cannot write {what}: {reason}", e.errno) from e
-
-
-def shard_name(prefix: str, index: int) -> str:
-    return f"{prefix}-{index:06d}"
-
-
-class ShardFiles:
-    """Paths of one shard inside DIR/shards/."""
-
-    def __init__(self, shards_dir: str | Path, name: str):
-        self.dir = Path(shards_dir)
-        self.name = name
-        self.tar = self.dir / f"{name}.tar"
-        self.index = self.dir / f"{name}.index.parquet"
-        self.videos = self.dir / f"{name}.videos.parquet"
-        self.stats = self.dir / f"{name}.stats.json"
-        # optional: faces of paired fakes dropped as unmanipulated (thumbnails), when there are any
-        self.dropped = self.dir / f"{name}.dropped.parquet"
-
-    @property
-    def all(self) -> tuple[Path, ...]:
-        return (self.tar, self.index, self.videos, self.stats)
-
-    def read_stats(self) -> dict | None:
-        try:
-            return json.loads(self.stats.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def is_complete(self, params_hash: str) -> bool:
-        stats = self.read_stats()
-        return (
-            stats is not None
-            and stats.get("params_hash") == params_hash
-            and all(p.exists() for p in (self.tar, self.index, self.videos))
-        )
-
-    def remove(self) -> None:
-        """Delete the shard, and the temporary files of an attempt whose worker was killed."""
-        for p in (self.stats, *self.all[:-1], self.dropped):  # stats first: no longer done
-            p.unlink(missing_ok=True)
-        remove_tmp(self.dir, f"{self.name}.")
+__all__ = ["ShardWriter", "remove_stale_tmp"]
 
 
 def remove_stale_tmp(shards_dir: Path) -> int:

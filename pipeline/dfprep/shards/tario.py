@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 
 
 def split_name(name: str) -> tuple[str, str]:

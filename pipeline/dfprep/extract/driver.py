@@ -1,0 +1,104 @@
+"""One extract run: plan the jobs, keep what is complete, run the rest (inline or on Dask), and
+summarise from the stats on disk, whatever happened (a failed job, Ctrl-C)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dfprep.config import ExtractConfig, Params, replace
+from dfprep.core.errors import InputError, one_line
+from dfprep.core.outputs import output_dir
+from dfprep.core.signals import interrupt_watch
+from dfprep.distribute import check_memory_limit, local_sink, make_client, remote_address
+from dfprep.extract.dask_run import DaskRun
+from dfprep.extract.job import run_shard_job
+from dfprep.extract.plan import ShardJob, plan_jobs, prepare_out, resolve_threads
+from dfprep.extract.summary import ExtractSummary, summarize
+
+__all__ = ["run_extract"]
+
+
+def run_extract(
+    manifests: list[str | Path],
+    out: str | Path,
+    params: Params | None = None,
+    *,
+    client=None,
+    overwrite: bool = False,
+    on_event: Callable[[dict], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> ExtractSummary:
+    """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
+    one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
+    drive a progress display."""
+    params = params or Params()
+    if not manifests:
+        raise InputError("no manifest given")
+    check_memory_limit(params.run)
+    out = output_dir(out)
+    if client is None and remote_address(params.run):
+        # connect first: an unreachable scheduler is one error line, before any file is written
+        with make_client(params.run) as c:
+            return run_extract(
+                manifests,
+                out,
+                params,
+                client=c,
+                overwrite=overwrite,
+                on_event=on_event,
+                on_plan=on_plan,
+            )
+    jobs = plan_jobs([Path(m) for m in manifests], out, params.extract)
+    pending, kept = prepare_out(jobs, out, overwrite)
+    summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
+    if on_plan:
+        on_plan(
+            sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending)
+        )
+    t0 = time.time()
+    with interrupt_watch() as interrupted:
+        try:
+            _run(pending, params, client, summary, on_event or (lambda e: None), interrupted)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        except Exception:
+            if not interrupted():
+                raise
+            summary.interrupted = True  # Ctrl-C surfaced as another error (see dfprep.core.signals)
+        finally:
+            summary.seconds = round(time.time() - t0, 3)
+            summarize(jobs, out, summary)
+    return summary
+
+
+def _run(pending: list[ShardJob], params: Params, client, summary, sink, interrupted) -> None:
+    """The pending jobs, inline (one video at a time) or on a Dask client (given or made)."""
+    cfg = params.extract
+    if not pending:
+        return
+    if client == "inline" or params.run.scheduler == "inline":
+        cfg = resolve_threads(cfg, replace(params.run, scheduler="inline"))  # one video at a time
+        with local_sink(sink):
+            _run_inline(pending, cfg, params.run.video_timeout, summary, interrupted)
+    elif client is not None:
+        DaskRun(client, pending, cfg, params, summary, sink, interrupted).run()
+    else:
+        with make_client(params.run) as c:
+            DaskRun(c, pending, cfg, params, summary, sink, interrupted).run()
+
+
+def _run_inline(
+    pending: list[ShardJob], cfg: ExtractConfig, timeout: float, summary, interrupted
+) -> None:
+    """One job after the other in this process; a job that raises is lost, the others go on."""
+    for j in pending:
+        try:
+            run_shard_job(j, cfg, timeout)
+            summary.done += 1
+            summary.videos_run += len(j.videos)
+        except Exception as e:
+            if interrupted():  # Ctrl-C inside an import or a C callback
+                raise KeyboardInterrupt from e
+            summary.failed_jobs.append((j.name, one_line(e)))

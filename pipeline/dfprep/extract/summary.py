@@ -1,0 +1,65 @@
+"""The summary of an extract run (extract.json): what this run did, and the totals of every
+shard of the plan, read from the stats files on disk."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dfprep.core.atomic import write_json, writing
+from dfprep.extract.plan import ShardJob
+from dfprep.shards import ShardFiles
+
+__all__ = ["ExtractSummary", "summarize"]
+
+
+@dataclass
+class ExtractSummary:
+    out: str
+    jobs: int = 0
+    skipped: int = 0  # complete from an earlier run
+    done: int = 0
+    videos_run: int = 0  # videos processed by this run (excludes resumed shards)
+    failed_jobs: list[tuple[str, str]] = field(default_factory=list)
+    videos: int = 0
+    ok: int = 0
+    no_face: int = 0
+    failed: int = 0
+    crops: int = 0
+    paired: int = 0  # fakes whose faces were chosen against their original or mask
+    pairing_fallbacks: dict = field(default_factory=dict)  # reason -> fakes (largest faces kept)
+    faces_dropped: int = 0  # faces of paired fakes left out as unmanipulated
+    seconds: float = 0.0
+    interrupted: bool = False
+    errors: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> ExtractSummary:
+    """Totals from the stats files on disk (the authority, whichever run wrote them)."""
+    errors: Counter = Counter()
+    summary.videos = summary.ok = summary.no_face = summary.failed = summary.crops = 0
+    summary.paired = summary.faces_dropped = 0
+    fallbacks: Counter = Counter()
+    for j in jobs:
+        stats = ShardFiles(j.shards_dir, j.name).read_stats()
+        if not stats or stats.get("params_hash") != j.params_hash:
+            continue
+        summary.videos += stats["videos"]
+        summary.ok += stats["ok"]
+        summary.no_face += stats["no_face"]
+        summary.failed += stats["failed"]
+        summary.crops += stats["crops"]
+        errors.update(stats.get("errors", {}))
+        pairing_counts = stats.get("pairing", {})
+        summary.paired += pairing_counts.get("diff", 0) + pairing_counts.get("mask", 0)
+        fallbacks.update({k: v for k, v in pairing_counts.items() if k.startswith("fallback:")})
+        summary.faces_dropped += stats.get("faces_dropped", 0)
+    summary.errors = dict(errors.most_common(20))
+    summary.pairing_fallbacks = dict(fallbacks.most_common(20))
+    with writing(out / "extract.json"):
+        write_json(out / "extract.json", summary.as_dict(), newline=False, sort_keys=True)
+    return summary
