@@ -368,13 +368,14 @@ def sample(tmp_path_factory) -> Path:
 
 def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_path):
     """The issue's targets on a small sample: the share of fake crops whose face was manipulated
-    (ground truth) from today's to 100 %, no real crop lost, single-person crops unchanged."""
-    from dfprep.bench_pairing import by_video_id, manipulated, pair_ffpp
+    (ground truth) from the largest-face rule's to 100 %, no real crop lost, single-person crops
+    unchanged."""
+    from dfprep.bench.pairing import by_video_id, manipulated
     from dfprep.manifest import build_manifest
     from dfprep.synth.truth import is_multi_person, load_truth
 
     truth = by_video_id(load_truth(sample))
-    m = write_manifest(pair_ffpp(build_manifest("ffpp", sample), sample), tmp_path / "ffpp.parquet")
+    m = write_manifest(build_manifest("ffpp", sample), tmp_path / "ffpp.parquet")
     assert sum(bool(r["original_id"]) for r in pq.read_table(m).to_pylist()) == 16
     share, reals, single = {}, {}, {}
     for sel in ("off", "auto", "mask"):

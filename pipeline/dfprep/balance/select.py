@@ -20,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfprep.balance.layout import shard_name
 from dfprep.config import BalanceConfig
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import FAKE, LABEL_NAMES, REAL, SPLITS
 
 BALANCED_SPLITS = ("train", "val")
@@ -157,10 +158,6 @@ class Selection:
 def shard_count(n: int, samples_per_shard: int, min_shards: int) -> int:
     """Enough shards for the loader workers, none larger than asked, never an empty one."""
     return 0 if n == 0 else min(n, max(min_shards, -(-n // samples_per_shard)))
-
-
-def shard_name(split: str, i: int) -> str:
-    return f"{split}-{i:06d}.tar"
 
 
 def _validate(t: pa.Table) -> None:

@@ -22,14 +22,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dfprep.balance.layout import SIZES, write_sizes
 from dfprep.balance.pool import read_pool
 from dfprep.balance.reshard import bucket_source, write_shard
 from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
 from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
 from dfprep.core.atomic import remove_tmp, write_json, write_text
-from dfprep.errors import InputError
-from dfprep.outputs import output_dir
+from dfprep.core.errors import InputError
+from dfprep.core.outputs import output_dir
 from dfprep.shard import writing
 
 BUCKETS = ".buckets"
@@ -87,7 +88,7 @@ def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retr
 
 def _clear(out: Path) -> None:
     """Remove what a previous balance run wrote here (only our own file names)."""
-    (out / "sizes.json").unlink(missing_ok=True)  # first: the directory stops counting as done
+    (out / SIZES).unlink(missing_ok=True)  # first: the directory stops counting as done
     for split in BALANCED_SPLITS:
         for pattern in (
             f"{split}-*.tar",
@@ -225,8 +226,7 @@ def _balance(
         write_json(out / "stats.json", stats)
         write_text(out / "stats.md", stats_markdown(stats))
         plot_stats(stats, out / "stats.png")
-    with writing(out / "sizes.json"):
-        write_json(out / "sizes.json", sizes)  # last: marks the output complete
+    write_sizes(out, sizes)  # last: marks the output complete
     notes = [n for plan in selection.plans.values() for n in plan.notes]
     if pool.skipped:
         notes.append(
