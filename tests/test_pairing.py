@@ -1,4 +1,4 @@
-"""Issue 13: a fake's crops come from the face that was manipulated (planning, scores, selection,
+"""Pairing: a fake's crops come from the face that was manipulated (planning, scores, selection,
 fallbacks, masks, reused boxes, byte identity where nothing is paired, the report's sheet)."""
 
 from __future__ import annotations
@@ -195,15 +195,15 @@ def runs(scenes, tmp_path_factory) -> dict:
 
 def test_the_manipulated_face_is_cropped_even_when_it_is_the_smaller_one(runs):
     _, out = runs["auto"]
-    _, today = runs["off"]
+    _, largest = runs["off"]
     crops = [r for r in _index(out) if r["label"] == 1]
     sides = {
         vid: {side_of(r["bbox"], None) for r in crops if r["video_id"] == vid}
         for vid in ("t-fake-a", "t-fake-b")
     }
     assert sides == {"t-fake-a": {1}, "t-fake-b": {0}}
-    # today's rule crops the larger face of fake a: the pristine one
-    assert {side_of(r["bbox"], None) for r in _index(today) if r["video_id"] == "t-fake-a"} == {0}
+    # the largest-face rule crops the larger face of fake a: the pristine one
+    assert {side_of(r["bbox"], None) for r in _index(largest) if r["video_id"] == "t-fake-a"} == {0}
     assert all(r["manip_score"] >= 2.0 for r in crops)
     samples = _samples(out)
     assert all("manip_score" in json.loads(samples[r["key"]]["json"]) for r in crops)
@@ -218,9 +218,9 @@ def test_a_fake_in_which_no_face_differs_gives_no_crop(runs):
     assert (v["crops"], v["status"], v["faces_dropped"], v["pairing"]) == (0, "no_face", 4, "diff")
 
 
-def test_real_crops_and_single_person_fakes_are_those_of_today(runs):
-    (_, out), (_, today) = runs["auto"], runs["off"]
-    ours, theirs = _samples(out), _samples(today)
+def test_real_crops_and_single_person_fakes_are_those_of_the_largest_face_rule(runs):
+    (_, out), (_, largest) = runs["auto"], runs["off"]
+    ours, theirs = _samples(out), _samples(largest)
     reals = {k for k, m in theirs.items() if m["cls"] == b"0"}
     assert reals and {k for k, m in ours.items() if m["cls"] == b"0"} == reals
     assert all(ours[k] == theirs[k] for k in reals)  # every member, byte for byte
@@ -229,27 +229,27 @@ def test_real_crops_and_single_person_fakes_are_those_of_today(runs):
     assert all(r["manip_score"] is None for r in _index(out) if r["label"] == 0)
 
 
-def test_one_person_fakes_keep_todays_crops_when_their_face_differs(runs):
-    (_, out), (_, today) = runs["auto"], runs["off"]
+def test_one_person_fakes_keep_their_largest_face_crops_when_their_face_differs(runs):
+    (_, out), (_, largest) = runs["auto"], runs["off"]
     v = _videos(out)
     assert v["t-fake-s"]["faces_dropped"] == 0 and v["t-fake-s"]["pairing"] == "diff"
     ours = {r["key"]: r for r in _index(out) if r["video_id"] == "t-fake-s"}
-    assert set(ours) == {r["key"] for r in _index(today) if r["video_id"] == "t-fake-s"}
+    assert set(ours) == {r["key"] for r in _index(largest) if r["video_id"] == "t-fake-s"}
     assert all(r["manip_score"] is not None for r in ours.values())
     # one person whose face never differs (a re-encode): not manipulated, no crop
     assert (v["t-fake-s0"]["crops"], v["t-fake-s0"]["faces_dropped"]) == (0, 2)
 
 
-def test_unpaired_manifests_give_todays_jobs_and_bytes(scenes, tmp_path):
+def test_unpaired_manifests_give_the_same_jobs_and_bytes_either_way(scenes, tmp_path):
     n = 3
     rows = sorted(pq.read_table(scenes["unpaired"]).to_pylist(), key=lambda r: r["video_id"])
-    today = [
+    expected = [
         (f"unpaired-{i // n:06d}", [r["video_id"] for r in rows[i : i + n]])
         for i in range(0, len(rows), n)
     ]
     for m, sel in ((scenes["unpaired"], "auto"), (scenes["unpaired"], "off")):
         jobs = plan_jobs([m], tmp_path, _params(sel, n).extract)
-        assert [(j.name, [r["video_id"] for r in j.videos]) for j in jobs] == today
+        assert [(j.name, [r["video_id"] for r in j.videos]) for j in jobs] == expected
     paired_off = plan_jobs([scenes["m"]], tmp_path, _params("off", n).extract)
     assert [[r["video_id"] for r in j.videos] for j in paired_off] == [
         sorted(r["video_id"] for r in pq.read_table(scenes["m"]).to_pylist())[i : i + n]
@@ -268,17 +268,17 @@ def test_paired_jobs_keep_each_fake_with_its_original(scenes, tmp_path):
     assert max(len(j.videos) for j in jobs) <= 3
 
 
-def test_fallbacks_say_why_and_keep_todays_rule(scenes, tmp_path):
+def test_fallbacks_say_why_and_keep_the_largest_face_rule(scenes, tmp_path):
     s = run_extract([scenes["odd"]], tmp_path / "auto", _params("auto"))
     run_extract([scenes["odd"]], tmp_path / "off", _params("off"))
-    v, today = _videos(tmp_path / "auto"), _videos(tmp_path / "off")
+    v, largest = _videos(tmp_path / "auto"), _videos(tmp_path / "off")
     assert v["t-fake-a"]["pairing"] == "fallback: original t-real-missing not in this manifest"
     assert v["t-fake-fps"]["pairing"].startswith(
         "fallback: frame rate 10.000 vs the original's 5.000"
     )
     assert v["t-fake-b"]["pairing"].startswith("fallback: original failed: ")
     for vid in ("t-fake-a", "t-fake-fps", "t-fake-b"):
-        assert v[vid]["crops"] == today[vid]["crops"] > 0 and v[vid]["faces_dropped"] == 0
+        assert v[vid]["crops"] == largest[vid]["crops"] > 0 and v[vid]["faces_dropped"] == 0
     assert s.pairing_fallbacks and sum(s.pairing_fallbacks.values()) == 3
     # no original but a mask: the mask decides (fake c's "manipulated" region: a's right face)
     assert v["t-fake-c"]["pairing"] == "mask"
@@ -301,7 +301,7 @@ def test_mask_source_selects_the_masked_face(scenes, tmp_path):
     assert {
         side_of(r["bbox"], None) for r in _index(tmp_path / "o") if r["video_id"] == "t-fake-a"
     } == {1}
-    assert v["t-fake-b"]["pairing"] == ""  # neither mask nor original: today's rule, unpaired
+    assert v["t-fake-b"]["pairing"] == ""  # neither mask nor original: the largest face, unpaired
 
 
 def test_reused_boxes_are_the_originals_at_the_same_time(scenes, tmp_path):
@@ -367,7 +367,7 @@ def sample(tmp_path_factory) -> Path:
 
 
 def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_path):
-    """The issue's targets on a small sample: the share of fake crops whose face was manipulated
+    """The pairing targets on a small sample: the share of fake crops whose face was manipulated
     (ground truth) from the largest-face rule's to 100 %, no real crop lost, single-person crops
     unchanged."""
     from dfprep.bench.pairing import by_video_id, manipulated

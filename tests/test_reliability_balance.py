@@ -1,4 +1,4 @@
-"""Issue 7, balance: crashes, Ctrl-C, dead workers, full disks and hostile tars.
+"""Balance under faults: crashes, Ctrl-C, dead workers, full disks and hostile tars.
 
 Balance has no resume: sizes.json is written last and marks the output complete, and a rerun
 clears the directory and redoes everything, so the property is "an interrupted run is never
@@ -27,7 +27,7 @@ import faults as F
 from dfprep.balance import run_balance
 from dfprep.balance.stage import BalanceInterrupted
 from dfprep.config import BalanceConfig
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dfprep.extract import run_extract
 from dfprep.shard import ShardWriteError
 from dfprep.synth import make_face_video

@@ -1,4 +1,4 @@
-"""Issue 15, trainer side: sizes.json checked against the tars, resume bound to its data, checkpoint
+"""Trainer inputs and checkpoints: sizes.json checked against the tars, resume bound to its data, checkpoint
 damage noticed (weights checksum, config.json validated like params.yaml), one-line CLI errors."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dfprep.adapters import VideoRow
 from dfprep.config import Params, replace
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.extract import run_extract
 from dfprep.manifest import rows_to_table, write_manifest
 from dfprep.synth import make_face_video

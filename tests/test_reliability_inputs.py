@@ -1,4 +1,4 @@
-"""Issue 15: the inputs around the videos (manifests, CSV paths, output directories, parameters)
+"""The inputs around the videos (manifests, CSV paths, output directories, parameters)
 are checked as strictly as the videos: refused before any work with exit 2 and one line naming
 the culprit, or handled with nothing lost."""
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from dfprep.adapters import AdapterOptions, VideoRow
 from dfprep.cli import app
 from dfprep.config import ExtractConfig, Params, replace
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dfprep.extract import plan_jobs, prepare_out, run_extract, run_shard_job
 from dfprep.manifest import build_manifest, read_manifest, rows_to_table, write_manifest
 from dfprep.shard import ShardFiles

@@ -13,7 +13,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from dfprep.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError, InputError
 from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.config import AugConfig, LabelConfig
 from dftrain.data import (

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfprep.errors import InputError
+from dfprep.core.errors import InputError
 from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.data import (
     Split,

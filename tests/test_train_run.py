@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.checkpoint import load_model
 from dftrain.cli import app

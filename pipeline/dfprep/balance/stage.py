@@ -119,7 +119,7 @@ def _remove_partial(out: Path) -> None:
 def _table1() -> dict[str, dict[str, int]]:
     """Table 1's training samples from the catalogue (none if it cannot be read: stats only lose the column)."""
     from dfprep.catalogue import load_catalogue
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
 
     try:
         cat = load_catalogue()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import platform
 import tempfile
 import time
@@ -168,7 +169,7 @@ def run_suite(
         "tiny": sizes.tiny,
         "date": _now(),
         "host": host_info(device),
-        "sizes": _jsonable(dataclasses.asdict(sizes)),
+        "sizes": json.loads(json.dumps(dataclasses.asdict(sizes))),  # tuples as lists
         "precision": "bf16" if device.type == "cuda" and base.amp != "off" else "fp32",
         "complete": False,
         "errors": {},
@@ -260,11 +261,3 @@ class _WorkDir:
     def __exit__(self, *exc) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
