@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of the README ("Training: dftrain bench"), in one run on the GPU host.
+# The GPU figures of the README (`dftrain gpu-bench`), in one run on the GPU host.
 #
 # 1. Here, on the development machine, in the repository root (once per checkout; needs pip and
 #    the network; about 48 MB of wheels into .whl/, which git ignores: never commit them):
@@ -53,7 +53,7 @@ export PYTHONUNBUFFERED=1
 if [ "${1:-}" = "--tiny" ]; then
   OUT=${OUT:-bench-out/tiny}
   export PYTHONPATH=$PWD/pipeline:$PWD/trainer${PYTHONPATH:+:$PYTHONPATH}
-  exec python3 -m dftrain bench --suite gpu --tiny --out "$OUT"
+  exec python3 -m dftrain gpu-bench --tiny --out "$OUT"
 fi
 
 OUT=${OUT:-bench-out/gpu}
@@ -70,5 +70,5 @@ export PYTHONPATH=/tmp/site:$PWD/pipeline:$PWD/trainer
 } >"$OUT/host.txt" 2>&1
 cat "$OUT/host.txt"
 # 560 s: inside the device tool's 600 s per command, so the output still comes back
-timeout 560 python3 -m dftrain bench --suite gpu --out "$OUT" --work /tmp/dftrain-bench 2>&1 \
+timeout 560 python3 -m dftrain gpu-bench --out "$OUT" --work /tmp/dftrain-bench 2>&1 \
   | tee "$OUT/log.txt"

@@ -322,21 +322,25 @@ def extract(
 def bench(
     videos: Annotated[
         list[Path] | None,
-        typer.Argument(help="Videos to time (default: generated 1080p30 H.264 face videos)."),
+        typer.Argument(
+            help="Videos to time (default: generated 1080p30 H.264 face videos); pairing: the sample's root."
+        ),
     ] = None,
     case: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool; pairing: today's largest face vs the manipulated face on the sample (VIDEOS: its root, default: generated)."
+            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool; pairing: the largest face vs the manipulated face on the sample."
         ),
-    ] = "stages",
+    ] = None,
     n: Annotated[
         int | None, typer.Option(help="Generated videos (default: 4 for stages, 12 for machine).")
     ] = None,
-    seconds: Annotated[float, typer.Option(help="Length of each generated video.")] = 20.0,
+    seconds: Annotated[
+        float | None, typer.Option(help="Length of each generated video (default: 20).")
+    ] = None,
     gop: Annotated[
         int | None,
-        typer.Option(help="Keyframe interval of generated videos (default: x264's 250)."),
+        typer.Option(help="Keyframe interval of generated videos (default 0: x264's 250)."),
     ] = None,
     preset: Annotated[
         str | None,
@@ -345,9 +349,12 @@ def bench(
         ),
     ] = None,
     workers: Annotated[
-        str, typer.Option(help="stages: Dask worker counts to time, comma-separated.")
-    ] = "1,2",
-    naive: Annotated[bool, typer.Option(help="Also time the naive OpenCV baseline.")] = True,
+        str | None,
+        typer.Option(help="stages: Dask worker counts to time, comma-separated (default: 1,2)."),
+    ] = None,
+    naive: Annotated[
+        bool | None, typer.Option(help="Also time the naive OpenCV baseline (default: yes).")
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the figures as JSON here.")
     ] = None,
@@ -357,166 +364,23 @@ def bench(
     params: ParamsOpt = None,
 ) -> None:
     """Time decode, detection and extract against the decode + detect limit and a naive baseline."""
-    from rich.table import Table
+    from dfprep.bench import BenchConfig, run_case, to_json
+    from dfprep.bench.tables import tables
+    from dfprep.core.cli import comma_list
+    from dfprep.core.outputs import output_file
 
-    from dfprep.bench import CASES, run_bench, run_machine_bench, to_json
-
-    if case not in CASES:
-        raise DfprepError(f"--case: expected one of {', '.join(CASES)}, got {case!r}")
-    if n is not None and n < 1:
-        raise DfprepError(f"--n: must be >= 1, got {n}")
-    if not seconds > 0:
-        raise DfprepError(f"--seconds: must be > 0, got {seconds}")
-    presets = tuple(
-        x.strip()
-        for x in (preset or ("superfast" if case == "stages" else "superfast,ultrafast")).split(",")
-        if x.strip()
-    )
-    bad = [x for x in presets if x not in X264_PRESETS]
-    if bad or not presets:
-        raise DfprepError(
-            f"--preset: expected x264 presets ({', '.join(X264_PRESETS)}), got {preset!r}"
-        )
-    ws = tuple(int(w) for w in workers.split(",") if w.strip().isdigit())
-    if not ws or len(ws) != len([w for w in workers.split(",") if w.strip()]) or min(ws) < 1:
-        raise DfprepError(f"--workers expects worker counts >= 1, comma-separated, got {workers!r}")
+    cfg = BenchConfig.for_case(
+        case, n=n, seconds=seconds, gop=gop, preset=comma_list(preset),
+        workers=comma_list(workers), naive=naive,
+    )  # fmt: skip
     if json_out:
-        from dfprep.outputs import output_file
-
         output_file(json_out, "--json")
-    p = _params(params)
-    if case == "pairing":
-        _bench_pairing(videos, p, work_dir, json_out)
-        return
-    if case == "stages":
-        if len(presets) != 1:
-            raise DfprepError("--preset: the stages case takes one preset")
-        results = [
-            run_bench(
-                videos,
-                p,
-                workers=ws,
-                work_dir=work_dir,
-                seconds=seconds,
-                n=n or 4,
-                gop=gop,
-                naive=naive,
-                preset=presets[0],
-            )
-        ]
-    else:
-        results = run_machine_bench(
-            videos,
-            p,
-            work_dir=work_dir,
-            seconds=seconds,
-            n=n or 12,
-            gop=gop,
-            presets=presets,
-            naive=naive,
-        )
+    result = run_case(videos, _params(params), cfg, work_dir)
     out = Console()
-    for res in results:
-        t = Table(
-            title=f"dfprep bench ({res.title}): {res.videos} videos, {res.seconds_of_video:.0f} s of video, "
-            f"{res.frames_sampled} sampled frames, {res.cores} cores"
-        )
-        for col, justify in (
-            ("stage", "left"),
-            ("seconds", "right"),
-            ("x real time", "right"),
-            ("/ limit", "right"),
-        ):
-            t.add_column(col, justify=justify)
-        for stage, sec in res.timings.items():
-            t.add_row(
-                stage, f"{sec:.2f}", f"{res.seconds_of_video / sec:.1f}", f"{sec / res.limit:.2f}"
-            )
-        t.add_row(
-            "[bold]decode + detect limit = (decode + detect) / cores[/bold]",
-            f"{res.limit:.2f}",
-            f"{res.seconds_of_video / res.limit:.1f}",
-            "1.00",
-        )
-        for what, sec in res.startup.items():
-            t.add_row(
-                f"[dim]start-up, not in the figures above: {what}[/dim]", f"{sec:.2f}", "", ""
-            )
+    for t in tables(result):
         out.print(t)
-        r = Table(title=f"targets ({res.title})")
-        for col in ("ratio", "measured", "target", "met"):
-            r.add_column(col)
-        for name, val in res.ratios.items():
-            tgt = res.targets.get(name, {})
-            r.add_row(
-                name,
-                f"{val:.2f}",
-                tgt.get("target", ""),
-                {True: "yes", False: "[red]NO[/red]"}.get(tgt.get("met"), ""),
-            )
-        out.print(r)
     if json_out:
-        write_text(json_out, to_json(results if case == "machine" else results[0]))
-
-
-def _bench_pairing(videos, p, work_dir, json_out) -> None:
-    """`dfprep bench --case pairing [ROOT]`: see dfprep.bench_pairing."""
-    import json
-    from dataclasses import asdict
-
-    from rich.table import Table
-
-    from dfprep.bench_pairing import run_pairing_bench
-
-    if videos and (len(videos) != 1 or not videos[0].is_dir()):
-        raise DfprepError("--case pairing: give at most one argument, the sample's root folder")
-    res = run_pairing_bench(videos[0] if videos else None, p, work_dir=work_dir)
-    out = Console()
-    t = Table(
-        title=f"dfprep bench (pairing): {res.videos} videos, {res.fakes} fakes "
-        f"({res.multi_person_fakes} with two people), {esc(res.root)}"
-    )
-    for col in ("run", "seconds", "fake crops", "manipulated share", "two-person fakes' share",
-                "real crops", "faces dropped", "fallbacks"):  # fmt: skip
-        t.add_column(col, justify="right")
-    for run, sec in res.seconds.items():
-        t.add_row(
-            run,
-            f"{sec:.1f}",
-            str(res.fake_crops[run]),
-            f"{res.share[run]:.2%}",
-            f"{res.share_multi[run]:.2%}",
-            str(res.real_crops[run]),
-            str(res.faces_dropped[run]),
-            str(sum(res.fallbacks[run].values())),
-        )
-    out.print(t)
-    for run, sep in res.separation.items():
-        out.print(f"scores, {run}: " + ", ".join(f"{k} {v}" for k, v in sep.items()))
-    r = Table(title="targets (pairing)")
-    for col in ("ratio", "measured", "target", "met"):
-        r.add_column(col)
-    for name, tgt in res.targets.items():
-        met = {True: "yes", False: "[red]NO[/red]"}[bool(tgt["met"])]
-        r.add_row(name, str(tgt["measured"]), tgt["target"], met)
-    out.print(r)
-    for note in res.notes:
-        out.print(esc(note), highlight=False)
-    if json_out:
-        write_text(json_out, json.dumps(asdict(res), indent=1))
-
-
-X264_PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-)
+        write_text(json_out, to_json(result))
 
 
 @app.command()

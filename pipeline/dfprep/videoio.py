@@ -32,11 +32,15 @@ def encode_video(
     preset: str = "veryfast",
     times: Sequence[float] | None = None,
     threads: int = 1,
+    frame_format: str = "rgb24",
 ) -> Path:
-    """Encode RGB uint8 frames (H, W, 3; even sizes) as H.264/yuv420p MP4.
+    """Encode uint8 frames as H.264/yuv420p MP4: RGB (H, W, 3; even sizes), or with
+    `frame_format="yuv420p"` I420 planes stacked as (H * 3/2, W), which x264 takes as they are
+    (no colour conversion per frame).
 
     `gop` is the keyframe interval in frames (None: x264's default). `times` gives explicit
     presentation times in seconds for a variable-frame-rate file; otherwise frame i is at i / fps.
+    `threads` is x264's thread count (0: as many as it likes).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +51,8 @@ def encode_video(
         for i, frame in enumerate(frames):
             if stream is None:
                 h, w = frame.shape[:2]
+                if frame_format == "yuv420p":
+                    h = h * 2 // 3
                 stream = out.add_stream("libx264", rate=rate)
                 stream.width, stream.height = w, h
                 stream.pix_fmt = "yuv420p"
@@ -57,7 +63,7 @@ def encode_video(
                 if gop is not None:
                     opts.update(g=str(gop), keyint_min=str(gop), sc_threshold="0")
                 stream.options = opts
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=frame_format)
             vf.pts = round(times[i] / time_base) if times is not None else i
             vf.time_base = time_base
             for packet in stream.encode(vf):

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dfprep.bench import run_machine_bench
+from dfprep.bench import BenchConfig, run_machine
+from dfprep.config import Params
 
 BIN = Path(sys.executable).parent
 
 
 @pytest.mark.slow
 def test_machine_case_reports_every_figure_against_the_limit(tmp_path):
-    (res,) = run_machine_bench(
-        work_dir=tmp_path, n=2, seconds=1, presets=("ultrafast",), size=(320, 240)
-    )
+    cfg = BenchConfig.for_case("machine", n=2, seconds=1, preset=("ultrafast",), size=(320, 240))
+    (res,) = run_machine(None, Params(), cfg, tmp_path)
     t = res.timings
     decode, detect = t["decode only (1 process, 1 thread)"], t["detect only (1 process, 1 thread)"]
     assert res.cores >= 1 and res.limit == pytest.approx((decode + detect) / res.cores)
@@ -37,9 +37,12 @@ def test_machine_case_reports_every_figure_against_the_limit(tmp_path):
 
 def test_bench_options_are_checked_before_any_work(tmp_path):
     for args, words in (
-        (["--case", "banana"], "--case: expected one of stages, machine"),
-        (["--preset", "warp"], "--preset: expected x264 presets"),
-        (["--n", "0"], "--n: must be >= 1"),
+        (["--case", "banana"], "bench.case: 'banana' is not one of stages, machine, pairing"),
+        (["--preset", "warp"], "bench.preset: 'warp' is not one of ultrafast, superfast"),
+        (["--n", "0"], "bench.n: 0 is not in [1, 10000]"),
+        (["--workers", "1,x"], "bench.workers: expected an integer"),
+        (["--preset", "fast,slow"], "bench.preset: the stages case takes one preset"),
+        (["--case", "machine", "--seconds", "0"], "bench.seconds: 0.0 is not in (0, 3600]"),
     ):
         r = subprocess.run(
             [BIN / "dfprep", "bench", *args, "--work-dir", tmp_path],
@@ -47,5 +50,6 @@ def test_bench_options_are_checked_before_any_work(tmp_path):
             text=True,
             timeout=120,
         )
-        assert r.returncode == 2 and words in r.stderr, r.stderr
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("error: options: ") and words in r.stderr, r.stderr
     assert not any(tmp_path.iterdir())

@@ -240,16 +240,16 @@ def test_one_person_fakes_keep_their_largest_face_when_it_differs(runs):
     assert (v["t-fake-s0"]["crops"], v["t-fake-s0"]["faces_dropped"]) == (0, 2)
 
 
-def test_unpaired_manifests_give_the_video_id_chunks_and_the_same_bytes(scenes, tmp_path):
+def test_unpaired_manifests_give_the_same_jobs_and_bytes_either_way(scenes, tmp_path):
     n = 3
     rows = sorted(pq.read_table(scenes["unpaired"]).to_pylist(), key=lambda r: r["video_id"])
-    chunks = [
+    expected = [
         (f"unpaired-{i // n:06d}", [r["video_id"] for r in rows[i : i + n]])
         for i in range(0, len(rows), n)
     ]
     for m, sel in ((scenes["unpaired"], "auto"), (scenes["unpaired"], "off")):
         jobs = plan_jobs([m], tmp_path, _params(sel, n).extract)
-        assert [(j.name, [r["video_id"] for r in j.videos]) for j in jobs] == chunks
+        assert [(j.name, [r["video_id"] for r in j.videos]) for j in jobs] == expected
     paired_off = plan_jobs([scenes["m"]], tmp_path, _params("off", n).extract)
     assert [[r["video_id"] for r in j.videos] for j in paired_off] == [
         sorted(r["video_id"] for r in pq.read_table(scenes["m"]).to_pylist())[i : i + n]
@@ -367,14 +367,15 @@ def sample(tmp_path_factory) -> Path:
 
 
 def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_path):
-    """The targets of pairing on a small sample: the share of fake crops whose face was manipulated
-    (ground truth) from the largest-face rule's to 100 %, no real crop lost, single-person crops unchanged."""
-    from dfprep.bench_pairing import by_video_id, manipulated, pair_ffpp
+    """The pairing targets on a small sample: the share of fake crops whose face was manipulated
+    (ground truth) from the largest-face rule's to 100 %, no real crop lost, single-person crops
+    unchanged."""
+    from dfprep.bench.pairing import by_video_id, manipulated
     from dfprep.manifest import build_manifest
     from dfprep.synth.truth import is_multi_person, load_truth
 
     truth = by_video_id(load_truth(sample))
-    m = write_manifest(pair_ffpp(build_manifest("ffpp", sample), sample), tmp_path / "ffpp.parquet")
+    m = write_manifest(build_manifest("ffpp", sample), tmp_path / "ffpp.parquet")
     assert sum(bool(r["original_id"]) for r in pq.read_table(m).to_pylist()) == 16
     share, reals, single = {}, {}, {}
     for sel in ("off", "auto", "mask"):

@@ -138,11 +138,11 @@ def test_interrupt_removes_temporary_files_and_publishes_nothing(
     pool, reference, tmp_path, monkeypatch
 ):
     """Ctrl-C (KeyboardInterrupt) in the middle of writing an output shard, in process."""
-    from dfprep.balance import reshard
+    from dfprep.balance import layout
 
     out = tmp_path / "out"
     run_balance([pool], out, CFG)  # a finished output: the interrupted rerun must not look like it
-    real, n = reshard.TarSink.write, [0]
+    real, n = layout.TarSink.write, [0]
 
     def interrupt(self, key, members):
         n[0] += 1
@@ -150,7 +150,7 @@ def test_interrupt_removes_temporary_files_and_publishes_nothing(
             raise KeyboardInterrupt
         return real(self, key, members)
 
-    monkeypatch.setattr(reshard.TarSink, "write", interrupt)
+    monkeypatch.setattr(layout.TarSink, "write", interrupt)
     with pytest.raises(
         BalanceInterrupted,
         match=r"interrupted while writing the output shards \(1 of \d+ tasks done\); "

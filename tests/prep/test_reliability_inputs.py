@@ -414,9 +414,9 @@ def test_verify_show_must_not_be_negative(tmp_path):
 
 
 def test_bench_refuses_nothing_to_time_and_non_videos(tmp_path):
-    assert "--n" in _one_error_line(_cli("bench", "--n", "0"))
-    assert "--workers" in _one_error_line(_cli("bench", "--workers", "0"))
-    assert "--workers" in _one_error_line(_cli("bench", "--workers", "x"))
+    assert "bench.n: 0 is not in" in _one_error_line(_cli("bench", "--n", "0"))
+    assert "bench.workers: 0 is not in" in _one_error_line(_cli("bench", "--workers", "0"))
+    assert "bench.workers: expected an integer" in _one_error_line(_cli("bench", "--workers", "x"))
     text = tmp_path / "notes [1].txt"
     text.write_text("hello\n" * 200)
     line = _one_error_line(_cli("bench", text))

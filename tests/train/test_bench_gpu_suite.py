@@ -1,5 +1,5 @@
-"""`dftrain bench --suite gpu --tiny`: the whole GPU suite's code path on a CPU, so the one run on a
-GPU host cannot fail on a typo. Checks that every measurement is there, positive and consistent
+"""`dftrain gpu-bench --tiny`: the whole GPU suite's code path on a CPU, so the one run on a GPU
+host cannot fail on a typo. Checks that every measurement is there, positive and consistent
 with the numbers it was computed from (no assertion on speed: these are not results)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from dftrain.bench.synthetic import write_synthetic_extract, write_synthetic_shards
 from dftrain.cli import app
 from dftrain.config import TrainConfig, check_config, load_train_params
-from dftrain.synth import write_synthetic_extract
 from dftrain.testset import read_test_set
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -26,7 +26,7 @@ def _pos(x) -> bool:
 def test_tiny_suite_writes_every_measurement(tmp_path):
     out = tmp_path / "out"
     r = CliRunner().invoke(
-        app, ["bench", "--suite", "gpu", "--tiny", "--device", "cpu", "--out", str(out),
+        app, ["gpu-bench", "--tiny", "--device", "cpu", "--out", str(out),
               "--work", str(tmp_path / "work")],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -83,13 +83,31 @@ def test_tiny_suite_writes_every_measurement(tmp_path):
 
 def test_suite_refuses_bad_options_before_any_work(tmp_path):
     runner = CliRunner()
-    r = runner.invoke(app, ["bench", "--suite", "cpu", "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "--suite: 'cpu' is not a suite" in r.output
-    r = runner.invoke(app, ["bench", "--suite", "gpu"])
-    assert r.exit_code == 2 and "needs --out" in r.output
-    r = runner.invoke(app, ["bench", str(tmp_path), "--suite", "gpu", "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "no sizes.json" in r.output
-    assert not (tmp_path / "bench.json").exists()
+    out = tmp_path / "out"
+    for args, words in (
+        (["--device", "gpu"], "error: options: gpu_bench.device: 'gpu' is not one of auto, cpu"),
+        (["--data", str(tmp_path)], "error: --data " + str(tmp_path) + ": no sizes.json"),
+        (["--work", str(tmp_path / "f")], "error: --work " + str(tmp_path / "f") + ": exists"),
+    ):
+        (tmp_path / "f").write_text("a file")
+        r = runner.invoke(app, ["gpu-bench", "--out", str(out), *args])
+        assert r.exit_code == 2 and r.output.strip() == r.output.strip().splitlines()[0], r.output
+        assert words in r.output, r.output
+    r = runner.invoke(app, ["gpu-bench"])
+    assert r.exit_code == 2 and "Missing option '--out'" in r.output
+    assert not out.exists()
+
+
+def test_bench_refuses_bad_options_before_any_work():
+    runner = CliRunner()
+    for args, words in (
+        (["--workers", "1,x"], "bench.workers: expected an integer in [-1, 1024], got 'x'"),
+        (["--workers", "-3"], "bench.workers: -3 is not in [-1, 1024]"),
+        (["--steps", "0"], "bench.steps: 0 is not in [1, 1000000]"),
+        (["--batch", "1"], "train.optim.batch_size: 1 is not in [2, 65536]"),
+    ):
+        r = runner.invoke(app, ["bench", *args])
+        assert r.exit_code == 2 and r.output.startswith(f"error: options: {words}"), r.output
 
 
 def test_compile_option_is_validated_and_honoured(tmp_path, monkeypatch):
@@ -102,7 +120,6 @@ def test_compile_option_is_validated_and_honoured(tmp_path, monkeypatch):
         load_train_params(bad)
 
     # `dftrain run --compile` hands the training module to torch.compile with the chosen backend
-    from dftrain import synth
     from trainer_helpers import TINY
 
     seen = []
@@ -114,7 +131,7 @@ def test_compile_option_is_validated_and_honoured(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "compile", spy)
     data = tmp_path / "data"
-    synth.write_synthetic_shards(data, train_shards=2, val_shards=1, per_shard=8, size=32)
+    write_synthetic_shards(data, {"train": [8] * 2, "val": [8]}, size=32)
     params = tmp_path / "params.yaml"
     params.write_text(
         "train:\n  compile_backend: eager\n  device: cpu\n  model:\n"

@@ -18,13 +18,13 @@ from dfprep.core.errors import ConfigError, InputError
 from dfprep.extract import run_extract
 from dfprep.manifest import rows_to_table, write_manifest
 from dfprep.synth import make_face_video
+from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.checkpoint import checkpoint_meta, load_model, save_checkpoint
 from dftrain.cli import app
 from dftrain.config import DataConfig, LabelConfig, OptimConfig, TrainConfig
 from dftrain.data import read_splits
 from dftrain.labels import names
 from dftrain.model import create_model
-from dftrain.synth import write_synthetic_shards
 from dftrain.train import run
 from trainer_helpers import TINY
 
@@ -38,15 +38,7 @@ CFG = TrainConfig(
 
 
 def _balanced(root, seed=0, per_shard=32):
-    write_synthetic_shards(
-        root,
-        train_shards=2,
-        val_shards=1,
-        per_shard=per_shard,
-        val_per_shard=16,
-        size=32,
-        seed=seed,
-    )
+    write_synthetic_shards(root, {"train": [per_shard] * 2, "val": [16]}, size=32, seed=seed)
     return root
 
 
@@ -286,8 +278,10 @@ def test_run_with_a_text_file_as_init_and_out_as_a_file(balanced, tmp_path):
 
 
 def test_bench_worker_counts_and_predict_on_a_text_file(checkpoint, tmp_path):
-    assert "--workers" in _one_error_line(_cli("bench", "--workers", "-3"))
-    assert "--workers" in _one_error_line(_cli("bench", "--workers", "two"))
+    assert "bench.workers: -3 is not in" in _one_error_line(_cli("bench", "--workers", "-3"))
+    assert "bench.workers: expected an integer" in _one_error_line(
+        _cli("bench", "--workers", "two")
+    )
     notes = tmp_path / "file.txt"
     notes.write_text("just text\n" * 100)
     res = _cli("predict", checkpoint, notes, "--json", "--device", "cpu")

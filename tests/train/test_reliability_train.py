@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.checkpoint import load_state, resolve, save_checkpoint
-from dftrain.synth import write_synthetic_shards
 
 BIN = Path(sys.executable).parent
 PARAMS = """train:
@@ -30,9 +30,7 @@ PARAMS = """train:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("killtrain")
-    write_synthetic_shards(
-        root / "data", train_shards=4, val_shards=2, per_shard=32, val_per_shard=16, size=64, seed=1
-    )
+    write_synthetic_shards(root / "data", {"train": [32] * 4, "val": [16] * 2}, size=64, seed=1)
     (root / "params.yaml").write_text(PARAMS)
     return root
 

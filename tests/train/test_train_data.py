@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from dfprep.core.errors import ConfigError, InputError
+from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.config import AugConfig, LabelConfig
 from dftrain.data import (
     EvalStream,
@@ -25,7 +27,6 @@ from dftrain.data import (
     read_splits,
     worker_share,
 )
-from dftrain.synth import write_synthetic_shards
 from dftrain.transforms import eval_transform, train_transform
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -39,17 +40,8 @@ def _keyed(t: torch.Tensor) -> list[float]:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
-    write_synthetic_shards(root, train_shards=5, val_shards=3, per_shard=6, size=32, seed=1)
-    sizes = json.loads((root / "sizes.json").read_text())
-    # uneven shards, like real `dfprep balance` output: drop samples from two shards
-    for name, keep in (("train-000001.tar", 2), ("train-000004.tar", 4)):
-        path = root / "train" / name
-        samples = list(wds.tarfile_samples([{"url": str(path)}]))[:keep]
-        with wds.TarWriter(str(path)) as sink:
-            for s in samples:
-                sink.write({k: v for k, v in s.items() if k != "__url__"})
-        sizes["train"][name] = keep
-    (root / "sizes.json").write_text(json.dumps(sizes))
+    # uneven shards, like real `dfprep balance` output
+    write_synthetic_shards(root, {"train": [6, 2, 6, 6, 4], "val": [6] * 3}, size=32, seed=1)
     return root
 
 
@@ -199,10 +191,13 @@ def test_bad_samples_are_errors_naming_shard_and_key(tmp_path, meta, cls, jpg, m
 
 
 def test_truncated_shard_is_an_input_error(shards, tmp_path):
-    data = (shards / "val" / "val-000000.tar").read_bytes()
+    src = shards / "val" / "val-000000.tar"
+    with tarfile.open(src) as tar:
+        jpgs = [m for m in tar.getmembers() if m.name.endswith(".jpg")]
+    cut = jpgs[len(jpgs) // 2].offset_data + 100  # in the middle of a sample's JPEG
     for name in ("train", "val"):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "s.tar").write_bytes(data[: len(data) // 2 + 100])
+        (tmp_path / name / "s.tar").write_bytes(src.read_bytes()[:cut])
     (tmp_path / "sizes.json").write_text(json.dumps({"train": {"s.tar": 6}, "val": {"s.tar": 6}}))
     with pytest.raises(
         InputError, match=r"s\.tar: not a readable tar"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import webdataset as wds
 
 from dfprep.core.errors import InputError
+from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.data import (
     Split,
     TrainStream,
@@ -30,7 +30,6 @@ from dftrain.data import (
     read_splits,
     reader_range,
 )
-from dftrain.synth import write_synthetic_shards
 
 pytestmark = [
     pytest.mark.usefixtures("one_torch_thread"),
@@ -50,16 +49,7 @@ class KeyDecoder:
 
 def uneven_shards(root: Path, keep: list[int]) -> Path:
     """Synthetic train shards holding `keep[i]` samples each (like real balance output), 2 val shards."""
-    write_synthetic_shards(root, train_shards=len(keep), val_shards=2, per_shard=max(keep), size=16)
-    sizes = json.loads((root / "sizes.json").read_text())
-    for i, n in enumerate(keep):
-        path = root / "train" / f"train-{i:06d}.tar"
-        samples = list(wds.tarfile_samples([{"url": str(path)}]))[:n]
-        with wds.TarWriter(str(path)) as sink:
-            for s in samples:
-                sink.write({k: v for k, v in s.items() if k != "__url__"})
-        sizes["train"][path.name] = n
-    (root / "sizes.json").write_text(json.dumps(sizes))
+    write_synthetic_shards(root, {"train": keep, "val": [max(keep)] * 2}, size=16)
     return root
 
 

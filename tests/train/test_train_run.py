@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from dfprep.core.errors import ConfigError
+from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.checkpoint import load_model
 from dftrain.cli import app
 from dftrain.config import (
@@ -29,7 +30,6 @@ from dftrain.config import (
 from dftrain.labels import fake_probability
 from dftrain.model import create_model
 from dftrain.monitor import truncate_after
-from dftrain.synth import write_synthetic_shards
 from dftrain.train import run
 from trainer_helpers import TINY
 
@@ -50,9 +50,7 @@ def tiny_cfg(**sections) -> TrainConfig:
 def shards(tmp_path_factory):
     """128 train crops in 4 shards, 32 val crops in 2, 64 px (the trainer resizes to 32)."""
     root = tmp_path_factory.mktemp("balanced")
-    write_synthetic_shards(
-        root, train_shards=4, val_shards=2, per_shard=32, val_per_shard=16, size=64, seed=0
-    )
+    write_synthetic_shards(root, {"train": [32] * 4, "val": [16] * 2}, size=64, seed=0)
     return root
 
 

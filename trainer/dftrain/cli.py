@@ -123,70 +123,53 @@ def bench(
     params: Path | None = typer.Option(
         None, "--params", "-p", help="params.yaml (`train:` section)."
     ),
-    workers: str = typer.Option(
-        "1,auto", "--workers", help="Comma list of loader worker counts; auto = cores - 1."
+    workers: str | None = typer.Option(
+        None,
+        "--workers",
+        help="Comma list of loader worker counts; auto = cores - 1 (default: 1,auto).",
     ),
-    batches: int = typer.Option(20, "--batches", help="Batches timed per loader measurement."),
-    batch: int = typer.Option(64, "--batch", help="Batch size (loader and model)."),
+    batches: int | None = typer.Option(
+        None, "--batches", help="Batches timed per loader measurement (default: 20)."
+    ),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Batch size, loader and model (train.optim.batch_size)."
+    ),
     model: str | None = typer.Option(
         None, "--model", help="timm ViT for the model benchmark (train.model.name)."
     ),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
-    steps: int = typer.Option(20, "--steps", help="Timed training steps per model measurement."),
-    cpu_model: bool = typer.Option(
-        False, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
+    steps: int | None = typer.Option(
+        None, "--steps", help="Timed training steps per model measurement (default: 20)."
     ),
-    suite: str | None = typer.Option(
-        None,
-        "--suite",
-        help="gpu: every measurement (model, compile, loader, run, eval, predict) at fixed sizes; "
-        "of the options above only DATA and --params apply.",
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="--suite: write OUT/bench.json and OUT/bench.md here."
-    ),
-    tiny: bool = typer.Option(
-        False, "--tiny", help="--suite: tiny sizes (a CPU smoke test in seconds; not a result)."
-    ),
-    device: str = typer.Option("auto", "--device", help="--suite: auto | cpu | cuda."),
-    work: Path | None = typer.Option(
-        None, "--work", help="--suite: scratch folder on local disk (default: a temporary one)."
+    cpu_model: bool | None = typer.Option(
+        None, "--cpu-model", help="Also time the model on the CPU when there is no GPU."
     ),
 ) -> None:
     """Input-pipeline samples/s, and training img/s vs a bare timm loop (on the GPU, bf16)."""
-    import torch
-
-    from dftrain.bench import bench_loader, bench_model, data_or_synthetic
+    from dfprep.core.cli import comma_list
+    from dfprep.core.config import override
+    from dftrain.bench.config import AUTO_WORKERS, BenchConfig
     from dftrain.config import load_train_params, with_overrides
-    from dftrain.data import default_workers
 
-    if suite is not None:
-        _bench_suite(suite, out, tiny, device, data, params, work)
-        return
+    bcfg = override(BenchConfig(), {
+        "workers": comma_list(workers, {"auto": AUTO_WORKERS}), "batches": batches,
+        "steps": steps, "cpu_model": cpu_model,
+    })  # fmt: skip
     cfg = with_overrides(
         load_train_params(params),
         **{"optim.batch_size": batch, "model.name": model, "model.img_size": img_size},
     )
+    import torch
+
+    from dftrain.bench.train import bench_loader, bench_model, data_or_synthetic
+    from dftrain.data import default_workers
+
     cores = available_cores()
-    try:
-        counts = [
-            max(1, cores - 1) if w.strip() == "auto" else int(w)
-            for w in workers.split(",")
-            if w.strip()
-        ]
-    except ValueError:
-        raise DfprepError(
-            f"--workers expects counts or auto, comma-separated, got {workers!r}"
-        ) from None
-    if not counts or min(counts) < 0:
-        raise DfprepError(
-            f"--workers expects counts >= 0 or auto, comma-separated, got {workers!r}"
-        )
-    if batches < 1 or batch < 1 or steps < 1:
-        raise DfprepError("--batches, --batch and --steps must be >= 1")
+    counts = [max(1, cores - 1) if w == AUTO_WORKERS else w for w in bcfg.workers]
+    batch = cfg.optim.batch_size
     with data_or_synthetic(data) as d:
         for w in counts:
-            r = bench_loader(d, cfg, w, batches)
+            r = bench_loader(d, cfg, w, bcfg.batches)
             print(
                 f"loader  workers={w:<3d} {r['samples_per_s']:8.1f} samples/s  ({r['per_worker']:.1f} per worker; "
                 f"{int(r['samples'])} samples in {r['seconds']:.1f} s; {cores} cores; default workers here: "
@@ -195,12 +178,12 @@ def bench(
     if torch.cuda.is_available():
         dev = torch.device("cuda")
         name = torch.cuda.get_device_name(dev)
-    elif cpu_model:
+    elif bcfg.cpu_model:
         dev, name = torch.device("cpu"), "CPU (no GPU)"
     else:
         print("model   no GPU: training throughput not measured (pass --cpu-model for CPU figures)")
         return
-    r = bench_model(cfg, batch, steps, max(2, steps // 5), dev)
+    r = bench_model(cfg, batch, bcfg.steps, max(2, bcfg.steps // 5), dev)
     prec = "bf16" if dev.type == "cuda" and cfg.amp != "off" else "fp32"
     print(
         f"model   {cfg.model.name} @{cfg.model.img_size} batch {batch} {prec} on {name}: ours {r['ours_img_per_s']:.1f} img/s, "
@@ -208,32 +191,51 @@ def bench(
     )
 
 
-def _bench_suite(
-    suite: str, out: Path | None, tiny: bool, device: str, data: Path | None,
-    params: Path | None, work: Path | None,
-) -> None:  # fmt: skip
-    from dfprep.core.errors import ConfigError
-    from dftrain.bench_suite import Sizes, print_tables, run_suite, write_json, write_outputs
+@app.command("gpu-bench")
+@handle_errors
+def gpu_bench(
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Write OUT/bench.json and OUT/bench.md here."
+    ),
+    tiny: bool | None = typer.Option(
+        None, "--tiny", help="Tiny sizes: a CPU smoke test in seconds, not a result."
+    ),
+    device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
+    work: Path | None = typer.Option(
+        None, "--work", help="Scratch folder on local disk (default: a temporary one)."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Balanced shard directory (default: synthetic 224 px shards)."
+    ),
+    params: Path | None = typer.Option(
+        None, "--params", "-p", help="params.yaml (`train:` section)."
+    ),
+) -> None:
+    """Every GPU measurement in one run (model, compile, loader, run, eval, predict) at fixed sizes."""
+    from dfprep.core.config import override
+    from dfprep.core.errors import InputError
+    from dfprep.core.outputs import output_dir
+    from dftrain.bench.config import GpuBenchConfig
     from dftrain.config import load_train_params
+
+    gcfg = override(GpuBenchConfig(), {"device": device, "tiny": tiny})
+    output_dir(out)
+    if work is not None:
+        output_dir(work, "--work")
+    if data is not None and not (data / "sizes.json").is_file():
+        raise InputError(f"--data {data}: no sizes.json (not the output of `dfprep balance`)")
+    base = load_train_params(params)
+    from dftrain.bench.report import print_tables, write_json, write_outputs
+    from dftrain.bench.suite import Sizes, run_suite
     from dftrain.inference import pick_device
 
-    if suite != "gpu":
-        raise ConfigError(f"--suite: {suite!r} is not a suite (there is one: gpu)")
-    if out is None:
-        raise ConfigError("--suite needs --out DIR (bench.json and bench.md go there)")
-    if device not in ("auto", "cpu", "cuda"):  # one GPU: the first (CUDA_VISIBLE_DEVICES)
-        raise ConfigError(f"--device: {device!r} is not one of auto, cpu, cuda")
-    if data is not None and not (data / "sizes.json").is_file():
-        raise ConfigError(f"{data}: no sizes.json (not the output of `dfprep balance`)")
-    base = load_train_params(params)
-    dev = pick_device(device)
-    sizes = Sizes.tiny_sizes() if tiny else Sizes()
-    if dev.type != "cuda" and not tiny:
-        print("bench: no GPU: the full-size suite on a CPU takes hours; pass --tiny for a smoke test",
+    dev = pick_device(gcfg.device, "gpu_bench.device")
+    if dev.type != "cuda" and not gcfg.tiny:
+        print("gpu-bench: no GPU: the full-size suite on a CPU takes hours; pass --tiny for a smoke test",
               file=sys.stderr)  # fmt: skip
     result = run_suite(
-        sizes, dev, base, data, work, log=lambda m: print(m, file=sys.stderr),
-        on_update=lambda r: write_json(r, out),
+        Sizes.tiny_sizes() if gcfg.tiny else Sizes(), dev, base, data, work,
+        log=lambda m: print(m, file=sys.stderr), on_update=lambda r: write_json(r, out),
     )  # fmt: skip
     print_tables(result)
     j, m = write_outputs(result, out)

@@ -22,11 +22,12 @@ from dftrain.train import autocast
 from dftrain.transforms import eval_transform
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, key: str = "eval.device") -> torch.device:
+    """The device `name` (auto | cpu | cuda | cuda:N) names; `key` is the option it came from."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"eval.device: {name!r} asked for, but no CUDA device is available")
+        raise ConfigError(f"{key}: {name!r} asked for, but no CUDA device is available")
     return torch.device(name)
 
 

@@ -1,5 +1,11 @@
-"""The training loop of `dftrain run`: per-epoch streaming train + validation, best/last checkpoints,
-exact resume at epoch boundaries, DDP under torchrun."""
+"""The training loop of `dftrain run`, split the way timm's train.py is: `setup` (data plan, model,
+optimiser, resume), `train_one_epoch` (streaming, one `train_step` per batch), `validate`,
+`save_checkpoints` (best/last), and `_run`, the loop over epochs. Exact resume at epoch boundaries,
+DDP under torchrun.
+
+`train_step` is the one optimiser update (forward, loss, backward, step): an optimiser that needs
+more than one forward/backward pass per batch (SAM) is another function of the same signature,
+passed to `train_one_epoch`."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +47,7 @@ from dftrain.config import (
 from dftrain.data import (
     EvalStream,
     SampleDecoder,
+    Split,
     TrainStream,
     batches_per_rank,
     check_workers,
@@ -98,7 +105,7 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> int:
     return s
 
 
-def evaluate(
+def validate(
     vit: torch.nn.Module, stream: EvalStream, workers: int, cfg: TrainConfig, d: distributed.Dist
 ) -> dict[str, float]:
     """Frame-level CE loss, AUC of P(fake) and accuracy at 0.5 over the whole split (all ranks)."""
@@ -183,37 +190,88 @@ def run(
         distributed.teardown(d)
 
 
-def _run(
-    data_dir: Path,
-    out: Path,
-    cfg: TrainConfig,
-    d: distributed.Dist,
-    resume: bool,
-    progress: bool,
-    stop_after: int,
-    on_step: Callable[[int], None] | None = None,
-) -> RunResult:
-    splits = read_splits(data_dir)
-    data = data_identity(data_dir)
-    classes = names(cfg.labels)
-    last_dir, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
+@dataclass
+class Training:
+    """What `setup` makes once per call and every epoch uses."""
+
+    cfg: TrainConfig
+    d: distributed.Dist
+    splits: dict[str, Split]
+    data: dict[str, str]  # the balanced directory's identity (checkpoints record it)
+    classes: list[str]
+    workers: int  # loader workers per process
+    steps: int  # optimiser steps per epoch and process
+    peak_lr: float
+    lr_how: str  # how the peak lr was found (as given, or scaled from blr), for the log
+    schedule: dict[str, Any]  # recorded in the run's params and in every checkpoint
+    vit: torch.nn.Module  # the classifier (checkpoints, validation)
+    module: torch.nn.Module  # what trains: WithEmbedding(vit), under DDP / torch.compile
+    opt: torch.optim.Optimizer
+    train_decode: SampleDecoder
+    val_decode: SampleDecoder
+    mix: Callable | None  # mixup/cutmix, or None
+    how: str  # how the weights were initialised (or resumed), for the log
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps * self.cfg.optim.epochs
+
+    def lr(self, gstep: int) -> float:
+        o = self.cfg.optim
+        return lr_at(gstep, self.total_steps, o.warmup_epochs * self.steps, self.peak_lr, o.min_lr)
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands: what checkpoints/last carries besides the weights and optimiser."""
+
+    epoch: int = 0  # epochs done
+    best_val_loss: float = math.inf
+    best_epoch: int = -1
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def saved(cls, state: dict[str, Any]) -> LoopState:
+        return cls(int(state["epoch"]), float(state["best_val_loss"]), int(state["best_epoch"]),
+                   list(state.get("history", [])))  # fmt: skip
+
+    def end_epoch(self, epoch: int, train: dict[str, float], val: dict[str, float]) -> bool:
+        """Record the epoch; whether its val loss is the best so far."""
+        improved = val["loss"] < self.best_val_loss
+        if improved:
+            self.best_val_loss, self.best_epoch = val["loss"], epoch
+        self.history.append({"epoch": epoch, **train, **{f"val_{k}": v for k, v in val.items()}})
+        self.epoch = epoch + 1
+        return improved
+
+
+def _last_checkpoint(out: Path, resume: bool) -> Path:
+    """OUT/checkpoints/last: absent for a new run, present to resume one."""
+    last_dir = out / "checkpoints" / "last"
     if not resume and last_dir.exists():
         raise ConfigError(
             f"{out}: already holds a run; pass --resume to continue it or choose another output directory"
         )
     if resume and not (last_dir / WEIGHTS).is_file():
         raise ConfigError(f"{last_dir}: no checkpoint to resume from")
+    return last_dir
 
+
+def setup(
+    data_dir: Path, cfg: TrainConfig, d: distributed.Dist, last_dir: Path | None
+) -> tuple[Training, LoopState]:
+    """The data plan, the model and its optimiser, fresh or resumed from `last_dir`."""
+    splits = read_splits(data_dir)
+    data = data_identity(data_dir)
+    classes = names(cfg.labels)
     o = cfg.optim
-    state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world, data) if resume else {}
+    state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world, data) if last_dir else {}
     workers = cfg.data.workers
-    if (
-        workers < 0
-    ):  # auto; a resumed run keeps the count it started with (it shapes the sample order)
+    # auto; a resumed run keeps the count it started with (it shapes the sample order)
+    if workers < 0:
         workers = int(state.get("workers", default_workers(d.world, len(splits["train"].shards))))
     check_workers(splits["train"], workers, d.world)
     steps = batches_per_rank(splits["train"], o.batch_size, d.world)
-    total_steps, warmup_steps = steps * o.epochs, o.warmup_epochs * steps
     peak_lr, global_batch, lr_how = effective_lr(o, d.world)
     schedule = {"effective_lr": peak_lr, "global_batch": global_batch, "steps_per_epoch": steps,
                 "samples_per_epoch": steps * global_batch,
@@ -221,7 +279,7 @@ def _run(
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     vit = create_model(cfg.model, len(classes))
-    if resume:
+    if last_dir:
         load_weights(vit, last_dir / WEIGHTS, read_meta(last_dir)["weights_sha256"])
         how = f"resumed from {last_dir} with {state['epoch']} of {o.epochs} epochs done"
     else:
@@ -234,118 +292,151 @@ def _run(
         )
     module = maybe_compile(module, cfg)  # after DDP: its bucketing then guides graph breaks
     opt = build_optimizer(vit, o, d.device)
-    start_epoch, best_loss, best_epoch = 0, math.inf, -1
-    history: list[dict[str, float]] = []
-    if resume:
+    if last_dir:
         opt.load_state_dict(state["optimizer"])
-        start_epoch, best_loss, best_epoch = (
-            int(state["epoch"]),
-            float(state["best_val_loss"]),
-            int(state["best_epoch"]),
-        )
-        history = list(state.get("history", []))
-
     control = control_labels(data_dir, cfg.labels) if cfg.labels.shuffle else {}
-    train_decode = SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
-    val_decode = SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
-    mix = mixup(cfg.loss, len(classes))
-    pin = d.device.type == "cuda"
+    run = Training(
+        cfg, d, splits, data, classes, workers, steps, peak_lr, lr_how, schedule, vit, module, opt,
+        SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels, control),
+        SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control),
+        mixup(cfg.loss, len(classes)), how,
+    )  # fmt: skip
+    return run, LoopState.saved(state) if last_dir else LoopState()
 
+
+def train_step(
+    module: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    ty: torch.Tensor,
+    cfg: TrainConfig,
+    clip_params,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser update: forward (bf16 autocast on CUDA), CE + w x triplet, backward, gradient
+    clipping of `clip_params` (when optim.clip_grad > 0), step. Returns the loss and its parts,
+    on the device (no host sync)."""
+    with autocast(x.device, cfg.amp):
+        logits, emb = module(x)
+    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.optim.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
+    opt.step()
+    return loss, parts
+
+
+def train_one_epoch(
+    epoch: int,
+    run: Training,
+    mon: Monitor,
+    on_step: Callable[[int], None] | None = None,
+    step: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] = train_step,
+) -> dict[str, float]:
+    """One pass over the training split (each sample once over all ranks and workers); returns the
+    means of the loss and its parts (`train_loss`, ...)."""
+    cfg, d, steps = run.cfg, run.d, run.steps
+    epoch_seed = seed_epoch(cfg.seed, epoch, d.rank)
+    stream = TrainStream(
+        run.splits["train"], run.train_decode, cfg.optim.batch_size, steps, epoch=epoch,
+        seed=cfg.seed, rank=d.rank, world=d.world, shuffle_buffer=cfg.data.shuffle_buffer,
+        shuffle_initial=cfg.data.shuffle_initial,
+    )  # fmt: skip
+    batches = loader(stream, run.workers, cfg.data.prefetch, seed=epoch_seed,
+                     pin_memory=d.device.type == "cuda")  # fmt: skip
+    run.module.train()
+    sums: dict[str, torch.Tensor] = {}  # on the device: summed without a host sync per step
+    t0, seen = time.perf_counter(), 0
+    for i, (x, y) in enumerate(batches):
+        gstep = epoch * steps + i
+        lr = run.lr(gstep)
+        set_lr(run.opt, lr)
+        x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+        ty = triplet_targets(y, cfg.loss.triplet_labels)
+        x, targets = run.mix(x, y) if run.mix is not None else (x, y)
+        loss, parts = step(run.module, run.opt, x, targets, ty, cfg, run.vit.parameters())
+        seen += len(y)
+        for k, v in {"loss": loss.detach(), **parts}.items():
+            sums[k] = sums[k] + v if k in sums else v.clone()
+        record = (i + 1) % cfg.log_every == 0 or i + 1 == steps
+        values = None
+        if record:  # the only host sync of a step
+            values = {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
+            if not math.isfinite(values["loss"]):
+                raise DivergedError(
+                    f"loss is {values['loss']} at step {gstep + 1} (epoch {epoch}); lower train.optim.blr or optim.lr"
+                )
+        ips = seen * d.world / max(time.perf_counter() - t0, 1e-9)
+        mon.step(gstep + 1, epoch + (i + 1) / steps, values, lr, ips, record)
+        if on_step is not None:
+            on_step(gstep + 1)
+    return {f"train_{k}": float(v) / steps for k, v in sums.items()}
+
+
+def save_checkpoints(
+    run: Training, state: LoopState, epoch: int, val: dict[str, float], improved: bool, out: Path
+) -> None:
+    """After epoch `epoch`: checkpoints/last (with the optimiser and loop state), and
+    checkpoints/best when the val loss improved. Rank 0 only."""
+    meta = checkpoint_meta(run.cfg, epoch, {f"val_{k}": v for k, v in val.items()}, run.data)
+    meta["schedule"] = run.schedule
+    if improved:
+        save_checkpoint(out / "checkpoints" / "best", run.vit, meta)
+    save_checkpoint(
+        out / "checkpoints" / "last", run.vit, meta,
+        {"optimizer": run.opt.state_dict(), "epoch": state.epoch,
+         "best_val_loss": state.best_val_loss, "best_epoch": state.best_epoch,
+         "history": state.history, "workers": run.workers, "world": run.d.world},
+    )  # fmt: skip
+
+
+def _monitor(out: Path, run: Training, state: LoopState, resume: bool, progress: bool) -> Monitor:
+    cfg, d, o, steps = run.cfg, run.d, run.cfg.optim, run.steps
+    s = run.schedule
     mon = Monitor(
-        out, total_steps=total_steps, done_steps=start_epoch * steps,
-        params={**flat(to_dict(cfg)), **{f"run.{k}": v for k, v in schedule.items()}},
-        summary={"lr/effective": peak_lr, "lr/global_batch": global_batch},
+        out, total_steps=run.total_steps, done_steps=state.epoch * steps,
+        params={**flat(to_dict(cfg)), **{f"run.{k}": v for k, v in s.items()}},
+        summary={"lr/effective": run.peak_lr, "lr/global_batch": s["global_batch"]},
         resume=resume, progress=progress, enabled=d.main,
     )  # fmt: skip
     mon.log(
-        f"{how}; {cfg.model.name} -> {len(classes)} classes ({', '.join(classes)}); triplet {cfg.loss.triplet}; "
-        f"{d.world} process(es) on {d.device}, {workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
-        f" per process ({schedule['samples_per_epoch']} of {splits['train'].total} samples, each once; "
-        f"{schedule['left_out_per_epoch']} left out this epoch); peak lr {peak_lr:.3g} ({lr_how})"
+        f"{run.how}; {cfg.model.name} -> {len(run.classes)} classes ({', '.join(run.classes)}); triplet {cfg.loss.triplet}; "
+        f"{d.world} process(es) on {d.device}, {run.workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
+        f" per process ({s['samples_per_epoch']} of {run.splits['train'].total} samples, each once; "
+        f"{s['left_out_per_epoch']} left out this epoch); peak lr {run.peak_lr:.3g} ({run.lr_how})"
         + (f"; torch.compile ({cfg.compile_backend})" if cfg.compile else "")
     )
-    try:
-        end_epoch = min(o.epochs, start_epoch + stop_after) if stop_after > 0 else o.epochs
-        for epoch in range(start_epoch, end_epoch):
-            epoch_seed = seed_epoch(cfg.seed, epoch, d.rank)
-            stream = TrainStream(
-                splits["train"], train_decode, o.batch_size, steps, epoch=epoch, seed=cfg.seed, rank=d.rank,
-                world=d.world, shuffle_buffer=cfg.data.shuffle_buffer, shuffle_initial=cfg.data.shuffle_initial,
-            )  # fmt: skip
-            batches = loader(stream, workers, cfg.data.prefetch, seed=epoch_seed, pin_memory=pin)
-            module.train()
-            sums: dict[str, torch.Tensor] = {}  # on the device: summed without a host sync per step
-            t0, seen = time.perf_counter(), 0
-            for i, (x, y) in enumerate(batches):
-                gstep = epoch * steps + i
-                lr = lr_at(gstep, total_steps, warmup_steps, peak_lr, o.min_lr)
-                set_lr(opt, lr)
-                x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-                ty = triplet_targets(y, cfg.loss.triplet_labels)
-                targets = y
-                if mix is not None:
-                    x, targets = mix(x, y)
-                with autocast(d.device, cfg.amp):
-                    logits, emb = module(x)
-                loss, parts = objective(logits, emb, targets, ty, cfg.loss)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if o.clip_grad > 0:
-                    torch.nn.utils.clip_grad_norm_(vit.parameters(), o.clip_grad)
-                opt.step()
-                seen += len(y)
-                for k, v in {"loss": loss.detach(), **parts}.items():
-                    sums[k] = sums[k] + v if k in sums else v.clone()
-                record = (i + 1) % cfg.log_every == 0 or i + 1 == steps
-                values = None
-                if record:  # the only host sync of a step
-                    values = {
-                        "loss": float(loss.detach()),
-                        **{k: float(v) for k, v in parts.items()},
-                    }
-                    if not math.isfinite(values["loss"]):
-                        raise DivergedError(
-                            f"loss is {values['loss']} at step {gstep + 1} (epoch {epoch}); lower train.optim.blr or optim.lr"
-                        )
-                ips = seen * d.world / max(time.perf_counter() - t0, 1e-9)
-                mon.step(gstep + 1, epoch + (i + 1) / steps, values, lr, ips, record)
-                if on_step is not None:
-                    on_step(gstep + 1)
+    return mon
 
-            val = evaluate(
-                vit,
-                EvalStream(
-                    splits["val"],
-                    val_decode,
-                    cfg.data.val_batch_size or o.batch_size,
-                    d.rank,
-                    d.world,
-                ),
-                workers,
-                cfg,
-                d,
-            )
-            improved = val["loss"] < best_loss
-            if improved:
-                best_loss, best_epoch = val["loss"], epoch
-            train_means = {f"train_{k}": float(v) / steps for k, v in sums.items()}
-            history.append(
-                {"epoch": epoch, **train_means, **{f"val_{k}": v for k, v in val.items()}}
-            )
+
+def _run(
+    data_dir: Path,
+    out: Path,
+    cfg: TrainConfig,
+    d: distributed.Dist,
+    resume: bool,
+    progress: bool,
+    stop_after: int,
+    on_step: Callable[[int], None] | None = None,
+) -> RunResult:
+    last_dir = _last_checkpoint(out, resume)
+    run, state = setup(data_dir, cfg, d, last_dir if resume else None)
+    mon = _monitor(out, run, state, resume, progress)
+    val_batch = cfg.data.val_batch_size or cfg.optim.batch_size
+    epochs = cfg.optim.epochs
+    end_epoch = min(epochs, state.epoch + stop_after) if stop_after > 0 else epochs
+    try:
+        for epoch in range(state.epoch, end_epoch):
+            train = train_one_epoch(epoch, run, mon, on_step)
+            val_stream = EvalStream(run.splits["val"], run.val_decode, val_batch, d.rank, d.world)
+            val = validate(run.vit, val_stream, run.workers, cfg, d)
+            improved = state.end_epoch(epoch, train, val)
             if d.main:
-                meta = checkpoint_meta(cfg, epoch, {f"val_{k}": v for k, v in val.items()}, data)
-                meta["schedule"] = schedule
-                if improved:
-                    save_checkpoint(best_dir, vit, meta)
-                save_checkpoint(
-                    last_dir, vit, meta,
-                    {"optimizer": opt.state_dict(), "epoch": epoch + 1, "best_val_loss": best_loss,
-                     "best_epoch": best_epoch, "history": history, "workers": workers, "world": d.world},
-                )  # fmt: skip
-            mon.epoch_end(
-                (epoch + 1) * steps, epoch, val, {"epoch": best_epoch, "val_loss": best_loss}
-            )
+                save_checkpoints(run, state, epoch, val, improved, out)
+            best = {"epoch": state.best_epoch, "val_loss": state.best_val_loss}
+            mon.epoch_end((epoch + 1) * run.steps, epoch, val, best)
             distributed.barrier(d)
     finally:
         mon.close()
-    return RunResult(out, len(history), best_epoch, best_loss, history)
+    return RunResult(out, len(state.history), state.best_epoch, state.best_val_loss, state.history)

@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dfprep.balance.layout import write_tar
 from dfprep.core.atomic import remove_tmp, writing, writing_to
 from dfprep.core.errors import InputError
-from dfprep.shards import TarSink, iter_samples, parse_sample
+from dfprep.shards import iter_samples, parse_sample
 
 BUCKET_SCHEMA = pa.schema(
     [
@@ -94,23 +95,20 @@ def write_shard(path: str, buckets: list[str], expected: int) -> dict:
         if buckets
         else BUCKET_SCHEMA.empty_table()
     )
-    order = pc.sort_indices(
-        rows["out_pos"]
-    ).to_numpy()  # taken in slices: no second copy of the shard
+    order = pc.sort_indices(rows["out_pos"]).to_numpy()
     pos = rows["out_pos"].to_numpy()[order].tolist()
     if pos != list(range(expected)):
         raise InputError(
             f"{final}: buckets hold {len(pos)} samples, expected {expected} (stale bucket files?)"
         )
     remove_tmp(final.parent, final.name)  # of an attempt whose worker was killed
-    with writing(final), writing_to(final) as tmp, open(tmp, "wb") as f, TarSink(f) as sink:
+
+    def samples():  # taken in slices: no second copy of the shard
         for i in range(0, len(order), 64):
             batch = rows.take(order[i : i + 64])
-            for key, exts, data in zip(
-                batch["key"].to_pylist(),
-                batch["exts"].to_pylist(),
-                batch["data"].to_pylist(),
-                strict=True,
-            ):
-                sink.write(key, dict(zip(exts, data, strict=True)))
+            columns = (batch["key"], batch["exts"], batch["data"])
+            for key, exts, data in zip(*(c.to_pylist() for c in columns), strict=True):
+                yield key, dict(zip(exts, data, strict=True))
+
+    write_tar(final, samples())
     return {"name": name, "count": len(pos), "bytes": final.stat().st_size}

@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dfprep.balance.layout import tar_name
 from dfprep.config import BalanceConfig
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import FAKE, LABEL_NAMES, REAL, SPLITS
-from dfprep.shards import shard_name
 
 BALANCED_SPLITS = ("train", "val")
 GROUP_ORDER = [("split", "ascending"), ("label", "ascending"), ("video_id", "ascending"),
@@ -160,11 +160,6 @@ def shard_count(n: int, samples_per_shard: int, min_shards: int) -> int:
     return 0 if n == 0 else min(n, max(min_shards, -(-n // samples_per_shard)))
 
 
-def out_tar(split: str, i: int) -> str:
-    """The file name of a balanced split's I-th shard (extract's naming: SPLIT-NNNNNN.tar)."""
-    return shard_name(split, i) + ".tar"
-
-
 def _validate(t: pa.Table) -> None:
     bad = t.filter(pc.invert(pc.is_in(t["label"], pa.array([REAL, FAKE], pa.int8()))))
     if len(bad):
@@ -278,7 +273,7 @@ def select_crops(index: pa.Table, cfg: BalanceConfig) -> Selection:
         bounds = (np.arange(n_shards + 1) * n_sel) // max(n_shards, 1)
         pos = np.arange(n_sel)
         shard_i = np.searchsorted(bounds, pos, side="right") - 1
-        shard_names = [out_tar(split, i) for i in range(n_shards)]
+        shard_names = [tar_name(split, i) for i in range(n_shards)]
         sel = t.take(pa.array(rows[order]))
         sel = sel.append_column(
             "out_shard", pa.array([shard_names[i] for i in shard_i], pa.string())

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dfprep.balance.layout import SIZES, write_sizes
 from dfprep.balance.pool import read_pool
 from dfprep.balance.reshard import bucket_source, write_shard
 from dfprep.balance.select import BALANCED_SPLITS, Selection, select_crops
@@ -86,7 +87,7 @@ def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retr
 
 def _clear(out: Path) -> None:
     """Remove what a previous balance run wrote here (only our own file names)."""
-    (out / "sizes.json").unlink(missing_ok=True)  # first: the directory stops counting as done
+    (out / SIZES).unlink(missing_ok=True)  # first: the directory stops counting as done
     for split in BALANCED_SPLITS:
         for pattern in (
             f"{split}-*.tar",
@@ -224,8 +225,7 @@ def _balance(
         write_json(out / "stats.json", stats)
         write_text(out / "stats.md", stats_markdown(stats))
         plot_stats(stats, out / "stats.png")
-    with writing(out / "sizes.json"):
-        write_json(out / "sizes.json", sizes)  # last: marks the output complete
+    write_sizes(out, sizes)  # last: marks the output complete
     notes = [n for plan in selection.plans.values() for n in plan.notes]
     if pool.skipped:
         notes.append(

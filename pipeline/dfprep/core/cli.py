@@ -9,7 +9,7 @@ class (`DfprepError.exit_code`: 2 for bad input or parameters, 3 for a diverged 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import typer
@@ -63,3 +63,16 @@ def handle_errors(fn: F) -> F:
             raise fail(e) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def comma_list(text: str | None, words: Mapping[str, Any] | None = None) -> tuple | None:
+    """A comma-separated option as a tuple for a config field: integers as int, `words` mapped
+    ({"auto": -1}), anything else kept as text for the field's rule to refuse, naming the option;
+    None (unset) stays None."""
+    if text is None:
+        return None
+    words = words or {}
+    items = [w.strip() for w in text.split(",") if w.strip()]
+    return tuple(
+        words[w] if w in words else int(w) if w.lstrip("-").isdigit() else w for w in items
+    )

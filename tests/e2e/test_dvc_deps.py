@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = {"dfprep": REPO / "pipeline", "dftrain": REPO / "trainer"}
 PIPELINES = [REPO / "dvc.yaml", REPO / "experiments" / "paper" / "dvc.yaml"]
 MODULE_STRING = re.compile(r"^(dfprep|dftrain)(\.\w+)+(:\w+)?$")  # e.g. the detector registry's

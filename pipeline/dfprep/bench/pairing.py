@@ -1,13 +1,13 @@
-"""`dfprep bench --case pairing`: today's rule (largest face) against manipulation-aware selection.
+"""`dfprep bench --case pairing`: the largest-face rule against manipulation-aware selection.
 
 On the FF++-layout sample (`dfprep synth`, with its two-person scenes and `synth_truth.json`),
-one run extracts the same manifest with `pair.select: off` (today), `auto` (the diff against the
-original, which every fake of the sample has), `mask` (FF++'s mask videos alone) and `diff` with
-`pair.measure: ssim`, on one cluster, and prints: the share of fake-labelled crops whose face was manipulated (from the
-ground truth), real crops of each run (none may be lost), whether the single-person videos' crops
-are byte-identical (JPEG bytes) to today's, the extract time of each against today's (target
-<= 1.3x) and the separation of the absdiff and SSIM scores (manipulated vs untouched faces)
-at the threshold.
+one run extracts the same manifest with `pair.select: off` (the largest face in every frame),
+`auto` (the diff against the original, which every fake of the sample has), `mask` (FF++'s mask
+videos alone) and `diff` with `pair.measure: ssim`, on one cluster, and reports: the share of
+fake-labelled crops whose face was manipulated (from the ground truth), real crops of each run
+(none may be lost), whether the single-person videos' crops are byte-identical (JPEG bytes) to
+the largest-face run's, the extract time of each against it (target <= 1.3x) and the separation of
+the absdiff and SSIM scores (manipulated vs untouched faces) at the threshold.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from dfprep.config import Params, replace
+from dfprep.core.errors import InputError
+from dfprep.core.system import available_cores
 
+LARGEST = "largest face"  # the reference run: the largest face in every frame, no pairing
 # (name, pair.select, pair.measure): the output folder is WORK/<select>-<measure>
 RUNS = (
-    ("today", "off", "absdiff"),
+    (LARGEST, "off", "absdiff"),
     ("ours", "auto", "absdiff"),
     ("mask only", "mask", "absdiff"),
     ("ssim only", "diff", "ssim"),
@@ -57,13 +60,13 @@ def _index(out: Path) -> list[dict]:
 
 
 def _dropped(out: Path) -> list[dict]:
-    from dfprep.layout import read_dropped
+    from dfprep.shards import read_dropped
 
     return read_dropped(out)[0].drop_columns(["jpg"]).to_pylist()
 
 
 def _jpegs(out: Path, keys: set[str]) -> dict[str, bytes]:
-    from dfprep.tario import iter_samples
+    from dfprep.shards import iter_samples
 
     found = {}
     for tar in sorted((out / "shards").glob("*.tar")):
@@ -84,22 +87,26 @@ def sample_root(work: Path, params: Params) -> Path:
     return root
 
 
+def pairing_root(paths: list[Path] | None) -> Path | None:
+    """The case's one optional argument: the sample's root folder (None: generate it)."""
+    if paths and (len(paths) != 1 or not Path(paths[0]).is_dir()):
+        raise InputError("--case pairing: give at most one argument, the sample's root folder")
+    return Path(paths[0]) if paths else None
+
+
 def run_pairing_bench(
     root: Path | None = None, params: Params | None = None, *, work_dir: Path | None = None
 ) -> PairingBench:
-    from dfprep.bench import _warm_row, _warm_worker
-    from dfprep.distribute import default_workers, make_client
-    from dfprep.extract import run_extract, task_config
+    """Extract the sample once per run of RUNS on one cluster, then score the crops by its truth."""
     from dfprep.manifest import build_manifest, write_manifest
-    from dfprep.synth.truth import load_truth
+    from dfprep.synth.truth import is_multi_person, load_truth
 
     params = params or Params()
     work = Path(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-pairing-"))
     work.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root else sample_root(work, params)
     truth = by_video_id(load_truth(root))
-    table = pair_ffpp(build_manifest("ffpp", root), root)
-    m = write_manifest(table, work / "ffpp.parquet")
+    m = write_manifest(build_manifest("ffpp", root), work / "ffpp.parquet")
     rows = pq.read_table(m).to_pylist()
     by_id = {r["video_id"]: r for r in rows}
     multi = {vid for vid in by_id if vid in truth and is_multi_person(truth[vid])}
@@ -109,22 +116,7 @@ def run_pairing_bench(
         sum(r["label"] == 1 for r in rows),
         sum(by_id[v]["label"] == 1 for v in multi),
     )
-    outs = {}
-    with make_client(params.run) as client:
-        client.wait_for_workers(default_workers(params.run))
-        cfg = task_config(params.extract, client, len(rows))
-        if not all(client.run(_warm_worker, _warm_row(work), cfg).values()):
-            raise RuntimeError("bench: the warm-up video failed on a worker")
-        for name, select, measure in RUNS:
-            pair = replace(params.pair, select=select, measure=measure, max_dropped=1000)
-            p = replace(params, pair=pair)
-            t0 = time.perf_counter()
-            out = work / f"{select}-{measure}"
-            s = run_extract([m], out, p, client=client, overwrite=True)
-            res.seconds[name] = round(time.perf_counter() - t0, 2)
-            res.faces_dropped[name] = s.faces_dropped
-            res.fallbacks[name] = s.pairing_fallbacks
-            outs[name] = out
+    outs = _extract_runs(m, len(rows), params, work, res)
     crops = {name: _index(out) for name, out in outs.items()}
     for name, idx in crops.items():
         fakes = [r for r in idx if r["label"] == 1]
@@ -134,40 +126,59 @@ def run_pairing_bench(
         res.share[name] = round(sum(judged) / max(1, len(judged)), 4)
         mj = [j for r, j in zip(fakes, judged, strict=True) if r["video_id"] in multi]
         res.share_multi[name] = round(sum(mj) / max(1, len(mj)), 4)
-    today_single = {r["key"] for r in crops["today"] if r["video_id"] not in multi}
-    ref = _jpegs(outs["today"], today_single)
+    ref_single = {r["key"] for r in crops[LARGEST] if r["video_id"] not in multi}
+    ref = _jpegs(outs[LARGEST], ref_single)
     for name in outs:
-        if name != "today":
+        if name != LARGEST:
             mine = {r["key"] for r in crops[name] if r["video_id"] not in multi}
-            res.single_identical[name] = mine == today_single and _jpegs(outs[name], mine) == ref
+            res.single_identical[name] = mine == ref_single and _jpegs(outs[name], mine) == ref
     # the scores of every face of the paired fakes (kept as crops, or dropped), by the truth
     for name in ("ours", "ssim only", "mask only"):
         thr = params.pair.mask_threshold if name == "mask only" else params.pair.threshold
         res.separation[name] = separation(crops[name], _dropped(outs[name]), truth, thr)
     for name in ("ours", "mask only"):
-        ratio = res.seconds[name] / max(1e-9, res.seconds["today"])
-        res.targets[f"time {name} / today"] = {
-            "measured": round(ratio, 3),
-            "target": "<= 1.3",
-            "met": ratio <= 1.3,
-        }
-        res.targets[f"manipulated share of fake crops, {name}"] = {
-            "measured": res.share[name],
-            "target": ">= 0.99",
-            "met": res.share[name] >= 0.99,
-        }
-        res.targets[f"real crops lost, {name}"] = {
-            "measured": res.real_crops["today"] - res.real_crops[name],
-            "target": "0",
-            "met": res.real_crops[name] >= res.real_crops["today"],
-        }
-        res.targets[f"single-person crops byte-identical, {name}"] = {
-            "measured": res.single_identical[name],
-            "target": "True",
-            "met": res.single_identical[name],
-        }
-    res.notes.append(f"work folder: {work}; cores: {default_cores()}")
+        _targets(res, name)
+    res.notes.append(f"work folder: {work}; cores: {available_cores()}")
     return res
+
+
+def _extract_runs(manifest: Path, videos: int, params: Params, work: Path, res) -> dict[str, Path]:
+    """Each run of RUNS on one cluster (warmed up first); its seconds and pairing counts go to res."""
+    from dfprep.bench.measure import warm_workers
+    from dfprep.distribute import default_workers, make_client
+    from dfprep.extract import run_extract, task_config
+
+    outs = {}
+    with make_client(params.run) as client:
+        client.wait_for_workers(default_workers(params.run))
+        warm_workers(client, work, task_config(params.extract, client, videos))
+        for name, select, measure in RUNS:
+            pair = replace(params.pair, select=select, measure=measure, max_dropped=1000)
+            t0 = time.perf_counter()
+            out = work / f"{select}-{measure}"
+            s = run_extract([manifest], out, replace(params, pair=pair), client=client,
+                            overwrite=True)  # fmt: skip
+            res.seconds[name] = round(time.perf_counter() - t0, 2)
+            res.faces_dropped[name] = s.faces_dropped
+            res.fallbacks[name] = s.pairing_fallbacks
+            outs[name] = out
+    return outs
+
+
+def _targets(res: PairingBench, name: str) -> None:
+    ratio = res.seconds[name] / max(1e-9, res.seconds[LARGEST])
+    lost = res.real_crops[LARGEST] - res.real_crops[name]
+    res.targets[f"time {name} / {LARGEST}"] = {
+        "measured": round(ratio, 3), "target": "<= 1.3", "met": ratio <= 1.3,
+    }  # fmt: skip
+    res.targets[f"manipulated share of fake crops, {name}"] = {
+        "measured": res.share[name], "target": ">= 0.99", "met": res.share[name] >= 0.99,
+    }  # fmt: skip
+    res.targets[f"real crops lost, {name}"] = {"measured": lost, "target": "0", "met": lost <= 0}
+    res.targets[f"single-person crops byte-identical, {name}"] = {
+        "measured": res.single_identical[name], "target": "True",
+        "met": res.single_identical[name],
+    }  # fmt: skip
 
 
 def separation(crops: list[dict], dropped: list[dict], truth, thr: float) -> dict:
@@ -198,12 +209,6 @@ def by_video_id(truth: dict) -> dict:
     return {make_video_id("ffpp", rel): v for rel, v in truth.items()}
 
 
-def is_multi_person(entry: dict) -> bool:
-    from dfprep.synth.truth import is_multi_person as multi
-
-    return multi(entry)
-
-
 def manipulated(truth: dict, face: dict) -> bool:
     """Whether a crop or dropped face (video id, sample time, box) is the manipulated face."""
     from dfprep.synth.truth import crop_is_manipulated
@@ -212,32 +217,3 @@ def manipulated(truth: dict, face: dict) -> bool:
     if entry is None:
         return False
     return crop_is_manipulated(entry, int(face["frame_index"]), face["bbox"])
-
-
-def pair_ffpp(table, root: Path):
-    """The FF++ pairs (the target AAA of a fake AAA_BBB, and its mask video), for a manifest
-    whose adapter did not fill `original_id` / `mask_path` (a stand-in until it does)."""
-    import pyarrow as pa
-
-    from dfprep.schema import make_video_id
-
-    rows = table.to_pylist()
-    if any(r.get("original_id") for r in rows):
-        return table
-    ids = {r["video_id"] for r in rows}
-    for r in rows:
-        rel = Path(r["path"]).resolve().relative_to(Path(root).resolve())
-        if r["label"] != 1 or rel.parts[0] != "manipulated_sequences":
-            continue
-        target = rel.stem.split("_")[0]
-        orig = make_video_id("ffpp", f"original_sequences/youtube/c23/videos/{target}.mp4")
-        r["original_id"] = orig if orig in ids else ""
-        mask = Path(root) / "manipulated_sequences" / rel.parts[1] / "masks" / "videos" / rel.name
-        r["mask_path"] = str(mask.resolve()) if mask.exists() else ""
-    return pa.Table.from_pylist(rows, schema=table.schema)
-
-
-def default_cores() -> int:
-    from dfprep.core.system import available_cores
-
-    return available_cores()

@@ -1,25 +1,18 @@
-"""Throughput figures for `dftrain bench` (benchmarks print numbers; no test asserts on time).
+"""Training throughput (benchmarks print numbers; no test asserts on time).
 
 - loader: samples/s of the training input pipeline alone (read, shuffle, decode, augment, batch,
   pinned copy to the device), for a list of worker counts (1 gives the per-worker rate).
-- model: images/s of our training step (WithEmbedding + CE + triplet + layer-decay AdamW + the lr
-  schedule, bf16 on CUDA) against a bare timm forward/backward/AdamW loop, both on random tensors
-  of the same shape; optionally our step under torch.compile (its compile time too).
+- model: images/s of our training step (`dftrain.train.train_step` on WithEmbedding: CE + triplet,
+  layer-decay AdamW, the lr schedule, bf16 on CUDA) against a bare timm forward/backward/AdamW
+  loop, both on random tensors of the same shape; optionally our step under torch.compile (its
+  compile time too).
 - run: the whole `dftrain run` on shards, its training loop's steps/s and the GPU's utilisation.
-- eval / predict: `dftrain eval` crops/s, `dftrain predict` seconds per second of video (decode,
-  detect, model).
-
-`dftrain.bench_suite` runs all of them in one go (`dftrain bench --suite gpu`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
-import statistics
-import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,6 +20,8 @@ import timm
 import torch
 import torch.nn.functional as F
 
+from dftrain.bench.synthetic import write_synthetic_shards
+from dftrain.bench.utilisation import UtilisationSampler
 from dftrain.config import TrainConfig, effective_lr
 from dftrain.data import (
     SampleDecoder,
@@ -37,11 +32,9 @@ from dftrain.data import (
     read_splits,
 )
 from dftrain.labels import names, triplet_targets
-from dftrain.losses import objective
 from dftrain.model import WithEmbedding, create_model
 from dftrain.optim import build_optimizer, lr_at, set_lr
-from dftrain.synth import write_synthetic_shards
-from dftrain.train import autocast, maybe_compile
+from dftrain.train import autocast, maybe_compile, train_step
 from dftrain.transforms import train_transform
 
 
@@ -55,7 +48,7 @@ def data_or_synthetic(
         return
     with tempfile.TemporaryDirectory(prefix="dftrain-bench-") as tmp:
         write_synthetic_shards(
-            tmp, train_shards=shards, val_shards=1, per_shard=per_shard, size=size, **kw
+            tmp, {"train": [per_shard] * shards, "val": [per_shard]}, size=size, **kw
         )
         yield Path(tmp)
 
@@ -121,8 +114,8 @@ def _interleaved(steps_fns, steps: int, warmup: int, device: torch.device) -> li
 
 
 def _our_step(cfg: TrainConfig, x, y, device: torch.device, total_steps: int = 1000):
-    """`dftrain run`'s step: lr schedule, WithEmbedding (torch.compile if cfg.compile), CE + triplet,
-    layer-decay AdamW (fused on CUDA)."""
+    """`dftrain run`'s step: lr schedule, WithEmbedding (torch.compile if cfg.compile), then
+    `train_step` (CE + triplet, layer-decay AdamW, fused on CUDA)."""
     vit = create_model(cfg.model, len(names(cfg.labels))).to(device)
     ours = maybe_compile(WithEmbedding(vit, cfg.loss.embedding).train(), cfg)
     o = cfg.optim
@@ -136,12 +129,7 @@ def _our_step(cfg: TrainConfig, x, y, device: torch.device, total_steps: int = 1
         nonlocal n
         set_lr(opt, lr_at(n, total_steps, warmup, peak, o.min_lr))
         n += 1
-        with autocast(device, cfg.amp):
-            logits, emb = ours(x)
-        loss, _ = objective(logits, emb, y, ty, cfg.loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(ours, opt, x, y, ty, cfg, vit.parameters())
 
     return step
 
@@ -232,72 +220,6 @@ def bench_compile(
         "speedup": comp_ips / eager_ips,
         "compile_s": max(first - t_comp / steps, 0.0),
     }
-
-
-# ---- GPU utilisation ---------------------------------------------------------------------------
-
-
-def _utilisation_reader(device: torch.device):
-    """A function returning the GPU's utilisation in % now, or None where nothing can tell."""
-    if device.type != "cuda":
-        return None
-    try:
-        torch.cuda.utilization(device)  # needs pynvml (nvidia-ml-py)
-        return lambda: float(torch.cuda.utilization(device))
-    except Exception:  # no NVML (pynvml): try nvidia-smi
-        pass
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    index = device.index if device.index is not None else torch.cuda.current_device()
-
-    def read() -> float | None:
-        try:
-            out = subprocess.run(
-                [smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i",
-                 str(index)], capture_output=True, text=True, timeout=5, check=True,
-            )  # fmt: skip
-            return float(out.stdout.strip().splitlines()[0])
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            return None
-
-    return read if read() is not None else None
-
-
-class UtilisationSampler:
-    """Samples GPU utilisation in a thread every `interval` s: `samples` = [(perf_counter, %)]."""
-
-    def __init__(self, device: torch.device, interval: float = 0.1):
-        self.read = _utilisation_reader(device)
-        self.interval = interval
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def available(self) -> bool:
-        return self.read is not None
-
-    def __enter__(self) -> UtilisationSampler:
-        if self.read is not None:
-            self._thread = threading.Thread(target=self._loop, daemon=True)
-            self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            v = self.read()
-            if v is not None:
-                self.samples.append((time.perf_counter(), v))
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def mean(self, t0: float = float("-inf"), t1: float = float("inf")) -> float | None:
-        vals = [v for t, v in self.samples if t0 <= t <= t1]
-        return statistics.fmean(vals) if vals else None
 
 
 # ---- the whole `dftrain run` -------------------------------------------------------------------

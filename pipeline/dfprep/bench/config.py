@@ -1,0 +1,63 @@
+"""The options of `dfprep bench`, with their defaults and rules, as one frozen dataclass.
+
+They are command-line options, not params.yaml values (a benchmark computes nothing the pipeline
+keeps), but they follow the same rules (`dfprep.core.config`): a bad value is one line naming
+`bench.<option>` before any video is generated or timed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dfprep.config import MAX_SIDE, MAX_THREADS, X264_PRESETS
+from dfprep.core.config import Bool, Checked, Choice, Float, Int, Seq, override, param, reject
+
+# stages: where one process's time goes, 1 vs 2 workers | machine: the default options on the
+# whole machine vs a naive process pool | pairing: the largest-face rule vs manipulation-aware
+# selection on the FF++-layout sample (dfprep.bench.pairing)
+CASES = ("stages", "machine", "pairing")
+
+# What a case generates unless told otherwise (the fields' own defaults are the stages case's).
+CASE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "stages": {},
+    "machine": {"n": 12, "preset": ("superfast", "ultrafast")},
+    "pairing": {},
+}
+
+
+@dataclass(frozen=True)
+class BenchConfig(Checked):
+    SECTION = "bench"
+
+    case: str = param("stages", Choice(CASES))
+    # generated videos (when none are given)
+    n: int = param(4, Int(1, 10_000))
+    seconds: float = param(20.0, Float(0, 3600, lo_open=True))  # length of each generated video
+    # keyframe interval of the generated videos; 0 = x264's default (250)
+    gop: int = param(0, Int(0, 100_000))
+    # x264 preset(s) of the generated videos, one set each (ultrafast has no B-frames, so
+    # decode.skip_nonref saves nothing); the stages case takes one
+    preset: tuple[str, ...] = param(
+        ("superfast",), Seq(Choice(X264_PRESETS), min_n=1, max_n=len(X264_PRESETS), unique=True)
+    )
+    # stages: the Dask worker counts timed
+    workers: tuple[int, ...] = param((1, 2), Seq(Int(1, MAX_THREADS), min_n=1, max_n=64))
+    naive: bool = param(True, Bool())  # also time the naive OpenCV baseline
+    # machine: also time one worker of one thread (the scaling against the default workers)
+    scaling: bool = param(True, Bool())
+    # WxH of the generated videos (even: yuv420p)
+    size: tuple[int, ...] = param((1920, 1080), Seq(Int(64, MAX_SIDE, even=True), n=2))
+
+    def cross_check(self) -> None:
+        if self.case == "stages" and len(self.preset) != 1:
+            raise reject(
+                "bench.preset", f"the stages case takes one preset, got {len(self.preset)}"
+            )
+
+    @classmethod
+    def for_case(cls, case: str | None = None, **options: Any) -> BenchConfig:
+        """The case's defaults, then `options` (None = unset, as from the command line);
+        validated: the case first, so its own defaults can be looked up."""
+        case = override(cls(), {"case": case}).case
+        return override(cls(case=case), {**CASE_DEFAULTS[case], **options})
