@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU figures of the README (`dftrain gpu-bench`), in one run on the GPU host.
+# The GPU figures of docs/performance.md (`dftrain gpu-bench`), in one run on the GPU host.
 #
 # 1. Here, on the development machine, in the repository root (once per checkout; needs pip and
 #    the network; about 48 MB of wheels into .whl/, which git ignores: never commit them):
@@ -12,7 +12,7 @@
 #    scikit-image...; the wheels below are what this project needs beyond them, for CPython 3.12
 #    on x86-64. The suite takes about 5 minutes there (8 at most); it writes $OUT/bench.json
 #    (after every measurement, so a run cut short keeps what it measured), $OUT/bench.md (the
-#    table for the README), $OUT/log.txt and $OUT/host.txt.
+#    table for docs/performance.md), $OUT/log.txt and $OUT/host.txt.
 #
 # Without a GPU, `bash scripts/gpu_bench.sh --tiny` runs the same code at tiny sizes on the CPU.
 set -uo pipefail

@@ -58,7 +58,7 @@ def dask_setup(worker) -> None:
 
 
 # One process extracting a 1080p video peaks at about 320 MB (measured: detector, decoder, frames;
-# more for larger frames, see README "Memory per worker"); below this floor Dask's nanny would kill
+# more for larger frames, see docs/reliability.md, "Memory per worker"); below this floor Dask's nanny would kill
 # and restart the worker in a loop instead of failing clearly.
 MIN_WORKER_MEMORY = 512 * 2**20
 
@@ -157,7 +157,7 @@ def make_client(run: RunConfig) -> Iterator[Client]:
     address = run.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS", "")
     # Dask's nanny exports MALLOC_TRIM_THRESHOLD_, which also pins glibc's mmap threshold at
     # 128 KiB: every frame buffer then becomes an mmap/munmap pair, and decode + detect ran 17%
-    # slower (measured). Worker memory stays flat without it (tests/test_reliability_extract.py).
+    # slower (measured). Worker memory stays flat without it (tests/prep/test_reliability_extract.py).
     environ = {
         k: v
         for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()

@@ -2,7 +2,7 @@
 stage whenever its code changes. A stage's code is the import closure of its command: the imports
 of the command's function in the CLI (and of the CLI helpers it calls, and the CLI's own imports),
 then every dfprep/dftrain import of every module reached, at any depth, function-level imports
-and the registries' "module:name" strings included. The CLI module itself is left out: a thin
+and the registries' "module:name" strings included. The CLI modules themselves are left out: a thin
 layer every stage shares, which would otherwise redo every stage for any command's change."""
 
 from __future__ import annotations
@@ -44,28 +44,45 @@ def imported(tree: ast.AST):
 
 
 def closure(roots) -> set[Path]:
-    """The files of ROOTS' modules and of everything they import (their packages included)."""
+    """The files of ROOTS' modules and of everything they import (their packages included); the
+    CLI modules themselves are left out (see the module docstring)."""
     seen: set[Path] = set()
-    todo = list(roots)
+    todo = [r for r in roots if not is_cli(r)]
     while todo:
         parts = todo.pop().split(".")
         for k in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__
             path = module_file(".".join(parts[:k]))
             if path is not None and path not in seen:
                 seen.add(path)
-                todo += imported(ast.parse(path.read_text()))
+                todo += [m for m in imported(ast.parse(path.read_text())) if not is_cli(m)]
     return seen
 
 
+def is_cli(module: str) -> bool:
+    return module.split(".")[1:2] == ["cli"]
+
+
+def cli_modules(tool: str) -> list[ast.Module]:
+    """The parsed CLI of TOOL: cli.py, or every module of a cli/ package."""
+    base = SOURCES[tool] / tool / "cli"
+    files = sorted(base.glob("*.py")) if base.is_dir() else [base.with_suffix(".py")]
+    return [ast.parse(f.read_text()) for f in files]
+
+
 def command_roots(tool: str, command: str) -> list[str]:
-    """What the CLI imports to run `TOOL COMMAND`."""
-    tree = ast.parse((SOURCES[tool] / tool / "cli.py").read_text())
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    commands = {}
-    for fn in defs.values():
-        for d in fn.decorator_list:
-            if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "command":
-                commands[d.args[0].value if d.args else fn.name.replace("_", "-")] = fn
+    """What the CLI imports to run `TOOL COMMAND`: the imports of the module that defines it and
+    of the functions it calls there."""
+    for tree in cli_modules(tool):
+        defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        commands = {}
+        for fn in defs.values():
+            for d in fn.decorator_list:
+                if isinstance(d, ast.Call) and getattr(d.func, "attr", "") == "command":
+                    commands[d.args[0].value if d.args else fn.name.replace("_", "-")] = fn
+        if command in commands:
+            break
+    else:
+        raise AssertionError(f"{tool} has no command {command!r}")
     roots = [
         m for n in tree.body if isinstance(n, ast.ImportFrom | ast.Import) for m in imported(n)
     ]

@@ -285,7 +285,7 @@ def eval_(
     catalogue: Path | None = typer.Option(
         None,
         "--catalogue",
-        help="Dataset catalogue for the scenarios (default: manifests/catalogue.yaml).",
+        help="Dataset catalogue for the scenarios (default: the one shipped with dfprep).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
 ) -> None:

@@ -1,6 +1,6 @@
 """User-facing errors: the CLIs print these as one line and exit with `exit_code`, never a traceback.
 
-Exit statuses of `dfprep` and `dftrain` (README, "Exit status"):
+Exit statuses of `dfprep` and `dftrain` (docs/parameters.md, "Exit status"):
 0 done; 1 the work ran but part of it failed (a shard job, a video with --strict, `verify` found
 problems, `predict` could not score a video); 2 bad input or a bad parameter, refused before any
 work starts; 3 training diverged (the loss became NaN/inf); 130 interrupted (Ctrl-C).

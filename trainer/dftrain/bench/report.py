@@ -1,5 +1,5 @@
 """What `dftrain gpu-bench` reports: the targets computed from the measured numbers, the table
-(printed, and OUT/bench.md for the README) and OUT/bench.json."""
+(printed, and OUT/bench.md for docs/performance.md) and OUT/bench.json."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+from dfprep.cli import app
+
+app()

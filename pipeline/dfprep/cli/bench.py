@@ -1,0 +1,83 @@
+"""dfprep bench: extraction timings (the library is dfprep.bench)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dfprep.cli._shared import (
+    ParamsOpt,
+    app,
+    params_from,
+)
+from dfprep.core.atomic import write_text
+from dfprep.core.cli import handle_errors
+
+
+@app.command()
+@handle_errors
+def bench(
+    videos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Videos to time (default: generated 1080p30 H.264 face videos); pairing: the sample's root."
+        ),
+    ] = None,
+    case: Annotated[
+        str | None,
+        typer.Option(
+            help="stages: where one process's time goes, 1 vs 2 workers; machine: the default options on the whole machine, one shard job, vs a naive process pool; pairing: the largest face vs the manipulated face on the sample."
+        ),
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option(help="Generated videos (default: 4 for stages, 12 for machine).")
+    ] = None,
+    seconds: Annotated[
+        float | None, typer.Option(help="Length of each generated video (default: 20).")
+    ] = None,
+    gop: Annotated[
+        int | None,
+        typer.Option(help="Keyframe interval of generated videos (default 0: x264's 250)."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="x264 preset(s) of generated videos, comma-separated (default: superfast for stages, superfast,ultrafast for machine; ultrafast has no B-frames)."
+        ),
+    ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="stages: Dask worker counts to time, comma-separated (default: 1,2)."),
+    ] = None,
+    naive: Annotated[
+        bool | None, typer.Option(help="Also time the naive OpenCV baseline (default: yes).")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON here.")
+    ] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (videos are reused if present).")
+    ] = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Time decode, detection and extract against the decode + detect limit and a naive baseline."""
+    from dfprep.bench import BenchConfig, run_case, to_json
+    from dfprep.bench.tables import tables
+    from dfprep.core.cli import comma_list
+    from dfprep.core.outputs import output_file
+
+    cfg = BenchConfig.for_case(
+        case, n=n, seconds=seconds, gop=gop, preset=comma_list(preset),
+        workers=comma_list(workers), naive=naive,
+    )  # fmt: skip
+    if json_out:
+        output_file(json_out, "--json")
+    result = run_case(videos, params_from(params), cfg, work_dir)
+    out = Console()
+    for t in tables(result):
+        out.print(t)
+    if json_out:
+        write_text(json_out, to_json(result))

@@ -1,0 +1,113 @@
+"""dfprep extract: manifests -> face-crop shards, with progress and the run summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dfprep.cli._shared import (
+    ParamsOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    app,
+    params_from,
+)
+from dfprep.config import replace
+from dfprep.core.atomic import write_text
+from dfprep.core.cli import console, esc, handle_errors
+
+
+@app.command()
+@handle_errors
+def extract(
+    manifests: Annotated[list[Path], typer.Argument(help="Manifest Parquet file(s).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (shards/ + extract.json).")
+    ],
+    params: ParamsOpt = None,
+    fps: Annotated[float | None, typer.Option(help="Frames sampled per second.")] = None,
+    detector: Annotated[str | None, typer.Option(help="retinaface-mnet | insightface.")] = None,
+    model_path: Annotated[
+        str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")
+    ] = None,
+    videos_per_shard: Annotated[int | None, typer.Option(help="Videos per shard job.")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    retries: Annotated[
+        int | None, typer.Option(help="Re-runs of a shard job whose worker died.")
+    ] = None,
+    video_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds per video before it is recorded as failed (0 = none)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    metrics: Annotated[
+        Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")
+    ] = None,
+) -> None:
+    """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
+    from dfprep.core.outputs import output_file
+    from dfprep.extract import run_extract
+    from dfprep.progress import ExtractProgress, summary_table
+
+    if metrics:
+        output_file(metrics, "--metrics")
+    p = params_from(params)
+    p = replace(
+        p,
+        decode=replace(p.decode, fps=fps),
+        detect=replace(p.detect, backend=detector, model_path=model_path),
+        shard=replace(p.shard, videos_per_shard=videos_per_shard),
+        run=replace(
+            p.run,
+            workers=workers,
+            scheduler=scheduler,
+            retries=retries,
+            video_timeout=video_timeout,
+        ),
+    )
+    with ExtractProgress(console, enabled=progress) as bar:
+        summary = run_extract(
+            manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan
+        )
+    Console().print(summary_table(summary))
+    if metrics:
+        import json
+
+        metrics.parent.mkdir(parents=True, exist_ok=True)
+        write_text(metrics, json.dumps(summary.as_dict(), indent=1, sort_keys=True))
+    for name, err in summary.failed_jobs:
+        console.print(f"[red]shard job {esc(name)} failed:[/red] {esc(err)}")
+    if summary.errors:
+        top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
+        console.print(f"most common problems: {esc(top)}", highlight=False)
+    if summary.paired or summary.pairing_fallbacks:
+        fb = sum(summary.pairing_fallbacks.values())
+        line = f"paired fakes: {summary.paired:,} ({summary.faces_dropped:,} faces dropped as unmanipulated)"
+        if fb:
+            top = "; ".join(f"{n}x {m}" for m, n in list(summary.pairing_fallbacks.items())[:3])
+            line += f"; {fb:,} fell back to the largest faces: {top}"
+        console.print(esc(line), highlight=False)
+    if summary.interrupted:
+        console.print(
+            "[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume"
+        )
+        raise typer.Exit(130)
+    if summary.failed_jobs:
+        console.print(
+            f"[red]error:[/red] {len(summary.failed_jobs)} shard job(s) failed; their videos are "
+            "not accounted for: rerun the same command"
+        )
+        raise typer.Exit(1)
+    if summary.ok == 0:
+        console.print("[red]error:[/red] no video produced a face crop")
+        raise typer.Exit(1)
+    if strict and (summary.failed or summary.failed_jobs):
+        raise typer.Exit(1)
