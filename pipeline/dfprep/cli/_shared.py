@@ -35,7 +35,10 @@ SchedulerOpt = Annotated[
 
 CatalogueOpt = Annotated[
     Path | None,
-    typer.Option("--catalogue", help="Dataset catalogue YAML (default: the one shipped with dfprep, manifests/catalogue.yaml in a clone)."),
+    typer.Option(
+        "--catalogue",
+        help="Dataset catalogue YAML (default: the one shipped with dfprep, manifests/catalogue.yaml in a clone).",
+    ),
 ]
 
 
