@@ -100,6 +100,7 @@ def test_same_seed_same_bytes_even_in_another_process():
     b = self_blend(image, lms, sample_rng(7, 3, "ffpp-x_s00001_0"))
     for x, y in zip(a[:3], b[:3], strict=True):
         assert x.tobytes() == y.tobytes()
+    assert sample_rng(7, np.int64(3), "k").random() == sample_rng(7, 3, "k").random()
     c = self_blend(image, lms, sample_rng(7, 4, "ffpp-x_s00001_0"))
     assert c.fake.tobytes() != a.fake.tobytes()
     real, fake = augment_pair(a.real, a.fake, sample_rng(1), SBIConfig())

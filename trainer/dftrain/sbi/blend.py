@@ -33,8 +33,10 @@ class SelfBlend(NamedTuple):
 
 def sample_rng(seed: int, *keys: object) -> np.random.Generator:
     """A Generator for one sample from the run's seed and keys such as (epoch, sample key): the
-    same in every process and worker, whatever reads the sample (Python's hash of a str is not)."""
-    digest = hashlib.blake2b(repr((seed, *keys)).encode(), digest_size=16).digest()
+    same in every process and worker, whatever reads the sample (Python's hash of a str is not).
+    Integer keys count by value (3 and np.int64(3) alike), others by their str."""
+    parts = tuple(int(k) if isinstance(k, (int, np.integer)) else str(k) for k in (seed, *keys))
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).digest()
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 
