@@ -29,7 +29,7 @@ def write_shard(path, samples: list[tuple[dict, np.ndarray]]) -> None:
     import io
     import tarfile
 
-    from dfprep.core.codec import encode_sample
+    from dfprep.shards import encode_sample
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w") as tar:

@@ -215,12 +215,15 @@ DFTRAIN_MAY_IMPORT = {
     "dfprep.schema": None,
     "dfprep.shards": None,
     "dfprep.catalogue": None,
-    "dfprep.config": {"ExtractConfig", "Params", "replace", "load_params"},
+    "dfprep.config": {"ExtractConfig", "Params", "ReportConfig", "replace", "load_params"},
     "dfprep.extract": {"VideoResult", "process_video", "resolve_threads"},
     "dfprep.detect": {"get_detector"},
     # the one H.264 writer and the balance layout's writer (dftrain bench's synthetic inputs)
     "dfprep.videoio": {"encode_video"},
     "dfprep.balance.layout": {"write_balanced"},
+    # the crop geometry (SBI maps a crop's landmarks into it) and the contact sheet (SBI's sheet)
+    "dfprep.crop": {"square_box", "box_in_crop", "crop_face"},
+    "dfprep.balance.report": {"contact_sheet"},
 }
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dfprep.core.codec import decode_jpeg, parse_sample
 from dfprep.core.errors import InputError
-from dfprep.tario import iter_samples
+from dfprep.shards import decode_jpeg, iter_samples, parse_sample
 
 __all__ = ["crop_image", "iter_crops", "shard_paths"]
 

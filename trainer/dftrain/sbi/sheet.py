@@ -15,7 +15,8 @@ import pyarrow as pa
 import typer
 from PIL import Image
 
-from dfprep.balance.report import ReportConfig, contact_sheet
+from dfprep.balance.report import contact_sheet
+from dfprep.config import ReportConfig
 from dfprep.core.cli import handle_errors
 from dfprep.core.errors import InputError
 from dfprep.schema import REAL
