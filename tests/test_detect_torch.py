@@ -6,6 +6,7 @@ how the backend is chosen and refused."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 
 import numpy as np
@@ -149,9 +150,9 @@ def test_the_device_post_processing_is_the_onnx_backends(net, sample_frames):
     for threshold in (0.9, 0.02):
         picked = survivors(loc, conf, pts, threshold)
         assert len(picked) == 3
-        for j, (index, l, s, p) in enumerate(picked):
+        for j, candidates in enumerate(picked):
             expected = decode(loc[j].numpy(), conf[j].numpy(), pts[j].numpy(), size, threshold)
-            for e, g in zip(expected, decode_at(index, l, s, p, size), strict=True):
+            for e, g in zip(expected, decode_at(*candidates, size), strict=True):
                 np.testing.assert_array_equal(g, e)
         counts = [len(index) for index, *_ in picked]
         assert counts[0] > 0 and counts[2] > 0
@@ -176,7 +177,9 @@ def test_the_backend_is_registered_and_the_existing_hash_is_kept():
     # their shards stay complete on resume (the hash of the defaults before and after this change).
     assert ExtractConfig().params_hash() == "968b068bc909d96b"
     torch_cfg = ExtractConfig(detect=DetectConfig(backend="retinaface-mnet-torch"))
-    assert torch_cfg.params_hash() != ExtractConfig().params_hash()  # its bytes may differ (tolerance)
+    assert (
+        torch_cfg.params_hash() != ExtractConfig().params_hash()
+    )  # its bytes may differ (tolerance)
 
 
 def test_devices_and_options_are_checked():
@@ -212,3 +215,31 @@ def test_the_torch_detector_is_never_pickled_and_keeps_the_thread_count():
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match=r"image 0 must be an RGB uint8"):
         detector.detect([np.zeros((64, 64), np.uint8)])
+
+
+# --- the detector bench (figures are printed, never asserted) -------------------------------------
+
+
+def test_the_detector_bench_runs_tiny_on_the_cpu(tmp_path, capsys):
+    from dfprep.detectors import bench
+
+    # the bench checks the GPU's faces against these tolerances
+    assert (bench.BOX_TOL, bench.LANDMARK_TOL, bench.SCORE_TOL) == (
+        BOX_TOL,
+        LANDMARK_TOL,
+        SCORE_TOL,
+    )
+    out = tmp_path / "detector.json"
+    assert bench.main(["--tiny", "--device", "cpu", "--threads", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["device"] == "cpu" and res["frame_size"] == [320, 180]
+    got = {(f["engine"], f["what"], f["batch"]) for f in res["figures"]}
+    for batch in bench.TINY.batches:
+        assert {("onnxruntime-cpu", "detector", batch), ("torch-cpu", "detector", batch)} <= got
+        assert ("torch-cpu", "network", batch) in got
+    assert all(f["fps"] > 0 for f in res["figures"])
+    agreement = res["agreement"]["fp32"]
+    assert agreement["faces"] >= agreement["frames"] and agreement["within_test_tolerances"]
+    assert "| torch-cpu | fp32 | 8 |" in capsys.readouterr().out
+    assert bench.main(["--tiny", "--device", "cpu", "--precision", "fp16"]) == 2
+    assert "--precision: fp16" in capsys.readouterr().err

@@ -33,7 +33,8 @@ from dfprep.core.config import (
 )
 
 DECODE_STRATEGIES = ("auto", "seek", "sequential")
-DETECT_BACKENDS = ("insightface", "retinaface-mnet", "retinaface-mnet-torch")  # dfprep.detect.BACKENDS (a test checks)
+# dfprep.detect.BACKENDS (a test checks)
+DETECT_BACKENDS = ("insightface", "retinaface-mnet", "retinaface-mnet-torch")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")  # fmt: skip
 MAX_ORIGINALS = 1000  # synth: three-digit ids, as in FF++

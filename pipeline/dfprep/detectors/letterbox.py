@@ -72,7 +72,9 @@ def letterbox(
     for i, image in enumerate(images):
         h, w = image.shape[:2]
         if w > width or h > height:
-            raise ValueError(f"letterbox: image {i} is {w}x{h}, larger than the {width}x{height} canvas")
+            raise ValueError(
+                f"letterbox: image {i} is {w}x{h}, larger than the {width}x{height} canvas"
+            )
         out[i, :h, :w] = image
         out[i, :h, w:] = MEAN_RGB
         out[i, h:] = MEAN_RGB

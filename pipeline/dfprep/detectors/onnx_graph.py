@@ -114,7 +114,11 @@ def _tensor(buf: memoryview) -> tuple[str, np.ndarray]:
             external = True
     if dtype != FLOAT32 or external:
         raise ValueError(f"ONNX initializer {name!r}: only float32 data held in the model is read")
-    data = np.frombuffer(raw, "<f4") if raw is not None else np.concatenate([np.zeros(0, np.float32), *floats])
+    data = (
+        np.frombuffer(raw, "<f4")
+        if raw is not None
+        else np.concatenate([np.zeros(0, np.float32), *floats])
+    )
     return name, data.astype(np.float32).reshape(dims)
 
 

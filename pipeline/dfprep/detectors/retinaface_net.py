@@ -22,6 +22,7 @@ from torch import nn
 
 from dfprep.detectors.onnx_graph import read_graph
 from dfprep.detectors.retinaface_mnet import BGR_MEAN
+
 LEAKY = 0.1  # the slope of every LeakyReLU in the graph (leaky = 0.1 for 64 or fewer channels)
 ANCHORS_PER_CELL = 2
 STRIDE = 32  # the coarsest feature map's stride: a canvas of a multiple of it has no ragged edge
@@ -72,7 +73,9 @@ class RetinaFaceNet(nn.Module):
             conv_dw(32, 64, 2),
             conv_dw(64, 64, 1),
         )
-        self.fx.stage2 = nn.Sequential(conv_dw(64, 128, 2), *(conv_dw(128, 128, 1) for _ in range(5)))
+        self.fx.stage2 = nn.Sequential(
+            conv_dw(64, 128, 2), *(conv_dw(128, 128, 1) for _ in range(5))
+        )
         self.fx.stage3 = nn.Sequential(conv_dw(128, 256, 2), conv_dw(256, 256, 1))
         self.fpn = nn.Module()
         self.fpn.output1 = conv(64, channels, 1)
@@ -80,7 +83,11 @@ class RetinaFaceNet(nn.Module):
         self.fpn.output3 = conv(256, channels, 1)
         self.fpn.merge1 = conv(channels, channels)
         self.fpn.merge2 = conv(channels, channels)
-        self.ssh1, self.ssh2, self.ssh3 = SSH(channels, channels), SSH(channels, channels), SSH(channels, channels)
+        self.ssh1, self.ssh2, self.ssh3 = (
+            SSH(channels, channels),
+            SSH(channels, channels),
+            SSH(channels, channels),
+        )
         self.class_head = nn.Module()
         self.class_head.class_head = self._heads(channels, 2)
         self.bbox_head = nn.Module()
@@ -90,7 +97,9 @@ class RetinaFaceNet(nn.Module):
 
     @staticmethod
     def _heads(channels: int, per_anchor: int) -> nn.ModuleList:
-        return nn.ModuleList(nn.Conv2d(channels, ANCHORS_PER_CELL * per_anchor, 1) for _ in range(3))
+        return nn.ModuleList(
+            nn.Conv2d(channels, ANCHORS_PER_CELL * per_anchor, 1) for _ in range(3)
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         c1 = self.fx.stage1(x)
@@ -105,7 +114,10 @@ class RetinaFaceNet(nn.Module):
         def head(convs: nn.ModuleList, per_anchor: int) -> torch.Tensor:
             n = x.shape[0]
             return torch.cat(
-                [c(f).permute(0, 2, 3, 1).reshape(n, -1, per_anchor) for c, f in zip(convs, features, strict=True)],
+                [
+                    c(f).permute(0, 2, 3, 1).reshape(n, -1, per_anchor)
+                    for c, f in zip(convs, features, strict=True)
+                ],
                 dim=1,
             )
 

@@ -125,7 +125,9 @@ class BatchedDetector(Unpicklable):
         self.batch_size = batch_size or cfg.batch_size
         self.precision = precision
         if precision != "fp32" and self.device.type != "cuda":
-            raise ConfigError(f"detect precision: {precision} is for CUDA devices; the CPU runs fp32")
+            raise ConfigError(
+                f"detect precision: {precision} is for CUDA devices; the CPU runs fp32"
+            )
         net = load_network().to(self.device)
         if self.device.type == "cuda":
             net = net.to(memory_format=torch.channels_last)
@@ -147,13 +149,17 @@ class BatchedDetector(Unpicklable):
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 size = canvas or canvas_for([frames[i].size for i in chunk], STRIDE)
-                for i, faces in zip(chunk, self._run([frames[i] for i in chunk], size), strict=True):
+                for i, faces in zip(
+                    chunk, self._run([frames[i] for i in chunk], size), strict=True
+                ):
                     results[i] = faces
         return results
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _groups(self, frames: Sequence[Prepared]) -> Iterator[tuple[tuple[int, int] | None, list[int]]]:
+    def _groups(
+        self, frames: Sequence[Prepared]
+    ) -> Iterator[tuple[tuple[int, int] | None, list[int]]]:
         """(canvas, frame indices) per forward group; canvas None: each chunk's own."""
         if self.canvas == "exact":
             by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -177,7 +183,10 @@ class BatchedDetector(Unpicklable):
         """Thread cap on the CPU (cfg.threads, 0 = torch's default); TF32 off unless asked."""
         if self.device.type == "cuda":
             with torch.backends.cudnn.flags(
-                enabled=True, benchmark=True, deterministic=False, allow_tf32=self.precision == "tf32"
+                enabled=True,
+                benchmark=True,
+                deterministic=False,
+                allow_tf32=self.precision == "tf32",
             ):
                 yield
             return
@@ -201,8 +210,8 @@ class BatchedDetector(Unpicklable):
             loc, conf, pts = self.net(x.half() if self.precision == "fp16" else x)
             picked = survivors(loc, conf, pts, self.cfg.score_threshold)
         return [
-            to_faces(*decode_at(index, l, s, p, canvas), frame.scale, self.cfg.nms_threshold)
-            for frame, (index, l, s, p) in zip(frames, picked, strict=True)
+            to_faces(*decode_at(*candidates, canvas), frame.scale, self.cfg.nms_threshold)
+            for frame, candidates in zip(frames, picked, strict=True)
         ]
 
 
