@@ -67,6 +67,7 @@ class Result:
     prepare_fps_one_core: float = 0.0
     agreement: dict = field(default_factory=dict)
     target: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)  # precision -> what failed
 
 
 def rate(
@@ -148,12 +149,13 @@ def run_bench(
     onnx: bool = True,
     work_dir: Path | None = None,
     threads: int = 0,
+    json_out: Path | None = None,
 ) -> Result:
-    import torch
-
+    """The figures (see the module docstring); with json_out, written there after each one, so
+    that a run cut short keeps what it measured."""
     from dfprep.detectors.letterbox import prepare
     from dfprep.detectors.retinaface_mnet import RetinaFaceMnet
-    from dfprep.detectors.retinaface_torch import PRECISIONS, BatchedDetector, resolve_device
+    from dfprep.detectors.retinaface_torch import PRECISIONS, resolve_device
     from dfprep.errors import ConfigError
 
     sizes = TINY if tiny else FULL
@@ -172,18 +174,22 @@ def run_bench(
         frames = bench_frames(sizes, Path(tmp))
     prepared = [prepare(f, sizes.max_size) for f in frames]
     res = Result(dev.type, host_info(dev, cores), prepared[0].size, sizes.source)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    def save() -> None:
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(asdict(res), indent=1))
 
     import cv2
 
-    threads = cv2.getNumThreads()
+    cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
         res.prepare_fps_one_core = rate(
             lambda: [prepare(f, sizes.max_size) for f in frames], len(frames), sizes.seconds
         )
     finally:
-        cv2.setNumThreads(threads)
+        cv2.setNumThreads(cv_threads)
 
     reference = None
     if onnx:
@@ -195,50 +201,25 @@ def run_bench(
             fps = rate(lambda ort=ort, images=images: ort.detect(images), batch, sizes.seconds)
             res.figures.append(Figure("onnxruntime-cpu", "fp32", batch, fps))
             _print(res.figures[-1])
+            save()
         reference = RetinaFaceMnet(cfg).detect(frames)  # scaled as extract scales them
 
     for precision in precisions:
-        for batch in sizes.batches:
-            det = BatchedDetector(
-                cfg, str(dev), canvas="exact", batch_size=batch, precision=precision
+        try:
+            _bench_precision(res, cfg, dev, precision, sizes, prepared, reference, save)
+        except Exception as e:  # one precision failing (a kernel, a flag) keeps the others' figures
+            res.errors[precision] = (
+                f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
             )
-            chunk = cycle(prepared, batch)
-            fps = rate(
-                lambda det=det, chunk=chunk: det.detect_prepared(chunk), batch, sizes.seconds, sync
-            )
-            res.figures.append(Figure(f"torch-{dev.type}", precision, batch, fps))
-            _print(res.figures[-1])
-            x = _network_input(det, chunk)
-            with torch.inference_mode(), det._engine():
-                fps = rate(lambda det=det, x=x: det.net(x), batch, sizes.seconds, sync)
-            res.figures.append(Figure(f"torch-{dev.type}", precision, batch, fps, what="network"))
-            _print(res.figures[-1])
-        if reference is not None:
-            det = BatchedDetector(
-                cfg, str(dev), canvas="exact", batch_size=max(sizes.batches), precision=precision
-            )
-            diff = max_differences(reference, det.detect_prepared(prepared))
-            diff["within_test_tolerances"] = (
-                diff["count_mismatch_frames"] == 0
-                and diff["box_px"] <= BOX_TOL
-                and diff["landmark_px"] <= LANDMARK_TOL
-                and diff["score"] <= SCORE_TOL
-            )
-            res.agreement[precision] = diff
-            print(
-                f"agreement with onnxruntime-cpu, torch-{dev.type} {precision}: {diff}", flush=True
-            )
+            print(f"torch-{dev.type} {precision} failed: {res.errors[precision]}", flush=True)
+            save()
 
-    if dev.type == "cuda" and not tiny:
-        best = max(
-            (f for f in res.figures if f.what == "detector" and f.engine.startswith("torch")),
-            key=lambda f: f.fps,
-        )
-        fp32 = max(
-            f.fps
-            for f in res.figures
-            if f.what == "detector" and f.precision == "fp32" and f.engine.startswith("torch")
-        )
+    torch_figures = [
+        f for f in res.figures if f.what == "detector" and f.engine != "onnxruntime-cpu"
+    ]
+    if dev.type == "cuda" and not tiny and torch_figures:
+        best = max(torch_figures, key=lambda f: f.fps)
+        fp32 = max((f.fps for f in torch_figures if f.precision == "fp32"), default=0.0)
         res.target = {
             "target": f">= {TARGET_FPS:g} frames/s at {res.frame_size[0]}x{res.frame_size[1]}",
             "fp32_best_fps": fp32,
@@ -246,6 +227,7 @@ def run_bench(
             "best": asdict(best),
             "best_met": best.fps >= TARGET_FPS,
         }
+        save()
     return res
 
 
@@ -301,6 +283,41 @@ def decode_only(paths: list[Path]) -> dict:
     }
 
 
+def _bench_precision(res, cfg, dev, precision, sizes, prepared, reference, save) -> None:
+    """The agreement with ONNX Runtime, then the figures, of torch at one precision."""
+    import torch
+
+    from dfprep.detectors.retinaface_torch import BatchedDetector
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    if reference is not None:
+        det = BatchedDetector(
+            cfg, str(dev), canvas="exact", batch_size=max(sizes.batches), precision=precision
+        )
+        diff = max_differences(reference, det.detect_prepared(prepared))
+        diff["within_test_tolerances"] = (
+            diff["count_mismatch_frames"] == 0
+            and diff["box_px"] <= BOX_TOL
+            and diff["landmark_px"] <= LANDMARK_TOL
+            and diff["score"] <= SCORE_TOL
+        )
+        res.agreement[precision] = diff
+        print(f"agreement with onnxruntime-cpu, torch-{dev.type} {precision}: {diff}", flush=True)
+        save()
+    for batch in sizes.batches:
+        det = BatchedDetector(cfg, str(dev), canvas="exact", batch_size=batch, precision=precision)
+        chunk = cycle(prepared, batch)
+        fps = rate(lambda d=det, c=chunk: d.detect_prepared(c), batch, sizes.seconds, sync)
+        res.figures.append(Figure(f"torch-{dev.type}", precision, batch, fps))
+        _print(res.figures[-1])
+        x = _network_input(det, chunk)
+        with torch.inference_mode(), det._engine():
+            fps = rate(lambda d=det, x=x: d.net(x), batch, sizes.seconds, sync)
+        res.figures.append(Figure(f"torch-{dev.type}", precision, batch, fps, what="network"))
+        _print(res.figures[-1])
+        save()
+
+
 def _network_input(det, chunk):
     """The chunk as the network gets it, already on the device (for the forward-only figure)."""
     import torch
@@ -348,6 +365,8 @@ def table(res: Result) -> str:
         lines.append(f"agreement with onnxruntime-cpu ({precision}): {json.dumps(diff)}")
     if res.target:
         lines.append(f"target: {json.dumps(res.target)}")
+    for precision, error in res.errors.items():
+        lines.append(f"FAILED ({precision}): {error}")
     return "\n".join(lines)
 
 
@@ -402,14 +421,20 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--threads must be >= 0")
         try:
             res = run_bench(
-                args.device, args.tiny, precisions, not args.no_onnx, args.work_dir, args.threads
+                args.device,
+                args.tiny,
+                precisions,
+                not args.no_onnx,
+                args.work_dir,
+                args.threads,
+                args.json,
             )
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print()
         print(table(res))
-        out = asdict(res)
+        return 1 if res.errors else 0
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1))

@@ -170,13 +170,16 @@ class BatchedDetector(Unpicklable):
             yield (None if self.canvas == "batch" else self.canvas), list(range(len(frames)))
 
     def _buffer(self, shape: tuple[int, ...]) -> tuple[np.ndarray | None, torch.Tensor | None]:
-        """A reused page-locked staging buffer for host -> GPU copies, as (numpy view, tensor);
-        (None, None) on the CPU."""
+        """A page-locked staging buffer for host -> GPU copies, as (numpy view, tensor); (None,
+        None) on the CPU. One allocation, grown to the largest batch seen and viewed at each
+        batch's shape (pinning memory is slow; a smaller last chunk must not re-pin)."""
         if self.device.type != "cuda":
             return None, None
-        if self._staging is None or tuple(self._staging.shape) != shape:
-            self._staging = torch.empty(shape, dtype=torch.uint8).pin_memory()
-        return self._staging.numpy(), self._staging
+        size = int(np.prod(shape))
+        if self._staging is None or self._staging.numel() < size:
+            self._staging = torch.empty(size, dtype=torch.uint8).pin_memory()
+        view = self._staging[:size].view(shape)
+        return view.numpy(), view
 
     @contextlib.contextmanager
     def _engine(self) -> Iterator[None]:
