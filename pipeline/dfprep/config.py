@@ -33,7 +33,8 @@ from dfprep.core.config import (
 )
 
 DECODE_STRATEGIES = ("auto", "seek", "sequential")
-DETECT_BACKENDS = ("insightface", "retinaface-mnet")  # dfprep.detect.BACKENDS (a test checks)
+# dfprep.detect.BACKENDS (a test checks)
+DETECT_BACKENDS = ("insightface", "retinaface-mnet", "retinaface-mnet-torch")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")  # fmt: skip
 MAX_ORIGINALS = 1000  # synth: three-digit ids, as in FF++
@@ -121,7 +122,8 @@ class DecodeConfig(Checked):
 class DetectConfig(Checked):
     SECTION = "detect"
 
-    # retinaface-mnet | insightface
+    # retinaface-mnet (ONNX Runtime) | retinaface-mnet-torch (the same network in torch: CUDA when
+    # there is one, else the CPU; docs/gpu.md) | insightface
     backend: str = param("retinaface-mnet", Choice(DETECT_BACKENDS, noun="backend"))
     # insightface: a local .onnx file or model-pack directory
     model_path: str = param("", Text(what="a path (or '')"))

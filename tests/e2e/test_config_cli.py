@@ -89,7 +89,7 @@ def test_dfprep_options_are_checked_like_the_file(tmp_path, no_cluster):
         ),
         (
             ["--detector", "dlib"],
-            "error: options: detect.backend: unknown backend 'dlib' (known: insightface, retinaface-mnet)",
+            "error: options: detect.backend: unknown backend 'dlib' (known: insightface, retinaface-mnet, retinaface-mnet-torch)",
         ),
         (
             ["--scheduler", "banana"],

@@ -60,6 +60,7 @@ class FaceDetector(Protocol):
 BACKENDS: dict[str, str] = {
     "retinaface-mnet": "dfprep.detectors.retinaface_mnet:RetinaFaceMnet",
     "insightface": "dfprep.detectors.insightface_onnx:InsightFaceDetector",
+    "retinaface-mnet-torch": "dfprep.detectors.retinaface_torch:RetinaFaceMnetTorch",
 }
 
 

@@ -55,14 +55,22 @@ def decode(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image's candidates scoring >= threshold as (x1y1x2y2 boxes, scores, 10 landmark coords)
     in detection pixels; only the survivors are decoded."""
-    scores = conf[:, 1]
-    keep = np.flatnonzero(scores >= threshold)
-    anchors = anchors_for(*size)[keep]
+    keep = np.flatnonzero(conf[:, 1] >= threshold)
+    return decode_at(keep, loc[keep], conf[keep, 1], pts[keep], size)
+
+
+def decode_at(
+    index: np.ndarray, loc: np.ndarray, scores: np.ndarray, pts: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`decode` of the candidates already selected: anchor `index` (into the outputs of a
+    size=(w, h) input) and their rows of loc, scores and landmarks. The torch backend selects on
+    its device and decodes here, so both backends share this maths (in float64)."""
+    anchors = anchors_for(*size)[index]
     pixels = np.array(size, dtype=np.float64)  # normalised -> detection pixels
-    boxes = rebuild_boxes(loc[keep].astype(np.float64), anchors) * np.tile(pixels, 2)
+    boxes = rebuild_boxes(loc.astype(np.float64), anchors) * np.tile(pixels, 2)
     boxes[:, 2:] += boxes[:, :2]  # x, y, w, h -> x1, y1, x2, y2
-    points = rebuild_pts(pts[keep].astype(np.float64), anchors) * np.tile(pixels, 5)
-    return boxes, scores[keep], points
+    points = rebuild_pts(pts.astype(np.float64), anchors) * np.tile(pixels, 5)
+    return boxes, scores, points
 
 
 class RetinaFaceMnet(Unpicklable):
