@@ -66,12 +66,12 @@ cat "$OUT/host.txt"
 
 echo "== 1/3 the detector alone ($DEVICE)"
 failed=0
-timeout "$T_DETECT" python3 -m dfprep.detectors.bench --device "$DEVICE" $TINY \
+timeout "$T_DETECT" python3 -m dfprep.bench.detector --device "$DEVICE" $TINY \
   --json "$OUT/detector.json" --work-dir "$WORK" 2>&1 | tee "$OUT/detector.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 
 echo "== 2/3 decode only, every core ($CLIPS clips of ${SECONDS_PER_CLIP} s, 1080p30, made in parallel)"
-timeout "$T_DECODE" python3 -m dfprep.detectors.bench --decode-only "$WORK/clips" \
+timeout "$T_DECODE" python3 -m dfprep.bench.detector --decode-only "$WORK/clips" \
   --n "$CLIPS" --seconds "$SECONDS_PER_CLIP" --json "$OUT/decode.json" 2>&1 | tee "$OUT/decode.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 

@@ -29,7 +29,9 @@ def extract(
     ],
     params: ParamsOpt = None,
     fps: Annotated[float | None, typer.Option(help="Frames sampled per second.")] = None,
-    detector: Annotated[str | None, typer.Option(help="retinaface-mnet | insightface.")] = None,
+    detector: Annotated[
+        str | None, typer.Option(help="retinaface-mnet | retinaface-mnet-torch | insightface.")
+    ] = None,
     model_path: Annotated[
         str | None, typer.Option(help="insightface: local .onnx or model-pack folder.")
     ] = None,

@@ -12,6 +12,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from dfprep.errors import ConfigError
 from retinaface.weights import WEIGHTS
 
 from dfprep.config import DETECT_BACKENDS, DecodeConfig, DetectConfig, ExtractConfig
@@ -23,7 +24,6 @@ from dfprep.detectors.retinaface_mnet import decode, decode_at, to_network_input
 from dfprep.detectors.retinaface_net import load_network, module_path, state_dict_from_onnx
 from dfprep.detectors.retinaface_net import to_network_input as torch_input
 from dfprep.detectors.retinaface_torch import BatchedDetector, resolve_device, survivors
-from dfprep.errors import ConfigError
 
 # Tolerances, torch (CPU) against ONNX Runtime on the same frames, in SOURCE pixels. Measured on
 # this test's 79 frames (97 faces, 640x360 to 1920x1080): at most 4.8e-5 px on boxes, 5.0e-5 px

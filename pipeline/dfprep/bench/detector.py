@@ -1,7 +1,7 @@
 """The detector alone: frames/s of RetinaFace MobileNet-0.25 at batch 1, 32 and 128, in torch on
 a device and in ONNX Runtime on the CPU, on real face frames at the detection size.
 
-    python -m dfprep.detectors.bench [--device auto|cpu|cuda] [--tiny] [--json OUT]
+    python -m dfprep.bench.detector [--device auto|cpu|cuda] [--tiny] [--json OUT]
 
 The frames come from a generated 1080p30 clip (the sample generator's face, a moving camera),
 scaled to 640x360 as extract scales them; the detector gets them scaled (`detect_prepared`), as a
@@ -372,7 +372,7 @@ def table(res: Result) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m dfprep.detectors.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m dfprep.bench.detector", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)"
