@@ -135,8 +135,12 @@ class DetectConfig(Checked):
     min_face_size: int = param(32, Int(0, MAX_SIDE))
     # per frame, largest first (labels are per video: extra faces may be real); 0 = all
     max_faces: int = param(1, Int(0, 1000))
-    # the same for real videos (more faces of a real video are all real); -1 = max_faces
+    # the same for real videos (more faces of a real video are all real); -1 = max_faces. Train
+    # and val only: the test split never depends on the label (test_max_faces)
     real_max_faces: int = param(-1, Int(-1, 1000))
+    # the test split, reals and fakes alike (label-blind, never paired): 0 = every face, the
+    # paper's "all faces in a video" (a video's score is the mean over them) | 1 = the largest
+    test_max_faces: int = param(0, Int(0, 1000))
     batch_size: int = param(8, Int(1, 4096))  # frames per detector call
     # onnxruntime intra-op threads per worker process; 0 = cores / workers
     threads: int = param(0, Int(0, MAX_THREADS))

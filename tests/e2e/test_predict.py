@@ -77,11 +77,34 @@ def test_predict_uses_extracts_crops_and_gives_evals_score(videos, checkpoint, t
     [video] = pq.read_table(r.out / "videos.parquet").to_pylist()
     [pred] = predict([videos / "fake" / "face.mp4"], checkpoint, params, CFG)
     assert pred.status == "ok" and pred.faces == 3 and pred.frames_sampled == 3
+    assert (pred.frames_with_face, pred.most_faces) == (3, 1)
     assert pred.p_fake == pytest.approx(video["p_fake"], abs=1e-6)
     frames = pq.read_table(r.out / "predictions.parquet").sort_by("time")
     assert pred.scores == pytest.approx(frames["p_fake"].to_pylist(), abs=1e-6)
     assert pred.times == pytest.approx(frames["time"].to_pylist())
     assert pred.verdict == ("fake" if pred.p_fake >= 0.5 else "real")
+
+
+def test_a_two_person_video_is_scored_on_both_faces_like_a_test_video(checkpoint, tmp_path):
+    """predict follows the test split's label-blind rule: every face, all in the mean; eval of
+    the same video extracted in the test split gives the same crops and score."""
+    from two_faces import write_pair
+
+    write_pair(tmp_path / "v", "p", swap="right", seconds=2.0, original=False)
+    video = tmp_path / "v" / "fake" / "p.mp4"
+    params = replace(Params(), run=replace(Params().run, scheduler="inline"))
+    [pred] = predict([video], checkpoint, params, CFG)
+    assert (pred.faces, pred.frames_with_face, pred.most_faces) == (4, 2, 2)
+    assert pred.p_fake == pytest.approx(np.mean(pred.scores))
+    rows = [VideoRow("fake/p.mp4", "test", 1, "Deepfakes", "FS")]
+    manifest = write_manifest(rows_to_table("ffpp", tmp_path / "v", rows), tmp_path / "m.parquet")
+    run_extract([manifest], tmp_path / "extract", params)
+    r = evaluate(checkpoint, [str(tmp_path / "extract")], tmp_path / "eval", CFG)
+    [v] = pq.read_table(r.out / "videos.parquet").to_pylist()
+    assert v["scored_crops"] == 4 and pred.p_fake == pytest.approx(v["p_fake"], abs=1e-6)
+    res = CliRunner().invoke(app, ["predict", str(checkpoint), str(video), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert "most" in res.stdout and "2/2" in res.stdout
 
 
 def test_find_videos_walks_folders_and_keeps_bad_paths(videos, tmp_path):
@@ -102,7 +125,7 @@ def test_cli_table_json_timeline_and_exit_status(videos, checkpoint, tmp_path):
         app, ["predict", *good, "--timeline", str(tmp_path / "t.png"), "--device", "cpu"]
     )
     assert res.exit_code == 0, res.output
-    assert "3/3" in res.stdout and "2/2" in res.stdout  # faces found / frames sampled
+    assert "3/3" in res.stdout and "2/2" in res.stdout  # frames with a face / frames sampled
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
 
     res = runner.invoke(

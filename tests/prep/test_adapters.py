@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -496,14 +497,22 @@ def test_df40_unknown_method_folder(tmp_path):
 
 # ---- WildDeepfake ----------------------------------------------------------------------------------
 def test_wilddeepfake_sequences_labels_splits_stride(tmp_path):
+    """Evaluated whole by default (Table 2: every sequence is test data); split=official keeps
+    the published *_train / *_test folders."""
     want = make_wilddeepfake(tmp_path)
     rows = _rows(build_manifest("wilddeepfake", tmp_path), tmp_path)
-    _check(rows, want, "wilddeepfake")
+    _check(rows, {rel: replace(w, split="test") for rel, w in want.items()}, "wilddeepfake")
     assert all(
         (x["kind"], x["frame_stride"], x["split_derived"]) == ("frames", 10, False)
         for x in rows.values()
     )
+    official = AdapterOptions(options={"split": "official"})
+    rows = _rows(build_manifest("wilddeepfake", tmp_path, opts=official), tmp_path)
+    _check(rows, want, "wilddeepfake")
+    assert {r["split"] for r in rows.values()} == {"train", "test"}
     _no_group_straddles(rows, want)
+    with pytest.raises(ConfigError, match="option split must be one of test, official"):
+        build_manifest("wilddeepfake", tmp_path, opts=AdapterOptions(options={"split": "train"}))
 
 
 def test_wilddeepfake_unextracted_archive_and_label_mismatch(tmp_path):

@@ -1,5 +1,6 @@
 """A fake's crops come from the face that was manipulated (planning, scores, selection,
-fallbacks, masks, reused boxes, byte identity where nothing is paired, the report's sheet)."""
+fallbacks, masks, reused boxes, byte identity where nothing is paired, the report's sheet), in
+the training splits; the test split is label-blind (never paired, every face)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dfprep import pairing
 from dfprep.adapters import VideoRow
 from dfprep.balance.report import DROPPED_SHEET, run_report
 from dfprep.config import Params, replace
+from dfprep.core.errors import InputError
 from dfprep.extract import plan_jobs, run_extract
 from dfprep.manifest import rows_to_table, write_manifest
 from dfprep.pairing.scores import (
@@ -106,10 +108,12 @@ def test_alignment_problems_name_the_difference():
 # ---- end to end ------------------------------------------------------------------------------
 
 
-def _table(root: Path, videos: list[tuple[str, int, str, str]]) -> pa.Table:
-    """videos: (relative path, label, original's relative path or "", mask path or "")."""
+def _table(root: Path, videos: list[tuple[str, int, str, str]], split: str = "train") -> pa.Table:
+    """videos: (relative path, label, original's relative path or "", mask path or "").
+    Pairing is for the training splits: the test split is never paired (see the label-blind
+    tests below)."""
     rows = [
-        VideoRow(rel, "test", label, "m" if label else "real", "FS" if label else "real")
+        VideoRow(rel, split, label, "m" if label else "real", "FS" if label else "real")
         for rel, label, _, _ in videos
     ]
     table = rows_to_table("t", root, rows)
@@ -353,6 +357,120 @@ def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
     assert r.ok, r.problems
 
 
+# ---- the test split is label-blind: never paired, every face ---------------------------------
+
+
+def test_test_rows_are_never_grouped_nor_compared():
+    rows = [
+        {**_row("a-fake", 1, "z-real"), "split": "test"},
+        {**_row("b-fake", 1, "y-real"), "split": "train"},
+        {**_row("c-fake", 1, "z-real"), "split": "train"},  # a test original is never lent
+        {**_row("y-real", 0), "split": "train"},
+        {**_row("z-real", 0), "split": "test"},
+    ]
+    ids = [[r["video_id"] for r in g] for g in pairing.groups(rows)]
+    assert ids == [["a-fake"], ["y-real", "b-fake"], ["c-fake"], ["z-real"]]
+    assert [pairing.wants_original(r, "auto") for r in rows[:3]] == [False, True, True]
+    assert pairing.original_positions(rows, "auto") == {1: 3}
+    p = Params()
+    cfg = replace(p.detect, max_faces=1, real_max_faces=3, test_max_faces=0)
+    ex = replace(p.extract, detect=cfg)
+    from dfprep.pairing.select import face_limit
+
+    assert [face_limit(r, ex) for r in rows] == [0, 1, 1, 3, 0]  # test: one rule, any label
+
+
+def _test_split(scenes, root: Path, *, keep_pairs: bool) -> Path:
+    """The scenes' videos all in the test split, with their originals and a mask, or without."""
+    v = scenes["root"] / "v"
+    names = ("a", "b", "c", "s", "s0")
+    videos = [(f"real/{n}.mp4", 0, "", "") for n in names]
+    videos += [
+        (f"fake/{n}.mp4", 1, f"real/{n}", str(v / "mask" / "a.mp4") if n == "a" else "")
+        for n in names
+    ]
+    if not keep_pairs:
+        videos = [(rel, lab, "", "") for rel, lab, _, _ in videos]
+    name = "paired" if keep_pairs else "bare"
+    return write_manifest(_table(v, videos, "test"), root / name / "ffpp.parquet")
+
+
+def test_a_test_split_gives_the_same_bytes_with_or_without_originals_and_masks(scenes, tmp_path):
+    """Nothing a detector would not know on an unseen video changes what is scored."""
+    paired = _test_split(scenes, tmp_path, keep_pairs=True)
+    bare = _test_split(scenes, tmp_path, keep_pairs=False)
+    assert sum(bool(r["original_id"]) for r in pq.read_table(paired).to_pylist()) == 5
+    for n in (3, 64):
+        jobs = [plan_jobs([m], tmp_path, _params("auto", n).extract) for m in (paired, bare)]
+        assert [[r["video_id"] for r in j.videos] for j in jobs[0]] == [
+            [r["video_id"] for r in j.videos] for j in jobs[1]
+        ]
+    for m, out in ((paired, "p"), (bare, "b")):
+        s = run_extract([m], tmp_path / out, _params("auto", 3))
+        assert s.paired == 0 and s.faces_dropped == 0 and not s.pairing_fallbacks
+    crops = {k: v for k, v in _digests(tmp_path / "p").items() if not k.endswith("videos.parquet")}
+    assert crops == {k: v for k, v in _digests(tmp_path / "b").items() if k in crops}
+    assert sum(k.endswith(".tar") for k in crops) == 4
+    assert {r["pairing"] for r in _videos(tmp_path / "p").values()} == {""}
+    # the fake in which no face differs is scored like any other video (the training split
+    # drops it: see test_a_fake_in_which_no_face_differs_gives_no_crop)
+    assert _videos(tmp_path / "p")["t-fake-c"]["crops"] > 0
+
+
+def test_a_two_person_test_video_gives_a_crop_of_each_face(scenes, tmp_path):
+    m = _test_split(scenes, tmp_path, keep_pairs=True)
+    run_extract([m], tmp_path / "all", _params("auto"))
+    p = _params("auto")
+    run_extract([m], tmp_path / "one", replace(p, detect=replace(p.detect, test_max_faces=1)))
+    for vid in ("t-real-a", "t-fake-a", "t-fake-b"):
+        rows = [r for r in _index(tmp_path / "all") if r["video_id"] == vid]
+        per_frame: dict[int, set] = {}
+        for r in rows:
+            per_frame.setdefault(r["sample_index"], set()).add(side_of(r["bbox"], None))
+        assert per_frame and all(sides == {0, 1} for sides in per_frame.values()), vid
+        assert {r["face_index"] for r in rows} == {0, 1}
+        one = [r for r in _index(tmp_path / "one") if r["video_id"] == vid]
+        assert len(one) == len(per_frame)  # test_max_faces 1: the largest face per frame
+        assert {side_of(r["bbox"], None) for r in one} == {0}  # the left face is the larger
+
+
+def test_a_train_split_fake_keeps_its_pairing_beside_a_test_split(scenes, tmp_path):
+    v = scenes["root"] / "v"
+    rows = _table(v, [("real/a.mp4", 0, "", ""), ("fake/a.mp4", 1, "real/a", "")]).to_pylist()
+    rows += _table(
+        v, [("real/b.mp4", 0, "", ""), ("fake/b.mp4", 1, "real/b", "")], "test"
+    ).to_pylist()
+    m = write_manifest(
+        pa.Table.from_pylist(rows, schema=_table(v, []).schema), tmp_path / "m.parquet"
+    )
+    s = run_extract([m], tmp_path / "o", _params("auto"))
+    v = _videos(tmp_path / "o")
+    assert (v["t-fake-a"]["pairing"], v["t-fake-b"]["pairing"]) == ("diff", "")
+    assert s.paired == 1
+    crops = _index(tmp_path / "o")
+    assert {side_of(r["bbox"], None) for r in crops if r["video_id"] == "t-fake-a"} == {1}
+    assert {side_of(r["bbox"], None) for r in crops if r["video_id"] == "t-fake-b"} == {0, 1}
+
+
+def test_paired_test_videos_of_an_older_extract_are_refused(runs, scenes, tmp_path):
+    """An extract made before the test split became label-blind: verify names it, eval refuses."""
+    import shutil
+
+    from dftrain.testset import read_test_set
+
+    old = tmp_path / "old"
+    shutil.copytree(runs["auto"][1], old)
+    for f in (old / "shards").glob("*.videos.parquet"):
+        t = pq.read_table(f)
+        pq.write_table(t.set_column(t.schema.get_field_index("split"), "split",
+                                    pa.array(["test"] * len(t))), f)  # fmt: skip
+    r = verify_output(old)
+    assert any("test video 't-fake-a' was cropped against its original" in p for p in r.problems)
+    with pytest.raises(InputError, match=r"test video 't-fake-a' was cropped against its original"):
+        read_test_set([old], "test")
+    assert read_test_set([runs["auto"][1]], "train").videos.num_rows == 10  # not the test split
+
+
 # ---- on the sample dataset (dfprep synth's two-person scenes and its ground truth) ---------
 
 
@@ -370,12 +488,12 @@ def test_on_the_sample_fake_crops_come_from_the_manipulated_face(sample, tmp_pat
     """The pairing targets on a small sample: the share of fake crops whose face was manipulated
     (ground truth) from the largest-face rule's to 100 %, no real crop lost, single-person crops
     unchanged."""
-    from dfprep.bench.pairing import by_video_id, manipulated
+    from dfprep.bench.pairing import all_train, by_video_id, manipulated
     from dfprep.manifest import build_manifest
     from dfprep.synth.truth import is_multi_person, load_truth
 
     truth = by_video_id(load_truth(sample))
-    m = write_manifest(build_manifest("ffpp", sample), tmp_path / "ffpp.parquet")
+    m = write_manifest(all_train(build_manifest("ffpp", sample)), tmp_path / "ffpp.parquet")
     assert sum(bool(r["original_id"]) for r in pq.read_table(m).to_pylist()) == 16
     share, reals, single = {}, {}, {}
     for sel in ("off", "auto", "mask"):

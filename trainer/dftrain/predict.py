@@ -3,7 +3,9 @@
 Each video goes through `dfprep.extract.process_video`, the function that writes the shards (1-FPS
 decoding, the detector, the face choice, the crop and its JPEG encoding), and the JPEG bytes are
 scored like `dftrain eval` scores them from a shard. A video therefore gets the score eval would
-give it after `dfprep extract` with the same decode/detect/crop parameters.
+give it after `dfprep extract` with the same decode/detect/crop parameters: a loose video is a
+test-split row, so it follows the test split's label-blind rule (every face of every sampled
+frame by default, `detect.test_max_faces`), and its score is the mean over all of them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +33,12 @@ class VideoPrediction:
     status: str  # ok | no_face | failed (extract's statuses)
     verdict: str  # fake | real (P(fake) >= threshold or not) | no face | unreadable
     p_fake: float | None  # mean over the face crops; None without any
-    faces: int  # face crops scored (one per sampled frame with a face, by default)
+    # face crops scored: every face of every sampled frame by default (the test split's rule,
+    # `detect.test_max_faces`), all of them in the mean
+    faces: int
     frames_sampled: int
+    frames_with_face: int = 0
+    most_faces: int = 0  # the most faces one sampled frame gave (2: two people in view)
     error: str = ""
     times: list[float] = field(default_factory=list)  # per crop: seconds from the start
     scores: list[float] = field(default_factory=list)  # per crop: P(fake)
@@ -107,10 +114,13 @@ def predict_video(
     jpegs = [members["jpg"] for _, members, _ in result.samples]
     p_fake, _ = scorer.score_jpegs(jpegs, ecfg.batch_size, where=str(path))
     score = float(p_fake.mean())
+    per_frame = Counter(row["sample_index"] for _, _, row in result.samples)
     return VideoPrediction(
         verdict="fake" if score >= ecfg.threshold else "real",
         p_fake=score,
         faces=len(jpegs),
+        frames_with_face=len(per_frame),
+        most_faces=max(per_frame.values()),
         times=[float(row["time"]) for _, _, row in result.samples],
         scores=[float(p) for p in p_fake],
         seconds=time.perf_counter() - t0,
@@ -156,15 +166,19 @@ def results_table(preds: list[VideoPrediction], threshold: float):
     t = Table(title=f"dftrain predict (fake if P(fake) >= {threshold:g})")
     for col, justify in (
         ("video", "left"),
-        ("faces", "right"),
+        ("faces", "right"),  # crops scored, all in the mean
+        ("frames", "right"),  # sampled frames with a face / sampled
+        ("most", "right"),  # the most faces in one frame
         ("P(fake)", "right"),
         ("verdict", "left"),
     ):
         t.add_column(col, justify=justify, overflow="fold")
     style = {"fake": "bold red", "real": "green", "no face": "yellow", "unreadable": "yellow"}
     for p in preds:
-        faces = f"{p.faces}/{p.frames_sampled}" if p.frames_sampled else "-"
+        sampled = bool(p.frames_sampled)
+        frames = f"{p.frames_with_face}/{p.frames_sampled}" if sampled else "-"
         score = f"{p.p_fake:.3f}" if p.p_fake is not None else "-"
         verdict = p.verdict + (f": {p.error}" if p.error and not p.scored else "")
-        t.add_row(Text(p.path), faces, score, Text(verdict, style=style[p.verdict]))
+        t.add_row(Text(p.path), str(p.faces) if sampled else "-", frames, str(p.most_faces),
+                  score, Text(verdict, style=style[p.verdict]))  # fmt: skip
     return t

@@ -3,7 +3,9 @@
 The test list is every video of the chosen split in the complete shards' `*.videos.parquet`,
 whatever its status (ok, no_face, failed): a video that yielded no crop still has to be scored and
 counted. An extract directory with an unfinished shard is refused, since its videos would be missing
-from the list without anyone noticing.
+from the list without anyone noticing. So is a test video whose crops were chosen against its
+original or mask (an extract made before the test split became label-blind): its score would
+depend on ground truth.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from dfprep.core.errors import InputError
+from dfprep.pairing import BLIND_SPLIT
 from dfprep.shards import read_extract_shards
 
 
@@ -58,8 +62,29 @@ class TestSet:
         return [(p, frozenset(k)) for p, k in out.items()]
 
 
-def read_extract(root: Path) -> tuple[pa.Table, pa.Table]:
-    """(videos, crops + shard_path) of every shard of an extract output; an unfinished shard is an error."""
+def check_label_blind(videos_file: Path) -> None:
+    """A test video whose faces were chosen against its original or mask (its `pairing` is set)
+    is refused: extracts made before the test split became label-blind did that."""
+    if "pairing" not in pq.read_schema(videos_file).names:  # written before pairing existed
+        return
+    t = pq.read_table(videos_file, columns=["video_id", "split", "pairing"])
+    paired = t.filter(
+        pc.and_(
+            pc.equal(t["split"], BLIND_SPLIT),
+            pc.invert(pc.equal(pc.fill_null(t["pairing"], ""), "")),
+        )
+    )
+    if len(paired):
+        raise InputError(
+            f"{videos_file}: test video {paired['video_id'][0].as_py()!r} was cropped against its "
+            f"original or mask (pairing {paired['pairing'][0].as_py()!r}; {len(paired)} such "
+            "video(s)): made before the test split became label-blind; run `dfprep extract` again"
+        )
+
+
+def read_extract(root: Path, split: str | None = None) -> tuple[pa.Table, pa.Table]:
+    """(videos, crops + shard_path) of every shard of an extract output; an unfinished shard is
+    an error, and so is a paired test video when SPLIT is the test split (`check_label_blind`)."""
     complete, incomplete = read_extract_shards(root)
     if incomplete:
         raise InputError(
@@ -68,6 +93,9 @@ def read_extract(root: Path) -> tuple[pa.Table, pa.Table]:
         )
     if not complete:
         raise InputError(f"{root}: no complete shard in shards/")
+    if split == BLIND_SPLIT:
+        for shard in complete:
+            check_label_blind(shard.files.videos)
     videos, crops = [], []
     for shard in complete:
         c = shard.index
@@ -171,7 +199,7 @@ def read_test_set(sources: list[str | Source], split: str) -> TestSet:
     tables: dict[Path, tuple[pa.Table, pa.Table]] = {}  # each directory read once
     for s in srcs:
         if s.root not in tables:
-            tables[s.root] = read_extract(s.root)
+            tables[s.root] = read_extract(s.root, split)
     parts = [_checked(select(s, *tables[s.root], split), str(s)) for s in srcs]
     merged = TestSet(
         pa.concat_tables([p.videos for p in parts]).sort_by("video_id"),

@@ -1,9 +1,12 @@
 """WildDeepfake as published: face sequences, not videos.
 
 `{real,fake}_{train,test}/<N>.tar.gz`, extracted in place to `<N>/<real|fake>/<seq>/<frame>.png`.
-One sequence (a folder of face images) is one "video"; label and split come from the top folder.
-The paper keeps every 10th face (`frame_stride`). Archives are not read directly: an archive without
-its extracted folder is an error that says how to extract it.
+One sequence (a folder of face images) is one "video"; the label comes from the top folder. The
+paper evaluates WildDeepfake whole (Table 2: 7,314 sequences, 3,805 real and 3,509 fake, as test
+data in the wild), so every sequence is `test` by default; `split=official` keeps the published
+`*_train` / `*_test` folders as train and test. The paper keeps every 10th face (`frame_stride`).
+Archives are not read directly: an archive without its extracted folder is an error that says how
+to extract it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ TOPS = {
     "fake_train": (1, "train"),
     "fake_test": (1, "test"),
 }
-OPTIONS = {"frame_stride": 10}
+SPLIT_MODES = ("test", "official")  # all test (Table 2) | the published train/test folders
+OPTIONS = {"frame_stride": 10, "split": "test"}
 LABEL_DIRS = {"real": 0, "fake": 1}
 
 
@@ -55,12 +59,17 @@ def wilddeepfake(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         raise ConfigError(
             f"wilddeepfake: option frame_stride must be >= 1, got {o['frame_stride']}"
         )
+    if o["split"] not in SPLIT_MODES:
+        raise ConfigError(
+            f"wilddeepfake: option split must be one of {', '.join(SPLIT_MODES)}, got {o['split']!r}"
+        )
     present = [t for t in TOPS if (root / t).is_dir()]
     if not present:
         raise InputError(f"wilddeepfake: none of {', '.join(TOPS)} under {root}")
     rows: list[VideoRow] = []
     for top in present:
-        label, split = TOPS[top]
+        label, official = TOPS[top]
+        split = official if o["split"] == "official" else "test"
         d = root / top
         entries = sorted(d.iterdir())
         dirs = {p.name: p for p in entries if p.is_dir()}

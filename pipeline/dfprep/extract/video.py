@@ -227,9 +227,10 @@ def process_video(
 ) -> VideoResult:
     """Decode -> detect -> select -> crop one video; never raises for a bad video.
 
-    A paired fake (`original_id` or `mask_path` set, `pair.select` not off) keeps only the faces
-    that differ from REFERENCE (its original's frames, see `dfprep.pairing`) or are white in its
-    mask; any other video keeps the largest faces. WANT_REFERENCE: an original whose fakes follow:
+    A paired fake (`original_id` or `mask_path` set, `pair.select` not off, not in the test split)
+    keeps only the faces that differ from REFERENCE (its original's frames, see `dfprep.pairing`)
+    or are white in its mask; any other video keeps the largest faces (a test video: the same rule
+    for reals and fakes, every face by default, `detect.test_max_faces`). WANT_REFERENCE: an original whose fakes follow:
     `result.reference` gets its frames and faces. `cfg.decode.threads` must be resolved (> 0) by
     the caller, see `resolve_threads`."""
     chooser = FaceChooser.for_video(row, cfg, reference, want_reference=want_reference)

@@ -1,5 +1,6 @@
 """Which faces of one video become crops: the largest faces (the detection rule), or, for a paired
-fake, the faces that differ from its original (or are white in its mask).
+fake, the faces that differ from its original (or are white in its mask). A test-split video is
+never paired, and its rule is the same for reals and fakes (`face_limit`).
 
 A paired fake is settled only once all its frames are seen: when no frame showed more than one
 face and that face differed in one frame at least, the one person is the one manipulated and every
@@ -13,10 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dfprep.config import ExtractConfig
+from dfprep.pairing.plan import label_blind
 from dfprep.pairing.scores import Reference
 from dfprep.pairing.source import PairSource
 
-__all__ = ["FaceChooser", "FrameChoice"]
+__all__ = ["FaceChooser", "FrameChoice", "face_limit"]
+
+
+def face_limit(row: dict, cfg: ExtractConfig) -> int:
+    """Faces kept per frame by the largest-face rule (0 = all): the test split's one rule for
+    reals and fakes (`detect.test_max_faces`); elsewhere `real_max_faces` for a real video (when
+    set), else `max_faces`."""
+    d = cfg.detect
+    if label_blind(row):
+        return d.test_max_faces
+    return d.real_max_faces if int(row["label"]) == 0 and d.real_max_faces >= 0 else d.max_faces
 
 
 @dataclass
@@ -51,11 +63,7 @@ class FaceChooser:
         self.cfg = cfg
         self.source = source
         self.shipped = shipped  # the frames are the publisher's face crops: all are kept
-        self.limit = (
-            cfg.detect.real_max_faces
-            if int(row["label"]) == 0 and cfg.detect.real_max_faces >= 0
-            else cfg.detect.max_faces
-        )
+        self.limit = face_limit(row, cfg)
         self.reference: Reference | None = None
         self.unmatched = 0  # a paired fake's frames without the original's counterpart
         self._seen: list[FrameChoice] = []  # a paired fake's frames, for `finish`

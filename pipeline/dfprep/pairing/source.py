@@ -10,6 +10,7 @@ import numpy as np
 
 from dfprep.config import ExtractConfig
 from dfprep.core.errors import ConfigError, InputError, one_line
+from dfprep.pairing.plan import label_blind
 from dfprep.pairing.scores import (
     Reference,
     alignment_problem,
@@ -55,7 +56,12 @@ class PairSource:
         select = cfg.pair.select
         original = row.get("original_id") or ""
         st.mask_path = row.get("mask_path") or ""
-        if select == "off" or int(row["label"]) != 1 or not (original or st.mask_path):
+        if (
+            select == "off"
+            or int(row["label"]) != 1
+            or not (original or st.mask_path)
+            or label_blind(row)  # the test split: never compared with its original or mask
+        ):
             return st
         if shipped:
             st.fall_back("the faces are shipped crops (nothing to compare)")

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dfprep.core.errors import InputError
+from dfprep.pairing.plan import BLIND_SPLIT
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
 from dfprep.shards import ShardFiles, manifest_prefix, scan_shards, shard_prefix
 from dfprep.verify.common import (
@@ -123,7 +124,8 @@ def _verify_shard(
 
 
 def _check_pairing(files: ShardFiles, videos, stats: dict, report: VerifyReport, totals) -> None:
-    """The faces dropped as unmanipulated: the stats and the thumbnails agree with the table."""
+    """The faces dropped as unmanipulated: the stats and the thumbnails agree with the table; no
+    test video was paired (older extracts did that)."""
     dropped = sum(n or 0 for n in videos["faces_dropped"].to_pylist())  # null: none
     how = (
         [p or "" for p in videos.column("pairing").to_pylist()]
@@ -135,6 +137,14 @@ def _check_pairing(files: ShardFiles, videos, stats: dict, report: VerifyReport,
         paired=sum(p in ("diff", "mask") for p in how),
         pairing_fallbacks=sum(p.startswith("fallback") for p in how),
     )
+    ids, splits = videos["video_id"].to_pylist(), videos["split"].to_pylist()
+    blind = [v for v, split, p in zip(ids, splits, how or [""] * len(ids), strict=True)
+             if split == BLIND_SPLIT and p]  # fmt: skip
+    if blind:
+        report.problem(
+            f"{files.videos}: test video {blind[0]!r} was cropped against its original or mask "
+            f"({len(blind)} such video(s)); the test split is label-blind: run dfprep extract again"
+        )
     if stats.get("faces_dropped", dropped) != dropped:
         report.problem(
             f"{files.stats}: faces_dropped = {stats.get('faces_dropped')!r}, "
