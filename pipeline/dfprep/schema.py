@@ -16,6 +16,7 @@ REAL, FAKE = 0, 1
 LABEL_NAMES = {REAL: "real", FAKE: "fake"}
 CATEGORIES = ("real", "FS", "RE", "unknown")  # FS = face swap, RE = reenactment
 SPLITS = ("train", "val", "test")
+TEST_SPLIT = "test"  # what is scored: label-blind, never paired (dfprep.pairing.label_blind)
 STATUSES = ("ok", "no_face", "failed")
 INPUT_KINDS = ("video", "frames")  # "frames": a directory of images read in name order
 FACES = ("detect", "shipped")  # shipped: the frames are the publisher's face crops (no detection)

@@ -60,3 +60,26 @@ def test_load_params_roundtrip_and_errors(tmp_path):
         load_params(p)
     with pytest.raises(ConfigError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+EXPERIMENTS = sorted(p.parent.name for p in (ROOT / "experiments").glob("*/params.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_each_experiment_trains_at_its_documented_peak_lr(name):
+    """Through the real loader: the paper at blr 1e-4 x 64 / 256 = 2.5e-5 (no absolute override),
+    the miniature at the lr its params.yaml sets for its small CNN."""
+    pytest.importorskip("dftrain.config")
+    from dftrain.config import effective_lr, load_train_params
+
+    path = ROOT / "experiments" / name / "params.yaml"
+    raw = yaml.safe_load(path.read_text())["train"].get("optim", {})
+    lr, global_batch, _ = effective_lr(load_train_params(path).optim, world=1)
+    if name == "paper":
+        assert "lr" not in raw and "blr" not in raw and global_batch == 64
+        assert lr == pytest.approx(2.5e-5, rel=1e-12)
+    elif "lr" in raw:
+        assert lr == raw["lr"]
+    else:
+        assert lr == pytest.approx(raw.get("blr", 1e-4) * global_batch / 256)
+    assert set(EXPERIMENTS) >= {"paper", "mini"}

@@ -17,7 +17,7 @@ from dfprep.core.errors import ConfigError, InputError
 from dftrain.checkpoint import checkpoint_meta, load_model, read_meta, save_checkpoint
 from dftrain.config import LabelConfig, ModelConfig, TrainConfig
 from dftrain.labels import fake_probability, names, resolve
-from dftrain.model import WithEmbedding, create_model, initialise, load_fsfm
+from dftrain.model import WithEmbedding, create_model, initialise, load_fsfm, safe_torch_load
 from trainer_helpers import TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -121,16 +121,80 @@ def _tiny_encoder(img_size: int) -> dict[str, torch.Tensor]:
     }
 
 
-def test_fsfm_pos_embed_is_interpolated_to_the_model_grid(tmp_path):
-    enc = _tiny_encoder(16)  # grid 2x2 -> model grid 4x4
-    path = fsfm_file(tmp_path / "c.pth", enc, 192, 5)
-    model = create_model(TINY, 3)
-    load_fsfm(model, path)
-    expected = resample_abs_pos_embed(
-        enc["pos_embed"], new_size=[4, 4], old_size=[2, 2], num_prefix_tokens=1
+def fsfm_interpolated(pe: torch.Tensor, old: int, new: int) -> torch.Tensor:
+    """FSFM's util/pos_embed.py interpolate_pos_embed, restated: the cls position kept, the
+    patch grid resized by plain bicubic interpolation (align_corners=False, no antialias)."""
+    grid = pe[:, 1:].reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    grid = torch.nn.functional.interpolate(
+        grid, size=(new, new), mode="bicubic", align_corners=False
     )
-    torch.testing.assert_close(model.pos_embed.detach(), expected)
+    return torch.cat([pe[:, :1], grid.permute(0, 2, 3, 1).flatten(1, 2)], dim=1)
+
+
+@pytest.mark.parametrize(("src", "old", "new"), [(16, 2, 4), (64, 8, 4)])
+def test_fsfm_pos_embed_is_interpolated_to_the_model_grid_as_fsfm_does(tmp_path, src, old, new):
+    """Up (2x2 -> 4x4) and down (8x8 -> 4x4, where timm's default antialias would differ)."""
+    enc = _tiny_encoder(src)
+    torch.manual_seed(0)  # FSFM's sin-cos table has values of order 1, not timm's 0.02 init
+    enc["pos_embed"] = torch.randn_like(enc["pos_embed"])
+    path = fsfm_file(tmp_path / "c.pth", enc, 192, old * old + 1)
+    model = create_model(TINY, 3)  # img_size 32, patch 8: a 4x4 grid
+    load_fsfm(model, path)
+    expected = fsfm_interpolated(enc["pos_embed"], old, new)
+    torch.testing.assert_close(model.pos_embed.detach(), expected, rtol=0, atol=1e-6)
     torch.testing.assert_close(model.pos_embed.detach()[:, :1], enc["pos_embed"][:, :1])
+    antialiased = resample_abs_pos_embed(
+        enc["pos_embed"], new_size=[new, new], old_size=[old, old], num_prefix_tokens=1
+    )
+    gap = float((antialiased - expected).abs().max())
+    assert gap > (0.1 if new < old else 1e-2), gap  # timm's default is not FSFM's either way
+
+
+def _pickled(path: pathlib.Path) -> bytes:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+
+
+def test_checkpoints_naming_pathlib_classes_of_any_python_load(tmp_path, monkeypatch):
+    """FSFM's args.output_dir can be a Path: Python <= 3.12 pickles it as pathlib.PosixPath,
+    3.13 as pathlib._local.PosixPath (pathlib became a package). Both load on either, with the
+    paths as pure paths; 3.13 is simulated by giving PosixPath the module name it has there."""
+    import sys
+    import types
+
+    enc = _tiny_encoder(32)
+    before = fsfm_file(tmp_path / "py312.pth", enc, 192, 17)  # this Python's naming
+    monkeypatch.setattr(pathlib.PosixPath, "__module__", "pathlib._local")
+    if "pathlib._local" not in sys.modules:
+        monkeypatch.setitem(
+            sys.modules, "pathlib._local", types.SimpleNamespace(PosixPath=pathlib.PosixPath)
+        )
+    after = fsfm_file(tmp_path / "py313.pth", enc, 192, 17)
+    assert b"pathlib._local" in _pickled(after)
+    for path in (before, after):  # under the 3.13 naming
+        load_fsfm(create_model(TINY, 2), path)
+        assert safe_torch_load(path)["args"].output_dir == pathlib.PurePosixPath("/out")
+    monkeypatch.undo()
+    if sys.version_info < (3, 13):
+        assert b"pathlib._local" not in _pickled(before)
+    load_fsfm(create_model(TINY, 2), after)  # a 3.13 file read by this Python
+    torch.save({"model": enc, "args": argparse.Namespace(out=pathlib.PureWindowsPath("C:/x"))},
+               tmp_path / "win.pth")  # fmt: skip
+    assert safe_torch_load(tmp_path / "win.pth")["args"].out == pathlib.PureWindowsPath("C:/x")
+
+
+def test_init_paths_expand_the_home_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    enc = _tiny_encoder(32)
+    fsfm_file(tmp_path / "checkpoint-400.pth", enc, 192, 17)
+    save_file({k: v.contiguous() for k, v in enc.items()}, str(tmp_path / "in1k.safetensors"))
+    for spec in ("fsfm:~/checkpoint-400.pth", "timm:~/in1k.safetensors"):
+        model = create_model(TINY, 2)
+        assert str(tmp_path) in initialise(model, spec, 2e-5)
+        torch.testing.assert_close(model.state_dict()["blocks.0.attn.qkv.weight"],
+                                   enc["blocks.0.attn.qkv.weight"])  # fmt: skip
 
 
 def test_fsfm_module_prefix_and_bare_state_dict(tmp_path):

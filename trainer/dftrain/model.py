@@ -27,13 +27,36 @@ from dfprep.core.errors import ConfigError, InputError, first_line
 from dftrain.config import EMBEDDINGS, ModelConfig
 
 NEW_KEYS = frozenset({"fc_norm.weight", "fc_norm.bias", "head.weight", "head.bias"})
-# Plain classes a training script's checkpoint may pickle besides tensors (FSFM's `args`).
-SAFE_GLOBALS = [
-    argparse.Namespace,
-    pathlib.PosixPath,
-    pathlib.PurePosixPath,
-    pathlib.WindowsPath,
-    pathlib.PureWindowsPath,
+
+
+def _path_constructor(name: str, module: str, pure: type) -> Any:
+    """A stand-in for pathlib's class NAME that the allow-list knows as MODULE.NAME and that
+    builds a PURE path (a Windows path loads on Linux too; the value is never used as a file).
+
+    A checkpoint names a class by module and name as its Python had them: `pathlib.PosixPath` up
+    to 3.12, `pathlib._local.PosixPath` from 3.13 (pathlib became a package). The allow-list keys
+    a class by its own current `__module__`, so the real class would only match one of the two."""
+
+    def build(*parts: Any) -> Any:
+        return pure(*parts)
+
+    build.__module__, build.__name__, build.__qualname__ = module, name, name
+    return build
+
+
+# Plain classes a training script's checkpoint may pickle besides tensors: FSFM's `args`, an
+# argparse Namespace whose output_dir can be a Path.
+SAFE_GLOBALS = [argparse.Namespace] + [
+    _path_constructor(name, module, pure)
+    for module in ("pathlib", "pathlib._local")
+    for name, pure in (
+        ("Path", pathlib.PurePath),
+        ("PosixPath", pathlib.PurePosixPath),
+        ("PurePath", pathlib.PurePath),
+        ("PurePosixPath", pathlib.PurePosixPath),
+        ("WindowsPath", pathlib.PureWindowsPath),
+        ("PureWindowsPath", pathlib.PureWindowsPath),
+    )
 ]
 
 
@@ -101,8 +124,10 @@ def init_head(model: nn.Module, std: float) -> None:
 
 
 def initialise(model: nn.Module, spec: str, head_std: float) -> str:
-    """Apply `fsfm:PATH`, `timm:PATH` or `none`; returns a one-line description for the log."""
+    """Apply `fsfm:PATH`, `timm:PATH` (`~` expanded) or `none`; returns a one-line description
+    for the log."""
     kind, _, path = spec.partition(":")
+    path = str(Path(path).expanduser()) if path else path
     if kind in ("fsfm", "timm") and not is_vit(model):
         raise ConfigError(
             f"train.model.init: {spec!r} loads a ViT encoder into a model that is not a ViT"
@@ -118,7 +143,8 @@ def initialise(model: nn.Module, spec: str, head_std: float) -> str:
 
 
 def safe_torch_load(path: str | Path) -> Any:
-    """torch.load that can only build tensors and plain containers (and an argparse Namespace)."""
+    """torch.load that can only build tensors and plain containers (and an argparse Namespace
+    with paths, as pure paths)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"checkpoint not found: {p}")
@@ -167,7 +193,8 @@ def encoder_part(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_encoder(model: VisionTransformer, state: dict[str, torch.Tensor], where: Path) -> None:
-    """Load encoder weights, resizing pos_embed to the model's grid; exactly NEW_KEYS stay fresh."""
+    """Load encoder weights, resizing pos_embed to the model's grid as FSFM does (plain bicubic);
+    exactly NEW_KEYS stay fresh."""
     enc = encoder_part(state)
     if "pos_embed" not in enc or "cls_token" not in enc:
         raise InputError(f"{where}: no ViT encoder in the checkpoint (cls_token/pos_embed missing)")
@@ -183,11 +210,15 @@ def load_encoder(model: VisionTransformer, state: dict[str, torch.Tensor], where
         side = round(old**0.5)
         if side * side != old:
             raise InputError(f"{where}: pos_embed has {old} patch positions, not a square grid")
+        # FSFM's interpolate_pos_embed: plain bicubic (align_corners=False), no antialiasing
+        # (timm's default antialias changes a 14x14 -> 7x7 grid by up to 0.21)
         enc["pos_embed"] = resample_abs_pos_embed(
             pe.float(),
             new_size=list(model.patch_embed.grid_size),
             old_size=[side, side],
             num_prefix_tokens=n_prefix,
+            interpolation="bicubic",
+            antialias=False,
         ).to(pe.dtype)
     wrong = [
         f"{k} {tuple(v.shape)} != {tuple(target[k].shape)}"
@@ -210,13 +241,13 @@ def load_encoder(model: VisionTransformer, state: dict[str, torch.Tensor], where
 
 def load_fsfm(model: VisionTransformer, path: str | Path) -> None:
     """FSFM's released pre-training checkpoint (`{'model', 'optimizer', 'epoch', 'scaler', 'args'}`)."""
-    p = Path(path)
+    p = Path(path).expanduser()
     load_encoder(model, _state_dict_of(safe_torch_load(p), p), p)
 
 
 def load_timm(model: VisionTransformer, path: str | Path) -> None:
     """ImageNet weights of the same timm architecture from a local file (.safetensors or .pth/.bin)."""
-    p = Path(path)
+    p = Path(path).expanduser()
     if p.is_dir():
         found = [p / n for n in ("model.safetensors", "pytorch_model.bin") if (p / n).is_file()]
         if not found:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.core.errors import InputError
-from dfprep.pairing import BLIND_SPLIT
+from dfprep.schema import TEST_SPLIT
 from dfprep.shards import read_extract_shards
 
 
@@ -70,7 +70,7 @@ def check_label_blind(videos_file: Path) -> None:
     t = pq.read_table(videos_file, columns=["video_id", "split", "pairing"])
     paired = t.filter(
         pc.and_(
-            pc.equal(t["split"], BLIND_SPLIT),
+            pc.equal(t["split"], TEST_SPLIT),
             pc.invert(pc.equal(pc.fill_null(t["pairing"], ""), "")),
         )
     )
@@ -93,7 +93,7 @@ def read_extract(root: Path, split: str | None = None) -> tuple[pa.Table, pa.Tab
         )
     if not complete:
         raise InputError(f"{root}: no complete shard in shards/")
-    if split == BLIND_SPLIT:
+    if split == TEST_SPLIT:
         for shard in complete:
             check_label_blind(shard.files.videos)
     videos, crops = [], []

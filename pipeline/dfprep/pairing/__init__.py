@@ -14,7 +14,6 @@ Callers outside the package import these names from `dfprep.pairing`.
 
 from dfprep.pairing.handoff import JobPairs, RunPairs
 from dfprep.pairing.plan import (
-    BLIND_SPLIT,
     groups,
     label_blind,
     original_positions,
@@ -25,7 +24,6 @@ from dfprep.pairing.scores import Reference
 from dfprep.pairing.select import FaceChooser, FrameChoice
 
 __all__ = [
-    "BLIND_SPLIT",
     "FaceChooser",
     "FrameChoice",
     "JobPairs",

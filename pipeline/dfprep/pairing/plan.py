@@ -11,16 +11,16 @@ as originals, so their jobs, like their crops, are those of a manifest without `
 
 from __future__ import annotations
 
-__all__ = ["BLIND_SPLIT", "groups", "label_blind", "original_positions", "pack", "wants_original"]
+from dfprep.schema import TEST_SPLIT
 
-BLIND_SPLIT = "test"  # the split that is scored (`dftrain eval`'s default)
+__all__ = ["groups", "label_blind", "original_positions", "pack", "wants_original"]
 
 
 def label_blind(row: dict) -> bool:
     """Whether a video's crops must not depend on anything a detector would not know on an unseen
     video (its label, original, mask, method): the test split. Its faces are chosen by one rule
     for reals and fakes alike (`detect.test_max_faces`), never against an original or a mask."""
-    return row.get("split") == BLIND_SPLIT
+    return row.get("split") == TEST_SPLIT
 
 
 def wants_original(row: dict, select: str) -> bool:

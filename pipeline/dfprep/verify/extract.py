@@ -8,8 +8,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dfprep.core.errors import InputError
-from dfprep.pairing.plan import BLIND_SPLIT
-from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, STATUSES, VIDEO_STATUS_SCHEMA
+from dfprep.schema import (
+    CROP_INDEX_SCHEMA,
+    DROPPED_SCHEMA,
+    STATUSES,
+    TEST_SPLIT,
+    VIDEO_STATUS_SCHEMA,
+)
 from dfprep.shards import ShardFiles, manifest_prefix, scan_shards, shard_prefix
 from dfprep.verify.common import (
     VerifyReport,
@@ -139,7 +144,7 @@ def _check_pairing(files: ShardFiles, videos, stats: dict, report: VerifyReport,
     )
     ids, splits = videos["video_id"].to_pylist(), videos["split"].to_pylist()
     blind = [v for v, split, p in zip(ids, splits, how or [""] * len(ids), strict=True)
-             if split == BLIND_SPLIT and p]  # fmt: skip
+             if split == TEST_SPLIT and p]  # fmt: skip
     if blind:
         report.problem(
             f"{files.videos}: test video {blind[0]!r} was cropped against its original or mask "
