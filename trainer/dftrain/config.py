@@ -22,6 +22,7 @@ from dfprep.core.config import (
     Choice,
     Float,
     Int,
+    OrAuto,
     Seq,
     Text,
     build,
@@ -49,6 +50,7 @@ MAX_BATCH = 65_536
 MAX_WORKERS = 1024
 EMBEDDINGS = ("post_norm", "pre_norm")
 REDUCTIONS = ("batch", "valid")
+VAL_LOSSES = ("objective", "ce")
 NO_FACE_POLICIES = ("drop", "score")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 FSFM_CHECKPOINT = "fsfm:PATH/checkpoint-400.pth"  # FSFM's VF2_ViT-B pre-training weights
@@ -150,7 +152,16 @@ class LossConfig(Checked):
     # hard / easy_positive: batch = (1/B) sum over the B anchors, the paper's | valid = mean over the
     # anchors that have a positive and a negative (batch_all: always the mean over active triplets)
     reduction: str = param("batch", Choice(REDUCTIONS))
-    weight: float = param(1.0, Float(0, 1000))  # loss = CE + weight * triplet
+    # loss = CE + weight * triplet. auto: w = mean CE / mean triplet over the first
+    # `weight_batches` training batches, once, before the first step (the model as training
+    # starts), so that both terms start in the same range, the paper's reading ("w was chosen
+    # such that the BCE and triplet loss components contributed comparably"); recorded in
+    # config.json and the metrics (loss/weight), reused on resume
+    weight: float | str = param("auto", OrAuto(Float(0, 1000)))
+    weight_batches: int = param(20, Int(1, 100_000))
+    # the checkpoint criterion ("the lowest validation loss"): objective = CE + w x triplet, the
+    # loss the run trains, on the same val batches every epoch | ce = cross-entropy alone
+    val_loss: str = param("objective", Choice(VAL_LOSSES))
     # train (the classes of labels.mode) | binary (real vs fake)
     triplet_labels: str = param("train", Choice(TRIPLET_LABELS))
     label_smoothing: float = param(0.0, Float(0, 1, hi_open=True))
@@ -274,6 +285,11 @@ def resolve_init(cfg: TrainConfig) -> TrainConfig:
             f"{FSFM_CHECKPOINT} (FSFM's VF2_ViT-B weights), or --init none to train from random weights"
         )
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init="none"))
+
+
+def with_weight(cfg: TrainConfig, weight: float) -> TrainConfig:
+    """cfg with the triplet weight set (`loss.weight: auto` resolved)."""
+    return dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, weight=float(weight)))
 
 
 def effective_lr(optim: OptimConfig, world: int) -> tuple[float, int, str]:

@@ -72,7 +72,9 @@ def objective(
     triplet_labels: torch.Tensor | None,
     cfg: LossConfig,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """CE (hard class indices, or soft targets [B, C] from mixup) + weight x triplet, in fp32."""
+    """CE (hard class indices, or soft targets [B, C] from mixup) + weight x triplet, in fp32.
+    With a triplet loss `cfg.weight` must be a number (`loss.weight: auto` is resolved when the
+    run starts)."""
     logits = logits.float()
     if targets.ndim == 2:
         ce = torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
@@ -80,6 +82,10 @@ def objective(
         ce = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
     parts = {"ce": ce.detach()}
     loss = ce
+    if cfg.triplet != "none" and isinstance(cfg.weight, str):
+        raise ValueError(
+            f"loss.weight {cfg.weight!r} is resolved when the run starts (train.setup)"
+        )
     if cfg.triplet != "none" and cfg.weight > 0:
         if triplet_labels is None:
             raise ValueError("a triplet loss needs the batch's labels")

@@ -101,7 +101,8 @@ class Monitor:
             self.live.summary[k] = v
         self.live.make_summary()
         self.log(
-            f"epoch {epoch}: val loss {val['loss']:.4f}  AUC {val['auc']:.4f}  acc {val['acc']:.4f}  "
+            f"epoch {epoch}: val loss {val['loss']:.4f} (CE {val['ce']:.4f}, triplet "
+            f"{val['triplet']:.4f})  AUC {val['auc']:.4f}  acc {val['acc']:.4f}  "
             f"({int(val['n'])} frames)  best epoch {int(best['epoch'])}"
         )
 

@@ -1,5 +1,6 @@
 """The training loop of `dftrain run`, split the way timm's train.py is: `setup` (data plan, model,
-optimiser, resume), `train_one_epoch` (streaming, one `train_step` per batch), `validate`,
+optimiser, resume; `loss.weight: auto` found by `auto_weight`), `train_one_epoch` (streaming, one
+`train_step` per batch), `validate` (the objective the run trains, on fixed val batches),
 `save_checkpoints` (best/last), and `_run`, the loop over epochs. Exact resume at epoch boundaries,
 DDP under torchrun.
 
@@ -43,6 +44,7 @@ from dftrain.config import (
     flat,
     resolve_init,
     to_dict,
+    with_weight,
 )
 from dftrain.data import (
     EvalStream,
@@ -59,7 +61,7 @@ from dftrain.data import (
 )
 from dftrain.labels import fake_probability, names, triplet_targets
 from dftrain.labels import resolve as resolve_labels
-from dftrain.losses import objective
+from dftrain.losses import objective, triplet_loss
 from dftrain.model import WithEmbedding, create_model, initialise
 from dftrain.monitor import Monitor
 from dftrain.optim import build_optimizer, lr_at, set_lr
@@ -108,32 +110,97 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> int:
 def validate(
     vit: torch.nn.Module, stream: EvalStream, workers: int, cfg: TrainConfig, d: distributed.Dist
 ) -> dict[str, float]:
-    """Frame-level CE loss, AUC of P(fake) and accuracy at 0.5 over the whole split (all ranks)."""
-    vit.eval()
+    """Over the whole val split (all ranks): `loss`, the checkpoint criterion (`loss.val_loss`):
+    the objective the run trains, CE + w x triplet (the paper's "validation loss"), or CE alone;
+    its parts `ce` (plain cross-entropy: comparable across runs, whatever their w or margin) and
+    `triplet` (each val batch's term, weighted by its size; 0 without a triplet loss); the AUC of
+    P(fake) and the accuracy at 0.5.
+
+    The val batches are the same every epoch (the split's shards in order, read by the same
+    readers: `EvalStream`), so the triplet term, which depends on each batch's label mix, is
+    comparable from epoch to epoch. `cfg.loss.weight` must be resolved (a number)."""
+    lc = cfg.loss
+    view = WithEmbedding(vit, lc.embedding).eval()
+    with_triplet = lc.triplet != "none"
     logits_l, y_l = [], []
+    trip_sum, trip_n = 0.0, 0
     n_workers = min(workers, len(stream.shards_of_rank()))
-    with torch.no_grad(), autocast(d.device, cfg.amp):
+    with torch.no_grad():
         for x, y in loader(
             stream, n_workers, cfg.data.prefetch, seed=0, pin_memory=d.device.type == "cuda"
         ):
-            logits_l.append(vit(x.to(d.device, non_blocking=True)).float().cpu())
+            with autocast(d.device, cfg.amp):
+                logits, emb = view(x.to(d.device, non_blocking=True))
+            logits_l.append(logits.float().cpu())
             y_l.append(y)
+            if with_triplet:
+                ty = triplet_targets(y.to(d.device), lc.triplet_labels)
+                t = triplet_loss(emb.float(), ty, lc.triplet, lc.margin, lc.reduction)
+                trip_sum += float(t) * len(y)
+                trip_n += len(y)
     parts = distributed.gather(
-        (torch.cat(logits_l) if logits_l else None, torch.cat(y_l) if y_l else None), d
+        (
+            torch.cat(logits_l) if logits_l else None,
+            torch.cat(y_l) if y_l else None,
+            trip_sum,
+            trip_n,
+        ),
+        d,
     )
     logits = torch.cat([p[0] for p in parts if p[0] is not None])
     y = torch.cat([p[1] for p in parts if p[1] is not None])
+    n_trip = sum(p[3] for p in parts)
+    triplet = sum(p[2] for p in parts) / n_trip if n_trip else 0.0
+    ce = float(F.cross_entropy(logits, y))
+    trained_ce = float(F.cross_entropy(logits, y, label_smoothing=lc.label_smoothing))
     p_fake = fake_probability(logits)
     fake = (y > 0).long()
     auc = (
         float(roc_auc_score(fake.numpy(), p_fake.numpy())) if len(fake.unique()) == 2 else math.nan
     )
     return {
-        "loss": float(F.cross_entropy(logits, y)),
+        "loss": trained_ce + float(lc.weight) * triplet if lc.val_loss == "objective" else ce,
+        "ce": ce,
+        "triplet": triplet,
         "auc": auc,
         "acc": float(((p_fake >= 0.5).long() == fake).float().mean()),
         "n": float(len(y)),
     }
+
+
+def auto_weight(run: Training) -> dict[str, Any]:
+    """`loss.weight: auto`: w = mean CE / mean triplet term over the first `loss.weight_batches`
+    batches of epoch 0 (all ranks together), found once before the first step, with the model as
+    training starts (train mode, no update; normalisation statistics restored), so that w x
+    triplet ~ CE when training starts. Returns what config.json and the metrics record. Without a
+    triplet loss w is 0 (nothing to weigh); a triplet term of 0 on those batches leaves w at 1."""
+    cfg, d, lc = run.cfg, run.d, run.cfg.loss
+    if lc.triplet == "none":
+        return {"weight": 0.0, "auto": True, "batches": 0}
+    k = min(lc.weight_batches, run.steps)
+    batches = loader(train_stream(run, 0), run.workers, cfg.data.prefetch,
+                     seed=seed_epoch(cfg.seed, 0, d.rank), pin_memory=d.device.type == "cuda")  # fmt: skip
+    view = WithEmbedding(run.vit, lc.embedding).train()
+    saved = {name: b.clone() for name, b in run.vit.named_buffers()}  # BatchNorm statistics
+    ce_sum, trip_sum, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for i, (x, y) in enumerate(batches):
+            if i == k:
+                break
+            x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+            with autocast(d.device, cfg.amp):
+                logits, emb = view(x)
+            ce_sum += float(F.cross_entropy(logits.float(), y, label_smoothing=lc.label_smoothing))
+            ty = triplet_targets(y, lc.triplet_labels)
+            trip_sum += float(triplet_loss(emb.float(), ty, lc.triplet, lc.margin, lc.reduction))
+            n += 1
+        for name, b in run.vit.named_buffers():
+            b.copy_(saved[name])
+    parts = distributed.gather((ce_sum, trip_sum, n), d)
+    n = sum(p[2] for p in parts)
+    ce, trip = sum(p[0] for p in parts) / n, sum(p[1] for p in parts) / n
+    w = min(ce / trip, 1000.0) if trip > 0 else 1.0
+    return {"weight": w, "auto": True, "ce": ce, "triplet": trip, "batches": n}
 
 
 def _check_resumable(
@@ -211,6 +278,8 @@ class Training:
     val_decode: SampleDecoder
     mix: Callable | None  # mixup/cutmix, or None
     how: str  # how the weights were initialised (or resumed), for the log
+    # the triplet weight: w and how it was found (`auto_weight`); config.json and metrics record it
+    loss_weight: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_steps(self) -> int:
@@ -257,14 +326,29 @@ def _last_checkpoint(out: Path, resume: bool) -> Path:
     return last_dir
 
 
+def _resumed_weight(cfg: TrainConfig, last_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """`loss.weight: auto` on resume: the w the run found when it started (its config.json),
+    never found again. A checkpoint without that record keeps `auto`, which resume refuses."""
+    record = read_meta(last_dir).get("loss_weight")
+    record = record if isinstance(record, dict) else {}
+    w = record.get("weight")
+    if cfg.loss.weight == "auto" and record.get("auto") and isinstance(w, (int, float)):
+        return with_weight(cfg, w), record
+    return cfg, record
+
+
 def setup(
     data_dir: Path, cfg: TrainConfig, d: distributed.Dist, last_dir: Path | None
 ) -> tuple[Training, LoopState]:
-    """The data plan, the model and its optimiser, fresh or resumed from `last_dir`."""
+    """The data plan, the model and its optimiser, fresh or resumed from `last_dir`; the run's
+    `cfg` has its triplet weight resolved (`loss.weight: auto`: found now, or the resumed run's)."""
     splits = read_splits(data_dir)
     data = data_identity(data_dir)
     classes = names(cfg.labels)
     o = cfg.optim
+    weight: dict[str, Any] = {}
+    if last_dir:
+        cfg, weight = _resumed_weight(cfg, last_dir)
     state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world, data) if last_dir else {}
     workers = cfg.data.workers
     # auto; a resumed run keeps the count it started with (it shapes the sample order)
@@ -301,6 +385,10 @@ def setup(
         SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control),
         mixup(cfg.loss, len(classes)), how,
     )  # fmt: skip
+    if cfg.loss.weight == "auto":  # a fresh run (a resumed one reuses its w)
+        weight = auto_weight(run)
+        run.cfg = with_weight(cfg, weight["weight"])
+    run.loss_weight = weight or {"weight": float(cfg.loss.weight), "auto": False}
     return run, LoopState.saved(state) if last_dir else LoopState()
 
 
@@ -327,6 +415,16 @@ def train_step(
     return loss, parts
 
 
+def train_stream(run: Training, epoch: int) -> TrainStream:
+    """This rank's training stream of one epoch (a function of seed, epoch, ranks and workers)."""
+    cfg, d = run.cfg, run.d
+    return TrainStream(
+        run.splits["train"], run.train_decode, cfg.optim.batch_size, run.steps, epoch=epoch,
+        seed=cfg.seed, rank=d.rank, world=d.world, shuffle_buffer=cfg.data.shuffle_buffer,
+        shuffle_initial=cfg.data.shuffle_initial,
+    )  # fmt: skip
+
+
 def train_one_epoch(
     epoch: int,
     run: Training,
@@ -338,12 +436,7 @@ def train_one_epoch(
     means of the loss and its parts (`train_loss`, ...)."""
     cfg, d, steps = run.cfg, run.d, run.steps
     epoch_seed = seed_epoch(cfg.seed, epoch, d.rank)
-    stream = TrainStream(
-        run.splits["train"], run.train_decode, cfg.optim.batch_size, steps, epoch=epoch,
-        seed=cfg.seed, rank=d.rank, world=d.world, shuffle_buffer=cfg.data.shuffle_buffer,
-        shuffle_initial=cfg.data.shuffle_initial,
-    )  # fmt: skip
-    batches = loader(stream, run.workers, cfg.data.prefetch, seed=epoch_seed,
+    batches = loader(train_stream(run, epoch), run.workers, cfg.data.prefetch, seed=epoch_seed,
                      pin_memory=d.device.type == "cuda")  # fmt: skip
     run.module.train()
     sums: dict[str, torch.Tensor] = {}  # on the device: summed without a host sync per step
@@ -381,6 +474,7 @@ def save_checkpoints(
     checkpoints/best when the val loss improved. Rank 0 only."""
     meta = checkpoint_meta(run.cfg, epoch, {f"val_{k}": v for k, v in val.items()}, run.data)
     meta["schedule"] = run.schedule
+    meta["loss_weight"] = run.loss_weight  # train_config has w; this says how it was found
     if improved:
         save_checkpoint(out / "checkpoints" / "best", run.vit, meta)
     save_checkpoint(
@@ -397,7 +491,8 @@ def _monitor(out: Path, run: Training, state: LoopState, resume: bool, progress:
     mon = Monitor(
         out, total_steps=run.total_steps, done_steps=state.epoch * steps,
         params={**flat(to_dict(cfg)), **{f"run.{k}": v for k, v in s.items()}},
-        summary={"lr/effective": run.peak_lr, "lr/global_batch": s["global_batch"]},
+        summary={"lr/effective": run.peak_lr, "lr/global_batch": s["global_batch"],
+                 "loss/weight": float(cfg.loss.weight)},
         resume=resume, progress=progress, enabled=d.main,
     )  # fmt: skip
     mon.log(
@@ -405,9 +500,29 @@ def _monitor(out: Path, run: Training, state: LoopState, resume: bool, progress:
         f"{d.world} process(es) on {d.device}, {run.workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
         f" per process ({s['samples_per_epoch']} of {run.splits['train'].total} samples, each once; "
         f"{s['left_out_per_epoch']} left out this epoch); peak lr {run.peak_lr:.3g} ({run.lr_how})"
+        + _weight_note(cfg, run.loss_weight)
         + (f"; torch.compile ({cfg.compile_backend})" if cfg.compile else "")
     )
     return mon
+
+
+def _weight_note(cfg: TrainConfig, record: dict[str, Any]) -> str:
+    if cfg.loss.triplet == "none":
+        return ""
+    how = (
+        f"auto: CE {record['ce']:.4g} / triplet {record['triplet']:.4g} over the first "
+        f"{record['batches']} batches"
+        if record.get("auto") and "ce" in record
+        else "auto, as the run found it" if record.get("auto") else "as given"
+    )  # fmt: skip
+    return f"; loss = CE + {cfg.loss.weight:.4g} x triplet ({how}); checkpoint on val {cfg.loss.val_loss}"
+
+
+def _best(state: LoopState) -> dict[str, float]:
+    """The best epoch's val figures for the metrics (val_ce is comparable across runs)."""
+    row = next((h for h in state.history if h.get("epoch") == state.best_epoch), {})
+    return {"epoch": state.best_epoch, "val_loss": state.best_val_loss,
+            "val_ce": row.get("val_ce", math.nan), "val_auc": row.get("val_auc", math.nan)}  # fmt: skip
 
 
 def _run(
@@ -422,6 +537,7 @@ def _run(
 ) -> RunResult:
     last_dir = _last_checkpoint(out, resume)
     run, state = setup(data_dir, cfg, d, last_dir if resume else None)
+    cfg = run.cfg  # the triplet weight resolved
     mon = _monitor(out, run, state, resume, progress)
     val_batch = cfg.data.val_batch_size or cfg.optim.batch_size
     epochs = cfg.optim.epochs
@@ -434,8 +550,7 @@ def _run(
             improved = state.end_epoch(epoch, train, val)
             if d.main:
                 save_checkpoints(run, state, epoch, val, improved, out)
-            best = {"epoch": state.best_epoch, "val_loss": state.best_val_loss}
-            mon.epoch_end((epoch + 1) * run.steps, epoch, val, best)
+            mon.epoch_end((epoch + 1) * run.steps, epoch, val, _best(state))
             distributed.barrier(d)
     finally:
         mon.close()

@@ -8,7 +8,7 @@ is a `ConfigError` with one line naming the dotted key and what is allowed, e.g.
 `params.yaml: eval.threshold: nan is not in [0, 1]`; an invalid config object cannot exist.
 
 - `param(default, rule)`: a field with its rule (`Int`, `Float`, `Bool`, `Choice`, `Text`,
-  `Seq`, `Caps`). Nested sections need no rule; a section-wide check (one value against another)
+  `Seq`, `Caps`, `OrAuto`). Nested sections need no rule; a section-wide check (one value against another)
   is the dataclass's `cross_check()` method.
 - `read_params(path)`: the YAML file as a mapping (the one place a params file is read).
 - `build(cls, mapping)`: strict: unknown keys are an error.
@@ -39,6 +39,7 @@ __all__ = [
     "Choice",
     "Float",
     "Int",
+    "OrAuto",
     "Rule",
     "Seq",
     "Text",
@@ -127,6 +128,25 @@ class Float(Rule):
     def allowed(self) -> str:
         lo, hi = show(float(self.lo)).removesuffix(".0"), show(float(self.hi)).removesuffix(".0")
         return f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OrAuto(Rule):
+    """The string 'auto' (the value is found when the run starts), or a value `rule` accepts."""
+
+    rule: Rule
+
+    def __call__(self, v: Any) -> Any:
+        if isinstance(v, str) and v == "auto":
+            return v
+        try:
+            return self.rule(v)
+        except Reject:
+            raise Reject(f"{show(v)} is not {self.allowed}") from None
+
+    @property
+    def allowed(self) -> str:
+        return f"'auto' or a number {self.rule.allowed}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dftrain.bench.synthetic import write_synthetic_shards
 from dftrain.bench.utilisation import UtilisationSampler
-from dftrain.config import TrainConfig, effective_lr
+from dftrain.config import TrainConfig, effective_lr, with_weight
 from dftrain.data import (
     SampleDecoder,
     TrainStream,
@@ -116,6 +116,8 @@ def _interleaved(steps_fns, steps: int, warmup: int, device: torch.device) -> li
 def _our_step(cfg: TrainConfig, x, y, device: torch.device, total_steps: int = 1000):
     """`dftrain run`'s step: lr schedule, WithEmbedding (torch.compile if cfg.compile), then
     `train_step` (CE + triplet, layer-decay AdamW, fused on CUDA)."""
+    if cfg.loss.weight == "auto":  # found when a run starts; any weight costs the same here
+        cfg = with_weight(cfg, 1.0)
     vit = create_model(cfg.model, len(names(cfg.labels))).to(device)
     ours = maybe_compile(WithEmbedding(vit, cfg.loss.embedding).train(), cfg)
     o = cfg.optim
