@@ -18,6 +18,7 @@ from dfprep.core.config import (
     Choice,
     Float,
     Int,
+    OrAuto,
     Seq,
     Text,
     override,
@@ -77,6 +78,8 @@ def test_every_params_yaml_section_is_walked():
 def _must_refuse(rule, v) -> bool:
     """Values no field of this kind may accept (the rest may be valid, e.g. 0 = auto)."""
     number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(rule, OrAuto):  # "auto", or what its rule takes
+        return v != "auto" and _must_refuse(rule.rule, v)
     if isinstance(rule, (Int, Float)):
         return (
             not number
