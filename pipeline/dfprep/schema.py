@@ -129,19 +129,10 @@ LATER_COLUMNS = frozenset(
 # and problem, for filtering (dfprep.problems)
 PROBLEM_KINDS = ("failed", "no_face", "warning", "multi_face_fake", "multi_face")
 PROBLEM_SCHEMA = pa.schema(
-    [
-        ("video_id", pa.string()),
-        ("path", pa.string()),
-        ("dataset", pa.string()),
-        ("split", pa.string()),
-        ("label", pa.int8()),
-        ("method", pa.string()),
-        ("status", pa.string()),
-        ("problem", pa.string()),  # one of PROBLEM_KINDS
-        ("reason", pa.string()),  # one line
-        ("max_faces_in_frame", pa.int32()),
-        ("multi_face_share", pa.float32()),
-    ]
+    [VIDEO_STATUS_SCHEMA.field(c) for c in ("video_id", "path", "dataset", "split", "label")]
+    + [VIDEO_STATUS_SCHEMA.field(c) for c in ("method", "status")]
+    + [("problem", pa.string()), ("reason", pa.string())]  # one of PROBLEM_KINDS; one line
+    + [VIDEO_STATUS_SCHEMA.field(c) for c in ("max_faces_in_frame", "multi_face_share")]
 )
 
 # NAME.dropped.parquet: a few faces per paired fake that were left out as unmanipulated (their

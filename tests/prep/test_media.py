@@ -68,14 +68,16 @@ def test_a_probe_reads_a_bounded_prefix_with_a_time_limit(tmp_path, monkeypatch)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
-def test_fifos_and_broken_links_are_counted_not_opened(tmp_path):
+def test_fifos_and_links_are_counted_not_opened(tmp_path):
     os.mkfifo(tmp_path / "pipe.mp4")  # opening it would block
     (tmp_path / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (tmp_path / "loop").symlink_to(tmp_path)  # followed, it would never end
     scan = scan_tree(tmp_path)
     assert scan.videos == []
     assert dict(scan.skipped) == {
         tmp_path / "gone.mp4": "a broken link",
         tmp_path / "pipe.mp4": "not a regular file",
+        tmp_path / "loop": "a link to a folder, not followed",
     }
 
 

@@ -104,8 +104,10 @@ def probe_video(path: str | os.PathLike) -> str:
 
 def why_not_video(path: Path) -> str:
     """'' when PATH is a video by the rule (see the module docstring), else why not."""
-    if not path.is_file():  # FIFOs, sockets, devices, broken links: never opened
-        return "a broken link" if path.is_symlink() and not path.exists() else "not a regular file"
+    if not path.is_file():  # FIFOs, sockets, devices, links to folders or nowhere: not opened
+        if path.is_symlink():
+            return "a link to a folder, not followed" if path.is_dir() else "a broken link"
+        return "not a regular file"
     ext = path.suffix.lower()
     if ext in VIDEO_EXTS:
         return ""
@@ -138,14 +140,16 @@ def scan_files(paths: Iterable[Path]) -> MediaScan:
 
 
 def tree_files(root: Path, prune: Iterable[str] = ()) -> list[Path]:
-    """Every entry under ROOT that is not a directory (files, links, FIFOs...), sorted; symlinked
-    folders are not followed (as `Path.rglob`), nor ROOT's folders named in PRUNE."""
+    """Every entry under ROOT that is not a directory (files, links, FIFOs...), sorted. Links to
+    folders are listed, not followed (as `Path.rglob`: a link may loop); nor are ROOT's folders
+    named in PRUNE."""
     out = []
     prune = set(prune)
     for dirpath, dirnames, filenames in os.walk(root):
         if prune and dirpath == str(root):
             dirnames[:] = [d for d in dirnames if d not in prune]
         out += [Path(dirpath, f) for f in filenames]
+        out += [Path(dirpath, d) for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
     return sorted(out)
 
 
