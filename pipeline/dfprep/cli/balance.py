@@ -154,15 +154,8 @@ def report(
     check (named with their reasons), to look at."""
     from dfprep.balance.report import run_report
 
-    cfg = replace(
-        params_from(params).report,
-        seed=seed,
-        rows=rows,
-        cols=cols,
-        max_shards=max_shards,
-        per_video=per_video,
-    )
-    result = run_report(dirs, out, cfg)
+    options = dict(seed=seed, rows=rows, cols=cols, max_shards=max_shards, per_video=per_video)
+    result = run_report(dirs, out, replace(params_from(params).report, **options))
     console.print(
         f"wrote {len(result.sheets)} contact sheet(s)"
         + (", the balance chart" if result.chart else "")
