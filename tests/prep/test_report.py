@@ -114,7 +114,11 @@ def test_report_on_balance_output(extract_dir, tmp_path):
         counts[key] = min(12, counts.get(key, 0) + 1)
     _check_sheets(res, cfg, counts)
     assert res.chart.read_bytes() == (tmp_path / "bal" / "stats.png").read_bytes()
-    assert "InvalidDataError: <path> eof" in res.markdown.read_text()
+    md = res.markdown.read_text()
+    assert "InvalidDataError: <path> eof" in md
+    # the videos to check among those of the selection (the failed ones gave it no crop)
+    assert "## Videos to check\n\nNone among the videos of this training set." in md
+    assert res.problems is not None and len(pa.parquet.read_table(res.problems)) == 0
 
 
 def test_sheet_sampling_opens_at_most_max_shards():
