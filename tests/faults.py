@@ -75,6 +75,29 @@ def faststart(src: Path, dst: Path) -> Path:
     return dst
 
 
+def with_repeat_packets(src: Path, dst: Path, every: int = 3) -> int:
+    """SRC's video remuxed into DST (NUT) with an empty packet after every EVERY-th packet (0:
+    none), half a frame later: how Theora in Ogg writes a frame that repeats the previous one.
+    FFmpeg here has no Theora encoder and its other muxers drop empty packets; NUT keeps them,
+    and the demuxer hands them on as Ogg's does. Returns how many were written."""
+    n = 0
+    with av.open(str(src)) as i, av.open(str(dst), "w", format="nut") as o:
+        inp = i.streams.video[0]
+        out = o.add_stream_from_template(inp)
+        half = max(1, round(1 / (2 * float(inp.average_rate) * inp.time_base)))
+        for j, packet in enumerate(p for p in i.demux(inp) if p.size):
+            packet.stream = out
+            o.mux(packet)
+            if every and j % every == every - 1:
+                empty = av.Packet(0)
+                empty.stream, empty.time_base = out, packet.time_base
+                empty.dts = packet.dts + half
+                empty.pts = empty.dts if packet.pts is None else max(packet.pts, empty.dts) + half
+                o.mux(empty)
+                n += 1
+    return n
+
+
 def audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), "w", format="mp4") as c:
         s = c.add_stream("aac", rate=16000)

@@ -135,6 +135,9 @@ class DetectConfig(Checked):
     min_face_size: int = param(32, Int(0, MAX_SIDE))
     # per frame, largest first (labels are per video: extra faces may be real); 0 = all
     max_faces: int = param(1, Int(0, 1000))
+    # "largest": faces whose areas are within this share of the largest one are a tie, which
+    # the detector's score breaks (0: the area alone)
+    size_tie: float = param(0.1, Float(0, 1, hi_open=True))
     # the same for real videos (more faces of a real video are all real); -1 = max_faces. Train
     # and val only: the test split never depends on the label (test_max_faces)
     real_max_faces: int = param(-1, Int(-1, 1000))
@@ -323,6 +326,8 @@ class ReportConfig(Checked):
     thumb: int = param(128, Int(8, 4096))  # thumbnail side in pixels
     # shards opened per dataset x label: the report samples, never reads all
     max_shards: int = param(8, Int(1, 1_000_000))
+    # crops of one video on a sheet at most (each video gets one before any gets a second)
+    per_video: int = param(3, Int(1, 65_536))
     top_errors: int = param(10, Int(0, 10_000))
 
     def cross_check(self) -> None:

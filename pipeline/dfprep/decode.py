@@ -27,7 +27,7 @@ import numpy as np
 
 from dfprep.config import DECODE_STRATEGIES, DecodeConfig
 from dfprep.core.errors import ConfigError, DfprepError
-from dfprep.core.media import IMAGE_EXTS
+from dfprep.core.media import IMAGE_EXTS, first_video_stream
 from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times, select_samples
 
 STRATEGIES = DECODE_STRATEGIES
@@ -39,11 +39,17 @@ class SampledFrame:
     frame_index: int  # presentation-order frame number (frame folders: image index in name order)
     time: float  # seconds from the first frame
     image: np.ndarray  # RGB uint8 HxWx3, in display orientation
+    # the presentation time in seconds, as a player shows it: `time` plus the stream's first
+    # timestamp, which is not 0 in some files (MPEG-TS, edited MP4s); frame folders: `time`
+    pts_time: float = 0.0
 
 
 @dataclass
 class VideoInfo:
-    width: int  # coded frame size (before any display rotation)
+    # the frame size the frames are given in (the crops' boxes use it): the display size once a
+    # frame is decoded (a phone's portrait clip, stored landscape with a rotation, is W < H), the
+    # coded size before that
+    width: int
     height: int
     duration: float  # seconds from the first frame to the end of the last one
     fps: float  # average frame rate (frame folders: 1.0)
@@ -113,6 +119,7 @@ class _PacketIndex:
     key_dts: list[int | None]  # their dts (some demuxers seek by dts, see _VideoReader._seek)
     end: int | None  # largest pts + duration
     packets: int
+    empty: int = 0  # zero-byte packets: "repeat the previous frame" (Theora), not frames
 
 
 @contextmanager
@@ -121,7 +128,9 @@ def _open_video(path: Path, cfg: DecodeConfig, threads: int, check: Callable[[],
     with _container(path, cfg.max_pixels) as scan:
         stream = _video_stream(scan, path, cfg)
         index = _scan_packets(scan, stream, check)
-        missing = max(0, stream.frames - index.packets)  # declared but unreadable (truncated file)
+        # declared but unreadable (truncated file); a container that counts its empty packets as
+        # frames (AVI's dropped frames) does not make them missing
+        missing = max(0, stream.frames - index.packets - index.empty)
         rate = stream.average_rate or stream.guessed_rate
         tb = stream.time_base
         width, height = stream.codec_context.width, stream.codec_context.height
@@ -200,17 +209,10 @@ def _detail(e: Exception) -> str:
 
 
 def _video_stream(container, path: Path, cfg: DecodeConfig):
-    fmt = container.format.name
-    if fmt == "image2" or fmt.endswith("_pipe"):
-        raise DecodeError(path, f"a still image ({fmt.removesuffix('_pipe')}), not a video")
-    if fmt == "tty":  # FFmpeg renders any text file as frames of ANSI art
-        raise DecodeError(path, "a text file, not a video")
-    attached = av.stream.Disposition.attached_pic
-    videos = [s for s in container.streams.video if not s.disposition & attached]
-    if not videos:
-        what = "audio-only file" if container.streams.audio else f"format {fmt}"
-        raise DecodeError(path, f"no video stream ({what})")
-    stream = videos[0]
+    try:
+        stream = first_video_stream(container)  # the media rule's own test
+    except ValueError as e:
+        raise DecodeError(path, str(e)) from None
     if stream.codec_context is None:
         raise DecodeError(path, "no decoder for the video codec")
     w, h = stream.codec_context.width, stream.codec_context.height
@@ -223,9 +225,10 @@ def _scan_packets(container, stream, check: Callable[[], None]) -> _PacketIndex:
     pts: list[int] = []
     keys: list[tuple[int, int | None]] = []
     end = None
-    n = 0
+    n = empty = 0
     for packet in _packets(container, stream, check=check):
-        if not packet.size:  # the flush packets demux appends at the end
+        if not packet.size:  # an empty packet (see _decoded), or the flush packet at the end
+            empty += packet.pts is not None
             continue
         n += 1
         if packet.pts is not None:
@@ -236,7 +239,7 @@ def _scan_packets(container, stream, check: Callable[[], None]) -> _PacketIndex:
             end = stop if end is None else max(end, stop)
     pts.sort()
     keys.sort()
-    return _PacketIndex(pts, [k for k, _ in keys], [d for _, d in keys], end, n)
+    return _PacketIndex(pts, [k for k, _ in keys], [d for _, d in keys], end, n, empty)
 
 
 def _packets(
@@ -361,7 +364,9 @@ class _VideoReader:
                     continue
                 j = bisect_left(all_pts, pts)
                 frame_index = j if j < len(all_pts) and all_pts[j] == pts else round(t * rate)
-                yield SampledFrame(k, frame_index, t, self._rgb(frame))
+                image = self._rgb(frame)
+                info.height, info.width = image.shape[:2]  # the display size
+                yield SampledFrame(k, frame_index, t, image, float(pts * self.tb))
         finally:
             frames.close()
 
@@ -395,7 +400,13 @@ class _VideoReader:
         raise _Restart
 
     def _decoded(self):
-        """Frames in presentation order, packet by packet; failed packets are counted, skipped."""
+        """Frames in presentation order, packet by packet; failed packets are counted, skipped.
+
+        An empty packet is not sent to the decoder: it is no error but a frame that repeats the
+        previous one (Theora in Ogg writes them for still scenes; FFmpeg refuses them with
+        EINVAL), and the demux pass left it out of the frame times too: the sampler reads the
+        stream as variable-frame-rate, taking the next frame that carries a picture.
+        """
         stream, info = self.stream, self.info
 
         def read_failed() -> None:
@@ -403,6 +414,8 @@ class _VideoReader:
 
         ctx = stream.codec_context
         for packet in _packets(self.container, stream, read_failed, self.check):
+            if not packet.size:  # a repeat, or demux's flush packet (the drain below follows it)
+                continue
             if self.needed is not None:
                 # after any decoding error the frame chosen for a time may differ: decode everything
                 skip = not info.errors and packet.pts is not None and packet.pts not in self.needed
@@ -477,7 +490,7 @@ def _folder_frames(root, names, kept, cfg, info, check) -> Iterator[SampledFrame
             info.errors += 1
             continue
         produced += 1
-        yield SampledFrame(position, i, i / 1.0, image)
+        yield SampledFrame(position, i, i / 1.0, image, i / 1.0)
     if not produced:
         raise DecodeError(root, "no decodable frames")
 

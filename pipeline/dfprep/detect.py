@@ -31,9 +31,24 @@ def select_faces(faces: list[Face], cfg: DetectConfig, limit: int | None = None)
     cfg.max_faces; 0 = all).
 
     Largest-first because a video's label belongs to its main subject; small background faces
-    in a fake video may well be real.
+    in a fake video may well be real. Faces of nearly the same size (areas within
+    `cfg.size_tie` of the largest one left) are a tie that the area cannot break fairly, so a
+    dark, blurry face would win as easily as a sharp one: the detector's score goes first
+    among them.
     """
     big = [f for f in faces if max(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= cfg.min_face_size]
-    big.sort(key=lambda f: ((f.box[2] - f.box[0]) * (f.box[3] - f.box[1]), f.score), reverse=True)
+    big.sort(key=lambda f: (_area(f), f.score), reverse=True)
     limit = cfg.max_faces if limit is None else limit
-    return big if limit <= 0 else big[:limit]
+    n = len(big) if limit <= 0 else min(limit, len(big))
+    out: list[Face] = []
+    while len(out) < n:
+        floor = (1.0 - cfg.size_tie) * _area(big[0])
+        near = [f for f in big if _area(f) >= floor]  # a prefix: big is sorted by area
+        best = max(near, key=lambda f: f.score)  # the first, larger, face on equal scores
+        out.append(best)
+        big.remove(best)
+    return out
+
+
+def _area(f: Face) -> float:
+    return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])

@@ -76,6 +76,12 @@ CROP_INDEX_SCHEMA = pa.schema(
         # a paired fake's crop: how much its face differs from the original (or its mask share);
         # null for every other crop (and absent from indexes written before pairing)
         ("manip_score", pa.float32()),
+        # faces in the crop's frame: detections above detect.score_threshold and min_face_size
+        # (absent from older indexes, like pts_time)
+        ("faces_in_frame", pa.int16()),
+        # the presentation time in seconds (a player's clock): `time` plus the stream's first
+        # timestamp, which is not 0 in every file
+        ("pts_time", pa.float64()),
     ]
 )
 
@@ -95,13 +101,39 @@ VIDEO_STATUS_SCHEMA = pa.schema(
         ("crops", pa.int32()),
         ("strategy", pa.string()),  # seek | sequential | frames
         ("duration", pa.float64()),
-        ("width", pa.int32()),
+        ("width", pa.int32()),  # the frames' display size (rotation applied): the boxes' pixels
         ("height", pa.int32()),
         ("original_id", pa.string()),  # the manifest's original_id ("" = none)
         # how its fake crops were chosen: "" (the largest faces) | diff | mask | fallback: <reason>
         ("pairing", pa.string()),
         ("faces_dropped", pa.int32()),  # faces left out as unmanipulated
+        # the most faces in one sampled frame, and the share of sampled frames with two or more
+        # (faces as in the crop index's faces_in_frame; absent from older tables, like flags)
+        ("max_faces_in_frame", pa.int32()),
+        ("multi_face_share", pa.float32()),
+        # comma-separated: multi_face_fake = an unpaired train/val fake with several faces in a
+        # frame, whose crops may show a real face labelled fake (pair it or leave it out)
+        ("flags", pa.string()),
     ]
+)
+
+MULTI_FACE_FAKE = "multi_face_fake"  # the one flag so far (VIDEO_STATUS_SCHEMA's flags)
+
+# columns added after the first shards were written (with pairing; with the faces per frame and
+# the presentation time): shards without them still read (as nulls) and verify
+LATER_COLUMNS = frozenset(
+    {"manip_score", "original_id", "pairing", "faces_dropped", "faces_in_frame", "pts_time",
+     "max_faces_in_frame", "multi_face_share", "flags"}
+)  # fmt: skip
+
+# video_problems.parquet (beside extract.json, and in `dfprep report`'s folder): one row per video
+# and problem, for filtering (dfprep.problems)
+PROBLEM_KINDS = ("failed", "no_face", "warning", "multi_face_fake", "multi_face")
+PROBLEM_SCHEMA = pa.schema(
+    [VIDEO_STATUS_SCHEMA.field(c) for c in ("video_id", "path", "dataset", "split", "label")]
+    + [VIDEO_STATUS_SCHEMA.field(c) for c in ("method", "status")]
+    + [("problem", pa.string()), ("reason", pa.string())]  # one of PROBLEM_KINDS; one line
+    + [VIDEO_STATUS_SCHEMA.field(c) for c in ("max_faces_in_frame", "multi_face_share")]
 )
 
 # NAME.dropped.parquet: a few faces per paired fake that were left out as unmanipulated (their
@@ -172,6 +204,8 @@ class CropRecord:
     bbox: list[float]
     landmarks: list[float] = field(default_factory=list)
     manip_score: float | None = None  # paired fakes only: unpaired crops keep their old .json
+    faces_in_frame: int | None = None  # None: not known (a record made outside extract)
+    pts_time: float | None = None
 
     def to_json(self) -> dict:
         d = asdict(self.labels)
@@ -187,6 +221,10 @@ class CropRecord:
         )
         if self.manip_score is not None:
             d["manip_score"] = round(float(self.manip_score), 4)
+        if self.faces_in_frame is not None:
+            d["faces_in_frame"] = int(self.faces_in_frame)
+        if self.pts_time is not None:
+            d["pts_time"] = round(self.pts_time, 6)
         return d
 
 

@@ -301,7 +301,7 @@ def test_no_import_cycles_and_one_set_of_media_extensions():
         if isinstance(t, ast.Name) and t.id.endswith("_EXTS")
     ]
     assert defined == [
-        f"core/media.py: {n}" for n in ("VIDEO_EXTS", "IMAGE_EXTS", "ARCHIVE_EXTS")
+        f"core/media.py: {n}" for n in ("VIDEO_EXTS", "IMAGE_EXTS", "ARCHIVE_EXTS", "OTHER_EXTS")
     ], defined
     from dfprep.adapters import ADAPTERS, get_adapter
 

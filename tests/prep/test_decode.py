@@ -17,7 +17,7 @@ from dfprep.core.errors import ConfigError
 from dfprep.decode import DecodeError, open_sampled
 from dfprep.sampling import natural_key, plan_seeks, sample_times, select_samples
 from dfprep.videoio import as_rate, encode_video
-from faults import audio_only, faststart
+from faults import audio_only, faststart, with_repeat_packets
 
 W, H = 160, 120
 
@@ -240,24 +240,63 @@ def test_times_start_at_the_first_frame(tmp_path, container):
     assert_same_frames(seq, seek)
 
 
-def test_display_rotation_is_applied(tmp_path):
-    plain = encode(tmp_path / "plain.mp4", 50, 25, gop=25)
-    rotated = tmp_path / "rotated.mp4"
-    with av.open(str(plain)) as src, av.open(str(rotated), "w") as dst:
-        out = dst.add_stream_from_template(src.streams.video[0])
-        out.set_display_rotation(90)
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = out
-                dst.mux(packet)
-    _, want = read_all(plain)
+def test_display_rotation_is_applied_and_the_size_is_the_display_size(tmp_path):
+    rotated = encode(tmp_path / "rotated.mp4", 50, 25, gop=25, rotation=90)  # a phone's portrait
+    raw_info, raw = read_all(rotated, DecodeConfig(autorotate=False))
+    assert (raw_info.width, raw_info.height) == (W, H)  # frames as stored: the stored size
+    for f in raw:
+        assert_is_frame(f.image, f.frame_index, 50)
     info, got = read_all(rotated)
-    assert (info.width, info.height) == (W, H)  # coded size
-    assert [f.image.shape for f in got] == [(W, H, 3)] * len(want)
-    for g, w in zip(got, want, strict=True):
+    assert (info.width, info.height) == (H, W)  # the display size, as the frames and boxes are
+    assert [f.image.shape for f in got] == [(W, H, 3)] * len(raw)
+    for g, w in zip(got, raw, strict=True):
         np.testing.assert_array_equal(g.image, np.rot90(w.image))
-    _, raw = read_all(rotated, DecodeConfig(autorotate=False))
-    assert_same_frames(raw, want)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_stream_that_starts_late_keeps_its_presentation_time(tmp_path, container):
+    """Times run from the first frame (the documented rule); pts_time is a player's clock."""
+    path = encode(tmp_path / f"late.{container}", 75, 25, gop=25, start=0.85)
+    with av.open(str(path)) as c:
+        first = next(c.decode(video=0))
+        assert float(first.pts * first.time_base) == pytest.approx(0.85, abs=1e-3)
+    for strategy in ("sequential", "seek"):
+        _, got = read_all(path, DecodeConfig(strategy=strategy))
+        assert [f.time for f in got] == pytest.approx([0.0, 1.0, 2.0], abs=1e-3)
+        assert [f.pts_time for f in got] == pytest.approx([0.85, 1.85, 2.85], abs=1e-3)
+    _, plain = read_all(encode(tmp_path / "plain.mp4", 50, 25))
+    assert [f.pts_time for f in plain] == [f.time for f in plain]
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "seek"])
+def test_empty_packets_repeat_a_frame_and_are_no_error(tmp_path, monkeypatch, strategy):
+    """Theora's zero-byte packets ("the previous frame again", written into NUT here: see
+    faults.with_repeat_packets) are no undecodable packet, and leave the decoder's skipping of
+    unneeded non-reference frames on."""
+    import dfprep.decode as decode
+    from dfprep.synth import make_face_video
+
+    src = make_face_video(tmp_path / "b.mp4", fps=25, size=(160, 120), seconds=4, gop=25).path
+    assert with_repeat_packets(src, tmp_path / "plain.nut", every=0) == 0
+    assert with_repeat_packets(src, tmp_path / "repeats.nut", every=3) == 33
+    real_decoded, decoded = decode._VideoReader._decoded, []
+
+    def counted(self):
+        for frame in real_decoded(self):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(decode._VideoReader, "_decoded", counted)
+    runs = {}
+    for name in ("plain", "repeats"):
+        decoded.clear()
+        info, got = read_all(tmp_path / f"{name}.nut", DecodeConfig(strategy=strategy))
+        runs[name] = (info, got, len(decoded))
+    (info, want, n_plain), (info_r, got, n_repeats) = runs["plain"], runs["repeats"]
+    assert info.errors == info_r.errors == 0  # was 33: one "undecodable packet" per repeat
+    assert info_r.strategy == strategy
+    assert_same_frames(got, want)
+    assert n_repeats == n_plain < 100  # non-reference frames still skipped (was: all 100 decoded)
 
 
 # ------------------------------------------------------------------------------------ bad input

@@ -248,3 +248,24 @@ def test_config_errors_name_the_parameter():
         get_detector(DetectConfig(score_threshold=1.5))
     with pytest.raises(ConfigError, match=r"detect.max_size"):
         get_detector(DetectConfig(max_size=16))
+
+
+def test_select_faces_breaks_near_ties_of_size_by_score():
+    """A dark, blurry face (0.91) 8 % larger than a sharp one (0.975) no longer wins: areas
+    within detect.size_tie (10 %) of the largest are a tie, which the score breaks."""
+    blurry = face(0, 0, 104, 104, score=0.91)  # area 10816
+    sharp = face(200, 0, 300, 100, score=0.975)  # area 10000: 7.5 % smaller
+    small = face(400, 0, 470, 70, score=0.999)  # area 4900: not a tie, however sure
+    cfg = DetectConfig(max_faces=0)
+    assert select_faces([blurry, sharp, small], cfg) == [sharp, blurry, small]
+    assert select_faces([small, blurry, sharp], dataclasses.replace(cfg, max_faces=1)) == [sharp]
+    # the area alone when size_tie is 0 (the rule before), or beyond the tie
+    assert select_faces([sharp, blurry], dataclasses.replace(cfg, size_tie=0.0)) == [blurry, sharp]
+    bigger = face(0, 0, 120, 120, score=0.91)  # 44 % larger than the sharp face
+    assert select_faces([sharp, bigger], cfg) == [bigger, sharp]
+    # each pick looks at what is left, measured against the largest face left
+    a, b, c = face(0, 0, 100, 100, 0.90), face(0, 0, 97, 97, 0.95), face(0, 0, 93, 93, 0.99)
+    assert select_faces([a, b, c], dataclasses.replace(cfg, size_tie=0.07)) == [b, a, c]
+    assert select_faces([a, b, c], dataclasses.replace(cfg, size_tie=0.2)) == [c, b, a]
+    with pytest.raises(ConfigError, match=r"detect\.size_tie"):
+        DetectConfig(size_tie=1.0)

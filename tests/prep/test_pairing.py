@@ -335,26 +335,28 @@ def test_report_shows_the_dropped_faces_and_verify_counts_them(runs, scenes, tmp
 
 
 def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
-    """Older indexes and video tables lack manip_score, pairing, faces_dropped: readers cope."""
+    """Older indexes and video tables lack the later columns (manip_score, pairing,
+    faces_dropped; faces_in_frame, pts_time, max_faces_in_frame, multi_face_share, flags):
+    readers, verify and the report cope."""
     import shutil
 
+    from dfprep.schema import LATER_COLUMNS
     from dfprep.shards import read_dropped, read_extract_shards
 
     old = tmp_path / "old"
     shutil.copytree(runs["off"][1], old)
     for f in (old / "shards").glob("*.parquet"):
         t = pq.read_table(f)
-        keep = [
-            c
-            for c in t.column_names
-            if c not in ("manip_score", "original_id", "pairing", "faces_dropped")
-        ]
-        pq.write_table(t.select(keep), f)
+        pq.write_table(t.select([c for c in t.column_names if c not in LATER_COLUMNS]), f)
+    assert "faces_in_frame" in LATER_COLUMNS and "flags" in LATER_COLUMNS
     shards, _ = read_extract_shards(old)
     assert sum(len(s.index) for s in shards) == runs["off"][0].crops
+    assert all(v is None for s in shards for v in s.videos["flags"].to_pylist())
     assert read_dropped(old)[1] == 0
     r = verify_output(old, [scenes["m"]])
     assert r.ok, r.problems
+    rep = run_report([old], tmp_path / "rep", Params().report)
+    assert "## Videos to check" in rep.markdown.read_text()
 
 
 # ---- the test split is label-blind: never paired, every face ---------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError
-from dfprep.core.media import VIDEO_EXTS
+from dfprep.core.media import video_files
 from dfprep.extract import VideoResult, process_video, resolve_threads
 from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
@@ -53,22 +53,11 @@ class VideoPrediction:
 
 
 def find_videos(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given (whatever their extension), folders searched recursively for video files.
+    """Files as given (whatever their extension), folders searched recursively for videos by the
+    media rule (`dfprep.core.media.video_files`; their other files are named in a warning).
 
     A path that does not exist is kept: it becomes an `unreadable` row, like any bad video."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS
-            )
-            if not found:
-                raise InputError(
-                    f"{p}: no video file in this folder ({', '.join(sorted(VIDEO_EXTS))})"
-                )
-            out += found
-        else:
-            out.append(p)
+    out = video_files(paths, "predict")
     if not out:
         raise InputError("no video given")
     return out

@@ -16,9 +16,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed, note_skipped
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.core.errors import InputError
+from dfprep.core.media import scan_files
 
 FOLDERS = {"Celeb-real": 0, "YouTube-real": 0, "Celeb-synthesis": 1}
 TEST_LIST = "List_of_testing_videos.txt"
@@ -101,9 +102,9 @@ def celebdf(root: Path, opts: AdapterOptions) -> list[VideoRow]:
         d = root / subdir
         if not d.is_dir():
             raise InputError(f"celebdf: folder missing: {d}")
-        for p in sorted(d.iterdir()):
-            if p.suffix.lower() != ".mp4" or not p.is_file():
-                continue
+        scan = scan_files(sorted(p for p in d.iterdir() if not p.is_dir()))
+        note_skipped(root, scan.skipped, opts, "celebdf")
+        for p in scan.videos:
             rel = f"{subdir}/{p.name}"
             if rel not in test:
                 pool.append((rel, label, identity_of(subdir, p.stem, str(p))))

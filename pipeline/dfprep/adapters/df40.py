@@ -22,10 +22,10 @@ import logging
 from pathlib import Path
 
 from dfprep.adapters.celebdf import read_test_list
-from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed, note_skipped
 from dfprep.adapters.splits import read_options
 from dfprep.core.errors import ConfigError, InputError
-from dfprep.core.media import IMAGE_EXTS, VIDEO_EXTS
+from dfprep.core.media import IMAGE_EXTS, MediaScan, scan_files
 
 log = logging.getLogger(__name__)
 
@@ -96,28 +96,33 @@ def has_images(d: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_EXTS and p.is_file() for p in d.iterdir())
 
 
-def sequences(base: Path) -> tuple[list[Path], list[Path], list[Path]]:
-    """(image folders, video files, folders with no images) directly under `base`.
+def sequences(base: Path) -> tuple[list[Path], MediaScan, list[Path]]:
+    """(image folders, the other files by the media rule, folders with no images) directly
+    under `base`.
 
     The published shape is exact (`frames/<vid>/<n>.png`), so this does not recurse: a folder
     holding no images is reported, not searched.
     """
-    dirs, videos, empty = [], [], []
+    dirs, files, empty = [], [], []
     if has_images(base):
         dirs.append(base)
     for p in sorted(base.iterdir()):
         if p.is_dir():
             (dirs if has_images(p) else empty).append(p)
-        elif p.suffix.lower() in VIDEO_EXTS:
-            videos.append(p)  # e.g. heygen ships videos, not frames
-    return dirs, videos, empty
+        elif p.suffix.lower() not in IMAGE_EXTS:
+            files.append(p)  # e.g. heygen ships videos, not frames
+    return dirs, scan_files(files), empty
 
 
-def _domain_rows(root: Path, ddir: Path, method: str, stride: int) -> list[VideoRow]:
+def _domain_rows(
+    root: Path, ddir: Path, method: str, stride: int, opts: AdapterOptions
+) -> list[VideoRow]:
     label = DOMAINS[ddir.name]
     method_, category = ("real", "real") if label == 0 else (method, METHOD_CATEGORY[method])
     base = ddir / "frames" if (ddir / "frames").is_dir() else ddir
-    dirs, videos, empty = sequences(base)
+    dirs, scan, empty = sequences(base)
+    note_skipped(root, scan.skipped, opts, "df40")
+    videos = scan.videos
     if empty:
         log.warning(
             "df40: %d folder(s) under %s hold no images and were not used, e.g. %s",
@@ -171,7 +176,7 @@ def _fakes(
         if ddirs and not chosen:
             other_domain.append(method)
         for ddir in chosen:
-            got = _domain_rows(root, ddir, method, stride)
+            got = _domain_rows(root, ddir, method, stride, opts)
             if not got:
                 _absent(root, ddir, opts, f"df40: {ddir} holds no frames and no videos")
                 continue

@@ -60,10 +60,10 @@ def dfd(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             raise InputError(f"dfd: folder missing: {d}")
         found += [
             (p.relative_to(root).as_posix(), label, actor_of(p.stem, bool(label), p))
-            for p in videos_in(d)
+            for p in videos_in(d, root, opts, "dfd")
         ]
     reals = {Path(rel).stem: rel for rel, label, _ in found if label == 0}
-    masks = masks_of(root, root / FAKE_DIR / MASKS)
+    masks = masks_of(root, root / FAKE_DIR / MASKS, opts, "dfd")
     derived = o["split"] == "derived"
     split_of = (
         derive_splits(Counter(a for _, _, a in found), fractions, o["seed"]) if derived else {}

@@ -17,9 +17,10 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed, note_skipped
 from dfprep.adapters.splits import SEED, check_fractions, derive_splits, read_options
 from dfprep.core.errors import ConfigError, InputError
+from dfprep.core.media import scan_files, tree_files
 
 METADATA = "meta_data.csv"
 PREFIX = "FakeAVCeleb/"
@@ -133,7 +134,7 @@ def fakeavceleb(root: Path, opts: AdapterOptions) -> list[VideoRow]:
             continue
         if check_listed(root, rel, opts, where):
             videos[rel] = rec_value
-    _check_unlisted(root, meta, {*videos, *opts.missing}, o["fake_audio"])
+    _check_unlisted(root, meta, {*videos, *opts.missing}, o["fake_audio"], opts)
     split_of = derive_splits(Counter(v[4] for v in videos.values()), fractions, o["seed"])
     original_of = originals_of(list(videos))
     rows = []
@@ -181,15 +182,20 @@ def originals_of(rels: list[str]) -> dict[str, str]:
     return out
 
 
-def _check_unlisted(root: Path, meta: Path, listed: set[str], fake_audio: str) -> None:
-    """Every .mp4 under a type folder must be in the metadata (else its method would be unknown)."""
+def _check_unlisted(
+    root: Path, meta: Path, listed: set[str], fake_audio: str, opts: AdapterOptions
+) -> None:
+    """Every video under a type folder must be in the metadata (else its method would be
+    unknown); its other unlisted files are named in a warning."""
     for vtype in TYPES:
         if vtype == "RealVideo-FakeAudio" and fake_audio == "exclude":
             continue
         d = root / vtype
         if not d.is_dir():
             continue
-        for p in sorted(d.rglob("*.mp4")):
-            rel = p.relative_to(root).as_posix()
-            if rel not in listed:
-                raise InputError(f"{meta}: {rel} is on disk but not in the metadata")
+        unlisted = [p for p in tree_files(d) if p.relative_to(root).as_posix() not in listed]
+        scan = scan_files(unlisted)
+        if scan.videos:
+            rel = scan.videos[0].relative_to(root).as_posix()
+            raise InputError(f"{meta}: {rel} is on disk but not in the metadata")
+        note_skipped(root, scan.skipped, opts, "fakeavceleb")

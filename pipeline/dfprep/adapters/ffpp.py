@@ -20,10 +20,10 @@ import json
 import logging
 from pathlib import Path
 
-from dfprep.adapters.registry import AdapterOptions, VideoRow
+from dfprep.adapters.registry import AdapterOptions, VideoRow, note_skipped
 from dfprep.adapters.splits import read_options
 from dfprep.core.errors import ConfigError, InputError
-from dfprep.core.media import VIDEO_EXTS
+from dfprep.core.media import scan_files
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,11 @@ def read_pair_splits(root: Path, dataset: str = "ffpp") -> dict[str, str]:
     return split_of
 
 
-def videos_in(d: Path) -> list[Path]:
-    return sorted(p for p in d.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
+def videos_in(d: Path, root: Path, opts: AdapterOptions, where: str) -> list[Path]:
+    """The videos directly in D (the media rule); its other files are named in a warning."""
+    scan = scan_files(sorted(p for p in d.iterdir() if not p.is_dir()))
+    note_skipped(root, scan.skipped, opts, where)
+    return scan.videos
 
 
 def compression_of(o: dict, dataset: str) -> str:
@@ -98,7 +101,7 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     if not orig.is_dir():
         raise InputError(f"ffpp: originals folder missing: {orig}")
     original_of: dict[str, str] = {}  # NNN -> relpath of the original video
-    for p in videos_in(orig):
+    for p in videos_in(orig, root, opts, "ffpp"):
         vid = p.stem
         if vid not in split_of:
             raise InputError(f"ffpp: {p} belongs to no pair in splits/*.json")
@@ -128,8 +131,8 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
                 vdir.relative_to(root),
             )
             continue
-        masks = masks_of(root, manip / method / MASKS)
-        for p in videos_in(vdir):
+        masks = masks_of(root, manip / method / MASKS, opts, "ffpp")
+        for p in videos_in(vdir, root, opts, "ffpp"):
             if p.stem not in split_of:
                 raise InputError(f"ffpp: {p} is in no split of splits/*.json")
             target = p.stem.split("_")[0]
@@ -148,9 +151,9 @@ def ffpp(root: Path, opts: AdapterOptions) -> list[VideoRow]:
     return rows
 
 
-def masks_of(root: Path, folder: Path) -> dict[str, str]:
+def masks_of(root: Path, folder: Path, opts: AdapterOptions, where: str) -> dict[str, str]:
     """Stem -> relpath of the mask videos in `folder` (FF++'s `<method>/masks/videos`; none for
     FaceShifter): a fake's mask has the fake's file name. An absent folder: no masks."""
     if not folder.is_dir():
         return {}
-    return {p.stem: p.relative_to(root).as_posix() for p in videos_in(folder)}
+    return {p.stem: p.relative_to(root).as_posix() for p in videos_in(folder, root, opts, where)}

@@ -13,9 +13,9 @@ import os
 import posixpath
 from pathlib import Path
 
-from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed
+from dfprep.adapters.registry import AdapterOptions, VideoRow, check_listed, note_skipped
 from dfprep.core.errors import InputError
-from dfprep.core.media import VIDEO_EXTS
+from dfprep.core.media import scan_tree, tree_files
 from dfprep.schema import CATEGORIES, SPLITS
 
 LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
@@ -124,24 +124,29 @@ def _from_csv(root: Path, csv_path: Path, opts: AdapterOptions) -> list[VideoRow
 
 
 def folder(root: Path, opts: AdapterOptions) -> list[VideoRow]:
-    """Labels from ROOT/real and ROOT/fake (split `test` unless a CSV says otherwise)."""
+    """Labels from ROOT/real and ROOT/fake (split `test` unless a CSV says otherwise). Every
+    other file under ROOT (not a video by the media rule, or outside real/ and fake/) is named
+    in a warning and in `opts.skipped`."""
     if opts.csv is not None:
         return _from_csv(root, Path(opts.csv), opts)
     split = opts.options.get("split", "test")
     rows: list[VideoRow] = []
-    found = False
+    skipped: list[tuple[Path, str]] = []
+    found = []
     for name, label in (("real", 0), ("fake", 1)):
         d = root / name
         if not d.is_dir():
             continue
-        found = True
-        for p in sorted(d.rglob("*")):
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTS:
-                method = "real" if label == 0 else "unknown"
-                category = "real" if label == 0 else "unknown"
-                rows.append(
-                    VideoRow(p.relative_to(root).as_posix(), split, label, method, category)
-                )
+        found.append(name)
+        scan = scan_tree(d)
+        skipped += scan.skipped
+        method = category = "real" if label == 0 else "unknown"
+        rows += [
+            VideoRow(p.relative_to(root).as_posix(), split, label, method, category)
+            for p in scan.videos
+        ]
     if not found:
         raise InputError(f"folder: {root} has neither real/ nor fake/ (or pass --csv FILE)")
+    skipped += [(p, "outside real/ and fake/") for p in tree_files(root, prune=found)]
+    note_skipped(root, sorted(skipped), opts, "folder")
     return rows

@@ -6,11 +6,15 @@ The adapters import this module, never the `dfprep.adapters` package: no import 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dfprep.core.errors import InputError
+from dfprep.core.media import not_taken
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ADAPTERS",
@@ -19,6 +23,7 @@ __all__ = [
     "VideoRow",
     "check_listed",
     "get_adapter",
+    "note_skipped",
     "register",
 ]
 
@@ -45,6 +50,8 @@ class AdapterOptions:
     csv: Path | None = None  # folder adapter: a CSV of path,label[,split,method,category]
     options: dict = field(default_factory=dict)  # adapter-specific flags (from the catalogue/CLI)
     missing: list[str] = field(default_factory=list)  # filled by adapters when skip_missing
+    # filled by adapters that list folders: (relpath, why) of each file there not taken as a video
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 Adapter = Callable[[Path, AdapterOptions], Iterable[VideoRow]]
@@ -74,6 +81,24 @@ def get_adapter(name: str) -> Adapter:
         module, _, fn = target.partition(":")
         target = ADAPTERS[name] = getattr(importlib.import_module(module), fn)
     return target
+
+
+def note_skipped(
+    root: Path, skipped: list[tuple[Path, str]], opts: AdapterOptions, where: str
+) -> None:
+    """Files under ROOT that an adapter did not take (the media rule, or their place): recorded in
+    `opts.skipped` and named in one warning, so nothing is left out without a word."""
+    if not skipped:
+        return
+    opts.skipped += [(_rel(p, root), why) for p, why in skipped]
+    log.warning("%s: %s", where, not_taken(skipped, root))
+
+
+def _rel(p: Path, root: Path) -> str:
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
 
 
 def check_listed(root: Path, relpath: str, opts: AdapterOptions, where: str) -> bool:

@@ -1,9 +1,11 @@
 """`dfprep report`: what a person looks at before spending GPU days on a training set.
 
-One contact sheet per dataset x label (random crops captioned with their video id and time), the
-balance chart, and the extract outcome with the most common error messages. Works on a balance
-output (reads its selection index and shards) or on extract outputs (their crop indexes). It
-samples: at most `max_shards` shards are opened per sheet, and only their headers are scanned.
+One contact sheet per dataset x label (a few crops of each video, captioned with the method, the
+video id and the time, and the videos not shown named in report.md), the balance chart, the
+extract outcome with the most common error messages, and the videos to check (failed, no face,
+warned, several faces) named with their reasons, also as `video_problems.parquet`. Works on a
+balance output (reads its selection index and shards) or on extract outputs (their crop indexes).
+It samples: at most `max_shards` shards are opened per sheet, and only their headers are scanned.
 """
 
 from __future__ import annotations
@@ -26,10 +28,21 @@ from dfprep.config import ReportConfig
 from dfprep.core.atomic import write_text
 from dfprep.core.errors import InputError
 from dfprep.core.outputs import output_dir
-from dfprep.schema import LABEL_NAMES
-from dfprep.shards import decode_jpeg, read_dropped, read_members
+from dfprep.problems import MAX_NAMED, PROBLEMS_FILE, problem_lines, problem_rows, write_problems
+from dfprep.schema import LABEL_NAMES, MULTI_FACE_FAKE, VIDEO_STATUS_SCHEMA
+from dfprep.shards import (
+    VIDEO_COLUMNS,
+    ShardFiles,
+    decode_jpeg,
+    parse_file_name,
+    read_dropped,
+    read_members,
+    read_table,
+)
 
-SHEET_COLUMNS = ["key", "video_id", "dataset", "label", "time", "path"]
+SHEET_COLUMNS = ["key", "video_id", "dataset", "label", "method", "time", "path"]
+# a sheet's layout in pixels: padding, title band, caption line (the default font is 10 px)
+PAD, HEAD, LINE = 4, 22, 12
 
 
 @dataclass
@@ -39,6 +52,8 @@ class ReportResult:
     chart: Path | None = None
     markdown: Path | None = None
     dropped: int = 0  # faces of paired fakes dropped as unmanipulated (extract outputs)
+    problems: Path | None = None  # video_problems.parquet
+    not_shown: dict[str, list[str]] = field(default_factory=dict)  # sheet -> videos not on it
 
 
 def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
@@ -47,9 +62,14 @@ def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
         raise InputError(
             f"{d}: has sizes.json but no selection.parquet (not a complete balance output)"
         )
+    names = pq.read_schema(sel).names
     t = pq.read_table(
-        sel, columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
+        sel,
+        columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
+        + ["method"] * ("method" in names),
     )
+    if "method" not in names:
+        t = t.append_column("method", pa.array([""] * len(t), pa.string()))
     paths = pc.binary_join_element_wise(str(d), t["split"], t["out_shard"], "/")
     t = t.drop_columns(["split", "out_shard"]).append_column("path", paths)
     stats = json.loads((d / "stats.json").read_text()) if (d / "stats.json").exists() else {}
@@ -65,23 +85,48 @@ def _extract_crops(dirs: list[Path], top: int) -> tuple[pa.Table, dict, object]:
     return t, stats, pool
 
 
-def sample_sheet(t: pa.Table, rng: np.random.Generator, k: int, max_shards: int) -> pa.Table:
-    """Up to k random crops from at most max_shards random shards of the group (bounded reads)."""
+def sample_sheet(
+    t: pa.Table, rng: np.random.Generator, k: int, max_shards: int, per_video: int
+) -> tuple[pa.Table, list[str]]:
+    """Up to k crops of the group, at most `per_video` of each video, from at most `max_shards`
+    random shards (bounded reads); returns them (in table order) and the ids of the videos not
+    shown. Videos are served in rounds, one random crop of each (in random order) per round, so
+    one long video cannot fill the sheet while others are left out."""
+    videos = pc.unique(t["video_id"]).to_pylist()
     shards = sorted(pc.unique(t["path"]).to_pylist())
     if len(shards) > max_shards:
         keep = sorted(rng.choice(len(shards), size=max_shards, replace=False))
         t = t.filter(pc.is_in(t["path"], pa.array([shards[i] for i in keep])))
-    take = np.sort(rng.choice(len(t), size=min(k, len(t)), replace=False))
-    return t.take(pa.array(take))
+    vid = np.asarray(pc.dictionary_encode(t["video_id"]).combine_chunks().indices, np.int64)
+    n_videos = int(vid.max()) + 1 if len(vid) else 0
+    order = np.lexsort((rng.random(len(t)), vid))  # by video, then at random
+    first = np.searchsorted(vid[order], np.arange(n_videos))
+    rank = np.empty(len(t), np.int64)
+    rank[order] = np.arange(len(t)) - first[vid[order]]  # the crop's turn within its video
+    turn = rng.permutation(n_videos)  # the videos' order within a round
+    ok = np.flatnonzero(rank < per_video)
+    take = np.sort(ok[np.lexsort((turn[vid[ok]], rank[ok]))][:k])
+    shown = t.take(pa.array(take, pa.int64()))
+    seen = set(shown["video_id"].to_pylist())
+    return shown, sorted(v for v in videos if v not in seen)
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
-    """Keep the end of the text (the distinctive part of a video id) within width pixels."""
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int, keep_end: bool = True) -> str:
+    """The text within width pixels: its end kept (the distinctive part of a video id), or with
+    keep_end=False its start (a method name)."""
     if draw.textlength(text, font=font) <= width:
         return text
     while text and draw.textlength("…" + text, font=font) > width:
-        text = text[1:]
-    return "…" + text
+        text = text[1:] if keep_end else text[:-1]
+    return "…" + text if keep_end else text + "…"
+
+
+def captions(row: dict) -> list[str]:
+    """A thumbnail's caption lines: its `caption` column (lines split on newlines) if it has one,
+    else the method, the video id and the time in the video, each on its own line."""
+    if row.get("caption"):
+        return row["caption"].split("\n")
+    return [row.get("method") or "", row["video_id"], f"{row['time']:.0f} s"]
 
 
 def contact_sheet(
@@ -95,7 +140,10 @@ def contact_sheet(
             keys = set(crops.filter(pc.equal(crops["path"], path))["key"].to_pylist())
             images.update(read_members(path, keys, "jpg"))
     font = ImageFont.load_default()
-    pad, cap, head = 4, 14, 22
+    rows_ = crops.to_pylist()
+    lines = [captions(r) for r in rows_]
+    pad, head = PAD, HEAD
+    cap = caption_height(max((len(c) for c in lines), default=1))
     cols = max(1, min(cfg.cols, len(crops)))
     rows = max(1, -(-len(crops) // cols))
     sheet = Image.new(
@@ -105,7 +153,7 @@ def contact_sheet(
     )
     draw = ImageDraw.Draw(sheet)
     draw.text((pad, 4), _fit(draw, title, font, sheet.width - 2 * pad), fill="black", font=font)
-    for i, row in enumerate(crops.to_pylist()):
+    for i, row in enumerate(rows_):
         x = pad + (i % cols) * (cfg.thumb + pad)
         y = head + (i // cols) * (cfg.thumb + cap + pad)
         data = images.get(row["key"])
@@ -119,10 +167,15 @@ def contact_sheet(
             draw.text(
                 (x + 4, y + 4), "missing" if data is None else "unreadable", fill="red", font=font
             )
-        text = row.get("caption") or f"{row['video_id']} {row['time']:.0f}s"
-        caption = _fit(draw, text, font, cfg.thumb)
-        draw.text((x, y + cfg.thumb + 1), caption, fill="black", font=font)
+        for j, text in enumerate(lines[i]):  # the first line (a method) keeps its start
+            text = _fit(draw, text, font, cfg.thumb, keep_end=j > 0 or len(lines[i]) == 1)
+            draw.text((x, y + cfg.thumb + 1 + j * LINE), text, fill="black", font=font)
     return sheet
+
+
+def caption_height(lines: int) -> int:
+    """The band under each thumbnail for LINES caption lines."""
+    return LINE * lines + 2
 
 
 DROPPED_SHEET = "dropped-unmanipulated.png"
@@ -148,14 +201,16 @@ def _dropped_sheet(dirs, out: Path, cfg: ReportConfig, rng, result, entries) -> 
             "key": str(i),
             "video_id": r["video_id"],
             "time": r["time"],
-            "caption": f"{r['video_id']} {r['time']:.0f}s {r['source']} {r['manip_score']:.2f}",
+            "caption": f"{r['method']}\n{r['video_id']}\n"
+            f"{r['time']:.0f} s, {r['source']} {r['manip_score']:.2f}",
         }
         for i, r in enumerate(shown)
     ]
     videos = len(set(thumbs["video_id"].to_pylist()))
     title = (
         f"faces dropped as unmanipulated: {total:,} in all, {len(thumbs):,} kept as thumbnails "
-        f"from {videos:,} fake videos, {len(rows)} random shown (caption: video, time, source, score)"
+        f"from {videos:,} fake videos, {len(rows)} random shown (caption: method, video, time, "
+        "source and score)"
     )
     if rows:
         table = pa.Table.from_pylist(rows)
@@ -169,19 +224,68 @@ def _dropped_sheet(dirs, out: Path, cfg: ReportConfig, rng, result, entries) -> 
     return "\n".join(lines)
 
 
+def _names(ids: list[str], limit: int = MAX_NAMED) -> str:
+    more = f" and {len(ids) - limit:,} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def _problems(videos: pa.Table | None, out: Path, result: ReportResult, balanced: bool) -> str:
+    """The videos to check, named with their reasons (all in video_problems.parquet)."""
+    if videos is None:
+        return ""
+    rows = problem_rows(videos)
+    result.problems = write_problems(rows, out / PROBLEMS_FILE)
+    scope = "the videos of this training set" if balanced else "every video extracted"
+    lines = ["", "## Videos to check", ""]
+    if not rows:
+        return "\n".join([*lines, f"None among {scope}.", ""])
+    lines += [
+        f"Among {scope} (all of them, with their reasons: [{PROBLEMS_FILE}]({PROBLEMS_FILE})). "
+        f"`{MULTI_FACE_FAKE}`: an unpaired training fake with several faces in a frame; its "
+        "crops may show a real face labelled fake (give its original in the CSV's `original` "
+        "column, or leave it out).",
+        *problem_lines(rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _selected_videos(d: Path, crops: pa.Table) -> pa.Table | None:
+    """The status rows of the videos of a balance output's selection, from its source shards
+    (None when they are gone)."""
+    sel = pq.read_table(d / "selection.parquet", columns=["source"])
+    tables = []
+    for tar in pc.unique(sel["source"]).to_pylist():
+        parsed = parse_file_name(Path(tar).name)
+        files = ShardFiles(Path(tar).parent, parsed[0]) if parsed else None
+        if files is None or not files.videos.exists():  # moved or deleted since
+            continue
+        tables.append(read_table(files.videos, VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA))
+    if not tables:
+        return None
+    videos = pa.concat_tables(tables)
+    return videos.filter(pc.is_in(videos["video_id"], pc.unique(crops["video_id"])))
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
 def _markdown(
-    title: str, chart: str | None, sheets: list[tuple[str, str]], extract: dict, top: int
+    title: str,
+    chart: str | None,
+    sheets: list[tuple[str, str, list[str]]],
+    extract: dict,
+    top: int,
 ) -> str:
     lines = [f"# Data report: {title}", ""]
     if chart:
         lines += ["## Balance", "", f"![balance chart]({chart})", ""]
     lines += ["## Contact sheets", ""]
-    for caption, name in sheets:
+    for caption, name, hidden in sheets:
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+        if hidden:
+            lines += [f"Not shown: {len(hidden):,} video(s): {_names(hidden)}.", ""]
     if extract:
         lines += [
             "## Extract outcome",
@@ -235,10 +339,12 @@ def run_report(
         if (dirs[0] / "stats.png").exists():
             shutil.copyfile(dirs[0] / "stats.png", chart)
             result.chart = chart
+        videos = _selected_videos(dirs[0], crops)
     else:
-        crops, stats, _ = _extract_crops(dirs, cfg.top_errors)
+        crops, stats, pool = _extract_crops(dirs, cfg.top_errors)
         if stats["splits"]:
             result.chart = plot_stats(stats, chart)
+        videos = pool.videos
     if len(crops) == 0:
         raise InputError(f"no crops in {', '.join(map(str, dirs))}")
     rng = np.random.default_rng(cfg.seed)
@@ -251,12 +357,17 @@ def run_report(
         sub = crops.filter(
             pc.and_(pc.equal(crops["dataset"], ds), pc.equal(crops["label"], g["label"]))
         )
-        shown = sample_sheet(sub, rng, cfg.rows * cfg.cols, cfg.max_shards)
-        title = f"{ds} / {label}: {g['key_count']:,} crops from {g['video_id_count_distinct']:,} videos, {len(shown)} random shown"
+        shown, hidden = sample_sheet(sub, rng, cfg.rows * cfg.cols, cfg.max_shards, cfg.per_video)
+        n = g["video_id_count_distinct"]
+        title = (
+            f"{ds} / {label}: {g['key_count']:,} crops from {n:,} videos; {len(shown)} shown, "
+            f"at most {cfg.per_video} per video, from {n - len(hidden):,} videos"
+        )
         name = f"contact-{_safe(ds)}-{label}.png"
         contact_sheet(shown, title, cfg).save(out / name)
         result.sheets.append(out / name)
-        entries.append((f"{ds} / {label}", name))
+        result.not_shown[name] = hidden
+        entries.append((f"{ds} / {label}", name, hidden))
     dropped_note = ""
     if not balanced:
         dropped_note = _dropped_sheet(dirs, out, cfg, rng, result, entries)
@@ -268,6 +379,7 @@ def run_report(
         cfg.top_errors,
     )
     md += dropped_note
+    md += _problems(videos, out, result, bool(balanced))
     result.markdown = out / "report.md"
     write_text(result.markdown, md)
     return result

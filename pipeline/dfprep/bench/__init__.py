@@ -18,6 +18,7 @@ from dfprep.bench.config import CASES, BenchConfig
 from dfprep.bench.pairing import PairingBench, pairing_root, run_pairing_bench
 from dfprep.bench.videos import make_bench_videos
 from dfprep.config import Params
+from dfprep.core.media import video_files
 
 __all__ = [
     "CASES",
@@ -36,9 +37,11 @@ __all__ = [
 def run_case(
     videos: list[Path] | None, params: Params, cfg: BenchConfig, work_dir: Path | None = None
 ) -> BenchResult | list[BenchResult] | PairingBench:
-    """The case `cfg.case` on the videos (None: generated; pairing: the sample's root folder)."""
+    """The case `cfg.case` on the videos (files, or folders searched for videos; None: generated;
+    pairing: the sample's root folder)."""
     if cfg.case == "pairing":
         return run_pairing_bench(pairing_root(videos), params, work_dir=work_dir)
+    videos = video_files(videos, "bench") if videos else None  # folders: by the media rule
     if cfg.case == "stages":
         return run_stages(videos, params, cfg, work_dir)
     return run_machine(videos, params, cfg, work_dir)

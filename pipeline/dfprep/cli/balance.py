@@ -146,17 +146,20 @@ def report(
     max_shards: Annotated[
         int | None, typer.Option(help="Shards opened per dataset x label.")
     ] = None,
+    per_video: Annotated[
+        int | None, typer.Option(help="Crops of one video on a sheet at most.")
+    ] = None,
 ) -> None:
-    """Contact sheets per dataset x label, the balance chart and the failure counts, to look at."""
+    """Contact sheets per dataset x label, the balance chart, the failure counts and the videos to
+    check (named with their reasons), to look at."""
     from dfprep.balance.report import run_report
 
-    cfg = replace(
-        params_from(params).report, seed=seed, rows=rows, cols=cols, max_shards=max_shards
-    )
-    result = run_report(dirs, out, cfg)
+    options = dict(seed=seed, rows=rows, cols=cols, max_shards=max_shards, per_video=per_video)
+    result = run_report(dirs, out, replace(params_from(params).report, **options))
     console.print(
         f"wrote {len(result.sheets)} contact sheet(s)"
         + (", the balance chart" if result.chart else "")
+        + (f", {result.problems.name}" if result.problems else "")
         + (f" and {result.markdown}" if result.markdown else "")
         + f" to {esc(out)}"
     )

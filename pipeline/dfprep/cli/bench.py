@@ -23,7 +23,7 @@ def bench(
     videos: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Videos to time (default: generated 1080p30 H.264 face videos); pairing: the sample's root."
+            help="Videos or folders of videos to time (default: generated 1080p30 H.264 face videos); pairing: the sample's root."
         ),
     ] = None,
     case: Annotated[

@@ -57,6 +57,7 @@ def extract(
     """Decode at 1 FPS, detect faces, crop (+30%, 224x224) and write WebDataset shards, on Dask."""
     from dfprep.core.outputs import output_file
     from dfprep.extract import run_extract
+    from dfprep.problems import PROBLEMS_FILE
     from dfprep.progress import ExtractProgress, summary_table
 
     if metrics:
@@ -90,6 +91,17 @@ def extract(
     if summary.errors:
         top = "; ".join(f"{n}x {msg}" for msg, n in list(summary.errors.items())[:5])
         console.print(f"most common problems: {esc(top)}", highlight=False)
+    if summary.problems:
+        counts = ", ".join(f"{n:,} {kind}" for kind, n in summary.problems.items())
+        console.print(
+            f"videos to check: {esc(counts)} (all of them, with their reasons: "
+            f"{esc(Path(summary.out) / PROBLEMS_FILE)})",
+            highlight=False,
+        )
+        for r in summary.problem_videos:
+            console.print(
+                f"  {esc(r['problem'])}: {esc(r['video_id'])}: {esc(r['reason'])}", highlight=False
+            )
     if summary.paired or summary.pairing_fallbacks:
         fb = sum(summary.pairing_fallbacks.values())
         line = f"paired fakes: {summary.paired:,} ({summary.faces_dropped:,} faces dropped as unmanipulated)"

@@ -7,7 +7,8 @@ system helpers. Nothing here imports the rest of dfprep (or dftrain).
 - `dfprep.core.cli`: `handle_errors`, the one error path of both command lines.
 - `dfprep.core.system`: `available_cores`, `default_workers`.
 - `dfprep.core.outputs`: `output_dir`, `output_file`: a wrong `--out` is one line.
-- `dfprep.core.media`: `VIDEO_EXTS`, `IMAGE_EXTS`, `ARCHIVE_EXTS`, the one set of each.
+- `dfprep.core.media`: `VIDEO_EXTS`, `IMAGE_EXTS`, `ARCHIVE_EXTS`, `OTHER_EXTS`, the one set of
+  each, and the media rule (`why_not_video`, `scan_tree`, `video_files`): which files are videos.
 - `dfprep.core.atomic`: `write_bytes`/`write_text`/`write_json`, `writing_to`, `publish`, `TMP_MARK`:
   every file either package writes goes through it (tmp + fsync + rename + directory fsync);
   `writing` turns a failed write into a one-line `WriteError` naming the file.

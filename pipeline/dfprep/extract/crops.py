@@ -36,6 +36,8 @@ class FrameAt:
     sample_index: int
     frame_index: int
     time: float
+    pts_time: float = 0.0  # the player's clock (SampledFrame.pts_time)
+    faces: int = 0  # faces in the frame (detections above the thresholds)
 
 
 def crop_label(row: dict, t: float) -> int:
@@ -107,6 +109,8 @@ def make_samples(row: dict, at: FrameAt, chosen: list[tuple], jpgs: dict[int, by
             list(face.box),
             list(face.landmarks),
             score,
+            at.faces,
+            at.pts_time,
         )
         jpg = jpgs[id(face)]
         meta = rec.to_json()

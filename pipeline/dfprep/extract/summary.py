@@ -1,5 +1,6 @@
 """The summary of an extract run (extract.json): what this run did, and the totals of every
-shard of the plan, read from the stats files on disk."""
+shard of the plan, read from the stats files on disk; the videos to look at, named with their
+reasons, in video_problems.parquet (`dfprep.problems`)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from pathlib import Path
 
 from dfprep.core.atomic import write_json, writing
 from dfprep.extract.plan import ShardJob
-from dfprep.shards import ShardFiles
+from dfprep.problems import PROBLEMS_FILE, count_problems, problem_rows, write_problems
+from dfprep.schema import PROBLEM_KINDS, VIDEO_STATUS_SCHEMA
+from dfprep.shards import VIDEO_COLUMNS, ShardFiles, read_table
 
 __all__ = ["ExtractSummary", "summarize"]
+
+PER_KIND = 5  # videos named per problem in extract.json and the printed summary
 
 
 @dataclass
@@ -30,6 +35,8 @@ class ExtractSummary:
     paired: int = 0  # fakes whose faces were chosen against their original or mask
     pairing_fallbacks: dict = field(default_factory=dict)  # reason -> fakes (largest faces kept)
     faces_dropped: int = 0  # faces of paired fakes left out as unmanipulated
+    problems: dict = field(default_factory=dict)  # problem -> videos (video_problems.parquet)
+    problem_videos: list = field(default_factory=list)  # a few per problem: id, problem, reason
     seconds: float = 0.0
     interrupted: bool = False
     errors: dict = field(default_factory=dict)
@@ -44,10 +51,13 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
     summary.videos = summary.ok = summary.no_face = summary.failed = summary.crops = 0
     summary.paired = summary.faces_dropped = 0
     fallbacks: Counter = Counter()
+    problems: list[dict] = []
     for j in jobs:
-        stats = ShardFiles(j.shards_dir, j.name).read_stats()
+        files = ShardFiles(j.shards_dir, j.name)
+        stats = files.read_stats()
         if not stats or stats.get("params_hash") != j.params_hash:
             continue
+        problems += problem_rows(read_table(files.videos, VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA))
         summary.videos += stats["videos"]
         summary.ok += stats["ok"]
         summary.no_face += stats["no_face"]
@@ -60,6 +70,14 @@ def summarize(jobs: list[ShardJob], out: Path, summary: ExtractSummary) -> Extra
         summary.faces_dropped += stats.get("faces_dropped", 0)
     summary.errors = dict(errors.most_common(20))
     summary.pairing_fallbacks = dict(fallbacks.most_common(20))
+    problems.sort(key=lambda r: (PROBLEM_KINDS.index(r["problem"]), r["video_id"]))
+    write_problems(problems, out / PROBLEMS_FILE)
+    summary.problems = count_problems(problems)
+    summary.problem_videos = [
+        {k: r[k] for k in ("video_id", "problem", "reason")}
+        for kind in summary.problems
+        for r in [r for r in problems if r["problem"] == kind][:PER_KIND]
+    ]
     with writing(out / "extract.json"):
         write_json(out / "extract.json", summary.as_dict(), newline=False, sort_keys=True)
     return summary

@@ -24,6 +24,7 @@ from dfprep.config import ExtractConfig
 from dfprep.core.errors import ConfigError, DfprepError, InputError, one_line
 from dfprep.extract.crops import FrameAt, dropped_row, face_jpeg, make_samples, shipped_face
 from dfprep.pairing import FaceChooser, FrameChoice, Reference
+from dfprep.schema import MULTI_FACE_FAKE
 
 __all__ = [
     "VideoResult",
@@ -74,6 +75,9 @@ def new_status(row: dict) -> dict:
         original_id=row.get("original_id") or "",
         pairing="",
         faces_dropped=0,
+        max_faces_in_frame=0,
+        multi_face_share=0.0,
+        flags="",
     )
     return status
 
@@ -91,6 +95,8 @@ class VideoRun:
         self.sampled = 0  # frames read so far
         self.frames: list[tuple[FrameAt, FrameChoice, dict[int, bytes]]] = []
         self.lost = 0  # faces of a paired fake that do not differ
+        self.max_faces = 0  # the most faces in one frame so far
+        self.multi_face = 0  # frames with two faces or more so far
         self.dropped: list[dict] = []  # thumbnails of the first few of them
         self.samples: list = []
 
@@ -120,6 +126,8 @@ class VideoRun:
             batch: list = []
             for fr in frames:
                 self.sampled += 1
+                if self.sampled == 1:  # the display size is known from the first frame
+                    self.status.update(width=int(info.width), height=int(info.height))
                 batch.append(fr)
                 if len(batch) >= cfg.detect.batch_size:
                     self.take(batch)
@@ -159,7 +167,10 @@ class VideoRun:
                 id(f): face_jpeg(fr.image, f, self.cfg, self.chooser.shipped)
                 for f in choice.faces()
             }
-            self.frames.append((FrameAt(fr.sample_index, fr.frame_index, fr.time), choice, jpgs))
+            self.max_faces = max(self.max_faces, choice.big)
+            self.multi_face += choice.big >= 2
+            at = FrameAt(fr.sample_index, fr.frame_index, fr.time, fr.pts_time, choice.big)
+            self.frames.append((at, choice, jpgs))
             self._drop(fr, choice)
 
     def _drop(self, fr, choice: FrameChoice) -> None:
@@ -187,9 +198,27 @@ class VideoRun:
         else:
             self.status["faces_dropped"] = self.lost
 
+    def _faces(self) -> None:
+        """The status row's face counts, and the flag of a fake whose largest face may be a real
+        person's: unpaired (no original, no mask, or a fallback) with several faces in a frame.
+        Training data only (a test video's crops are scored, not learnt from); the flag changes
+        no crop."""
+        st, row = self.status, self.row
+        st["max_faces_in_frame"] = self.max_faces
+        st["multi_face_share"] = self.multi_face / self.sampled if self.sampled else 0.0
+        suspect = (
+            int(row["label"]) == 1
+            and row["split"] != "test"
+            and not self.chooser.paired
+            and not self.chooser.shipped
+            and self.multi_face > 0
+        )
+        st["flags"] = MULTI_FACE_FAKE if suspect else ""
+
     def failed(self, why: str) -> VideoResult:
         """The video failed with WHY (its crops are lost); an original's fakes fall back."""
         self.status.update(status="failed", error=why, frames_with_face=self._frames_with_face())
+        self._faces()
         self.chooser.failed(f"original failed: {why}")
         return VideoResult(self.status, [], reference=self.chooser.reference)
 
@@ -202,6 +231,7 @@ class VideoRun:
         """The video once read (ok, no face, or failed when no frame was sampled)."""
         st = self.status
         st["pairing"] = self.chooser.label
+        self._faces()
         if self.chooser.unmatched and not st["error"]:
             st["error"] = (
                 f"warning: {self.chooser.unmatched} sampled frame(s) without the original's "

@@ -37,7 +37,7 @@ class FrameChoice:
 
     `kept`: a paired fake's faces that differ (any other video: the largest faces); `largest`:
     the largest faces (what a one-person fake keeps); `dropped`: a paired fake's faces that do not
-    differ; `big`: how many faces are big enough to crop."""
+    differ; `big`: how many faces are big enough to crop (the frame's `faces_in_frame`)."""
 
     kept: list[tuple]
     largest: list[tuple]
@@ -123,11 +123,12 @@ class FaceChooser:
         ref = self.reference
         if ref is not None and not ref.error:
             ref.add(fr, faces, self.cfg.pair)
+        # every face big enough, largest first; the first `limit` are the largest faces
+        big = faces if self.shipped else select_faces(faces, self.cfg.detect, 0)
+        largest = big if self.shipped or self.limit <= 0 else big[: self.limit]
         if not self.paired:
-            chosen = faces if self.shipped else select_faces(faces, self.cfg.detect, self.limit)
-            return FrameChoice([(f, None) for f in chosen], [(f, None) for f in chosen])
-        largest = select_faces(faces, self.cfg.detect, self.limit)
-        big = select_faces(faces, self.cfg.detect, 0)  # every face big enough, largest first
+            chosen = [(f, None) for f in largest]
+            return FrameChoice(chosen, chosen, [], len(big))
         compared = self.source.compare(fr, big)
         if compared is None:  # no counterpart in the original: no crop from this frame
             self.unmatched += 1

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.core.errors import InputError
-from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
+from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, LATER_COLUMNS, VIDEO_STATUS_SCHEMA
 from dfprep.shards.names import ShardFiles, find_shards
 
 __all__ = [
@@ -35,7 +35,8 @@ INDEX_COLUMNS = [
     "method", "sample_index", "face_index", "time",
 ]  # fmt: skip
 VIDEO_COLUMNS = ["video_id", "path", "dataset", "split", "label", "category", "method", "status",
-                 "error", "crops"]  # fmt: skip
+                 "error", "crops", "frames_sampled", "max_faces_in_frame", "multi_face_share",
+                 "flags"]  # fmt: skip
 
 
 @dataclass
@@ -49,15 +50,20 @@ class ExtractShard:
 
 
 def read_table(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
-    """COLUMNS of a Parquet table, cast to SCHEMA's types; an InputError naming PATH otherwise."""
+    """COLUMNS of a Parquet table, cast to SCHEMA's types; an InputError naming PATH otherwise.
+    Columns added later (`schema.LATER_COLUMNS`) that an older table lacks are nulls."""
     try:
         names = pq.read_schema(path).names
-        missing = [c for c in columns if c not in names]
+        missing = [c for c in columns if c not in names and c not in LATER_COLUMNS]
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-        table = pq.read_table(path, columns=columns)
+        table = pq.read_table(path, columns=[c for c in columns if c in names])
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"{path}: not a readable Parquet file ({e})") from None
+    for c in columns:
+        if c not in table.column_names:
+            table = table.append_column(schema.field(c), pa.nulls(len(table), schema.field(c).type))
+    table = table.select(columns)
     want = pa.schema([schema.field(c) for c in columns])
     try:
         return table.cast(want)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +54,10 @@ def film(
     vfr: bool = False,
     mask_path: str | Path | None = None,
     reference: np.ndarray | None = None,
+    **encode: Any,
 ) -> FaceTrack:
     """Encode one frame per time in `times`; with vfr the times are written as presentation times.
+    ENCODE: more `encode_video` options (`codec`, `rotation`, `start`: the tests' foreign files).
 
     With `mask_path`, also write the FF++-style mask video of this fake (`dfprep.synth.masks`):
     where its frames differ from the original's, which is `reference` (the original's canvas) seen
@@ -78,7 +81,7 @@ def film(
             yield out
 
     vtimes = list(times) if vfr else None
-    encode_video(path, frames(), fps, gop=gop, crf=crf, preset=preset, times=vtimes)
+    encode_video(path, frames(), fps, gop=gop, crf=crf, preset=preset, times=vtimes, **encode)
     if mask_path is not None:
         masks = (mask_frame(h, size) for h in hulls)
         encode_video(mask_path, masks, fps, gop=gop, crf=MASK_CRF, preset=preset, times=vtimes)
@@ -105,12 +108,14 @@ def make_face_video(
     times: Sequence[float] | None = None,
     crf: int = 23,
     preset: str = "superfast",
+    **encode: Any,
 ) -> FaceTrack:
     """One real face filmed by a moving camera; returns its exact box/landmarks in every frame.
 
     `times` (seconds, increasing) makes a variable-frame-rate file with those presentation times
     (then `seconds` is ignored); `gop` is the keyframe interval in frames (None: x264's default).
-    `motion` scales the camera's pan/zoom/shake (0: a still camera).
+    `motion` scales the camera's pan/zoom/shake (0: a still camera). ENCODE: more
+    `encode_video` options (another `codec`, a `start` time).
     """
     w, h = size
     if w < 64 or h < 64 or w % 2 or h % 2:
@@ -138,4 +143,5 @@ def make_face_video(
         crf=crf,
         preset=preset,
         vfr=times is not None,
+        **encode,
     )

@@ -13,11 +13,10 @@ import pyarrow.parquet as pq
 
 from dfprep.core.atomic import TMP_MARK
 from dfprep.core.errors import InputError, first_line
+from dfprep.schema import LATER_COLUMNS
 from dfprep.shards import check_sample, iter_samples
 
 MAX_PROBLEMS = 1000  # kept in full; beyond this only counted (a broken run can have millions)
-# columns added with pairing: shards written before them are still valid
-LATER_COLUMNS = frozenset({"manip_score", "original_id", "pairing", "faces_dropped"})
 
 
 @dataclass
