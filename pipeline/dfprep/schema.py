@@ -100,6 +100,8 @@ VIDEO_STATUS_SCHEMA = pa.schema(
         # how its fake crops were chosen: "" (the largest faces) | diff | mask | fallback: <reason>
         ("pairing", pa.string()),
         ("faces_dropped", pa.int32()),  # faces left out as unmanipulated
+        # a failure that can pass (file missing, time limit, I/O): a resume runs the video again
+        ("transient", pa.bool_()),
     ]
 )
 

@@ -25,6 +25,8 @@ from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
 from dfprep.core.atomic import write_text
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular, read_regular_text
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dfprep.schema import LABEL_NAMES
 from dfprep.shards import decode_jpeg, read_dropped, read_members
@@ -47,12 +49,13 @@ def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
         raise InputError(
             f"{d}: has sizes.json but no selection.parquet (not a complete balance output)"
         )
-    t = pq.read_table(
-        sel, columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
-    )
+    with open_regular(sel) as f:
+        t = pq.read_table(
+            f, columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
+        )
     paths = pc.binary_join_element_wise(str(d), t["split"], t["out_shard"], "/")
     t = t.drop_columns(["split", "out_shard"]).append_column("path", paths)
-    stats = json.loads((d / "stats.json").read_text()) if (d / "stats.json").exists() else {}
+    stats = json.loads(read_regular_text(d / "stats.json")) if (d / "stats.json").exists() else {}
     return t.select(SHEET_COLUMNS), stats
 
 
@@ -227,7 +230,11 @@ def run_report(
     if balanced and len(dirs) > 1:
         raise InputError(f"{balanced[0]}: a balance output is reported on its own; give it alone")
     out = output_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "dfprep report"):
+        return _report(dirs, balanced, out, cfg)
+
+
+def _report(dirs: list[Path], balanced: list[Path], out: Path, cfg: ReportConfig) -> ReportResult:
     result = ReportResult(out)
     chart = out / "balance.png"
     if balanced:

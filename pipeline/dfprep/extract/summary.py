@@ -19,6 +19,7 @@ class ExtractSummary:
     out: str
     jobs: int = 0
     skipped: int = 0  # complete from an earlier run
+    retried: int = 0  # videos whose failure can pass, run again (their shards redone)
     done: int = 0
     videos_run: int = 0  # videos processed by this run (excludes resumed shards)
     failed_jobs: list[tuple[str, str]] = field(default_factory=list)
@@ -32,6 +33,7 @@ class ExtractSummary:
     faces_dropped: int = 0  # faces of paired fakes left out as unmanipulated
     seconds: float = 0.0
     interrupted: bool = False
+    signal: str = ""  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
     errors: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:

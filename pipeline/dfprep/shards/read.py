@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular, read_regular_text
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
 from dfprep.shards.names import ShardFiles, find_shards
 
@@ -51,11 +52,12 @@ class ExtractShard:
 def read_table(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
     """COLUMNS of a Parquet table, cast to SCHEMA's types; an InputError naming PATH otherwise."""
     try:
-        names = pq.read_schema(path).names
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-        table = pq.read_table(path, columns=columns)
+        with open_regular(path) as f:
+            pf = pq.ParquetFile(f)
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+            table = pf.read(columns=columns)
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"{path}: not a readable Parquet file ({e})") from None
     want = pa.schema([schema.field(c) for c in columns])
@@ -80,7 +82,7 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
     out = []
     for files in complete:
         try:
-            params_hash = str(json.loads(files.stats.read_text()).get("params_hash", ""))
+            params_hash = str(json.loads(read_regular_text(files.stats)).get("params_hash", ""))
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"{files.stats}: not a readable stats file ({e})") from None
         index = read_table(files.index, INDEX_COLUMNS, CROP_INDEX_SCHEMA)
