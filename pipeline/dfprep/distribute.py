@@ -219,14 +219,20 @@ class _Unreachable(Exception):
     """Nothing accepted the connection (the handshake never started)."""
 
 
-async def _identity(address: str, timeout: float, state: dict) -> dict:
+async def _identity(address: str, timeout: float) -> dict:
     from distributed.comm import connect as comm_connect
+    from distributed.comm.addressing import parse_address, parse_host_port
 
-    try:
-        comm = await comm_connect(address, timeout=timeout)
-    except (OSError, TimeoutError) as e:
-        raise _Unreachable(first_line(e) or type(e).__name__) from None
-    state["connected"] = True
+    scheme, loc = parse_address(address)
+    if scheme in ("tcp", "tls"):  # does anything listen? (Dask's connect retries until timeout)
+        host, port = parse_host_port(loc)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, TimeoutError) as e:
+            why = first_line(e) or f"no connection within {timeout:g} s"
+            raise _Unreachable(why) from None
+        writer.close()
+    comm = await comm_connect(address, timeout=timeout)
     try:
         await comm.write({"op": "identity", "reply": True})
         return await comm.read()
@@ -242,22 +248,15 @@ def probe_scheduler(address: str, timeout: float) -> None:
     bytes of a banner as a frame length and tries to allocate exabytes. The probe runs in its own
     short-lived thread and event loop, so it also works where a loop is already running."""
 
-    state = {"connected": False}
-
     async def bounded() -> dict:
-        return await asyncio.wait_for(_identity(address, timeout, state), timeout)
+        return await asyncio.wait_for(_identity(address, timeout), timeout)
 
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dfprep-probe") as ex:
         try:
             reply = ex.submit(asyncio.run, bounded()).result()
         except _Unreachable as e:
             raise ConfigError(f"cannot reach the Dask scheduler at {address}: {e}") from None
-        except (TimeoutError, OSError) as e:
-            if not state["connected"]:
-                raise ConfigError(
-                    f"cannot reach the Dask scheduler at {address}: "
-                    f"{first_line(e) or f'nothing answered within {timeout:g} s'}"
-                ) from None
+        except (TimeoutError, OSError):
             raise ConfigError(
                 f"no Dask scheduler answered at {address} within {timeout:g} s "
                 "(a port that is not a Dask scheduler's?)"
