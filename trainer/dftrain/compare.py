@@ -39,8 +39,9 @@ OBJECTS = (
     ("datasets", "*", "frame"), ("datasets", "*", "videos"), ("datasets", "*", "categories"),
     ("datasets", "*", "categories", "*"), ("datasets", "*", "methods"),
     ("datasets", "*", "methods", "*"), ("scenarios",), ("scenarios", "*"), ("all",), ("all", "*"),
-    ("no_face",), ("no_face", "drop"), ("no_face", "drop", "*"), ("no_face", "drop", "*", "*"),
-    ("no_face", "score"), ("no_face", "score", "*"), ("no_face", "score", "*", "*"),
+    ("no_face",),
+    *(("no_face", p, *rest) for p in ("drop", "score") for rest in (
+        (), ("datasets",), ("datasets", "*"), ("scenarios",), ("scenarios", "*"), ("all",))),
 )  # fmt: skip
 
 
