@@ -227,6 +227,21 @@ def tar_with_members(
     return path
 
 
+# ------------------------------------------------------------------------------- messages
+
+
+def one_error_line(res) -> str:
+    """The refusal of a CliRunner or subprocess run: exit 2 and exactly one line, `error: ...`,
+    no traceback; returns the line."""
+    code = getattr(res, "exit_code", getattr(res, "returncode", None))
+    text = getattr(res, "output", None) or (res.stdout or "") + (res.stderr or "")
+    assert code == 2, text
+    assert "Traceback" not in text
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), text
+    return lines[0]
+
+
 # ------------------------------------------------------------------------------- processes
 
 
@@ -364,11 +379,11 @@ def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
 
 
 @contextlib.contextmanager
-def small_tmpfs(path: Path, size: str) -> Iterator[Path | None]:
-    """A tmpfs of `size` (e.g. "1m") mounted on path, or None where mounting is not permitted."""
+def _tmpfs(path: Path, options: str) -> Iterator[Path | None]:
+    """A tmpfs mounted on path with OPTIONS, or None where mounting is not permitted."""
     path.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
         capture_output=True,
         text=True,
     )
@@ -379,6 +394,17 @@ def small_tmpfs(path: Path, size: str) -> Iterator[Path | None]:
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def small_tmpfs(path: Path, size: str) -> contextlib.AbstractContextManager[Path | None]:
+    """A tmpfs of `size` (e.g. "1m") mounted on path, or None where mounting is not permitted."""
+    return _tmpfs(path, f"size={size}")
+
+
+def read_only(path: Path) -> contextlib.AbstractContextManager[Path | None]:
+    """An empty read-only tmpfs mounted on path (the tests run as root, so `chmod` would not
+    stop a write), or None where mounting is not permitted."""
+    return _tmpfs(path, "size=64k,ro")
 
 
 def fill(folder: Path, leave: int) -> Path:

@@ -16,9 +16,11 @@ from types import MappingProxyType
 from typing import Any
 
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
-from dfprep.core.errors import ConfigError, first_line
+from dfprep.core.config import load_yaml
+from dfprep.core.errors import ConfigError
 from dfprep.schema import FACES, LABEL_NAMES, SPLITS, class_names
 
 DEFAULT_PATH = Path(__file__).resolve().with_name("catalogue.yaml")  # package data
@@ -233,10 +235,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     if not p.is_file():
         raise ConfigError(f"dataset catalogue not found: {p}")
     text = p.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({first_line(e)})") from None
+    data = load_yaml(text, p) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping with attribution and datasets")
     unknown = sorted(set(data) - {"attribution", "datasets"})
@@ -297,12 +296,13 @@ def _methods_cell(e: DatasetEntry) -> str:
 def catalogue_table(cat: Catalogue | None = None) -> Table:
     """`dfprep datasets`: one row per dataset with its role, class, methods, labels and splits."""
     cat = cat or load_catalogue()
-    t = Table(title=f"Dataset catalogue ({cat.path.name})", show_lines=True)
+    t = Table(title=f"Dataset catalogue ({escape(cat.path.name)})", show_lines=True)
     for col in ("dataset", "role", "class", "adapter", "methods (category)", "labels", "splits"):
         t.add_column(col, overflow="fold")
     for n, e in cat.datasets.items():
         cls = str(1 + cat.attribution.index(n)) if n in cat.attribution else "-"
         splits = e.splits + (f"\nderived: {', '.join(e.derived)}" if e.derived else "")
         adapter = e.adapter + ("\nfaces: shipped" if e.faces == "shipped" else "")
-        t.add_row(f"{n}\n{e.title}", e.role, cls, adapter, _methods_cell(e), e.labels, splits)
+        cells = (f"{n}\n{e.title}", e.role, cls, adapter, _methods_cell(e), e.labels, splits)
+        t.add_row(*map(escape, cells))  # a catalogue's text, printed as it is
     return t

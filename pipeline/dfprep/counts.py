@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+from rich.markup import escape
 from rich.table import Table
 
 from dfprep.catalogue import CLASSES, DatasetEntry, Expected
@@ -75,12 +76,12 @@ def _diff(got: int, want: int) -> str:
 def count_table(check: CountCheck) -> Table:
     """One row per split x class that the manifest holds or a source gives; each source's figure
     green when the manifest matches it, red with the manifest's difference when it does not."""
-    t = Table(title=f"{check.dataset}: videos per split and class", title_justify="left")
+    t = Table(title=f"{escape(check.dataset)}: videos per split and class", title_justify="left")
     t.add_column("split")
     t.add_column("class")
     t.add_column("manifest", justify="right")
     for e in check.expected:
-        t.add_column(e.source, justify="right")
+        t.add_column(escape(e.source), justify="right")
     for s in ROWS:
         for c in COLS:
             name = cell(s, c)

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from dfprep.config import DECODE_STRATEGIES, DecodeConfig
-from dfprep.core.errors import ConfigError, DfprepError
+from dfprep.core.errors import TRANSIENT_ERRNOS, ConfigError, DfprepError
 from dfprep.core.media import IMAGE_EXTS, first_video_stream
 from dfprep.sampling import SampleSelector, natural_key, plan_seeks, sample_times, select_samples
 
@@ -59,15 +59,18 @@ class VideoInfo:
 
 
 class DecodeError(DfprepError):
-    """A video or frame folder that yields no frames; `reason` is the cause without the path."""
+    """A video or frame folder that yields no frames; `reason` is the cause without the path.
+    `transient`: the cause can pass (the file missing, a read that failed), see
+    `dfprep.extract.failures`; the file's own content never is."""
 
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+    def __init__(self, path: str | os.PathLike, reason: str, transient: bool = False) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+        self.transient = transient
 
-    def __reduce__(self):  # picklable across Dask workers despite the two-argument constructor
-        return (type(self), (self.path, self.reason))
+    def __reduce__(self):  # picklable across Dask workers despite the constructor's arguments
+        return (type(self), (self.path, self.reason, self.transient))
 
 
 @contextmanager
@@ -171,7 +174,7 @@ def _open_video(path: Path, cfg: DecodeConfig, threads: int, check: Callable[[],
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise DecodeError(path, "file not found")
+        raise DecodeError(path, "file not found", transient=True)
     if path.is_dir():
         raise DecodeError(path, "is a directory, not a video file (frame folders need kind=frames)")
     if not path.is_file():  # a FIFO would block the open, a device never ends
@@ -194,7 +197,8 @@ def _container(path: Path, max_pixels: int) -> av.container.InputContainer:
         reason = f"not a video file (or truncated): unexpected end of file{_detail(e)}"
         raise DecodeError(path, reason) from None
     except (av.error.FFmpegError, OSError) as e:
-        raise DecodeError(path, f"cannot open: {_strerror(e)}{_detail(e)}") from None
+        transient = getattr(e, "errno", None) in TRANSIENT_ERRNOS  # EIO, a stale handle...
+        raise DecodeError(path, f"cannot open: {_strerror(e)}{_detail(e)}", transient) from None
 
 
 def _strerror(e: Exception) -> str:

@@ -8,6 +8,8 @@ runs inside a worker), so the progress bar moves per video, not per shard.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -198,14 +200,72 @@ def make_client(run: RunConfig) -> Iterator[Client]:
 
 
 def connect(address: str, timeout: float) -> Client:
-    """A client on an existing scheduler; an address that is malformed or that nothing answers
-    on within `timeout` seconds is a ConfigError naming it (one line, not asyncio's traceback)."""
+    """A client on an existing scheduler; an address that is malformed, that nothing answers on,
+    or where something else than a Dask scheduler listens is a ConfigError naming it within about
+    `timeout` seconds (one line, not asyncio's traceback)."""
     why = check_scheduler(address) if address != "inline" else "'inline' is not a Dask address"
     if why:
         raise ConfigError(f"run.scheduler: {why}")
+    probe_scheduler(address, timeout)
     try:
         return Client(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError, TypeError) as e:
         raise ConfigError(
             f"cannot reach the Dask scheduler at {address}: {first_line(e) or type(e).__name__}"
         ) from None
+
+
+class _Unreachable(Exception):
+    """Nothing accepted the connection (the handshake never started)."""
+
+
+async def _identity(address: str, timeout: float) -> dict:
+    from distributed.comm import connect as comm_connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, loc = parse_address(address)
+    if scheme in ("tcp", "tls"):  # does anything listen? (Dask's connect retries until timeout)
+        host, port = parse_host_port(loc)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, TimeoutError) as e:
+            why = first_line(e) or f"no connection within {timeout:g} s"
+            raise _Unreachable(why) from None
+        writer.close()
+    comm = await comm_connect(address, timeout=timeout)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+def probe_scheduler(address: str, timeout: float) -> None:
+    """Ask ADDRESS who it is, the whole exchange bounded by `timeout`, before a Client trusts it.
+
+    A Client's own handshake has no overall bound: on a port that speaks another protocol it
+    waits forever (an HTTP server waits for a request line that never comes), or reads the first
+    bytes of a banner as a frame length and tries to allocate exabytes. The probe runs in its own
+    short-lived thread and event loop, so it also works where a loop is already running."""
+
+    async def bounded() -> dict:
+        return await asyncio.wait_for(_identity(address, timeout), timeout)
+
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dfprep-probe") as ex:
+        try:
+            reply = ex.submit(asyncio.run, bounded()).result()
+        except _Unreachable as e:
+            raise ConfigError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        except (TimeoutError, OSError):
+            raise ConfigError(
+                f"no Dask scheduler answered at {address} within {timeout:g} s "
+                "(a port that is not a Dask scheduler's?)"
+            ) from None
+        except Exception as e:  # a reply that is not Dask's protocol (MemoryError included)
+            raise ConfigError(
+                f"{address} is not a Dask scheduler (it does not speak Dask's protocol: "
+                f"{type(e).__name__})"
+            ) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        kind = reply.get("type") if isinstance(reply, dict) else type(reply).__name__
+        raise ConfigError(f"{address} is not a Dask scheduler (it says it is a {kind})")

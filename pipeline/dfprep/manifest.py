@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from dfprep.adapters import AdapterOptions, VideoRow, get_adapter
 from dfprep.core.atomic import writing, writing_to
 from dfprep.core.errors import InputError, first_line
+from dfprep.core.files import open_regular
 from dfprep.core.outputs import output_file
 from dfprep.schema import CATEGORIES, FACES, INPUT_KINDS, MANIFEST_SCHEMA, SPLITS, make_video_id
 
@@ -78,6 +79,7 @@ def rows_to_table(
     unpair_absent(records, dataset)
     check_rows(records, dataset)
     check_originals(records, dataset)
+    warn_split_pairs(records, dataset)
     return pa.Table.from_pylist(records, schema=MANIFEST_SCHEMA)
 
 
@@ -185,6 +187,26 @@ def check_originals(rows: list[dict], where: str) -> None:
             )
 
 
+def warn_split_pairs(rows: list[dict], dataset: str) -> int:
+    """Fakes whose original is in another split: still paired (extract reads the original's frames
+    only to choose the fake's manipulated faces; nothing of the original is written into the
+    fake's split), but said, since it usually means one identity is in two splits. Returns how many."""
+    split = {r["video_id"]: r["split"] for r in rows}
+    odd = [
+        r
+        for r in rows
+        if r["original_id"] and split.get(r["original_id"], r["split"]) != r["split"]
+    ]
+    if odd:
+        r = odd[0]
+        log.warning(
+            "%s: %d fake(s) have their original in another split, e.g. %s (%s) from %s (%s): "
+            "paired as usual, but the identity is in both splits",
+            dataset, len(odd), r["video_id"], r["split"], r["original_id"], split[r["original_id"]],
+        )  # fmt: skip
+    return len(odd)
+
+
 def build_manifest(
     dataset: str,
     root: str | Path,
@@ -214,10 +236,11 @@ def write_manifest(table: pa.Table, out: str | Path) -> Path:
 def read_manifest(path: str | Path) -> pa.Table:
     """Read and check a manifest written by `write_manifest` (or by hand, with the same columns)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"manifest not found: {path}")
     try:
-        table = pq.read_table(path)
+        with open_regular(path, "manifest:") as f:
+            table = pq.read_table(f)
+    except FileNotFoundError:
+        raise InputError(f"manifest not found: {path}") from None
     except (pa.ArrowInvalid, OSError) as e:
         raise InputError(f"{path}: not a Parquet manifest ({first_line(e)})") from None
     if table.num_rows == 0:

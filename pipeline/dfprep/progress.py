@@ -74,6 +74,12 @@ class ExtractProgress:
                 f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}", highlight=False
             )
             return
+        if "retrying" in ev:  # once, before the work
+            self.progress.console.print(
+                f"retrying {ev['retrying']} video(s) that failed for a reason that can pass "
+                "(file missing, time limit, I/O error): their shards are redone"
+            )
+            return
         with self._lock:
             shard = ev.get("shard", "")
             if ev.get("job_done"):

@@ -114,6 +114,8 @@ VIDEO_STATUS_SCHEMA = pa.schema(
         # comma-separated: multi_face_fake = an unpaired train/val fake with several faces in a
         # frame, whose crops may show a real face labelled fake (pair it or leave it out)
         ("flags", pa.string()),
+        # a failure that can pass (file missing, time limit, I/O): a resume runs the video again
+        ("transient", pa.bool_()),
     ]
 )
 
@@ -123,7 +125,7 @@ MULTI_FACE_FAKE = "multi_face_fake"  # the one flag so far (VIDEO_STATUS_SCHEMA'
 # the presentation time): shards without them still read (as nulls) and verify
 LATER_COLUMNS = frozenset(
     {"manip_score", "original_id", "pairing", "faces_dropped", "faces_in_frame", "pts_time",
-     "max_faces_in_frame", "multi_face_share", "flags"}
+     "max_faces_in_frame", "multi_face_share", "flags", "transient"}
 )  # fmt: skip
 
 # video_problems.parquet (beside extract.json, and in `dfprep report`'s folder): one row per video

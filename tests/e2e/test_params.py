@@ -47,6 +47,17 @@ def test_params_yaml_has_no_unknown_sections():
     assert set(data) <= known
 
 
+def test_the_loader_knows_every_section_of_the_packages_and_the_experiments():
+    """The loader's list of top-level sections (an unknown one is an error) is exactly the
+    packages' sections plus the experiments' own keys, and every params file here is read."""
+    from dfprep.core.config import EXPERIMENT_SECTIONS, PACKAGE_SECTIONS, read_params
+
+    assert {f.name for f in dataclasses.fields(Params)} | {"train", "eval"} == PACKAGE_SECTIONS
+    files = [ROOT / "params.yaml", *sorted((ROOT / "experiments").glob("*/params.yaml"))]
+    used = set().union(*(read_params(p) for p in files))  # none is refused
+    assert used - PACKAGE_SECTIONS == EXPERIMENT_SECTIONS
+
+
 def test_load_params_roundtrip_and_errors(tmp_path):
     assert load_params(ROOT / "params.yaml") == Params()
     p = tmp_path / "p.yaml"

@@ -155,7 +155,7 @@ def test_changing_any_output_key_redoes_the_shard(tmp_path):
     out = tmp_path / "o"
     run_extract([m], out, INLINE)
     jobs = plan_jobs([m], out, INLINE.extract)
-    assert prepare_out(jobs, out, False) == ([], 1)  # unchanged: kept
+    assert prepare_out(jobs, out, False) == ([], 1, 0)  # unchanged: kept
     redone = []
     for section, name in _output_keys():
         sub = getattr(INLINE.extract, section)
@@ -163,7 +163,7 @@ def test_changing_any_output_key_redoes_the_shard(tmp_path):
             INLINE.extract,
             **{section: dataclasses.replace(sub, **{name: _other(getattr(sub, name), name)})},
         )
-        pending, kept = prepare_out(plan_jobs([m], out, cfg), out, False)
+        pending, kept, _ = prepare_out(plan_jobs([m], out, cfg), out, False)
         if pending and kept == 0:
             redone.append(f"{section}.{name}")
     assert redone == [f"{s}.{n}" for s, n in _output_keys()]

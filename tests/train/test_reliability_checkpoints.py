@@ -9,22 +9,14 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from dfprep.adapters import VideoRow
-from dfprep.config import Params, replace
 from dfprep.core.errors import ConfigError, InputError
-from dfprep.extract import run_extract
-from dfprep.manifest import rows_to_table, write_manifest
-from dfprep.synth import make_face_video
 from dftrain.bench.synthetic import write_synthetic_shards
-from dftrain.checkpoint import checkpoint_meta, load_model, save_checkpoint
+from dftrain.checkpoint import load_model
 from dftrain.cli import app
-from dftrain.config import DataConfig, LabelConfig, OptimConfig, TrainConfig
+from dftrain.config import DataConfig, OptimConfig, TrainConfig
 from dftrain.data import read_splits
-from dftrain.labels import names
-from dftrain.model import create_model
 from dftrain.train import run
 from trainer_helpers import TINY
 
@@ -52,21 +44,6 @@ def _one_error_line(res) -> str:
 
 def _cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def balanced(tmp_path_factory):
-    return _balanced(tmp_path_factory.mktemp("balanced"))
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    cfg = TrainConfig(model=TINY, labels=LabelConfig(mode="binary"))
-    vit = create_model(TINY, len(names(cfg.labels)))
-    return save_checkpoint(
-        tmp_path_factory.mktemp("ckpt") / "best", vit, checkpoint_meta(cfg, 0, {})
-    )
 
 
 # ---- 5. sizes.json against the tars ---------------------------------------------------------
@@ -169,21 +146,6 @@ def test_an_edited_config_json_is_refused(checkpoint, tmp_path, what, needle):
 
 
 # ---- 8 / 9. one-line errors of dftrain eval, run --init, bench, predict ---------------------------
-
-
-@pytest.fixture(scope="module")
-def extracted(tmp_path_factory):
-    base = tmp_path_factory.mktemp("ex")
-    make_face_video(base / "v" / "a.mp4", fps=5, size=(160, 128), seconds=1.0, seed=1)
-    make_face_video(base / "v" / "b.mp4", fps=5, size=(160, 128), seconds=1.0, seed=2)
-    rows = [
-        VideoRow("a.mp4", "test", 1, "Deepfakes", "FS"),
-        VideoRow("b.mp4", "test", 0, "real", "real"),
-    ]
-    m = write_manifest(rows_to_table("ffpp", base / "v", rows), base / "m.parquet")
-    params = replace(Params(), run=replace(Params().run, scheduler="inline"))
-    run_extract([m], base / "out", params)
-    return base / "out"
 
 
 @pytest.mark.parametrize("label", [-1, 2])

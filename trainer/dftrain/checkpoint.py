@@ -1,13 +1,17 @@
 """Checkpoints: a directory with `model.safetensors` (the ViT's weights), `config.json` (everything
 needed to rebuild and use it: architecture, classes, preprocessing, the run's config) and, for the
 resumable `last`, `state.pt` (optimiser and loop state, plain tensors and numbers only).
+config.json records the checksum of the weights and of the state; every load checks them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from timm.models.vision_transformer import VisionTransformer
 
-from dfprep.core.atomic import fsync_dir, fsync_tree
+from dfprep.core.atomic import fsync_dir, fsync_tree, writing
 from dfprep.core.errors import InputError, first_line
 from dftrain.config import AugConfig, ModelConfig, TrainConfig, to_dict, train_config_from_dict
 from dftrain.labels import names, train_datasets
@@ -78,19 +82,17 @@ def save_checkpoint(
     meta: dict[str, Any],
     state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write atomically: into DIR.tmp, then swap it in place of DIR."""
+    """Write atomically: into DIR.tmp, then swap it in place of DIR. A write that fails (a full
+    disk) is a one-line WriteError naming the file, and DIR.tmp is removed."""
     final = Path(directory)
     tmp = final.with_name(final.name + ".tmp")
     recover(final)
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in vit.state_dict().items()}
-    save_file(weights, str(tmp / WEIGHTS), metadata={"format": FORMAT})
-    meta = {**meta, "weights_sha256": file_sha256(tmp / WEIGHTS)}  # checked on every load
-    (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
-    if state is not None:
-        torch.save(state, tmp / STATE)
-    fsync_tree(tmp)  # the files are on disk before the swap makes them the checkpoint
+    try:
+        _write_tmp(tmp, vit, meta, state)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -99,6 +101,34 @@ def save_checkpoint(
     fsync_dir(final.parent)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _write_tmp(
+    tmp: Path, vit: torch.nn.Module, meta: dict[str, Any], state: dict[str, Any] | None
+) -> None:
+    with writing(tmp):
+        tmp.mkdir(parents=True)
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in vit.state_dict().items()}
+    with writing(tmp / WEIGHTS):
+        try:
+            save_file(weights, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+        except SafetensorError as e:  # its I/O errors are not OSErrors
+            raise _as_os_error(e) from None
+    meta = {**meta, "weights_sha256": file_sha256(tmp / WEIGHTS)}  # checked on every load
+    if state is not None:
+        with writing(tmp / STATE):
+            torch.save(state, tmp / STATE)
+        meta["state_sha256"] = file_sha256(tmp / STATE)  # checked on every resume
+    with writing(tmp / CONFIG):
+        (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n")
+        fsync_tree(tmp)  # the files are on disk before the swap makes them the checkpoint
+
+
+def _as_os_error(e: SafetensorError) -> OSError:
+    """safetensors' I/O error as the OSError it wraps ("... (os error 28)")."""
+    m = re.search(r"os error (\d+)", str(e))
+    code = int(m.group(1)) if m else errno.EIO
+    return OSError(code, os.strerror(code))
 
 
 def recover(directory: str | Path) -> None:
@@ -210,12 +240,45 @@ def inference_aug(meta: dict[str, Any]) -> AugConfig:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """The resumable loop state of a `last` checkpoint (loaded without unpickling any code)."""
+    """The resumable loop state of a `last` checkpoint (loaded without unpickling any code),
+    checked against the checksum its config.json records (checkpoints written before the
+    checksum have none); `check_epochs` then checks its counts against the run."""
     recover(path)
     p = Path(path) / STATE
     if not p.is_file():
         raise InputError(f"{p}: not found, nothing to resume")
+    try:
+        meta = json.loads((Path(path) / CONFIG).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    want = meta.get("state_sha256") if isinstance(meta, dict) else None
+    if want is not None and file_sha256(p) != want:
+        raise InputError(
+            f"{p}: checksum differs from state_sha256 in {CONFIG} (damaged or replaced)"
+        )
     state = safe_torch_load(p)
     if not isinstance(state, dict) or "optimizer" not in state or "epoch" not in state:
         raise InputError(f"{p}: not a dftrain training state")
     return state
+
+
+def check_epochs(state: dict, meta: dict, path: str | Path, epochs: int) -> None:
+    """A resumed loop state's epoch counts agree with each other, with its config.json (META)
+    and with the run's EPOCHS: an edited or mixed-up state is refused, not resumed."""
+    p = Path(path) / STATE
+    done, best, history = state.get("epoch"), state.get("best_epoch"), state.get("history")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 1:
+        raise InputError(f"{p}: epoch {done!r} is not a count of finished epochs")
+    if done > epochs:
+        raise InputError(
+            f"{p}: epoch {done} is more than the run's {epochs} epochs (edited or damaged)"
+        )
+    if isinstance(meta.get("epoch"), int) and meta["epoch"] + 1 != done:
+        raise InputError(
+            f"{p}: epoch {done}, but {CONFIG} was written after epoch {meta['epoch']} "
+            f"(the state of another checkpoint?)"
+        )
+    if not isinstance(best, int) or not -1 <= best < done:
+        raise InputError(f"{p}: best_epoch {best!r} is not one of the {done} epochs done")
+    if isinstance(history, list) and len(history) != done:
+        raise InputError(f"{p}: {len(history)} epochs of history for {done} epochs done")

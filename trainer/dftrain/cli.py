@@ -11,7 +11,7 @@ import typer
 from dfprep.core.atomic import write_text
 from dfprep.core.cli import handle_errors
 from dfprep.core.errors import DfprepError
-from dfprep.core.outputs import output_file
+from dfprep.core.outputs import output_figure, output_file
 from dfprep.core.system import available_cores
 
 app = typer.Typer(
@@ -328,7 +328,9 @@ def compare(
         help="The paper's Table 3 rows and columns, each cell `ours (paper)`, with notes.",
     ),
     figure: Path | None = typer.Option(
-        None, "--figure", help="Also draw per-scenario bars (ours vs the paper's) into this PNG."
+        None,
+        "--figure",
+        help="Also draw per-scenario bars (ours vs the paper's) into this file (.png, .pdf, .svg...).",
     ),
 ) -> None:
     """Several evaluated runs side by side in one Table 3 (Markdown on stdout)."""
@@ -340,6 +342,8 @@ def compare(
         raise DfprepError(f"--metric: {bad[0] if bad else metric!r} is not auc or bacc")
     if out is not None:
         output_file(out, "--out")
+    if figure is not None:
+        output_figure(figure, "--figure")
     text = compare_runs(
         dirs,
         [n.strip() for n in names.split(",")] if names else None,
@@ -373,7 +377,7 @@ def predict(
         False, "--json", help="Print JSON (per video and per crop) instead of the table."
     ),
     timeline: Path | None = typer.Option(
-        None, "--timeline", help="Write a PNG of the per-second scores."
+        None, "--timeline", help="Write a figure of the per-second scores (.png, .pdf, .svg...)."
     ),
 ) -> None:
     """Score raw videos: 1-FPS decoding, extract's detector and crops, the model, mean P(fake).
@@ -389,7 +393,7 @@ def predict(
 
     cfg = load_eval_params(params, threshold=threshold, device=device)
     if timeline is not None:
-        output_file(timeline, "--timeline")
+        output_figure(timeline, "--timeline")
     preds = predict_videos(paths, checkpoint, load_params(params), cfg)
     if timeline is not None:
         series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]

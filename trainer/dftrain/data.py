@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,12 +29,14 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dfprep.core.errors import ConfigError, InputError, first_line
+from dfprep.core.files import open_regular, read_regular_text
 from dfprep.core.system import default_workers as default_worker_count
 from dfprep.shards import count_samples, decode_jpeg, iter_samples, parse_sample
 from dftrain.config import LabelConfig
 from dftrain.labels import names, sample_class, shuffled_class, stratified_shuffle
 
 SPLIT_NAMES = ("train", "val")
+SHARD_NAME = re.compile(r"[^/\\]+\.tar")  # a file name in the split's folder, nothing else
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,13 @@ def read_splits(data_dir: str | Path) -> dict[str, Split]:
     """Check DIR/sizes.json against the shards on disk; a missing or unlisted shard is an error."""
     root = Path(data_dir)
     sizes_path = root / "sizes.json"
-    if not sizes_path.is_file():
-        raise InputError(f"{sizes_path}: not found (is {root} the output of `dfprep balance`?)")
     try:
-        sizes = json.loads(sizes_path.read_text())
-    except json.JSONDecodeError as e:
+        sizes = json.loads(read_regular_text(sizes_path))
+    except FileNotFoundError:
+        raise InputError(
+            f"{sizes_path}: not found (is {root} the output of `dfprep balance`?)"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{sizes_path}: not valid JSON ({e})") from None
     if not isinstance(sizes, dict):
         raise InputError(f"{sizes_path}: expected an object with 'train' and 'val'")
@@ -64,6 +69,12 @@ def read_splits(data_dir: str | Path) -> dict[str, Split]:
         listed = sizes.get(name)
         if not isinstance(listed, dict) or not listed:
             raise InputError(f"{sizes_path}: no shards listed under {name!r}")
+        odd = [k for k in listed if not isinstance(k, str) or not SHARD_NAME.fullmatch(k)]
+        if odd:
+            raise InputError(
+                f"{sizes_path}: {name}: {odd[0]!r} is not a shard (sizes.json lists the split's "
+                f"tars by file name, NAME.tar, in {root / name})"
+            )
         on_disk = {p.name for p in (root / name).glob("*.tar")}
         missing = sorted(set(listed) - on_disk)
         if missing:
@@ -102,7 +113,7 @@ def data_identity(data_dir: str | Path) -> dict[str, str]:
         p = root / name
         h.update(name.encode() + b"\0")
         if p.is_file():
-            with open(p, "rb") as f:
+            with open_regular(p) as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
         h.update(b"\0")
@@ -145,7 +156,7 @@ def read_samples(urls: Iterator[str]) -> Iterator[dict]:
     refuses absolute, `..` and link members); a broken tar is an InputError naming it."""
     for url in urls:
         try:
-            with open(url, "rb") as f:
+            with open_regular(url) as f:
                 for key, members in iter_samples(f, url):
                     yield {"__key__": key, "__url__": url, **members}
         except (OSError, ValueError, EOFError, tarfile.TarError) as e:
@@ -231,7 +242,7 @@ def read_pieces(plan: list[Piece]) -> Iterator[dict]:
 
         n = 0
         try:
-            with open(p.shard, "rb") as f:
+            with open_regular(p.shard) as f:
                 for key, members in iter_samples(f, p.shard, want):
                     yield {"__key__": key, "__url__": p.shard, **members}
                     n += 1

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from dfprep import catalogue
 from dfprep.core.atomic import write_json
 from dfprep.core.errors import InputError
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
 from dftrain.config import EvalConfig, check_eval_config
@@ -119,6 +120,11 @@ def evaluate(
     """Score every test crop of `sources` (NAME=DIR specs) with `checkpoint` and write OUT (see above)."""
     cfg = check_eval_config(cfg or EvalConfig())
     out = output_dir(out)
+    with output_lock(out, "dftrain eval"):
+        return _evaluate(checkpoint, sources, out, cfg, name, catalogue_path, progress)
+
+
+def _evaluate(checkpoint, sources, out: Path, cfg: EvalConfig, name, catalogue_path, progress):
     roles, order = dataset_roles(catalogue_path)
     srcs = [parse_source(s) for s in sources]
     ts = read_test_set(srcs, cfg.split)

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dfprep.core.errors import ConfigError, InputError
+from dfprep.core.files import open_regular
 from dfprep.core.system import default_workers as default_worker_count
 from dfprep.shards import decode_jpeg, iter_samples
 from dftrain.checkpoint import inference_aug, load_model, resolve
@@ -91,7 +92,7 @@ class CropStream(IterableDataset):
         images: list[torch.Tensor] = []
         for path, wanted in self.jobs[wid::nw]:
             try:
-                f = open(path, "rb")  # noqa: SIM115 (closed below)
+                f = open_regular(path)  # a FIFO or a device: refused, never read
             except OSError as e:
                 raise InputError(f"{path}: cannot open shard ({e.strerror})") from None
             with f:

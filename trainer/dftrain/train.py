@@ -27,10 +27,12 @@ from sklearn.metrics import roc_auc_score
 from torch.nn.parallel import DistributedDataParallel
 
 from dfprep.core.errors import EXIT_DIVERGED, ConfigError, DfprepError
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dftrain import distributed
 from dftrain.checkpoint import (
     WEIGHTS,
+    check_epochs,
     checkpoint_meta,
     load_state,
     load_weights,
@@ -225,6 +227,7 @@ def _check_resumable(
             f"{last}: cannot resume with different parameters ({len(differ)}, e.g. train.{k}: {saved.get(k)!r} -> {now.get(k)!r})"
         )
     state = load_state(last)
+    check_epochs(state, meta, last, cfg.optim.epochs)
     if int(state.get("world", 1)) != world:
         raise ConfigError(
             f"{last}: the run used {state.get('world')} process(es); resume it with the same number, not {world}"
@@ -252,7 +255,11 @@ def run(
     cfg = dataclasses.replace(cfg, labels=resolve_labels(cfg.labels))
     d = distributed.setup(cfg.device)
     try:
-        return _run(Path(data_dir), Path(out_dir), cfg, d, resume, progress, stop_after, on_step)
+        # one run per folder; rank 0 holds it for all the processes of a run (torchrun)
+        with output_lock(out_dir, "dftrain run") if d.main else contextlib.nullcontext():
+            return _run(
+                Path(data_dir), Path(out_dir), cfg, d, resume, progress, stop_after, on_step
+            )
     finally:
         distributed.teardown(d)
 

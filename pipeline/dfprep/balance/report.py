@@ -27,6 +27,8 @@ from dfprep.balance.stats import compute_stats, error_summary, plot_stats
 from dfprep.config import ReportConfig
 from dfprep.core.atomic import write_text
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular, read_regular_text
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dfprep.problems import MAX_NAMED, PROBLEMS_FILE, problem_lines, problem_rows, write_problems
 from dfprep.schema import LABEL_NAMES, MULTI_FACE_FAKE, VIDEO_STATUS_SCHEMA
@@ -62,17 +64,18 @@ def _balanced_crops(d: Path) -> tuple[pa.Table, dict]:
         raise InputError(
             f"{d}: has sizes.json but no selection.parquet (not a complete balance output)"
         )
-    names = pq.read_schema(sel).names
-    t = pq.read_table(
-        sel,
-        columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
-        + ["method"] * ("method" in names),
-    )
+    with open_regular(sel) as f:
+        pf = pq.ParquetFile(f)
+        names = pf.schema_arrow.names
+        t = pf.read(
+            columns=["key", "video_id", "dataset", "label", "time", "split", "out_shard"]
+            + ["method"] * ("method" in names)
+        )
     if "method" not in names:
         t = t.append_column("method", pa.array([""] * len(t), pa.string()))
     paths = pc.binary_join_element_wise(str(d), t["split"], t["out_shard"], "/")
     t = t.drop_columns(["split", "out_shard"]).append_column("path", paths)
-    stats = json.loads((d / "stats.json").read_text()) if (d / "stats.json").exists() else {}
+    stats = json.loads(read_regular_text(d / "stats.json")) if (d / "stats.json").exists() else {}
     return t.select(SHEET_COLUMNS), stats
 
 
@@ -331,7 +334,11 @@ def run_report(
     if balanced and len(dirs) > 1:
         raise InputError(f"{balanced[0]}: a balance output is reported on its own; give it alone")
     out = output_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "dfprep report"):
+        return _report(dirs, balanced, out, cfg)
+
+
+def _report(dirs: list[Path], balanced: list[Path], out: Path, cfg: ReportConfig) -> ReportResult:
     result = ReportResult(out)
     chart = out / "balance.png"
     if balanced:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from dfprep.balance.layout import write_tar
 from dfprep.core.atomic import remove_tmp, writing, writing_to
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular
 from dfprep.shards import iter_samples, parse_sample
 
 BUCKET_SCHEMA = pa.schema(
@@ -46,7 +47,7 @@ def bucket_source(source: str, picks: pa.Table, bucket: str) -> int:
     labels = picks["label"].to_pylist()
     got: list[tuple[list[str], list[bytes]] | None] = [None] * len(keys)
     try:
-        with open(source, "rb") as f:
+        with open_regular(source) as f:
             for key, members in iter_samples(f, source, want.__contains__):
                 i = want[key]
                 _check(source, key, labels[i], members)

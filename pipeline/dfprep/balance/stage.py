@@ -7,10 +7,13 @@ Output directory:
   stats.json, stats.md, stats.png              Table-1-style statistics
 Same inputs and seed give byte-identical files. Tasks run on a Dask client when one is given
 (one per source shard, then one per output shard), else one after another in this process.
+A run holds the folder (`dfprep.core.lock`); one that fails or is interrupted removes every file
+it wrote, finished shards included, and the folders it made, and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import uuid
@@ -30,7 +33,9 @@ from dfprep.balance.stats import compute_stats, plot_stats, stats_markdown
 from dfprep.config import BalanceConfig
 from dfprep.core.atomic import remove_tmp, write_json, write_text, writing
 from dfprep.core.errors import InputError
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
+from dfprep.core.signals import Terminated
 
 BUCKETS = ".buckets"
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -50,6 +55,10 @@ class BalanceResult:
 class BalanceInterrupted(KeyboardInterrupt):
     """Ctrl-C during `run_balance`; the message says how far it got. Nothing counts as written:
     sizes.json, the completeness mark, is written last, and a rerun starts over."""
+
+
+class BalanceTerminated(BalanceInterrupted, Terminated):
+    """SIGTERM during `run_balance` (exit status 143)."""
 
 
 def _run(tasks: list[tuple], client, phase: str, progress: Progress | None, retries: int) -> list:
@@ -106,13 +115,22 @@ def _selection_table(selection: Selection, sources: list[str]) -> pa.Table:
     return t.set_column(t.schema.get_field_index("source"), "source", src)
 
 
-def _remove_partial(out: Path) -> None:
-    """Temporary files of an interrupted run (best effort: tasks may still be running elsewhere)."""
+def _remove_partial(out: Path, state: dict) -> None:
+    """What a failed or interrupted run wrote (best effort: tasks may still be running elsewhere):
+    its temporary files and buckets; once it had cleared the folder, every output file there
+    (`_clear`'s names: only this run can have written them since, it holds the folder), and the
+    split folders it made, once empty."""
     shutil.rmtree(out / BUCKETS, ignore_errors=True)
     for split in BALANCED_SPLITS:
         for p in (out / split).glob(f".{split}-*.tar.tmp-*"):
             p.unlink(missing_ok=True)
     remove_tmp(out)  # write_json's
+    if state.get("cleared"):
+        with contextlib.suppress(OSError):
+            _clear(out)
+    for d in state.get("made", []):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # only if empty: a folder holding anything else stays
 
 
 def _table1() -> dict[str, dict[str, int]]:
@@ -137,10 +155,12 @@ def run_balance(
 ) -> BalanceResult:
     """Select, reshard and report. `client`: a dask.distributed Client, or None to run here.
 
-    Whatever stops it (Ctrl-C raises BalanceInterrupted, a KeyboardInterrupt; a full disk a
-    WriteError), its temporary files are removed and sizes.json is not written."""
+    Whatever stops it (Ctrl-C raises BalanceInterrupted, a KeyboardInterrupt, SIGTERM its
+    subclass BalanceTerminated; a full disk a WriteError), what it wrote is removed, finished
+    shards included, and sizes.json is not written."""
     out = output_dir(out).resolve()  # tasks may run on other machines, in other directories
-    state = {"phase": "select", "done": 0, "total": 0}
+    state: dict = {"phase": "select", "done": 0, "total": 0}
+    created = [p for p in (out, *out.parents) if not p.exists()]  # removed again if it fails
 
     def track(phase: str, done: int, total: int) -> None:
         state.update(phase=phase, done=done, total=total)
@@ -148,26 +168,45 @@ def run_balance(
             progress(phase, done, total)
 
     try:
-        return _balance(extract_dirs, out, cfg or BalanceConfig(), client, track, retries)
-    except KeyboardInterrupt:
-        _remove_partial(out)
-        what = {
-            "select": "selecting crops",
-            "read": "reading the source shards",
-            "write": "writing the output shards",
-        }.get(state["phase"], state["phase"])
-        tasks = f" ({state['done']} of {state['total']} tasks done)" if state["total"] else ""
-        raise BalanceInterrupted(
-            f"interrupted while {what}{tasks}; nothing was published in {out} (sizes.json is "
-            "written last): rerun the same command"
-        ) from None
+        with output_lock(out, "dfprep balance"):
+            try:
+                return _balance(
+                    extract_dirs, out, cfg or BalanceConfig(), client, track, retries, state
+                )
+            except BaseException as e:
+                _remove_partial(out, state)
+                if isinstance(e, KeyboardInterrupt):
+                    raise _interrupted(state, out, isinstance(e, Terminated)) from None
+                raise
     except BaseException:
-        _remove_partial(out)
+        for d in created:  # innermost first; only if empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
         raise
 
 
+def _interrupted(state: dict, out: Path, terminated: bool) -> BalanceInterrupted:
+    """What the run was doing when Ctrl-C came, and that nothing was published."""
+    what = {
+        "select": "selecting crops",
+        "read": "reading the source shards",
+        "write": "writing the output shards",
+    }.get(state["phase"], state["phase"])
+    tasks = f" ({state['done']} of {state['total']} tasks done)" if state["total"] else ""
+    return (BalanceTerminated if terminated else BalanceInterrupted)(
+        f"{'terminated (SIGTERM)' if terminated else 'interrupted'} while {what}{tasks}; nothing was published in {out} (sizes.json is "
+        "written last): rerun the same command"
+    )
+
+
 def _balance(
-    extract_dirs, out: Path, cfg: BalanceConfig, client, progress: Progress, retries: int
+    extract_dirs,
+    out: Path,
+    cfg: BalanceConfig,
+    client,
+    progress: Progress,
+    retries: int,
+    state: dict,
 ) -> BalanceResult:
     t0 = time.time()
     pool = read_pool(list(extract_dirs))
@@ -178,6 +217,8 @@ def _balance(
     selection = select_crops(pool.index, cfg)
     out.mkdir(parents=True, exist_ok=True)
     _clear(out)
+    state["cleared"] = True
+    state["made"] = [out / s for s in BALANCED_SPLITS if not (out / s).exists()]
     for split in BALANCED_SPLITS:
         (out / split).mkdir(exist_ok=True)
     buckets = out / BUCKETS

@@ -21,6 +21,7 @@ from dfprep.cli._shared import (
 from dfprep.config import replace
 from dfprep.core.atomic import write_text
 from dfprep.core.cli import console, esc, handle_errors
+from dfprep.core.signals import exit_code
 
 
 @app.command()
@@ -109,9 +110,9 @@ def balance(
             with make_client(run) as client:
                 result = go(client)
     except KeyboardInterrupt as e:
-        msg = str(e) if str(e) else "nothing was published; rerun the same command"
-        console.print(f"[yellow]interrupted:[/yellow] {esc(msg)}", highlight=False)
-        raise typer.Exit(130) from None
+        msg = str(e) if str(e) else "interrupted: nothing was published; rerun the same command"
+        console.print(f"[yellow]{esc(msg)}[/yellow]", highlight=False)
+        raise typer.Exit(exit_code(e)) from None
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
     console.print(
         f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {esc(out)} "
@@ -119,7 +120,7 @@ def balance(
     )
     md = Path(out) / "stats.md"
     if md.exists():
-        Console().print(md.read_text())
+        Console().print(md.read_text(), markup=False)  # the data's names, printed as they are
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False)
     if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json

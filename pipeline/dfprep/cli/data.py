@@ -103,7 +103,7 @@ def _print_counts(table, cat, where: str) -> None:
     for ds, counts in manifest_counts(table).items():
         result = check_counts(ds, counts, cat.get(ds))
         t = count_table(result)
-        t.title = f"{where}: {t.title}"
+        t.title = f"{esc(where)}: {t.title}"
         Console().print(t)
 
 

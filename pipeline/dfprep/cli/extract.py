@@ -18,6 +18,7 @@ from dfprep.cli._shared import (
 from dfprep.config import replace
 from dfprep.core.atomic import write_text
 from dfprep.core.cli import console, esc, handle_errors
+from dfprep.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 
 @app.command()
@@ -110,10 +111,11 @@ def extract(
             line += f"; {fb:,} fell back to the largest faces: {top}"
         console.print(esc(line), highlight=False)
     if summary.interrupted:
+        what = "terminated (SIGTERM)" if summary.signal == "SIGTERM" else "interrupted"
         console.print(
-            "[yellow]interrupted:[/yellow] finished shards are kept; rerun the same command to resume"
+            f"[yellow]{what}:[/yellow] finished shards are kept; rerun the same command to resume"
         )
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_TERMINATED if summary.signal == "SIGTERM" else EXIT_INTERRUPTED)
     if summary.failed_jobs:
         console.print(
             f"[red]error:[/red] {len(summary.failed_jobs)} shard job(s) failed; their videos are "

@@ -4,11 +4,18 @@ A `DfprepError` becomes one red line on stderr, `error: <message>`, and the exit
 class (`DfprepError.exit_code`: 2 for bad input or parameters, 3 for a diverged training run; see
 `dfprep.core.errors`), never a traceback. The message is escaped for rich markup, so a path such as
 `ffpp [v2].parquet` prints as it is.
+
+Two more things end every command the same way: an OSError that says the disk refused a write
+(full, read-only, over quota, a file too large) is one line, exit 2, like the `WriteError`s the
+writers raise themselves; SIGTERM raises `Terminated` (see `dfprep.core.signals`), and a command
+that does not handle it otherwise ends with one line and exit status 143.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -16,7 +23,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dfprep.core.errors import DfprepError, first_line
+from dfprep.core.errors import DfprepError, WriteError, first_line
+from dfprep.core.signals import Terminated, exit_code, terminate_as_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,15 +60,37 @@ def fail(e: DfprepError, out: Console | None = None) -> typer.Exit:
     return typer.Exit(getattr(e, "exit_code", 2))
 
 
+# errnos that mean the storage refused a write (never a bug of ours, never a bad input file)
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def write_error(e: OSError) -> WriteError | None:
+    """An OSError the storage raised on a write, as a one-line WriteError naming the file."""
+    if e.errno not in WRITE_ERRNOS:
+        return None
+    where = e.filename if e.filename is not None else "the output"
+    return WriteError(f"cannot write {where}: {os.strerror(e.errno)}", e.errno)
+
+
 def handle_errors(fn: F) -> F:
-    """Decorate a typer command: a DfprepError ends it with one line and its exit status."""
+    """Decorate a typer command: a DfprepError ends it with one line and its exit status, so does
+    a write the storage refused (exit 2), and SIGTERM (exit 143)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with terminate_as_interrupt():
+                return fn(*args, **kwargs)
         except DfprepError as e:
             raise fail(e) from None
+        except Terminated as e:
+            print_error(str(e) or "terminated (SIGTERM)")
+            raise typer.Exit(exit_code(e)) from None
+        except OSError as e:
+            w = write_error(e)
+            if w is None:
+                raise
+            raise fail(w) from None
 
     return wrapper  # type: ignore[return-value]
 

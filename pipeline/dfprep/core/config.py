@@ -10,7 +10,8 @@ is a `ConfigError` with one line naming the dotted key and what is allowed, e.g.
 - `param(default, rule)`: a field with its rule (`Int`, `Float`, `Bool`, `Choice`, `Text`,
   `Seq`, `Caps`, `OrAuto`). Nested sections need no rule; a section-wide check (one value against another)
   is the dataclass's `cross_check()` method.
-- `read_params(path)`: the YAML file as a mapping (the one place a params file is read).
+- `read_params(path)`: the YAML file as a mapping (the one place a params file is read): a regular
+  file, its YAML bounded (`load_yaml`), its top-level sections known (`SECTIONS`).
 - `build(cls, mapping)`: strict: unknown keys are an error.
 - `load(path, cls, section)`: `cls` from one section of a params file (the root when None).
 - `override(cfg, {"dotted.key": value})`: replace values (None = unset, ignored), validated.
@@ -19,6 +20,7 @@ is a `ConfigError` with one line naming the dotted key and what is allowed, e.g.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import itertools
 import math
@@ -31,8 +33,10 @@ from typing import Any
 import yaml
 
 from dfprep.core.errors import ConfigError, first_line
+from dfprep.core.files import NotRegular, open_regular
 
 __all__ = [
+    "SECTIONS",
     "Bool",
     "Caps",
     "Checked",
@@ -45,6 +49,7 @@ __all__ = [
     "Text",
     "build",
     "load",
+    "load_yaml",
     "override",
     "param",
     "read_params",
@@ -382,19 +387,104 @@ def build(cls: type, data: Any) -> Any:
     return cls(**kwargs)
 
 
-def read_params(path: str | Path) -> dict[str, Any]:
-    """A params file as a mapping ({} when empty); missing, unreadable or not YAML: ConfigError."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"params file not found: {p}")
+# The top-level sections a params file may hold: dfprep's (dfprep.config.Params), dftrain's
+# (train, eval), and the experiments' own keys that only their dvc.yaml reads. A section is added
+# here when a package or an experiment gets one (tests/e2e/test_params.py checks both lists).
+PACKAGE_SECTIONS = frozenset({
+    "decode", "detect", "crop", "shard", "pair", "run", "synth", "balance", "report", "sample",
+    "train", "eval",
+})  # fmt: skip
+EXPERIMENT_SECTIONS = frozenset({"datasets", "weights", "configs", "extract_args", "balance_args"})
+SECTIONS = PACKAGE_SECTIONS | EXPERIMENT_SECTIONS
+
+# A YAML document expands to at most this many values once its aliases are followed (the
+# repository's own params files: ~300). Aliases are references, so "a billion laughs" in a few
+# hundred bytes would otherwise expand to 10^9 values in whatever walks the result.
+MAX_YAML_NODES = 100_000
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expanded_size(root: yaml.Node, cap: int = MAX_YAML_NODES) -> int:
+    """Values of a composed YAML document with every alias expanded, counted without expanding
+    (each node once, a shared one as often as it is used); cap + 1 as soon as it exceeds cap, or
+    for a recursive alias."""
+    sizes: dict[int, int] = {}
+    started: set[int] = set()  # the nodes on the path from the root (a recursive alias loops)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            started.discard(key)
+            sizes[key] = min(cap + 1, 1 + sum(sizes[id(k)] for k in _children(node)))
+            continue
+        if key in sizes:
+            continue
+        started.add(key)
+        stack.append((node, True))
+        for k in _children(node):
+            if id(k) in started:
+                return cap + 1
+            if id(k) not in sizes:
+                stack.append((k, False))
+    return sizes[id(root)]
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a document whose aliases expand it beyond MAX_YAML_NODES."""
+
+    def construct_document(self, node):
+        if expanded_size(node) > MAX_YAML_NODES:
+            raise ConfigError(
+                f"its aliases expand it to more than {MAX_YAML_NODES:,} values (an alias bomb?)"
+            )
+        return super().construct_document(node)
+
+
+def load_yaml(text: str, where: str | Path) -> Any:
+    """YAML text as Python values, safely (no tags that run code) and bounded (`MAX_YAML_NODES`);
+    anchors and aliases otherwise work as usual. ConfigError naming WHERE for anything wrong."""
+    loader = _BoundedLoader(text)  # what yaml.safe_load does, with the bound
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        return loader.get_single_data()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({first_line(e)})") from None
+        raise ConfigError(f"{where}: not valid YAML ({first_line(e)})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid YAML (nested too deeply)") from None
+    finally:
+        loader.dispose()
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """A params file as a mapping ({} when empty); missing, not a regular file, unreadable, not
+    YAML, or with an unknown top-level section: ConfigError naming it."""
+    p = Path(path)
+    try:
+        with open_regular(p) as f:
+            text = f.read().decode()
+    except FileNotFoundError:
+        raise ConfigError(f"params file not found: {p}") from None
+    except NotRegular as e:
+        raise ConfigError(str(e)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read ({first_line(e)})") from None
+    data = load_yaml(text, p) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
+    for key in data:
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(str(key), sorted(SECTIONS), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(SECTIONS))}"
+            raise ConfigError(f"{p}: unknown section {str(key)!r} ({hint})")
     return data
 
 

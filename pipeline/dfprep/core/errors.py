@@ -3,16 +3,33 @@
 Exit statuses of `dfprep` and `dftrain` (docs/parameters.md, "Exit status"):
 0 done; 1 the work ran but part of it failed (a shard job, a video with --strict, `verify` found
 problems, `predict` could not score a video); 2 bad input or a bad parameter, refused before any
-work starts; 3 training diverged (the loss became NaN/inf); 130 interrupted (Ctrl-C).
+work starts; 3 training diverged (the loss became NaN/inf); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM, as schedulers send it).
 """
 
 from __future__ import annotations
+
+import errno
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM: what a shell reports for a process SIGTERM ended
+
+# errnos of a read that can succeed later (the file back, the network file system answering, the
+# permission fixed, memory or handles free again): what makes a video's failure transient
+# (dfprep.extract.failures)
+TRANSIENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ENOENT", "EIO", "ESTALE", "ETIMEDOUT", "EAGAIN", "EINTR", "ENOMEM", "EMFILE", "ENFILE",
+        "EBUSY", "EACCES", "EPERM", "ENOTCONN", "ECONNRESET", "ECONNABORTED", "EHOSTDOWN",
+        "EHOSTUNREACH", "ENETDOWN", "ENETUNREACH", "ENOLINK", "EREMOTEIO", "ENXIO",
+    )
+    if hasattr(errno, name)
+)  # fmt: skip
 
 
 class DfprepError(Exception):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError, one_line
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
-from dfprep.core.signals import interrupt_watch
+from dfprep.core.signals import Terminated, interrupt_watch
 from dfprep.distribute import check_memory_limit, local_sink, make_client, remote_address
 from dfprep.extract.dask_run import DaskRun
 from dfprep.extract.job import run_shard_job
@@ -51,22 +52,29 @@ def run_extract(
                 on_plan=on_plan,
             )
     jobs = plan_jobs([Path(m) for m in manifests], out, params.extract)
-    pending, kept = prepare_out(jobs, out, overwrite)
-    summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
-    if on_plan:
-        on_plan(
-            sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending)
-        )
-    t0 = time.time()
-    with interrupt_watch() as interrupted:
+    with output_lock(out, "dfprep extract"), interrupt_watch() as interrupted:
+        pending, kept, retried = prepare_out(jobs, out, overwrite)
+        summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept, retried=retried)
+        if on_plan:
+            on_plan(
+                sum(len(j.videos) for j in jobs),
+                sum(len(j.videos) for j in jobs if j not in pending),
+            )
+        if on_event and retried:
+            on_event({"retrying": retried})
+        t0 = time.time()
         try:
             _run(pending, params, client, summary, on_event or (lambda e: None), interrupted)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             summary.interrupted = True
+            summary.signal = interrupted.signal or (
+                "SIGTERM" if isinstance(e, Terminated) else "SIGINT"
+            )
         except Exception:
             if not interrupted():
                 raise
             summary.interrupted = True  # Ctrl-C surfaced as another error (see dfprep.core.signals)
+            summary.signal = interrupted.signal
         finally:
             summary.seconds = round(time.time() - t0, 3)
             summarize(jobs, out, summary)

@@ -71,6 +71,7 @@ class JobWriter:
                 self.pairing[st["pairing"]] += 1
         self.counts["faces_dropped"] += st.get("faces_dropped", 0)
         self.counts[st["status"]] += 1
+        self.counts["transient"] += bool(st.get("transient"))
         self.counts["crops"] += st["crops"]
         self.counts["frames_sampled"] += st["frames_sampled"]
         if st["error"]:
@@ -103,10 +104,12 @@ class JobWriter:
             "shard": self.job.name,
             "params_hash": self.job.params_hash,
             "manifest": self.job.manifest,
+            "manifest_id": self.job.manifest_id,
             "videos": len(self.job.videos),
             "ok": c["ok"],
             "no_face": c["no_face"],
             "failed": c["failed"],
+            "transient": c["transient"],  # failed videos a resume runs again (extract.failures)
             "crops": c["crops"],
             "frames_sampled": c["frames_sampled"],
             "seconds": round(self.seconds, 3),  # processing time of its videos, summed

@@ -1,5 +1,6 @@
 """The plan of an extract run: manifests cut into shard jobs before any work starts, and the
-output folder made ready (what is already complete is kept, what is stale removed).
+output folder made ready (what is already complete is kept, what is stale removed, and a shard
+with a video whose failure can pass is redone: see `dfprep.extract.failures`).
 
 The manifest is cut into jobs of N videos in video-id order (a fake with its original, see
 `dfprep.pairing`), so a shard's content never depends on scheduling.
@@ -16,6 +17,7 @@ from dfprep import pairing
 from dfprep.config import ExtractConfig, replace
 from dfprep.core.atomic import writing
 from dfprep.core.errors import InputError
+from dfprep.extract.failures import transient_count
 from dfprep.manifest import read_manifest
 from dfprep.shards import (
     ShardFiles,
@@ -30,6 +32,7 @@ __all__ = [
     "ShardJob",
     "check_owners",
     "job_hash",
+    "manifest_id",
     "plan_jobs",
     "prepare_out",
     "resolve_threads",
@@ -43,17 +46,14 @@ class ShardJob:
     videos: tuple[dict, ...]
     params_hash: str
     manifest: str = ""  # the resolved path of the manifest it comes from (recorded in its stats)
+    manifest_id: str = ""  # that manifest's content (`manifest_id`), recorded beside the path
 
 
-def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
-    """What the shard's bytes depend on: the output params and the videos' ids and labels.
-
-    The path is left out on purpose: moving a dataset to another disk does not redo its shards;
-    a mask's path is reduced to whether there is one. Columns added later are left out at their
-    default value (`faces: detect`, no original, no mask), so older shards stay valid.
-    """
+def _content(rows: list[dict]) -> list[dict]:
+    """The rows without their paths (a mask's path reduced to whether there is one); columns
+    added later left out at their default value (`faces: detect`, no original, no mask)."""
     unset = {"faces": "detect", "original_id": "", "mask_path": ""}
-    content = [
+    return [
         {
             k: (bool(v) if k == "mask_path" else v)
             for k, v in r.items()
@@ -61,7 +61,23 @@ def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
         }
         for r in rows
     ]
-    blob = json.dumps([cfg.params_hash(), content], sort_keys=True, default=str).encode()
+
+
+def job_hash(cfg: ExtractConfig, rows: list[dict]) -> str:
+    """What the shard's bytes depend on: the output params and the videos' ids and labels.
+
+    The path is left out on purpose: moving a dataset to another disk does not redo its shards.
+    Columns added later are left out at their default value, so older shards stay valid.
+    """
+    blob = json.dumps([cfg.params_hash(), _content(rows)], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def manifest_id(rows: list[dict]) -> str:
+    """A manifest identified by its content, not where it lies: its rows in video-id order, paths
+    left out as in `job_hash`. Moving the project folder, reaching it through a symlink, or moving
+    the dataset and writing the manifest again keeps it; another manifest's rows do not."""
+    blob = json.dumps(_content(rows), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -90,6 +106,7 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
             )
         seen_prefix[prefix] = m
         rows = _read_rows(m, seen_ids)
+        identity = manifest_id(rows)
         # a fake and its original in one job, so the original is decoded once (dfprep.pairing);
         # without pairs (or pair.select: off) these are the video-id chunks of n videos
         for i, chunk in enumerate(pairing.pack(pairing.groups(rows, cfg.pair.select), n)):
@@ -101,6 +118,7 @@ def plan_jobs(manifests: list[Path], out_dir: Path, cfg: ExtractConfig) -> list[
                     tuple(chunk),
                     job_hash(cfg, chunk),
                     str(m.resolve()),
+                    identity,
                 )
             )
     return jobs
@@ -122,23 +140,33 @@ def check_owners(jobs: list[ShardJob], shards_dir: Path) -> None:
     """Refuse to touch shards that another manifest of the same file name wrote into this folder.
 
     Shard names come from the manifest's file name; each shard's stats record the manifest that
-    wrote it. Shards without that record (older runs) count as this manifest's."""
-    ours = {shard_prefix(j.name): j.manifest for j in jobs}
+    wrote it, by path and by content (`manifest_id`). A manifest is the same when either agrees:
+    the same content anywhere (a moved project), or the same file edited in place. Shards without
+    the record (older runs) count as this manifest's."""
+    ours = {shard_prefix(j.name): j for j in jobs}
     for name in with_stats(shards_dir):
         prefix = shard_prefix(name)
         if prefix not in ours:
             continue
-        owner = (ShardFiles(shards_dir, name).read_stats() or {}).get("manifest")
-        if owner and ours[prefix] and owner != ours[prefix]:
-            raise InputError(
-                f"{shards_dir}: shards {prefix}-* were written from manifest {owner}; {ours[prefix]} has the "
-                "same file name and would replace them: rename one manifest or use another --out "
-                "(or pass --overwrite to replace them)"
-            )
+        stats = ShardFiles(shards_dir, name).read_stats() or {}
+        owner, owner_id = stats.get("manifest"), stats.get("manifest_id")
+        mine = ours[prefix]
+        if not owner or not mine.manifest or owner == mine.manifest:
+            continue
+        if owner_id and owner_id == mine.manifest_id:
+            continue
+        raise InputError(
+            f"{shards_dir}: shards {prefix}-* were written from manifest {owner}; {mine.manifest} has the "
+            "same file name and other content, and would replace them: rename one manifest or use another "
+            "--out (or pass --overwrite to replace them)"
+        )
 
 
-def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[ShardJob], int]:
-    """Remove temporary and stale files; return the jobs still to run and the number kept."""
+def prepare_out(
+    jobs: list[ShardJob], out: Path, overwrite: bool
+) -> tuple[list[ShardJob], int, int]:
+    """Remove temporary and stale files; return the jobs still to run, the number kept, and the
+    videos to run again because their failure can pass (their shards are redone)."""
     shards_dir = out / "shards"
     if not overwrite:
         check_owners(jobs, shards_dir)
@@ -150,11 +178,14 @@ def prepare_out(jobs: list[ShardJob], out: Path, overwrite: bool) -> tuple[list[
     for name in with_stats(shards_dir):  # shards of an older plan of the same manifests
         if shard_prefix(name) in prefixes and name not in planned:
             ShardFiles(shards_dir, name).remove()
-    pending = []
+    pending, retried = [], 0
     for j in jobs:
         files = ShardFiles(j.shards_dir, j.name)
-        if overwrite:
+        complete = not overwrite and files.is_complete(j.params_hash)
+        retry = transient_count(files.read_stats() or {}) if complete else 0
+        if overwrite or retry:
             files.remove()  # else a worker would take the old files for a finished first attempt
-        if overwrite or not files.is_complete(j.params_hash):
+        if not complete or retry:
             pending.append(j)
-    return pending, len(jobs) - len(pending)
+            retried += retry
+    return pending, len(jobs) - len(pending), retried

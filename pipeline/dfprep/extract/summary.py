@@ -24,6 +24,7 @@ class ExtractSummary:
     out: str
     jobs: int = 0
     skipped: int = 0  # complete from an earlier run
+    retried: int = 0  # videos whose failure can pass, run again (their shards redone)
     done: int = 0
     videos_run: int = 0  # videos processed by this run (excludes resumed shards)
     failed_jobs: list[tuple[str, str]] = field(default_factory=list)
@@ -39,6 +40,7 @@ class ExtractSummary:
     problem_videos: list = field(default_factory=list)  # a few per problem: id, problem, reason
     seconds: float = 0.0
     interrupted: bool = False
+    signal: str = ""  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
     errors: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:

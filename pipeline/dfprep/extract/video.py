@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import cv2
 
 from dfprep.config import ExtractConfig
-from dfprep.core.errors import ConfigError, DfprepError, InputError, one_line
+from dfprep.core.errors import ConfigError, InputError, one_line
 from dfprep.extract.crops import FrameAt, dropped_row, face_jpeg, make_samples, shipped_face
+from dfprep.extract.failures import VideoTimeout, is_transient
 from dfprep.pairing import FaceChooser, FrameChoice, Reference
 from dfprep.schema import MULTI_FACE_FAKE
 
@@ -34,10 +35,6 @@ __all__ = [
     "result_part",
     "run_video",
 ]
-
-
-class VideoTimeout(DfprepError):
-    pass
 
 
 @dataclass
@@ -78,6 +75,7 @@ def new_status(row: dict) -> dict:
         max_faces_in_frame=0,
         multi_face_share=0.0,
         flags="",
+        transient=False,  # a failure that can pass: a resume runs it again (extract.failures)
     )
     return status
 
@@ -108,11 +106,11 @@ class VideoRun:
 
     def read(self) -> None:
         """Decode the video batch by batch and take its faces; raises for a bad video."""
-        from dfprep.decode import open_sampled  # imported here: workers import only what they run
+        from dfprep.decode import DecodeError, open_sampled  # workers import only what they run
 
         row, cfg = self.row, self.cfg
         if not os.path.exists(row["path"]):
-            raise InputError(f"file not found: {row['path']}")
+            raise DecodeError(row["path"], "file not found", transient=True)
         self.chooser.prepare(self.check_time)
         with open_sampled(
             row["path"],
@@ -138,7 +136,7 @@ class VideoRun:
             self.status["frames_sampled"] = self.sampled
             self.status["strategy"] = info.strategy  # final only now: a failed seek falls back
             if info.errors:
-                self.status["error"] = f"warning: {info.errors} undecodable packet(s) skipped"
+                self.warn(f"{info.errors} undecodable packet(s) skipped")
 
     def _started(self, info) -> None:
         self.status.update(
@@ -147,8 +145,33 @@ class VideoRun:
             width=int(info.width),
             height=int(info.height),
         )
+        self._check_segments(float(info.duration or 0.0))
         self.chooser.start(info)
         self.status["pairing"] = self.chooser.label
+
+    def _check_segments(self, duration: float) -> None:
+        """A fake's segments against the video's length, first known here: a segment that starts
+        at or after the end would label every crop real. All of them: the video fails (the row
+        does not fit the file); some: a warning naming them. Never silent relabelling."""
+        segs = self.row.get("fake_segments") or []
+        if int(self.row["label"]) != 1 or not segs or duration <= 0:
+            return
+        beyond = [s for s in segs if s["start"] >= duration]
+        if not beyond:
+            return
+        what = ", ".join(f"{s['start']:g}-{s['end']:g} s" for s in beyond)
+        msg = (
+            f"video {self.row['video_id']!r}: fake_segments {what} start at or after the video's end "
+            f"({duration:.2f} s)"
+        )
+        if len(beyond) == len(segs):
+            raise InputError(f"{msg}: no crop would be fake; fix the manifest row")
+        self.warn(f"{msg}: those segments label no crop")
+
+    def warn(self, text: str) -> None:
+        """Add a warning to the status row's reason (an ok video keeps its status)."""
+        st = self.status
+        st["error"] = f"{st['error']}; {text}" if st["error"] else f"warning: {text}"
 
     def detect(self, batch: list) -> list[list]:
         """The faces of each frame of BATCH: the detector's, unless none is needed."""
@@ -215,9 +238,15 @@ class VideoRun:
         )
         st["flags"] = MULTI_FACE_FAKE if suspect else ""
 
-    def failed(self, why: str) -> VideoResult:
-        """The video failed with WHY (its crops are lost); an original's fakes fall back."""
-        self.status.update(status="failed", error=why, frames_with_face=self._frames_with_face())
+    def failed(self, why: str, transient: bool = False) -> VideoResult:
+        """The video failed with WHY (its crops are lost); an original's fakes fall back.
+        TRANSIENT: the failure can pass, a resume runs it again."""
+        self.status.update(
+            status="failed",
+            error=why,
+            frames_with_face=self._frames_with_face(),
+            transient=transient,
+        )
         self._faces()
         self.chooser.failed(f"original failed: {why}")
         return VideoResult(self.status, [], reference=self.chooser.reference)
@@ -233,8 +262,8 @@ class VideoRun:
         st["pairing"] = self.chooser.label
         self._faces()
         if self.chooser.unmatched and not st["error"]:
-            st["error"] = (
-                f"warning: {self.chooser.unmatched} sampled frame(s) without the original's "
+            self.warn(
+                f"{self.chooser.unmatched} sampled frame(s) without the original's "
                 "counterpart gave no crop"
             )
         st["crops"] = len(self.samples)
@@ -270,7 +299,7 @@ def process_video(
     except ConfigError:  # the parameters, not the video: the shard job fails and is never complete
         raise
     except Exception as e:  # a bad video is a status row, not a failed shard
-        return video.failed(one_line(e))
+        return video.failed(one_line(e), is_transient(e))
     return video.result()
 
 

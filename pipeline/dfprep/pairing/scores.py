@@ -139,13 +139,19 @@ class Reference:
 
 
 def alignment_problem(
-    fps: float, duration: float, ref: Reference, fps_tol: float, duration_tol: float
+    fps: float,
+    duration: float,
+    ref: Reference,
+    fps_tol: float,
+    duration_tol: float,
+    whose: str = "the original's",
 ) -> str:
-    """Why a fake (FPS, DURATION) cannot be compared frame by frame with REF ("" = it can)."""
+    """Why a fake (FPS, DURATION) cannot be compared frame by frame with REF ("" = it can);
+    WHOSE names REF in the reason (the original's, or the mask's)."""
     if abs(fps - ref.fps) > fps_tol:
-        return f"frame rate {fps:.3f} vs the original's {ref.fps:.3f}"
+        return f"frame rate {fps:.3f} vs {whose} {ref.fps:.3f}"
     if abs(duration - ref.duration) > duration_tol:
-        return f"duration {duration:.2f} s vs the original's {ref.duration:.2f} s"
+        return f"duration {duration:.2f} s vs {whose} {ref.duration:.2f} s"
     return ""
 
 

@@ -139,7 +139,7 @@ class PairSource:
         tol = (self.pc.fps_tolerance, self.pc.duration_tolerance)
         if self.source == "mask":
             mref = Reference("mask", fps=self.mask_info[0], duration=self.mask_info[1])
-            why = alignment_problem(fps, duration, mref, *tol)
+            why = alignment_problem(fps, duration, mref, *tol, whose="the mask's")
             if why:
                 self.fall_back(f"mask: {why}")
                 return

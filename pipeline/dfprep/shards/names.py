@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dfprep.core.atomic import remove_tmp
 from dfprep.core.errors import InputError
+from dfprep.core.files import NotRegular, read_regular_text
 
 __all__ = [
     "SUFFIXES",
@@ -80,8 +81,8 @@ class ShardFiles:
 
     def read_stats(self) -> dict | None:
         try:
-            return json.loads(self.stats.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            return json.loads(read_regular_text(self.stats))
+        except (FileNotFoundError, NotRegular, UnicodeDecodeError, json.JSONDecodeError):
             return None
 
     def is_complete(self, params_hash: str) -> bool:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular, read_regular_text
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, LATER_COLUMNS, VIDEO_STATUS_SCHEMA
 from dfprep.shards.names import ShardFiles, find_shards
 
@@ -53,11 +54,13 @@ def read_table(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
     """COLUMNS of a Parquet table, cast to SCHEMA's types; an InputError naming PATH otherwise.
     Columns added later (`schema.LATER_COLUMNS`) that an older table lacks are nulls."""
     try:
-        names = pq.read_schema(path).names
-        missing = [c for c in columns if c not in names and c not in LATER_COLUMNS]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-        table = pq.read_table(path, columns=[c for c in columns if c in names])
+        with open_regular(path) as f:
+            pf = pq.ParquetFile(f)
+            names = pf.schema_arrow.names
+            missing = [c for c in columns if c not in names and c not in LATER_COLUMNS]
+            if missing:
+                raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+            table = pf.read(columns=[c for c in columns if c in names])
     except (OSError, pa.ArrowException) as e:
         raise InputError(f"{path}: not a readable Parquet file ({e})") from None
     for c in columns:
@@ -86,7 +89,7 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
     out = []
     for files in complete:
         try:
-            params_hash = str(json.loads(files.stats.read_text()).get("params_hash", ""))
+            params_hash = str(json.loads(read_regular_text(files.stats)).get("params_hash", ""))
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"{files.stats}: not a readable stats file ({e})") from None
         index = read_table(files.index, INDEX_COLUMNS, CROP_INDEX_SCHEMA)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from dfprep.core.errors import InputError
+from dfprep.core.files import open_regular
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -84,7 +85,7 @@ def count_samples(path: str) -> int:
         return False
 
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             for _ in iter_samples(f, path, count):
                 pass
     except OSError as e:
@@ -96,7 +97,7 @@ def read_members(path: str, keys: set[str], ext: str) -> dict[str, bytes]:
     """Random access: one member per wanted key, seeking over everything else (headers only)."""
     found: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        with open_regular(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
             for info in tar:
                 check_member(info, path)
                 k, e = split_name(info.name)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,8 +34,10 @@ import numpy as np
 
 from dfprep.adapters.ffpp import METHOD_CATEGORY
 from dfprep.config import MAX_ORIGINALS, SynthConfig
-from dfprep.core.errors import ConfigError, InputError
+from dfprep.core.errors import ConfigError
+from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
+from dfprep.core.owned import replacing
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
 from dfprep.synth.group import SCENARIOS, build_group, film_group, with_face
@@ -57,8 +58,8 @@ ORIGINALS_DIR = "original_sequences/youtube/c23/videos"
 METHOD_DIR = "manipulated_sequences/{method}/c23/videos"
 MASK_DIR = "manipulated_sequences/{method}/masks/videos"  # as in FF++: not under a compression
 TRUTH = TRUTH_FILE  # every fake's manipulated face, frame by frame (dfprep.synth.truth)
-OWNED = ("original_sequences", "manipulated_sequences", "splits", TRUTH)
-MARKER = ".dfprep-synth.json"  # written last: the config used; lets a rerun replace the dataset
+MARKER = ".dfprep-synth.json"  # the config and every file written: lets a rerun replace the dataset
+OWNER = "sample dataset"
 DURATION_JITTER = 0.1
 FACE_FRAC = (0.30, 0.40)  # face box height / frame height
 
@@ -269,32 +270,6 @@ def truth_of(records: list[dict]) -> dict:
     }
 
 
-def _prepare_root(root: Path) -> None:
-    """Empty or new: fine. A previous sample dataset (marker file, nothing foreign): replaced.
-    Anything else, such as a real FF++ download, is refused and left untouched."""
-    if root.exists() and not root.is_dir():
-        raise InputError(f"synth: output root is not a directory: {root}")
-    output_dir(root, "synth: output root")
-    if not root.is_dir() or not any(root.iterdir()):
-        root.mkdir(parents=True, exist_ok=True)
-        return
-    if not (root / MARKER).is_file():
-        raise InputError(
-            f"synth: {root} is not empty and holds no sample dataset ({MARKER} missing)"
-        )
-    foreign = sorted(p.name for p in root.iterdir() if p.name not in (*OWNED, MARKER))
-    if foreign:
-        raise InputError(
-            f"synth: {root} holds files that are not the sample dataset's: {', '.join(foreign[:3])}"
-        )
-    (root / MARKER).unlink()
-    for name in OWNED:
-        if (root / name).is_dir():
-            shutil.rmtree(root / name)
-        elif (root / name).exists():
-            (root / name).unlink()
-
-
 def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     """Write the sample dataset under `root` and return a summary of what was written.
 
@@ -313,8 +288,33 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     multi, multi_splits = plan_multi(cfg)
     splits = {s: splits[s] + multi_splits[s] for s in splits}
     by_index = {s.index: s for s in (*specs, *multi)}
-    root = Path(root)
-    _prepare_root(root)
+    root = output_dir(root, "synth: output root")
+    made_with = {
+        k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"
+    }  # not in the bytes
+    with (
+        output_lock(root, "dfprep synth"),
+        replacing(root, MARKER, {"generator": "dfprep.synth", **made_with}, "synth", OWNER),
+    ):
+        records = _write(root, cfg, specs, multi, splits, by_index)
+    extra = [root / "splits" / f"{s}.json" for s in splits]
+    extra += [root / TRUTH, root / MARKER]
+    extra += sorted(root.glob(MASK_DIR.format(method="*") + "/*.mp4"))
+    return {
+        "root": str(root.resolve()),
+        "pairs": [list(p) for ps in splits.values() for p in ps],
+        "splits": {s: [list(p) for p in ps] for s, ps in splits.items()},
+        "videos": len(records),
+        "records": records,
+        "masks": sum(1 for p in extra if p.suffix == ".mp4"),
+        "files": len(records) + len(extra),
+        "bytes": sum(v["bytes"] for v in records) + sum(p.stat().st_size for p in extra),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def _write(root: Path, cfg: SynthConfig, specs, multi, splits, by_index) -> list[dict]:
+    """Film every video into ROOT and write the splits and the ground truth; the records."""
     base_faces()  # detect once, before the worker threads start
     jobs = sorted((*specs, *multi), key=lambda s: -s.size[0] * s.size[1] * s.seconds * float(s.fps))
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
@@ -331,23 +331,6 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
         records = sorted((v for f in futures for v in f.result()), key=lambda v: v["relpath"])
     (root / TRUTH).write_text(json.dumps(truth_of(records)))
     (root / "splits").mkdir(parents=True, exist_ok=True)
-    extra = [root / "splits" / f"{s}.json" for s in splits]
-    for path, pairs in zip(extra, splits.values(), strict=True):
-        path.write_text(json.dumps([list(p) for p in pairs]))
-    made_with = {
-        k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"
-    }  # not in the bytes
-    (root / MARKER).write_text(json.dumps({"generator": "dfprep.synth", **made_with}, indent=1))
-    extra += [root / TRUTH, root / MARKER]
-    extra += sorted(root.glob(MASK_DIR.format(method="*") + "/*.mp4"))
-    return {
-        "root": str(root.resolve()),
-        "pairs": [list(p) for ps in splits.values() for p in ps],
-        "splits": {s: [list(p) for p in ps] for s, ps in splits.items()},
-        "videos": len(records),
-        "records": records,
-        "masks": sum(1 for p in extra if p.suffix == ".mp4"),
-        "files": len(records) + len(extra),
-        "bytes": sum(v["bytes"] for v in records) + sum(p.stat().st_size for p in extra),
-        "elapsed_s": round(time.perf_counter() - started, 3),
-    }
+    for split, pairs in splits.items():
+        (root / "splits" / f"{split}.json").write_text(json.dumps([list(p) for p in pairs]))
+    return records

@@ -31,7 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dfprep.config import SynthConfig
-from dfprep.core.errors import InputError
+from dfprep.core.lock import output_lock
+from dfprep.core.outputs import output_dir
+from dfprep.core.owned import replacing
 from dfprep.synth.clip import render
 from dfprep.synth.faces import base_faces
 from dfprep.synth.layouts import (
@@ -58,7 +60,8 @@ DATASETS = (
     "dfeval2024",
     "itw",
 )
-MARKER = ".dfprep-synth-suite.json"
+MARKER = ".dfprep-synth-suite.json"  # the config and every file written (dfprep.core.owned)
+OWNER = "dataset miniatures"
 
 
 def plan_suite(cfg: SynthConfig) -> Plan:  # cfg: validated when it was made
@@ -73,28 +76,6 @@ def plan_suite(cfg: SynthConfig) -> Plan:  # cfg: validated when it was made
     plan_dfeval2024(p)
     plan_itw(p)
     return p
-
-
-def _prepare_root(root: Path) -> None:
-    """Empty or new, or an earlier suite (marker, nothing foreign): replaced. Anything else is refused."""
-    if root.exists() and not root.is_dir():
-        raise InputError(f"synth: output root is not a directory: {root}")
-    if not root.is_dir() or not any(root.iterdir()):
-        root.mkdir(parents=True, exist_ok=True)
-        return
-    if not (root / MARKER).is_file():
-        raise InputError(
-            f"synth: {root} is not empty and holds no dataset miniatures ({MARKER} missing)"
-        )
-    foreign = sorted(q.name for q in root.iterdir() if q.name not in (*DATASETS, MARKER))
-    if foreign:
-        raise InputError(
-            f"synth: {root} holds files that are not the miniatures': {', '.join(foreign[:3])}"
-        )
-    (root / MARKER).unlink()
-    for name in DATASETS:
-        if (root / name).exists():
-            shutil.rmtree(root / name)
 
 
 def _archive(root: Path, src: str, dst: str) -> None:
@@ -115,8 +96,26 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     cfg = cfg or SynthConfig()
     started = time.perf_counter()
     plan = plan_suite(cfg)
-    root = Path(root)
-    _prepare_root(root)
+    root = output_dir(root, "synth: output root")
+    made_with = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}
+    info = json.loads(json.dumps({"generator": "dfprep.synth.suite", **made_with}, default=list))
+    with output_lock(root, "dfprep synth"), replacing(root, MARKER, info, "synth", OWNER):
+        _write(root, cfg, plan)
+    nbytes = sum(q.stat().st_size for q in root.rglob("*") if q.is_file())
+    counts = Counter(r["dataset"] for r in plan.records)
+    return {
+        "root": str(root.resolve()),
+        "datasets": {d: str(root / d) for d in DATASETS},
+        "videos": len(plan.clips),
+        "per_dataset": dict(counts),
+        "records": plan.records,
+        "bytes": nbytes,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def _write(root: Path, cfg: SynthConfig, plan: Plan) -> None:
+    """Render every clip into ROOT and write the datasets' own files, copies and archives."""
     base_faces()  # detect once, before the threads start
     jobs = sorted(
         plan.clips, key=lambda dc: -dc[1].size[0] * dc[1].size[1] * dc[1].seconds * dc[1].fps
@@ -132,18 +131,3 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
         shutil.copyfile(root / src, root / dst)
     for src, dst in plan.archives:
         _archive(root, src, dst)
-    made_with = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}
-    (root / MARKER).write_text(
-        json.dumps({"generator": "dfprep.synth.suite", **made_with}, indent=1, default=list)
-    )
-    nbytes = sum(q.stat().st_size for q in root.rglob("*") if q.is_file())
-    counts = Counter(r["dataset"] for r in plan.records)
-    return {
-        "root": str(root.resolve()),
-        "datasets": {d: str(root / d) for d in DATASETS},
-        "videos": len(plan.clips),
-        "per_dataset": dict(counts),
-        "records": plan.records,
-        "bytes": nbytes,
-        "elapsed_s": round(time.perf_counter() - started, 3),
-    }

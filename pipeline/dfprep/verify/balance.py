@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dfprep.balance.select import BALANCED_SPLITS
-from dfprep.core.errors import first_line
+from dfprep.core.errors import InputError, first_line
+from dfprep.core.files import open_regular
 from dfprep.verify.common import Sample, VerifyReport, first, read_json, read_tar, tmp_notes
 
 SELECTION_COLUMNS = ["key", "split", "label", "out_shard", "out_pos"]
@@ -101,7 +102,11 @@ def _verify_selection(
             report.problem(f"{path}: missing")
         return
     try:
-        sel = pq.read_table(path, columns=SELECTION_COLUMNS).to_pylist()
+        with open_regular(path) as f:
+            sel = pq.read_table(f, columns=SELECTION_COLUMNS).to_pylist()
+    except InputError as e:
+        report.problem(str(e))
+        return
     except (OSError, pa.ArrowException) as e:
         report.problem(f"{path}: not a readable selection table ({first_line(e)})")
         return

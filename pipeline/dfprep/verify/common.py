@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from dfprep.core.atomic import TMP_MARK
 from dfprep.core.errors import InputError, first_line
+from dfprep.core.files import open_regular, read_regular_text
 from dfprep.schema import LATER_COLUMNS
 from dfprep.shards import check_sample, iter_samples
 
@@ -54,7 +55,7 @@ def read_tar(path: Path, report: VerifyReport) -> list[tuple[str, Sample]] | Non
     """Every sample of a WebDataset tar, checked member by member; None if it cannot be read."""
     out: list[tuple[str, Sample]] = []
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             for key, members in iter_samples(f, str(path)):
                 out.append((key, sample_record(path, key, members, report)))
     except InputError as e:
@@ -77,7 +78,11 @@ def sample_record(path: Path, key: str, members: dict[str, bytes], report: Verif
 
 def read_parquet(path: Path, schema: pa.Schema, report: VerifyReport) -> pa.Table | None:
     try:
-        t = pq.read_table(path)
+        with open_regular(path) as f:
+            t = pq.read_table(f)
+    except InputError as e:
+        report.problem(str(e))
+        return None
     except (OSError, pa.ArrowException) as e:
         report.problem(f"{path}: not a readable Parquet file ({first_line(e)})")
         return None
@@ -90,7 +95,10 @@ def read_parquet(path: Path, schema: pa.Schema, report: VerifyReport) -> pa.Tabl
 
 def read_json(path: Path, report: VerifyReport) -> object | None:
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_regular_text(path))
+    except InputError as e:
+        report.problem(str(e))
+        return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         report.problem(f"{path}: not a readable JSON file ({e})")
         return None
