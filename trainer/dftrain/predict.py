@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError
-from dfprep.core.media import VIDEO_EXTS
+from dfprep.core.media import VIDEO_EXTS, in_mask_folder
 from dfprep.extract import VideoResult, process_video, resolve_threads
 from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
@@ -45,8 +45,9 @@ class VideoPrediction:
         return dataclasses.asdict(self)
 
 
-def find_videos(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given (whatever their extension), folders searched recursively for video files.
+def find_videos(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
+    """Files as given (whatever their extension), folders searched recursively for video files,
+    leaving out the publishers' mask videos (FF++'s `masks/videos`; appended to `skipped`).
 
     A path that does not exist is kept: it becomes an `unreadable` row, like any bad video."""
     out: list[Path] = []
@@ -55,6 +56,10 @@ def find_videos(paths: Iterable[str | Path]) -> list[Path]:
             found = sorted(
                 f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS
             )
+            masks = {f for f in found if in_mask_folder(f.relative_to(p))}
+            found = [f for f in found if f not in masks]
+            if skipped is not None:
+                skipped += sorted(masks)
             if not found:
                 raise InputError(
                     f"{p}: no video file in this folder ({', '.join(sorted(VIDEO_EXTS))})"

@@ -3,7 +3,8 @@
 A `DfprepError` becomes one red line on stderr, `error: <message>`, and the exit status of its
 class (`DfprepError.exit_code`: 2 for bad input or parameters, 3 for a diverged training run; see
 `dfprep.core.errors`), never a traceback. The message is escaped for rich markup, so a path such as
-`ffpp [v2].parquet` prints as it is.
+`ffpp [v2].parquet` prints as it is. `console` (stderr) and `stdout` fit a terminal and never wrap
+what goes to a log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ from dfprep.core.errors import DfprepError, first_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True)
+WIDE = 10_000  # the width of a console that is not a terminal: tables at their natural width
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that fits a terminal, and never wraps what goes to a log, a pipe or a file (rich
+    would hard-wrap it at 80 columns, splitting every row of a Markdown table)."""
+    c = Console(stderr=stderr)
+    return c if c.is_terminal else Console(stderr=stderr, width=WIDE, soft_wrap=True)
+
+
+console = make_console(stderr=True)  # messages, progress, errors
+stdout = make_console()  # results: tables, reports
 
 
 def message(e: BaseException) -> str:

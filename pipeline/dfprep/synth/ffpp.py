@@ -37,6 +37,7 @@ from dfprep.adapters.ffpp import METHOD_CATEGORY
 from dfprep.config import MAX_ORIGINALS, SynthConfig
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.core.outputs import output_dir
+from dfprep.core.progress import Count, track_futures
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
 from dfprep.synth.group import SCENARIOS, build_group, film_group, with_face
@@ -295,7 +296,9 @@ def _prepare_root(root: Path) -> None:
             (root / name).unlink()
 
 
-def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
+def synth_ffpp(
+    root: str | Path, cfg: SynthConfig | None = None, progress: Count | None = None
+) -> dict:
     """Write the sample dataset under `root` and return a summary of what was written.
 
     The summary holds `root`, `pairs`, `splits`, `videos` (how many), `records` (one dict per
@@ -328,6 +331,7 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
             )
             for s in jobs
         ]
+        track_futures(futures, progress)
         records = sorted((v for f in futures for v in f.result()), key=lambda v: v["relpath"])
     (root / TRUTH).write_text(json.dumps(truth_of(records)))
     (root / "splits").mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from dfprep.config import SynthConfig
 from dfprep.core.errors import InputError
+from dfprep.core.progress import Count, track_futures
 from dfprep.synth.clip import render
 from dfprep.synth.faces import base_faces
 from dfprep.synth.layouts import (
@@ -110,8 +111,11 @@ def _archive(root: Path, src: str, dst: str) -> None:
                 tar.addfile(info)
 
 
-def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
-    """Write the nine miniatures under `root`; returns a summary (records: one per labelled video)."""
+def synth_suite(
+    root: str | Path, cfg: SynthConfig | None = None, progress: Count | None = None
+) -> dict:
+    """Write the nine miniatures under `root`; returns a summary (records: one per labelled video).
+    `progress(done, total)` counts the videos rendered."""
     cfg = cfg or SynthConfig()
     started = time.perf_counter()
     plan = plan_suite(cfg)
@@ -122,7 +126,9 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
         plan.clips, key=lambda dc: -dc[1].size[0] * dc[1].size[1] * dc[1].seconds * dc[1].fps
     )
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
-        for f in [pool.submit(render, root / ds, clip) for ds, clip in jobs]:
+        futures = [pool.submit(render, root / ds, clip) for ds, clip in jobs]
+        track_futures(futures, progress)
+        for f in futures:
             f.result()
     for rel, text in plan.files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
