@@ -358,15 +358,18 @@ def compare(
 def summary(
     dirs: list[Path] = typer.Argument(..., help="`dftrain eval` output directories."),
     out: Path = typer.Option(..., "--out", "-o", help="The summary JSON (DVC metrics) to write."),
+    keyed: bool = typer.Option(
+        False, "--keyed", help="One entry per directory name, even for a single directory."
+    ),
 ) -> None:
     """The numbers to compare runs by: video AUC / bACC per scenario, val loss, epochs, wall time
-    (one eval directory: flat; several: one entry per directory name)."""
+    (one eval directory: flat; several, or --keyed: one entry per directory name)."""
     import json
 
     from dftrain.summary import summarise
 
     output_file(out, "--out")
-    data = summarise(dirs)
+    data = summarise(dirs, keyed)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out}")

@@ -68,11 +68,11 @@ def summary(eval_dir: str | Path) -> dict[str, Any]:
     return out
 
 
-def summarise(eval_dirs: list[str | Path]) -> dict[str, Any]:
-    """One evaluation: its summary; several: {directory name: summary}."""
+def summarise(eval_dirs: list[str | Path], keyed: bool = False) -> dict[str, Any]:
+    """One evaluation: its summary; several, or `keyed`: {directory name: summary}."""
     if not eval_dirs:
         raise InputError("no eval directory given")
-    if len(eval_dirs) == 1:
+    if len(eval_dirs) == 1 and not keyed:
         return summary(eval_dirs[0])
     names = [Path(d).name for d in eval_dirs]
     if len(set(names)) != len(names):
