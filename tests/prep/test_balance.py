@@ -71,11 +71,13 @@ def write_extract(
     payload=None,
     incomplete: tuple[int, ...] = (),
 ) -> Path:
-    """An extract output directory as `dfprep extract` writes it (tar, index, videos, stats)."""
+    """An extract output directory as `dfprep extract` writes it (tars in shards/; index, videos,
+    stats in meta/)."""
     import webdataset as wds
 
-    shards = root / "shards"
+    shards, tables = root / "shards", root / "meta"
     shards.mkdir(parents=True, exist_ok=True)
+    tables.mkdir(parents=True, exist_ok=True)
     videos = sorted(videos, key=lambda v: v["video_id"])
     for j in range(0, len(videos), per_shard):
         name = f"{prefix}-{j // per_shard:06d}"
@@ -129,14 +131,14 @@ def write_extract(
                 )
         pq.write_table(
             pa.Table.from_pylist(index_rows, schema=CROP_INDEX_SCHEMA),
-            shards / f"{name}.index.parquet",
+            tables / f"{name}.index.parquet",
         )
         pq.write_table(
             pa.Table.from_pylist(video_rows, schema=VIDEO_STATUS_SCHEMA),
-            shards / f"{name}.videos.parquet",
+            tables / f"{name}.videos.parquet",
         )
         if j // per_shard not in incomplete:
-            (shards / f"{name}.stats.json").write_text(
+            (tables / f"{name}.stats.json").write_text(
                 json.dumps({"shard": name, "params_hash": "abc"})
             )
     return root
@@ -386,9 +388,7 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     sizes = json.loads((out / "sizes.json").read_text())
     assert sizes == res.sizes and set(sizes) == {"train", "val"}
     # the skipped shard (no stats file) contributes nothing
-    skipped = pq.read_table(pool_dirs[0] / "shards" / "pool-000001.index.parquet")[
-        "key"
-    ].to_pylist()
+    skipped = pq.read_table(pool_dirs[0] / "meta" / "pool-000001.index.parquet")["key"].to_pylist()
     assert not set(skipped) & set(sel["key"].to_pylist())
     assert any(
         "1 incomplete extract shard(s) skipped" in n and "pool-000001.tar" in n for n in res.notes
@@ -524,7 +524,7 @@ def test_keys_longer_than_ustar_allows_round_trip():
 
 def test_mislabelled_sample_is_refused(tmp_path):
     d = write_extract(tmp_path / "e", [vid("r", label=0, crops=3), vid("f", crops=3)])
-    idx = d / "shards" / "pool-000000.index.parquet"
+    idx = d / "meta" / "pool-000000.index.parquet"
     t = pq.read_table(idx)
     labels = t["label"].to_pylist()
     labels[0] = 1 - labels[0]
@@ -537,7 +537,7 @@ def test_mislabelled_sample_is_refused(tmp_path):
 
 def test_crop_missing_from_tar_is_refused(tmp_path):
     d = write_extract(tmp_path / "e", [vid("r", label=0, crops=2), vid("f", crops=3)])
-    idx = d / "shards" / "pool-000000.index.parquet"
+    idx = d / "meta" / "pool-000000.index.parquet"
     t = pq.read_table(idx)
     extra = t.slice(len(t) - 1, 1).set_column(
         0, "key", pa.array(["r_s00099_0"])

@@ -171,7 +171,7 @@ def scenes(tmp_path_factory) -> dict:
 def _index(out: Path) -> list[dict]:
     return [
         r
-        for f in sorted((out / "shards").glob("*.index.parquet"))
+        for f in sorted((out / "meta").glob("*.index.parquet"))
         for r in pq.read_table(f).to_pylist()
     ]
 
@@ -179,7 +179,7 @@ def _index(out: Path) -> list[dict]:
 def _videos(out: Path) -> dict[str, dict]:
     return {
         r["video_id"]: r
-        for f in sorted((out / "shards").glob("*.videos.parquet"))
+        for f in sorted((out / "meta").glob("*.videos.parquet"))
         for r in pq.read_table(f).to_pylist()
     }
 
@@ -338,7 +338,7 @@ def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
 
     old = tmp_path / "old"
     shutil.copytree(runs["off"][1], old)
-    for f in (old / "shards").glob("*.parquet"):
+    for f in (old / "meta").glob("*.parquet"):
         t = pq.read_table(f)
         keep = [
             c

@@ -59,7 +59,7 @@ def manifest(root: Path, rels: list[str], out: Path, dataset: str = "r") -> Path
 
 
 def status_rows(out: Path) -> dict[str, dict]:
-    rows = pq.read_table(sorted((out / "shards").glob("*.videos.parquet"))).to_pylist()
+    rows = pq.read_table(sorted((out / "meta").glob("*.videos.parquet"))).to_pylist()
     return {r["path"]: r for r in rows}
 
 
@@ -457,7 +457,7 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_shards(work, referen
         proc.communicate()
         if proc.returncode == 0:
             break
-        complete.append(len(list((out / "shards").glob("*.stats.json"))))
+        complete.append(len(list((out / "meta").glob("*.stats.json"))))
         report = verify_output(out)  # what is there is consistent; leftovers are only notes
         assert report.ok, report.problems
         assert not verify_output(out, [work]).ok or complete[-1] == 4

@@ -429,7 +429,7 @@ def test_a_text_file_is_not_a_video(tmp_path):
     (v / "a.txt").write_text("not a video\n" * 100)
     m = _manifest(v, ["a.txt"], tmp_path / "m.parquet")
     s = run_extract([m], tmp_path / "o", INLINE)
-    status = pq.read_table(next((tmp_path / "o/shards").glob("*.videos.parquet"))).to_pylist()
+    status = pq.read_table(next((tmp_path / "o/meta").glob("*.videos.parquet"))).to_pylist()
     assert s.failed == 1 and "a text file, not a video" in status[0]["error"]
 
 

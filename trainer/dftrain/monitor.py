@@ -54,8 +54,9 @@ class Monitor:
             "steps",
             mode=progress,
             detail=lambda f: (
-                f"epoch {f['epoch']:.2f} · loss {f['loss']:.4f} · lr {f['lr']:.2e} · "
-                f"{f['ips']:.1f} img/s"
+                f"epoch {f['epoch']:.2f} · loss "
+                + (f"{f['loss']:.4f}" if math.isfinite(f["loss"]) else "-")
+                + f" · lr {f['lr']:.2e} · {f['ips']:.1f} img/s"
             ),
         )
         self.bar.start(total_steps - done_steps, epoch=0.0, loss=math.nan, lr=0.0, ips=0.0)

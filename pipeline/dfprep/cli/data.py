@@ -15,7 +15,7 @@ from dfprep.cli._shared import (
     params_from,
 )
 from dfprep.config import replace
-from dfprep.core.cli import console, esc, handle_errors, stdout
+from dfprep.core.cli import console, esc, handle_errors, log_handler, stdout
 from dfprep.core.errors import DfprepError
 from dfprep.core.progress import PROGRESS_HELP
 
@@ -156,8 +156,6 @@ def manifest(
     """Turn a dataset root into a video manifest (Parquet, one row per video)."""
     import logging
 
-    from rich.logging import RichHandler
-
     from dfprep.adapters import AdapterOptions
     from dfprep.catalogue import load_catalogue
     from dfprep.core.outputs import output_file
@@ -167,7 +165,7 @@ def manifest(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+        handlers=[log_handler()],
     )
     cat = load_catalogue(catalogue)
     entry = cat.get(dataset)

@@ -79,6 +79,11 @@ def extract(
         summary = run_extract(
             manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan
         )
+    if summary.migrated:
+        console.print(
+            f"moved {summary.migrated} shard table(s) from shards/ to meta/ (the tars alone in "
+            "shards/, as WebDataset clients read them)", highlight=False,
+        )  # fmt: skip
     stdout.print(summary_table(summary))
     if metrics:
         import json

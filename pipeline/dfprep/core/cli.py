@@ -10,6 +10,8 @@ what goes to a log.
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,6 +35,18 @@ def make_console(stderr: bool = False) -> Console:
 
 console = make_console(stderr=True)  # messages, progress, errors
 stdout = make_console()  # results: tables, reports
+
+
+def log_handler() -> logging.Handler:
+    """Where a command's log records go: rich's handler on a terminal, plain `LEVEL message`
+    lines on stderr anywhere else (rich's would pad every line to the console's width)."""
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        return RichHandler(console=console, show_time=False, show_path=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return handler
 
 
 def message(e: BaseException) -> str:

@@ -2,8 +2,10 @@
 
 On a terminal a live rich bar; anywhere else (a redirected log, `dvc repro`'s output, CI) a plain
 line every few seconds with done/total, rate, elapsed time and ETA, and a last line when the work
-ends, so a log shows that a ten-minute stage is alive and how long it has left. `mode="off"` (the
-commands' `--no-progress`) shows nothing at all. Thread-safe: Dask reports from its own thread.
+ends, so a log shows that a ten-minute stage is alive and how long it has left: every EVERY
+seconds for the first minute, then less often (a tenth of the time elapsed, at most a minute
+apart), whether or not a unit of work ended in between. `mode="off"` (the commands'
+`--no-progress`) shows nothing at all. Thread-safe: Dask reports from its own thread.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ __all__ = [
 ]
 
 Count = Callable[[int, int], None]  # how a library function reports: count(done, total)
-EVERY = 5.0  # seconds between two lines in a log
+EVERY = 5.0  # seconds between two lines in a log, at first
+LONGEST = 60.0  # ... and at most, however long the work
 PROGRESS_HELP = (
     "Progress: a bar on a terminal, a line every few seconds in a log; --no-progress: none."
 )
@@ -131,6 +134,8 @@ class Reporter:
         self._task = None
         self._transient = transient
         self._closed = False
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     # -- the numbers ------------------------------------------------------------------------
     def detail_text(self) -> str:
@@ -142,6 +147,10 @@ class Reporter:
     def rate(self) -> float:
         t = self.elapsed()
         return self.done / t if t > 0 else 0.0
+
+    def interval(self) -> float:
+        """Seconds between two lines in a log now (see the module's docstring)."""
+        return min(LONGEST, max(self.every, self.elapsed() / 10))
 
     def eta(self) -> float | None:
         rate = self.rate()
@@ -192,7 +201,25 @@ class Reporter:
                     self._bar.reset(self._task, total=total, completed=0)
             elif self.mode == "lines":
                 self._print(self.line())
+                if self._beat is None or not self._beat.is_alive():
+                    self._stop.clear()
+                    self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+                    self._beat.start()
         return self
+
+    def _heartbeat(self) -> None:
+        """A line when none came for an interval (long units of work: a 4K video, an epoch)."""
+        while not self._stop.wait(min(1.0, self.every)):
+            self._tick()
+
+    def _tick(self) -> None:
+        with self._lock:
+            if self._closed or self._t0 is None:
+                return
+            now = self._clock()
+            if now - self._last >= self.interval():
+                self._last = now
+                self._print(self.line())
 
     def advance(self, n: int = 1, **fields: Any) -> None:
         self.update(completed=self.done + n, **fields)
@@ -209,10 +236,7 @@ class Reporter:
             if self.mode == "bar" and self._bar is not None:
                 self._bar.update(self._task, completed=self.done, total=self.total)
             elif self.mode == "lines":
-                now = self._clock()
-                if now - self._last >= self.every:
-                    self._last = now
-                    self._print(self.line())
+                self._tick()
 
     def log(self, message: str) -> None:
         """A message among the progress (above the bar on a terminal)."""
@@ -225,11 +249,15 @@ class Reporter:
             if self._closed:
                 return
             self._closed = True
+            self._stop.set()
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = None
             elif self.mode == "lines" and self._t0 is not None:
                 self._print(self.line(final=True))
+            beat = self._beat
+        if beat is not None:
+            beat.join(timeout=5)
 
     def _print(self, text: str) -> None:
         self.console.print(escape(text), highlight=False, soft_wrap=True)

@@ -1,5 +1,6 @@
 """One extract run: plan the jobs, keep what is complete, run the rest (inline or on Dask), and
-summarise from the stats on disk, whatever happened (a failed job, Ctrl-C)."""
+summarise from the stats on disk, whatever happened (a failed job, Ctrl-C), with the dataset card
+and wids index other clients read (`dfprep.shards.card`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from dfprep.extract.dask_run import DaskRun
 from dfprep.extract.job import run_shard_job
 from dfprep.extract.plan import ShardJob, plan_jobs, prepare_out, resolve_threads
 from dfprep.extract.summary import ExtractSummary, summarize
+from dfprep.shards import migrate_layout
+from dfprep.shards.card import write_card
 
 __all__ = ["run_extract"]
 
@@ -51,8 +54,9 @@ def run_extract(
                 on_plan=on_plan,
             )
     jobs = plan_jobs([Path(m) for m in manifests], out, params.extract)
+    moved = migrate_layout(out)  # a first-layout output: its tables to meta/, then resumed
     pending, kept = prepare_out(jobs, out, overwrite)
-    summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept)
+    summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept, migrated=moved)
     if on_plan:
         on_plan(
             sum(len(j.videos) for j in jobs), sum(len(j.videos) for j in jobs if j not in pending)
@@ -70,6 +74,7 @@ def run_extract(
         finally:
             summary.seconds = round(time.time() - t0, 3)
             summarize(jobs, out, summary)
+            write_card(out)  # for the other clients: a dataset card, a wids index
     return summary
 
 

@@ -19,6 +19,7 @@ class ExtractSummary:
     out: str
     jobs: int = 0
     skipped: int = 0  # complete from an earlier run
+    migrated: int = 0  # tables moved from shards/ to meta/ (an output of the first layout)
     done: int = 0
     videos_run: int = 0  # videos processed by this run (excludes resumed shards)
     failed_jobs: list[tuple[str, str]] = field(default_factory=list)
