@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -15,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from dfprep.balance import run_balance, select_crops
 from dfprep.balance.select import class_budgets, spread, water_fill
+from dfprep.cli import app
 from dfprep.config import BalanceConfig, load_params
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA, CropRecord, SampleLabels, make_key
@@ -600,3 +603,35 @@ def test_memory_stays_flat_when_the_pool_grows_tenfold(tmp_path):
         peaks[scale] = peak_kb / 1024
     print(f"peak RSS: {peaks[1]:.0f} MB for 10 MB of crops, {peaks[10]:.0f} MB for 100 MB")
     assert peaks[10] - peaks[1] < 30  # holding the pool would add about 90 MB
+
+
+def _pool(root):
+    videos = [vid(f"r{i}", label=0, crops=4) for i in range(4)] + [vid(f"f{i}") for i in range(4)]
+    videos += [vid("vr", split="val", label=0), vid("vf", split="val")]
+    return write_extract(root, videos, per_shard=2)
+
+
+def test_balance_in_a_log_prints_its_phases_and_no_progress_prints_none(tmp_path):
+    pool = _pool(tmp_path / "x")
+    runner = CliRunner()
+    res = runner.invoke(app, ["balance", str(pool), "--out", str(tmp_path / "b"),
+                                     "--scheduler", "inline", "--min-shards", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert re.search(r"balance read: (\d+)/\1 source shards \(100%\)", res.stderr)
+    assert re.search(r"balance write: (\d+)/\1 shards \(100%\) .* done in", res.stderr)
+    res = runner.invoke(app, ["balance", str(pool), "--out", str(tmp_path / "c"),
+                                     "--scheduler", "inline", "--min-shards", "1", "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0 and "balance read" not in res.stderr
+
+
+def test_the_stats_table_of_balance_prints_whole_lines(tmp_path):
+    pool = _pool(tmp_path / "x")
+    res = CliRunner().invoke(app, ["balance", str(pool), "--out", str(tmp_path / "b"),
+                                          "--scheduler", "inline", "--min-shards", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "b" / "stats.md").read_text().splitlines()
+    table = [ln for ln in md if ln.startswith("|")]
+    assert table and max(map(len, table)) > 80  # a row wider than the old wrap
+    printed = res.stdout.splitlines()
+    assert all(ln in printed for ln in table)  # every row printed as one line
+    assert json.loads((tmp_path / "b" / "sizes.json").read_text())

@@ -9,20 +9,20 @@ from pathlib import Path
 import typer
 
 from dfprep.core.atomic import write_text
-from dfprep.core.cli import handle_errors, stdout
+from dfprep.core.cli import add_version, handle_errors, stdout
 from dfprep.core.errors import DfprepError
 from dfprep.core.outputs import output_file
 from dfprep.core.progress import PROGRESS_HELP
 from dfprep.core.system import available_cores
+from dftrain import __version__
 
-app = typer.Typer(
-    help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+add_version(
+    app,
+    "dftrain",
+    __version__,
+    "Train and evaluate deepfake detectors on dfprep shards (FSFM ViT-B/16 + triplet losses).",
 )
-
-
-@app.callback()
-def main() -> None:
-    """Deepfake detector training (FSFM ViT-B/16 + triplet losses)."""
 
 
 @app.command()

@@ -91,6 +91,23 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def add_version(app: typer.Typer, tool: str, version: str, help: str) -> None:
+    """`TOOL --version` on APP (the same option on both command lines); HELP: the app's help."""
+
+    def show(value: bool) -> None:
+        if value:
+            print(f"{tool} {version}")
+            raise typer.Exit()
+
+    @app.callback(help=help)
+    def main(
+        version: bool = typer.Option(
+            False, "--version", callback=show, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        pass
+
+
 def comma_list(text: str | None, words: Mapping[str, Any] | None = None) -> tuple | None:
     """A comma-separated option as a tuple for a config field: integers as int, `words` mapped
     ({"auto": -1}), anything else kept as text for the field's rule to refuse, naming the option;
