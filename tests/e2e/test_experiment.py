@@ -188,7 +188,8 @@ def test_dvc_repro_of_the_experiment_gives_table3_then_experiments_compare(tmp_p
     sh("git", "init", "-q", cwd=tmp_path)
     sh(sys.executable, "-m", "dvc", "init", "-q", cwd=tmp_path)
     sh(sys.executable, "-m", "dvc", "init", "-q", "--subdir")  # experiments/cut: its own project
-    sh("git", "add", ".dvc", "experiments/cut", cwd=tmp_path)
+    # the links to the code too: a queued experiment runs in a clone of what git holds
+    sh("git", "add", ".dvc", "experiments/cut", "pipeline", "trainer", "manifests", cwd=tmp_path)
     sh(
         "git",
         "-c",
@@ -242,6 +243,7 @@ def _compare_runs(exp: Path, sh) -> None:
         if not re.search(r"Queued|Running", dvc("queue", "status")):
             break
         time.sleep(2)
+    assert "Success" in dvc("queue", "status"), dvc("queue", "logs", "lr3")
     rows = {}
     for base in json.loads(dvc("exp", "show", "--json")):
         for r in [base, *(base.get("experiments") or [])]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,18 +63,13 @@ def test_a_second_manifest_of_the_same_name_never_deletes_the_first_ones_shards(
     _videos(v / "b", 1, seed=5)
     m2 = _manifest(v, ["b/0.mp4"], tmp_path / "d2" / "m.parquet", "two")
     out = tmp_path / "X"
-    res = _cli(
-        "extract",
-        m1,
-        "--out",
-        out,
-        "--scheduler",
-        "inline",
-        "--no-progress",
-        "--videos-per-shard",
-        "1",
-    )
+    res = _cli("extract", m1, "--out", out, "--scheduler", "inline", "--videos-per-shard", "1")
     assert res.exit_code == 0, res.output
+    # no terminal: the progress as lines in the log, the first at 0, the last with the time
+    assert "extract: 0/2 videos (0%)" in res.stderr
+    assert re.search(
+        r"extract: 2/2 videos \(100%\) .* done in \d+:\d\d · \d+ crops · 0 failed", res.stderr
+    )
     before = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
     assert len([n for n in before if n.endswith(".tar")]) == 2
     res = _cli("extract", m2, "--out", out, "--scheduler", "inline", "--no-progress")
