@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from dfprep.config import DetectConfig
+from dfprep.core.errors import ConfigError
 from dfprep.detectors.base import Face, Unpicklable, check_images, to_faces
 from dfprep.detectors.letterbox import Prepared, canvas_for, letterbox, prepare
 from dfprep.detectors.retinaface_mnet import decode_at
 from dfprep.detectors.retinaface_net import STRIDE, load_network, to_network_input
-from dfprep.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
 CANVAS_POLICIES = ("exact", "batch")  # or a fixed (w, h)
