@@ -17,8 +17,7 @@ from dfprep.extract.dask_run import DaskRun
 from dfprep.extract.job import run_shard_job
 from dfprep.extract.plan import ShardJob, plan_jobs, prepare_out, resolve_threads
 from dfprep.extract.summary import ExtractSummary, summarize
-from dfprep.shards import migrate_layout
-from dfprep.shards.card import write_card
+from dfprep.shards import migrate_layout, write_card
 
 __all__ = ["run_extract"]
 

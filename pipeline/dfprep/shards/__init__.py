@@ -8,10 +8,12 @@ and write it through the names below; it stands on `dfprep.core` and `dfprep.sch
 - `codec`: the bytes of one sample (`encode_sample`, `check_sample`, `parse_sample`, `decode_jpeg`).
 - `write`: a shard written under temporary names and published stats last (`ShardWriter`).
 - `read`: the Parquet tables of the complete shards (`read_extract_shards`, `read_dropped`).
+- `card`: what other clients read: a HuggingFace dataset card and a wids index (`write_card`).
 
 Callers outside the package import these names from `dfprep.shards`.
 """
 
+from dfprep.shards.card import write_card
 from dfprep.shards.codec import (
     SAMPLE_MEMBERS,
     Sample,
@@ -83,4 +85,5 @@ __all__ = [
     "shard_prefix",
     "split_name",
     "with_stats",
+    "write_card",
 ]
