@@ -96,7 +96,7 @@ def extracted(tmp_path_factory):
 
 
 def _index(extract, split="test"):
-    t = pq.read_table(sorted((extract / "shards").glob("*.index.parquet")))
+    t = pq.read_table(sorted((extract / "meta").glob("*.index.parquet")))
     return [r for r in t.to_pylist() if r["split"] == split]
 
 
@@ -230,7 +230,7 @@ def test_bad_data_is_named_not_skipped(extracted, checkpoint, tmp_path):
         evaluate(checkpoint, [f"={extracted}"], tmp_path / "o", CFG)
     broken = tmp_path / "partial"
     shutil.copytree(extracted, broken)
-    next((broken / "shards").glob("*.stats.json")).unlink()  # an interrupted extract
+    next((broken / "meta").glob("*.stats.json")).unlink()  # an interrupted extract
     res = CliRunner().invoke(
         app,
         [

@@ -44,10 +44,13 @@ def _samples(out: Path) -> dict[str, dict]:
 
 
 def _digests(out: Path) -> dict[str, str]:
+    """The bytes of every tar (shards/) and table (meta/: crop index, video table, dropped faces)."""
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((out / "shards").iterdir())
-        if p.suffix in (".tar", ".parquet")  # the crop index, video table, dropped faces
+        for d in (out / "shards", out / "meta")
+        if d.is_dir()
+        for p in sorted(d.iterdir())
+        if p.suffix in (".tar", ".parquet")
     }
 
 

@@ -70,12 +70,13 @@ def test_a_second_manifest_of_the_same_name_never_deletes_the_first_ones_shards(
     assert re.search(
         r"extract: 2/2 videos \(100%\) .* done in \d+:\d\d · \d+ crops · 0 failed", res.stderr
     )
-    before = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
+    before = {p.name: p.read_bytes() for d in ("shards", "meta") for p in (out / d).iterdir()}
     assert len([n for n in before if n.endswith(".tar")]) == 2
     res = _cli("extract", m2, "--out", out, "--scheduler", "inline", "--no-progress")
     line = _one_error_line(res)
     assert str(m1.resolve()) in line.replace("\n", "") and str(m2.resolve()) in line
-    assert {p.name: p.read_bytes() for p in (out / "shards").iterdir()} == before  # nothing touched
+    after = {p.name: p.read_bytes() for d in ("shards", "meta") for p in (out / d).iterdir()}
+    assert after == before  # nothing touched
     assert verify_output(out, [m1]).ok
     # the same manifest, reached by another path, is still itself: it resumes
     rel = os.path.relpath(m1, Path.cwd())
