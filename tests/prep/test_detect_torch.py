@@ -222,7 +222,7 @@ def test_the_torch_detector_is_never_pickled_and_keeps_the_thread_count():
 
 
 def test_the_detector_bench_runs_tiny_on_the_cpu(tmp_path, capsys):
-    from dfprep.detectors import bench
+    from dfprep.bench import detector as bench
 
     # the bench checks the GPU's faces against these tolerances
     assert (bench.BOX_TOL, bench.LANDMARK_TOL, bench.SCORE_TOL) == (
