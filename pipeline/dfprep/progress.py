@@ -1,4 +1,4 @@
-"""Rich progress and summary tables for the CLI (the library never prints)."""
+"""Extract's progress and summary table for the CLI (the library never prints)."""
 
 from __future__ import annotations
 
@@ -7,72 +7,45 @@ from collections import defaultdict
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
-
-class RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f} videos/s" if speed else "- videos/s", style="progress.data.speed")
+from dfprep.core.progress import Reporter
 
 
 class ExtractProgress:
-    """Counts per-video events from the workers; thread-safe (Dask calls back from its own thread)."""
+    """Counts per-video events from the workers and shows them (`dfprep.core.progress.Reporter`:
+    a bar on a terminal, a line every few seconds in a log); thread-safe (Dask calls back from its
+    own thread)."""
 
-    def __init__(self, console: Console | None = None, enabled: bool = True):
-        self.console = console or Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("[bold]extract"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("videos · {task.fields[crops]} crops · {task.fields[failed]} failed ·"),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not enabled,
-            refresh_per_second=4,
+    def __init__(self, console: Console | None = None, enabled: bool | str = True):
+        self.reporter = Reporter(
+            "extract",
+            "videos",
+            mode=enabled,
+            console=console,
+            detail=lambda f: f"{f['crops']:,} crops · {f['failed']:,} failed",
         )
-        self.task = self.progress.add_task("extract", total=None, crops=0, failed=0)
+        self.console = self.reporter.console
         self._lock = threading.Lock()
         self._seen: dict[str, int] = defaultdict(int)
         self.crops = 0
         self.failed = 0
-        self._started = False
 
     def __enter__(self) -> ExtractProgress:
-        return self  # the bar appears once the plan is known (bad input fails before that)
+        return self  # the count starts once the plan is known (bad input fails before that)
 
     def __exit__(self, *exc) -> None:
-        if self._started:
-            self.progress.stop()
+        self.reporter.close()
 
     def on_plan(self, total: int, done: int) -> None:
-        if not self._started:
-            self.progress.start()
-            self._started = True
-        self.progress.reset(self.task, total=total, completed=0, crops=0, failed=0)
         if done:
             # resumed shards are not re-timed: keep them out of the rate and the ETA
-            self.progress.update(self.task, total=total - done)
-            self.progress.console.print(f"resuming: {done} of {total} videos already extracted")
+            self.reporter.log(f"resuming: {done} of {total} videos already extracted")
+        self.reporter.start(total - done, crops=0, failed=0)
 
     def on_event(self, ev: dict) -> None:
         if "dashboard" in ev:  # once, when the Dask client is up
-            self.progress.console.print(
-                f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}", highlight=False
-            )
+            self.reporter.log(f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}")
             return
         if "retrying" in ev:  # once, before the work
             self.progress.console.print(
@@ -91,7 +64,7 @@ class ExtractProgress:
                 self.crops += int(ev.get("crops", 0))
                 self.failed += ev.get("status") == "failed"
                 advance = 1
-            self.progress.update(self.task, advance=advance, crops=self.crops, failed=self.failed)
+            self.reporter.advance(advance, crops=self.crops, failed=self.failed)
 
 
 def summary_table(s) -> Table:

@@ -96,7 +96,7 @@ def extracted(tmp_path_factory):
 
 
 def _index(extract, split="test"):
-    t = pq.read_table(sorted((extract / "shards").glob("*.index.parquet")))
+    t = pq.read_table(sorted((extract / "meta").glob("*.index.parquet")))
     return [r for r in t.to_pylist() if r["split"] == split]
 
 
@@ -186,14 +186,16 @@ def test_attribution_checkpoint_scores_the_summed_fake_classes(extracted, tmp_pa
 def test_cli_eval_then_compare(extracted, checkpoint, tmp_path):
     other = tiny_checkpoint(tmp_path / "b" / "checkpoints" / "best", seed=3)
     runner = CliRunner()
-    for ck, out in ((checkpoint, "e1"), (other, "e2")):
+    for ck, out, progress in ((checkpoint, "e1", "--progress"), (other, "e2", "--no-progress")):
         res = runner.invoke(
             app,
             ["eval", str(ck), "--data", f"ffpp={extracted}", "--out", str(tmp_path / out),
-             "--no-progress", "--workers", "0", "--device", "cpu"],
+             progress, "--workers", "0", "--device", "cpu"],
         )  # fmt: skip
         assert res.exit_code == 0, res.output
         assert "### Video-level ROC-AUC (%)" in res.stdout
+        # no terminal here: the crops scored as lines in the log, or nothing with --no-progress
+        assert ("crops (100%)" in res.stderr) == (progress == "--progress"), res.stderr
     res = runner.invoke(
         app,
         ["compare", str(tmp_path / "e1"), str(tmp_path / "e2"), "--out", str(tmp_path / "t.md")],
@@ -228,7 +230,7 @@ def test_bad_data_is_named_not_skipped(extracted, checkpoint, tmp_path):
         evaluate(checkpoint, [f"={extracted}"], tmp_path / "o", CFG)
     broken = tmp_path / "partial"
     shutil.copytree(extracted, broken)
-    next((broken / "shards").glob("*.stats.json")).unlink()  # an interrupted extract
+    next((broken / "meta").glob("*.stats.json")).unlink()  # an interrupted extract
     res = CliRunner().invoke(
         app,
         [

@@ -4,9 +4,11 @@ run end to end (cut down: two configurations, every dataset)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -158,6 +160,7 @@ def _link_repo(tmp: Path) -> Path:
     exp = tmp / "experiments" / "cut"
     exp.mkdir(parents=True)
     shutil.copy(REPO / "experiments" / "paper" / "dvc.yaml", exp / "dvc.yaml")
+    shutil.copy(REPO / "experiments" / "paper" / ".gitignore", exp / ".gitignore")
     params = yaml.safe_load((REPO / "experiments" / "mini" / "params.yaml").read_text())
     params["synth"].update(originals=4, seconds=2.0, sizes=["192x144"], rates=[5.0])
     params["configs"] = {k: params["configs"][k] for k in ("fsfm", "fsfm_ba")}  # two configurations
@@ -171,7 +174,10 @@ def _link_repo(tmp: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # a guard (the shared machine it was written on ran 6x over its cores)
-def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
+def test_dvc_repro_of_the_experiment_gives_table3_then_experiments_compare(tmp_path):
+    """`dvc repro` of the experiment (a DVC project of its own, as experiments/paper is), Table 3
+    for every dataset; then as a user compares runs: a committed baseline, `dvc exp run -S`, a
+    queued one, `dvc exp show`, `dvc params diff`, `dvc metrics diff`, `dvc exp apply`."""
     exp = _link_repo(tmp_path)
     env = {
         **os.environ,
@@ -187,14 +193,9 @@ def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
 
     sh("git", "init", "-q", cwd=tmp_path)
     sh(sys.executable, "-m", "dvc", "init", "-q", cwd=tmp_path)
-    sh(
-        "git",
-        "add",
-        ".dvc",
-        "experiments/cut/dvc.yaml",
-        "experiments/cut/params.yaml",
-        cwd=tmp_path,
-    )
+    sh(sys.executable, "-m", "dvc", "init", "-q", "--subdir")  # experiments/cut: its own project
+    # the links to the code too: a queued experiment runs in a clone of what git holds
+    sh("git", "add", ".dvc", "experiments/cut", "pipeline", "trainer", "manifests", cwd=tmp_path)
     sh(
         "git",
         "-c",
@@ -226,6 +227,53 @@ def test_dvc_repro_of_the_experiment_gives_table3_for_every_dataset(tmp_path):
     assert (exp / "results" / "table3.png").stat().st_size > 5000
     status = sh(sys.executable, "-m", "dvc", "status").stdout
     assert "changed" not in status  # everything up to date after one repro
+    _compare_runs(exp, sh)
+
+
+def _compare_runs(exp: Path, sh) -> None:
+    import json
+
+    def dvc(*args):
+        return sh(sys.executable, "-m", "dvc", *args).stdout
+
+    git = ("git", "-c", "user.name=test", "-c", "user.email=test@example.org")
+    sh("git", "add", "-A", ".")  # the results: git tracks them, .gitignore keeps the data out
+    staged = sh("git", "diff", "--cached", "--name-only", "--relative").stdout.split()
+    assert "results/summary.json" in staged and "runs/fsfm/dvclive/metrics.json" in staged
+    assert not [f for f in staged if f.startswith("data/") or f.endswith((".tar", ".safetensors"))]
+    sh(*git, "commit", "-qm", "baseline")
+    dvc("exp", "run", "-n", "lr2", "-S", "train.optim.lr=0.002", "train@fsfm")
+    dvc("exp", "run", "--queue", "-n", "lr3", "-S", "train.optim.lr=0.003", "train@fsfm")
+    dvc("queue", "start", "-j", "1")
+    for _ in range(240):  # the queue's worker runs it in a copy of the repository
+        if not re.search(r"Queued|Running", dvc("queue", "status")):
+            break
+        time.sleep(2)
+    assert "Success" in dvc("queue", "status"), dvc("queue", "logs", "lr3")
+    rows = {}
+    for base in json.loads(dvc("exp", "show", "--json")):
+        for r in [base, *(base.get("experiments") or [])]:
+            for rev in r.get("revs", [r]) if "revs" in r else [r]:
+                data = rev.get("data") or {}
+                rows[rev.get("name") or rev.get("rev")] = data
+    summary = rows["workspace"]  # the last run's files
+    baseline = next(v for k, v in rows.items() if k not in ("workspace", "lr2", "lr3"))
+
+    def metric(row, path, key):
+        return (row.get("metrics", {}).get(path, {}).get("data") or {}).get(key)
+
+    live = "runs/fsfm/dvclive/metrics.json"
+    assert metric(baseline, "results/summary.json", "fsfm")["ID"]["auc"] is not None
+    for name, lr in (("lr2", 0.002), ("lr3", 0.003)):  # both runs, with their own metrics
+        assert metric(rows[name], live, "lr/effective") == pytest.approx(lr), name
+        assert metric(rows[name], live, "best/val_loss") is not None, name
+    assert metric(summary, live, "lr/effective") == pytest.approx(0.002)
+    assert "train.optim.lr" in dvc("params", "diff")
+    assert "lr/effective" in dvc("metrics", "diff") and "failed" not in dvc("metrics", "diff")
+    sh("git", "checkout", "--", ".")  # back to the baseline's files ...
+    dvc("exp", "apply", "lr3")  # ... and an experiment's results come back with it
+    applied = json.loads((exp / live).read_text())
+    assert applied["lr/effective"] == pytest.approx(0.003)
 
 
 def test_the_shuffled_label_control_is_fixed_per_video_and_uniform():

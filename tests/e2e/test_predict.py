@@ -151,3 +151,32 @@ def test_cli_table_json_timeline_and_exit_status(videos, checkpoint, tmp_path):
     assert res.exit_code == 1 and "no face" in res.stdout
     res = runner.invoke(app, ["predict", str(tmp_path), str(videos / "noface.mp4")])
     assert res.exit_code == 2 and "not a dftrain checkpoint" in res.output
+
+
+def test_a_publishers_tree_is_scored_without_its_mask_folders_and_with_progress(
+    videos, checkpoint, tmp_path
+):
+    import shutil
+
+    from dfprep.core.media import in_mask_folder
+
+    tree = tmp_path / "FaceForensics++" / "manipulated_sequences" / "Deepfakes"
+    for folder in ("c23/videos", "masks/videos"):  # FF++'s layout: a fake and its mask video
+        (tree / folder).mkdir(parents=True)
+        shutil.copy(videos / "fake" / "face.mp4", tree / folder / "000_003.mp4")
+    assert in_mask_folder("Deepfakes/masks/videos/000_003.mp4")
+    assert not in_mask_folder("masks/000_003.mp4") and not in_mask_folder("videos/masks.mp4")
+    skipped: list = []
+    found = find_videos([tmp_path / "FaceForensics++"], skipped)
+    assert found == [tree / "c23/videos/000_003.mp4"]
+    assert skipped == [tree / "masks/videos/000_003.mp4"]
+
+    res = CliRunner().invoke(app, ["predict", str(checkpoint), str(tmp_path / "FaceForensics++")])
+    assert res.exit_code == 0, res.output  # the mask video is neither scored nor a "no face" row
+    assert "skipped 1 mask video(s) in 1 mask folder(s)" in res.stderr
+    assert "predict: 1/1 videos (100%)" in res.stderr  # no terminal here: progress as lines
+    assert "000_003.mp4" in res.stdout and "masks" not in res.stdout
+    res = CliRunner().invoke(
+        app, ["predict", str(checkpoint), str(tree / "c23/videos"), "--no-progress"]
+    )
+    assert res.exit_code == 0 and "predict:" not in res.stderr

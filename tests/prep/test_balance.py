@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -15,9 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 from dfprep.balance import run_balance, select_crops
 from dfprep.balance.select import class_budgets, spread, water_fill
+from dfprep.cli import app
 from dfprep.config import BalanceConfig, load_params
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import CROP_INDEX_SCHEMA, VIDEO_STATUS_SCHEMA, CropRecord, SampleLabels, make_key
@@ -71,11 +74,13 @@ def write_extract(
     payload=None,
     incomplete: tuple[int, ...] = (),
 ) -> Path:
-    """An extract output directory as `dfprep extract` writes it (tar, index, videos, stats)."""
+    """An extract output directory as `dfprep extract` writes it (tars in shards/; index, videos,
+    stats in meta/)."""
     import webdataset as wds
 
-    shards = root / "shards"
+    shards, tables = root / "shards", root / "meta"
     shards.mkdir(parents=True, exist_ok=True)
+    tables.mkdir(parents=True, exist_ok=True)
     videos = sorted(videos, key=lambda v: v["video_id"])
     for j in range(0, len(videos), per_shard):
         name = f"{prefix}-{j // per_shard:06d}"
@@ -129,14 +134,14 @@ def write_extract(
                 )
         pq.write_table(
             pa.Table.from_pylist(index_rows, schema=CROP_INDEX_SCHEMA),
-            shards / f"{name}.index.parquet",
+            tables / f"{name}.index.parquet",
         )
         pq.write_table(
             pa.Table.from_pylist(video_rows, schema=VIDEO_STATUS_SCHEMA),
-            shards / f"{name}.videos.parquet",
+            tables / f"{name}.videos.parquet",
         )
         if j // per_shard not in incomplete:
-            (shards / f"{name}.stats.json").write_text(
+            (tables / f"{name}.stats.json").write_text(
                 json.dumps({"shard": name, "params_hash": "abc"})
             )
     return root
@@ -386,9 +391,7 @@ def test_balance_end_to_end_loses_and_duplicates_nothing(pool_dirs, tmp_path):
     sizes = json.loads((out / "sizes.json").read_text())
     assert sizes == res.sizes and set(sizes) == {"train", "val"}
     # the skipped shard (no stats file) contributes nothing
-    skipped = pq.read_table(pool_dirs[0] / "shards" / "pool-000001.index.parquet")[
-        "key"
-    ].to_pylist()
+    skipped = pq.read_table(pool_dirs[0] / "meta" / "pool-000001.index.parquet")["key"].to_pylist()
     assert not set(skipped) & set(sel["key"].to_pylist())
     assert any(
         "1 incomplete extract shard(s) skipped" in n and "pool-000001.tar" in n for n in res.notes
@@ -524,7 +527,7 @@ def test_keys_longer_than_ustar_allows_round_trip():
 
 def test_mislabelled_sample_is_refused(tmp_path):
     d = write_extract(tmp_path / "e", [vid("r", label=0, crops=3), vid("f", crops=3)])
-    idx = d / "shards" / "pool-000000.index.parquet"
+    idx = d / "meta" / "pool-000000.index.parquet"
     t = pq.read_table(idx)
     labels = t["label"].to_pylist()
     labels[0] = 1 - labels[0]
@@ -537,7 +540,7 @@ def test_mislabelled_sample_is_refused(tmp_path):
 
 def test_crop_missing_from_tar_is_refused(tmp_path):
     d = write_extract(tmp_path / "e", [vid("r", label=0, crops=2), vid("f", crops=3)])
-    idx = d / "shards" / "pool-000000.index.parquet"
+    idx = d / "meta" / "pool-000000.index.parquet"
     t = pq.read_table(idx)
     extra = t.slice(len(t) - 1, 1).set_column(
         0, "key", pa.array(["r_s00099_0"])
@@ -600,3 +603,35 @@ def test_memory_stays_flat_when_the_pool_grows_tenfold(tmp_path):
         peaks[scale] = peak_kb / 1024
     print(f"peak RSS: {peaks[1]:.0f} MB for 10 MB of crops, {peaks[10]:.0f} MB for 100 MB")
     assert peaks[10] - peaks[1] < 30  # holding the pool would add about 90 MB
+
+
+def _pool(root):
+    videos = [vid(f"r{i}", label=0, crops=4) for i in range(4)] + [vid(f"f{i}") for i in range(4)]
+    videos += [vid("vr", split="val", label=0), vid("vf", split="val")]
+    return write_extract(root, videos, per_shard=2)
+
+
+def test_balance_in_a_log_prints_its_phases_and_no_progress_prints_none(tmp_path):
+    pool = _pool(tmp_path / "x")
+    runner = CliRunner()
+    res = runner.invoke(app, ["balance", str(pool), "--out", str(tmp_path / "b"),
+                                     "--scheduler", "inline", "--min-shards", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert re.search(r"balance read: (\d+)/\1 source shards \(100%\)", res.stderr)
+    assert re.search(r"balance write: (\d+)/\1 shards \(100%\) .* done in", res.stderr)
+    res = runner.invoke(app, ["balance", str(pool), "--out", str(tmp_path / "c"),
+                                     "--scheduler", "inline", "--min-shards", "1", "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0 and "balance read" not in res.stderr
+
+
+def test_the_stats_table_of_balance_prints_whole_lines(tmp_path):
+    pool = _pool(tmp_path / "x")
+    res = CliRunner().invoke(app, ["balance", str(pool), "--out", str(tmp_path / "b"),
+                                          "--scheduler", "inline", "--min-shards", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "b" / "stats.md").read_text().splitlines()
+    table = [ln for ln in md if ln.startswith("|")]
+    assert table and max(map(len, table)) > 80  # a row wider than the old wrap
+    printed = res.stdout.splitlines()
+    assert all(ln in printed for ln in table)  # every row printed as one line
+    assert json.loads((tmp_path / "b" / "sizes.json").read_text())

@@ -44,10 +44,13 @@ def _samples(out: Path) -> dict[str, dict]:
 
 
 def _digests(out: Path) -> dict[str, str]:
+    """The bytes of every tar (shards/) and table (meta/: crop index, video table, dropped faces)."""
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((out / "shards").iterdir())
-        if p.suffix in (".tar", ".parquet")  # the crop index, video table, dropped faces
+        for d in (out / "shards", out / "meta")
+        if d.is_dir()
+        for p in sorted(d.iterdir())
+        if p.suffix in (".tar", ".parquet")
     }
 
 
@@ -80,7 +83,7 @@ def test_one_crop_per_second(tmp_path, fps, seconds, expected):
     make_face_video(tmp_path / "v/a.mp4", fps=fps, size=(320, 240), seconds=seconds, seed=1)
     m = _manifest(tmp_path / "v", ["a.mp4"], tmp_path / "m.parquet")
     run_extract([m], tmp_path / "out", _params())
-    idx = pq.read_table(next((tmp_path / "out/shards").glob("*.index.parquet"))).to_pylist()
+    idx = pq.read_table(next((tmp_path / "out/meta").glob("*.index.parquet"))).to_pylist()
     assert [r["sample_index"] for r in idx] == list(range(expected))
     assert [round(r["time"]) for r in idx] == list(range(expected))
     assert all(r["time"] >= r["sample_index"] - 1e-6 for r in idx)
@@ -116,7 +119,7 @@ def test_bad_inputs_are_recorded_and_the_rest_of_the_shard_is_written(tmp_path):
     s = run_extract([m], tmp_path / "out", _params(videos_per_shard=len(names)))
     status = {
         r["video_id"].split("-", 1)[1]: r
-        for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()
+        for r in pq.read_table(next((tmp_path / "out/meta").glob("*.videos.parquet"))).to_pylist()
     }
     assert status["good1"]["status"] == status["good2"]["status"] == "ok"
     assert status["noface"]["status"] == "no_face" and status["noface"]["frames_sampled"] == 2
@@ -150,7 +153,7 @@ def test_same_inputs_give_byte_identical_shards_and_resume_skips(tmp_path):
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b") and a.jobs == 2
     again = run_extract([m], tmp_path / "a", p)
     assert (again.skipped, again.done) == (2, 0)
-    stats = next((tmp_path / "a/shards").glob("*-000000.stats.json"))
+    stats = next((tmp_path / "a/meta").glob("*-000000.stats.json"))
     before = stats.stat().st_mtime_ns
     redo = run_extract([m], tmp_path / "a", p, overwrite=True)
     assert (redo.skipped, redo.done) == (0, 2) and stats.stat().st_mtime_ns != before
@@ -198,7 +201,7 @@ def test_crop_label_follows_fake_segments():
 def test_sample_dataset_labels_reach_the_shards(sample_manifest, tmp_path):
     s = run_extract([sample_manifest], tmp_path / "out", _params(videos_per_shard=16))
     assert s.failed == 0 and s.ok >= 0.95 * s.videos
-    idx = pq.read_table(list((tmp_path / "out/shards").glob("*.index.parquet"))).to_pylist()
+    idx = pq.read_table(list((tmp_path / "out/meta").glob("*.index.parquet"))).to_pylist()
     man = {r["video_id"]: r for r in pq.read_table(sample_manifest).to_pylist()}
     for r in idx:
         src = man[r["video_id"]]
@@ -244,12 +247,12 @@ def test_frame_folders_of_face_crops_go_through_extract(tmp_path):
     s = run_extract([m], tmp_path / "out", _params())
     status = {
         r["video_id"]: r
-        for r in pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()
+        for r in pq.read_table(next((tmp_path / "out/meta").glob("*.videos.parquet"))).to_pylist()
     }
     assert (status["t-faces"]["status"], status["t-faces"]["strategy"]) == ("ok", "frames")
     assert status["t-faces"]["frames_sampled"] == 3  # images 0, 5, 10 (stride 5, natural order)
     assert status["t-noface"]["status"] == "no_face" and status["t-noface"]["crops"] == 0
-    idx = pq.read_table(next((tmp_path / "out/shards").glob("*.index.parquet"))).to_pylist()
+    idx = pq.read_table(next((tmp_path / "out/meta").glob("*.index.parquet"))).to_pylist()
     assert [r["frame_index"] for r in idx] == [0, 5, 10] and s.crops == 3
 
 

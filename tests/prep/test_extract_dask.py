@@ -108,13 +108,11 @@ def test_kill_9_then_rerun_gives_identical_shards(videos, reference, tmp_path, s
     )
     try:
         # killed as soon as the first shard is published: the others are then mid-way or queued
-        F.wait_for(
-            lambda: any((out / "shards").glob("*.stats.json")), what="first shard", step=0.01
-        )
+        F.wait_for(lambda: any((out / "meta").glob("*.stats.json")), what="first shard", step=0.01)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done_before = len(list((out / "shards").glob("*.stats.json")))
+    done_before = len(list((out / "meta").glob("*.stats.json")))
     assert done_before < 4, "the run finished before it was killed; the test proves nothing"
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

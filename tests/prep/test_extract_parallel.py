@@ -92,7 +92,10 @@ def test_a_video_task_that_fails_for_good_fails_only_its_job(small, tmp_path, mo
     assert s.failed_jobs[0][1] == "RuntimeError: boom"
     assert calls.read_text().split() == ["t-2", "t-2"]  # the first try and its one retry
     assert not [
-        p for p in (out / "shards").iterdir() if p.name.startswith(".") or "000001" in p.name
+        p
+        for d in ("shards", "meta")
+        for p in (out / d).iterdir()
+        if p.name.startswith(".") or "000001" in p.name
     ]
     monkeypatch.undo()
     again = run_extract([small], out, _params(2, scheduler="inline"))

@@ -175,7 +175,7 @@ def scenes(tmp_path_factory) -> dict:
 def _index(out: Path) -> list[dict]:
     return [
         r
-        for f in sorted((out / "shards").glob("*.index.parquet"))
+        for f in sorted((out / "meta").glob("*.index.parquet"))
         for r in pq.read_table(f).to_pylist()
     ]
 
@@ -183,7 +183,7 @@ def _index(out: Path) -> list[dict]:
 def _videos(out: Path) -> dict[str, dict]:
     return {
         r["video_id"]: r
-        for f in sorted((out / "shards").glob("*.videos.parquet"))
+        for f in sorted((out / "meta").glob("*.videos.parquet"))
         for r in pq.read_table(f).to_pylist()
     }
 
@@ -345,7 +345,7 @@ def test_shards_written_before_pairing_are_still_read(runs, scenes, tmp_path):
 
     old = tmp_path / "old"
     shutil.copytree(runs["off"][1], old)
-    for f in (old / "shards").glob("*.parquet"):
+    for f in (old / "meta").glob("*.parquet"):
         t = pq.read_table(f)
         pq.write_table(t.select([c for c in t.column_names if c not in LATER_COLUMNS]), f)
     assert "faces_in_frame" in LATER_COLUMNS and "flags" in LATER_COLUMNS

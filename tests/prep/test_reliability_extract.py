@@ -59,7 +59,7 @@ def manifest(root: Path, rels: list[str], out: Path, dataset: str = "r") -> Path
 
 
 def status_rows(out: Path) -> dict[str, dict]:
-    rows = pq.read_table(sorted((out / "shards").glob("*.videos.parquet"))).to_pylist()
+    rows = pq.read_table(sorted((out / "meta").glob("*.videos.parquet"))).to_pylist()
     return {r["path"]: r for r in rows}
 
 
@@ -457,7 +457,7 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_shards(work, referen
         proc.communicate()
         if proc.returncode == 0:
             break
-        complete.append(len(list((out / "shards").glob("*.stats.json"))))
+        complete.append(len(list((out / "meta").glob("*.stats.json"))))
         report = verify_output(out)  # what is there is consistent; leftovers are only notes
         assert report.ok, report.problems
         assert not verify_output(out, [work]).ok or complete[-1] == 4
@@ -471,7 +471,7 @@ def test_kill_9_at_random_points_then_rerun_gives_identical_shards(work, referen
     )
     assert rerun.returncode == 0, rerun.stderr
     assert _digests(out) == reference
-    assert not F.tmp_files(out / "shards")
+    assert not F.tmp_files(out / "shards") + F.tmp_files(out / "meta")
     assert verify_output(out, [work]).ok
     print(f"\n[kill -9] complete shards after each kill: {complete} of 4; rerun identical")
 
@@ -514,7 +514,7 @@ def test_killing_a_dask_worker_mid_shard_retries_its_video(work, reference, tmp_
     assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == psutil.STATUS_ZOMBIE
     assert (s.done, s.jobs, s.failed_jobs) == (4, 4, [])
     assert _digests(out) == reference
-    assert not F.tmp_files(out / "shards")
+    assert not F.tmp_files(out / "shards") + F.tmp_files(out / "meta")
     assert verify_output(out, [work]).ok
     print(
         f"\n[dask worker kill -9] worker {victim} killed mid-video while {tmp.name} was being written: "
@@ -533,7 +533,9 @@ def test_ctrl_c_inline_exits_cleanly_with_the_summary(work, reference, tmp_path)
     assert "dfprep extract" in stdout  # the summary table
     summary = json.loads((out / "extract.json").read_text())
     assert summary["interrupted"] and summary["jobs"] == 4
-    assert not F.tmp_files(out / "shards")  # the interrupted shard removed its temporary tar
+    assert not F.tmp_files(out / "shards") + F.tmp_files(
+        out / "meta"
+    )  # the interrupted shard removed its temporary tar
     assert not verify_output(out).ok  # says the last run was interrupted
     rerun = subprocess.run(
         cli(work, out, "--scheduler", "inline"),
@@ -566,7 +568,7 @@ def test_ctrl_c_with_local_cluster_exits_cleanly(work, reference, tmp_path):
         timeout=300,
     )
     assert rerun.returncode == 0 and _digests(out) == reference
-    assert not F.tmp_files(out / "shards")
+    assert not F.tmp_files(out / "shards") + F.tmp_files(out / "meta")
 
 
 # ----------------------------------------------------------------------------------- storage
@@ -581,20 +583,22 @@ def small(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, int]]:
         make_face_video(root / "v" / rel, fps=5, size=(160, 120), seconds=3, seed=i)
     m = manifest(root / "v", rels, root / "small.parquet", dataset="s")
     run_extract([m], root / "ref", params())
-    sizes = {p.name: p.stat().st_size for p in (root / "ref" / "shards").iterdir()}
+    sizes = {
+        p.name: p.stat().st_size for d in ("shards", "meta") for p in (root / "ref" / d).iterdir()
+    }
     return m, _digests(root / "ref"), sizes
 
 
 def _no_partial_shard(out: Path) -> list[str]:
     """Names of the shards that are complete; fails if any file of an incomplete one is there."""
-    shards = out / "shards"
-    assert not F.tmp_files(shards), sorted(p.name for p in F.tmp_files(shards))
-    names = {p.name.split(".")[0] for p in shards.iterdir()}
+    shards, meta = out / "shards", out / "meta"
+    tmp = F.tmp_files(shards) + F.tmp_files(meta)
+    assert not tmp, sorted(p.name for p in tmp)
+    names = {p.name.split(".")[0] for d in (shards, meta) if d.is_dir() for p in d.iterdir()}
     for n in names:
-        have = sorted(p.name for p in shards.glob(f"{n}.*"))
-        assert have == [
-            f"{n}.{s}" for s in ("index.parquet", "stats.json", "tar", "videos.parquet")
-        ], have
+        assert [p.name for p in shards.glob(f"{n}.*")] == [f"{n}.tar"]
+        have = sorted(p.name for p in meta.glob(f"{n}.*"))
+        assert have == [f"{n}.{s}" for s in ("index.parquet", "stats.json", "videos.parquet")], have
     return sorted(names)
 
 

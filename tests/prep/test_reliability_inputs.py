@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,24 +63,20 @@ def test_a_second_manifest_of_the_same_name_never_deletes_the_first_ones_shards(
     _videos(v / "b", 1, seed=5)
     m2 = _manifest(v, ["b/0.mp4"], tmp_path / "d2" / "m.parquet", "two")
     out = tmp_path / "X"
-    res = _cli(
-        "extract",
-        m1,
-        "--out",
-        out,
-        "--scheduler",
-        "inline",
-        "--no-progress",
-        "--videos-per-shard",
-        "1",
-    )
+    res = _cli("extract", m1, "--out", out, "--scheduler", "inline", "--videos-per-shard", "1")
     assert res.exit_code == 0, res.output
-    before = {p.name: p.read_bytes() for p in (out / "shards").iterdir()}
+    # no terminal: the progress as lines in the log, the first at 0, the last with the time
+    assert "extract: 0/2 videos (0%)" in res.stderr
+    assert re.search(
+        r"extract: 2/2 videos \(100%\) .* done in \d+:\d\d · \d+ crops · 0 failed", res.stderr
+    )
+    before = {p.name: p.read_bytes() for d in ("shards", "meta") for p in (out / d).iterdir()}
     assert len([n for n in before if n.endswith(".tar")]) == 2
     res = _cli("extract", m2, "--out", out, "--scheduler", "inline", "--no-progress")
     line = _one_error_line(res)
     assert str(m1.resolve()) in line.replace("\n", "") and str(m2.resolve()) in line
-    assert {p.name: p.read_bytes() for p in (out / "shards").iterdir()} == before  # nothing touched
+    after = {p.name: p.read_bytes() for d in ("shards", "meta") for p in (out / d).iterdir()}
+    assert after == before  # nothing touched
     assert verify_output(out, [m1]).ok
     # the same manifest, reached by another path, is still itself: it resumes
     rel = os.path.relpath(m1, Path.cwd())
@@ -431,7 +428,7 @@ def test_a_text_file_is_not_a_video(tmp_path):
     (v / "a.txt").write_text("not a video\n" * 100)
     m = _manifest(v, ["a.txt"], tmp_path / "m.parquet")
     s = run_extract([m], tmp_path / "o", INLINE)
-    status = pq.read_table(next((tmp_path / "o/shards").glob("*.videos.parquet"))).to_pylist()
+    status = pq.read_table(next((tmp_path / "o/meta").glob("*.videos.parquet"))).to_pylist()
     assert s.failed == 1 and "a text file, not a video" in status[0]["error"]
 
 

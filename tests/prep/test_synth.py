@@ -306,3 +306,22 @@ def test_default_dataset_fits_the_budget(sample_synth):
         "val": 2,
         "test": 2 + 2,
     }
+
+
+def test_cli_synth_shows_its_progress_in_a_log_and_none_when_asked(tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from dfprep.cli import app
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"synth": {
+        "originals": 2, "multi_person": 0, "seconds": 0.2, "sizes": ["320x180"]}}))  # fmt: skip
+    res = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--params", str(params)])
+    assert res.exit_code == 0, res.output
+    assert "synth: 0/2 originals (0%)" in res.stderr  # each original filmed with its fakes
+    assert "synth: 2/2 originals (100%)" in res.stderr and "done in" in res.stderr
+    res = CliRunner().invoke(
+        app, ["synth", str(tmp_path / "s"), "--params", str(params), "--no-progress"]
+    )
+    assert res.exit_code == 0 and "synth:" not in res.stderr

@@ -53,7 +53,7 @@ def rewrite_tar(path: Path, change) -> None:
 
 
 def first_shard(d: Path) -> str:
-    return sorted(p.name[: -len(".stats.json")] for p in (d / "shards").glob("*.stats.json"))[0]
+    return sorted(p.name[: -len(".stats.json")] for p in (d / "meta").glob("*.stats.json"))[0]
 
 
 def problems(report) -> str:
@@ -155,7 +155,7 @@ def _edit_json(path: Path, **changes) -> None:
 def test_stats_that_do_not_add_up_are_reported(outputs, tmp_path):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
-    stats = d / "shards" / f"{first_shard(d)}.stats.json"
+    stats = d / "meta" / f"{first_shard(d)}.stats.json"
     before = json.loads(stats.read_text())
     _edit_json(stats, ok=before["ok"] + 1, crops=before["crops"] - 1)
     r = verify_extract(d)
@@ -167,7 +167,7 @@ def test_stats_that_do_not_add_up_are_reported(outputs, tmp_path):
 def test_video_table_that_disagrees_with_the_index_is_reported(outputs, tmp_path):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
-    path = d / "shards" / f"{first_shard(d)}.videos.parquet"
+    path = d / "meta" / f"{first_shard(d)}.videos.parquet"
     t = pq.read_table(path)
     crops = pc.add(t["crops"], pa.scalar(1, pa.int32()))
     pq.write_table(t.set_column(t.schema.get_field_index("crops"), "crops", crops), path)
@@ -192,9 +192,9 @@ def test_missing_or_unreadable_shard_files_are_reported(outputs, tmp_path, damag
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
     name = first_shard(d)
-    for p in (d / "shards").glob(f"{name}.*"):
+    for p in [*(d / "shards").glob(f"{name}.*"), *(d / "meta").glob(f"{name}.*")]:
         p.rename(p.with_name("x" + p.name[len(name) :]))
-    damage(d / "shards")
+    damage(d / "meta")
     assert message in problems(verify_extract(d))
 
 
@@ -202,7 +202,7 @@ def test_a_shard_copied_under_another_name_is_reported(outputs, tmp_path):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
     name = first_shard(d)
-    for p in (d / "shards").glob(f"{name}.*"):
+    for p in [*(d / "shards").glob(f"{name}.*"), *(d / "meta").glob(f"{name}.*")]:
         shutil.copy(p, p.with_name("zz-000009" + p.name[len(name) :]))
     text = problems(verify_extract(d))
     assert "is in two shards" in text and "expected zz-000009.tar" in text
@@ -213,7 +213,7 @@ def test_leftovers_are_notes_and_unfinished_shards_count_against_the_manifest(ou
     d = copy(ext, tmp_path / "e")
     (d / "shards" / ".ver-000000.tar.tmp-123-abcdef01").write_bytes(b"partial")
     name = first_shard(d)
-    (d / "shards" / f"{name}.stats.json").unlink()  # as if killed just before the stats file
+    (d / "meta" / f"{name}.stats.json").unlink()  # as if killed just before the stats file
     r = verify_extract(d)
     assert r.ok, r.problems
     notes = "\n".join(r.notes)
@@ -255,7 +255,7 @@ def test_failed_or_interrupted_last_run_is_reported(outputs, tmp_path):
     _, ext, _ = outputs
     d = copy(ext, tmp_path / "e")
     name = first_shard(d)
-    for p in (d / "shards").glob(f"{name}.*"):
+    for p in [*(d / "shards").glob(f"{name}.*"), *(d / "meta").glob(f"{name}.*")]:
         p.unlink()
     _edit_json(
         d / "extract.json",

@@ -328,6 +328,42 @@ def test_checkpoint_round_trip_by_path_alone(tmp_path):
         load_model(tmp_path)
 
 
+def test_a_loaded_checkpoint_tells_timm_its_preprocessing_and_timm_alone_rebuilds_it(tmp_path):
+    import json
+
+    from timm.data import resolve_data_config
+
+    from dftrain.checkpoint import timm_kwargs
+
+    cfg = TrainConfig(model=TINY)
+    model = create_model(TINY, 2).eval()
+    best = tmp_path / "run" / "checkpoints" / "best"
+    save_checkpoint(best, model, checkpoint_meta(cfg, 1, {"val_loss": 0.5}))
+    loaded, meta = load_model(best)
+    data = resolve_data_config(model=loaded)  # what timm tooling would feed the model
+    assert data["input_size"] == (3, 32, 32) and data["crop_pct"] == 1.0
+    assert data["mean"] == cfg.aug.mean and data["std"] == cfg.aug.std  # VGGFace2's, not 0.5
+    assert loaded.pretrained_cfg["label_names"] == ["real", "fake"]
+    x = torch.randn(2, 3, 32, 32)
+    rebuilt = timm.create_model(**timm_kwargs(meta, best / "model.safetensors")).eval()
+    torch.testing.assert_close(rebuilt(x), model(x))
+    assert resolve_data_config(model=rebuilt) == data
+    # the recipe of docs/train.md: config.json and the safetensors file, timm alone
+    c = json.loads((best / "config.json").read_text())
+    pre, m = c["preprocess"], c["model"]
+    plain = timm.create_model(
+        m["name"], pretrained=True, num_classes=m["num_classes"], global_pool="avg",
+        img_size=m["img_size"], patch_size=m["patch_size"], depth=m["depth"],
+        pretrained_cfg_overlay=dict(
+            file=str(best / "model.safetensors"), custom_load=False, num_classes=m["num_classes"],
+            input_size=(3, pre["img_size"], pre["img_size"]), mean=tuple(pre["mean"]),
+            std=tuple(pre["std"]), crop_pct=pre["crop_pct"], interpolation=pre["interpolation"],
+        ),
+    ).eval()  # fmt: skip
+    torch.testing.assert_close(plain(x), model(x))
+    assert resolve_data_config(model=plain) == data
+
+
 def test_dataset_classes_follow_the_catalogue_order():
     resolved = resolve(LabelConfig("dataset"))
     assert resolved.datasets == tuple(train_datasets())

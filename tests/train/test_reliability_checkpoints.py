@@ -151,7 +151,7 @@ def test_an_edited_config_json_is_refused(checkpoint, tmp_path, what, needle):
 @pytest.mark.parametrize("label", [-1, 2])
 def test_eval_on_extract_output_with_labels_outside_0_1(extracted, checkpoint, tmp_path, label):
     copy = shutil.copytree(extracted, tmp_path / "x")
-    vt = next((copy / "shards").glob("*.videos.parquet"))
+    vt = next((copy / "meta").glob("*.videos.parquet"))
     t = pq.read_table(vt)
     labels = t["label"].to_pylist()
     labels[0] = label

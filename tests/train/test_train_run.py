@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -194,11 +195,14 @@ def test_cli_run_and_one_line_errors(shards, tmp_path):
             "category",
             "--triplet",
             "hard",
-            "--no-progress",
         ],
     )
     assert res.exit_code == 0, res.output
     assert "best epoch 0" in res.output
+    # no terminal here: the progress as lines in the log, the last one with the whole count
+    assert re.search(
+        r"train: (\d+)/\1 steps \(100%\) .* done in .* epoch 1\.00 · loss \d", res.stderr
+    )
     _, meta = load_model(tmp_path / "c")
     assert meta["labels"]["mode"] == "category"
     # no lr given: blr 1e-4 x global batch 16 / 256, logged and recorded with the run
@@ -210,6 +214,9 @@ def test_cli_run_and_one_line_errors(shards, tmp_path):
     assert "peak lr 6.25e-06 (blr 0.0001 x global batch 16 / 256)" in res.output
     live = json.loads((tmp_path / "c" / "dvclive" / "metrics.json").read_text())
     assert live["lr/effective"] == pytest.approx(6.25e-6)
+    assert live["time/wall_s"] > 0  # the summary's wall time
+    curves = tmp_path / "c" / "dvclive" / "plots" / "images" / "curves.png"
+    assert curves.read_bytes()[:4] == b"\x89PNG"  # the curves with no network to view them
     res = runner.invoke(
         app, ["run", str(shards), "-o", str(tmp_path / "d"), "-p", str(params), "--triplet", "semi"]
     )

@@ -207,7 +207,44 @@ def load_model(
     )
     vit = create_model(dataclasses.replace(mcfg, drop_path=0.0, init="none"), num_classes)
     load_weights(vit, p / WEIGHTS, meta["weights_sha256"])
+    vit.pretrained_cfg = {**getattr(vit, "pretrained_cfg", {}), **pretrained_cfg(meta)}
+    if hasattr(vit, "default_cfg"):
+        vit.default_cfg = vit.pretrained_cfg
     return vit.to(device).eval(), meta
+
+
+def pretrained_cfg(meta: dict[str, Any]) -> dict[str, Any]:
+    """timm's pretrained_cfg of a checkpoint (config.json): its own input size, mean/std (FSFM's
+    VGGFace2 statistics by default), crop 1.0 and class names, so that timm tooling
+    (`timm.data.resolve_data_config`, `create_transform`) prepares images as the model was
+    validated; no URL or hub id: nothing is ever downloaded."""
+    pre = meta["preprocess"]
+    size = int(pre["img_size"])
+    return {
+        "architecture": meta["model"]["name"], "tag": "dftrain", "url": "", "hf_hub_id": "",
+        "custom_load": False, "input_size": (3, size, size), "fixed_input_size": True,
+        "interpolation": pre["interpolation"], "crop_pct": float(pre["crop_pct"]),
+        "crop_mode": "center", "mean": tuple(pre["mean"]), "std": tuple(pre["std"]),
+        "num_classes": int(meta["model"]["num_classes"]),
+        "label_names": list(meta["labels"]["class_names"]),
+    }  # fmt: skip
+
+
+def timm_kwargs(meta: dict[str, Any], weights: str | Path) -> dict[str, Any]:
+    """`timm.create_model(**timm_kwargs(meta, WEIGHTS))` rebuilds a checkpoint's model with timm
+    alone, from its safetensors file (docs/train.md, "The checkpoint in timm")."""
+    m = meta["model"]
+    kwargs: dict[str, Any] = {
+        "model_name": m["name"], "pretrained": True, "num_classes": int(m["num_classes"]),
+        "global_pool": "avg",
+        "pretrained_cfg_overlay": {**pretrained_cfg(meta), "file": str(weights)},
+    }  # fmt: skip
+    import timm
+
+    if timm.models.model_entrypoint(m["name"]).__module__ == VisionTransformer.__module__:
+        kwargs["img_size"] = int(m["img_size"])  # the ViT's size; a CNN takes any
+        kwargs.update({k: int(m[k]) for k in ("patch_size", "depth") if m.get(k)})
+    return kwargs
 
 
 def load_weights(vit: torch.nn.Module, path: Path, sha256: str | None = None) -> None:

@@ -9,19 +9,20 @@ from pathlib import Path
 import typer
 
 from dfprep.core.atomic import write_text
-from dfprep.core.cli import handle_errors
+from dfprep.core.cli import add_version, handle_errors, stdout
 from dfprep.core.errors import DfprepError
 from dfprep.core.outputs import output_figure, output_file
+from dfprep.core.progress import PROGRESS_HELP
 from dfprep.core.system import available_cores
+from dftrain import __version__
 
-app = typer.Typer(
-    help="Train and evaluate deepfake detectors on dfprep shards.", no_args_is_help=True
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+add_version(
+    app,
+    "dftrain",
+    __version__,
+    "Train and evaluate deepfake detectors on dfprep shards (FSFM ViT-B/16 + triplet losses).",
 )
-
-
-@app.callback()
-def main() -> None:
-    """Deepfake detector training (FSFM ViT-B/16 + triplet losses)."""
 
 
 @app.command()
@@ -82,7 +83,7 @@ def run(
     stop_after: int = typer.Option(
         0, "--stop-after", help="Return after this many epochs in this call (0 = run to the end)."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
     from dftrain.config import load_train_params, with_overrides
@@ -105,7 +106,7 @@ def run(
         out,
         cfg,
         resume=resume,
-        progress=progress and sys.stderr.isatty(),
+        progress=progress,
         stop_after=stop_after,
     )
     if int(os.environ.get("RANK", "0")) == 0:
@@ -287,7 +288,7 @@ def eval_(
         "--catalogue",
         help="Dataset catalogue for the scenarios (default: the one shipped with dfprep).",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Video-level AUC / bACC per dataset, method and scenario (the paper's Table 3), frame AUC / EER."""
     from dftrain.config import load_eval_params
@@ -299,7 +300,7 @@ def eval_(
     )  # fmt: skip
     result = evaluate(
         checkpoint, data, out, cfg, name=name, catalogue_path=catalogue,
-        progress=progress and sys.stderr.isatty(),
+        progress=progress,
     )  # fmt: skip
     print(
         f"{result.videos} test videos, {result.crops} crops scored in {result.seconds:.1f} s "
@@ -358,6 +359,28 @@ def compare(
 
 @app.command()
 @handle_errors
+def summary(
+    dirs: list[Path] = typer.Argument(..., help="`dftrain eval` output directories."),
+    out: Path = typer.Option(..., "--out", "-o", help="The summary JSON (DVC metrics) to write."),
+    keyed: bool = typer.Option(
+        False, "--keyed", help="One entry per directory name, even for a single directory."
+    ),
+) -> None:
+    """The numbers to compare runs by: video AUC / bACC per scenario, val loss, epochs, wall time
+    (one eval directory: flat; several, or --keyed: one entry per directory name)."""
+    import json
+
+    from dftrain.summary import summarise
+
+    output_file(out, "--out")
+    data = summarise(dirs, keyed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(out, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {out}")
+
+
+@app.command()
+@handle_errors
 def predict(
     checkpoint: Path = typer.Argument(
         ..., help="Checkpoint directory, or a run directory (its best)."
@@ -379,29 +402,42 @@ def predict(
     timeline: Path | None = typer.Option(
         None, "--timeline", help="Write a figure of the per-second scores (.png, .pdf, .svg...)."
     ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Score raw videos: 1-FPS decoding, extract's detector and crops, the model, mean P(fake).
 
-    Exit status 1 when a video could not be read or had no face (it says so in the output)."""
-    from rich.console import Console
-
+    Folders are searched recursively, leaving out the publishers' mask folders (FF++'s and DFD's
+    masks/videos). Exit status 1 when a video could not be read or had no face (it says so)."""
     from dfprep.config import load_params
+    from dfprep.core.cli import console
+    from dfprep.core.progress import Reporter
     from dftrain.config import load_eval_params
     from dftrain.plots import timeline_figure
+    from dftrain.predict import find_videos, results_table, to_json
     from dftrain.predict import predict as predict_videos
-    from dftrain.predict import results_table, to_json
 
     cfg = load_eval_params(params, threshold=threshold, device=device)
+    prep = load_params(params)
     if timeline is not None:
         output_figure(timeline, "--timeline")
-    preds = predict_videos(paths, checkpoint, load_params(params), cfg)
+    skipped: list[Path] = []
+    videos = find_videos(paths, skipped)
+    if skipped:
+        folders = sorted({str(p.parent) for p in skipped})
+        console.print(
+            f"skipped {len(skipped)} mask video(s) in {len(folders)} mask folder(s) "
+            f"(not videos to score), e.g. {folders[0]}", markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    with Reporter("predict", "videos", mode=progress, transient=True) as bar:
+        bar.start(len(videos))
+        preds = predict_videos(videos, checkpoint, prep, cfg, on_video=lambda _: bar.advance())
     if timeline is not None:
         series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
         timeline_figure(series, timeline, cfg.threshold)
     if as_json:
         print(to_json(preds, cfg.threshold))
     else:
-        Console().print(results_table(preds, cfg.threshold))
+        stdout.print(results_table(preds, cfg.threshold))
     if not all(p.scored for p in preds):
         raise typer.Exit(1)
 

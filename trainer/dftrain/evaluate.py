@@ -115,7 +115,7 @@ def evaluate(
     *,
     name: str | None = None,
     catalogue_path: str | Path | None = None,
-    progress: bool = False,
+    progress: bool | str = False,
 ) -> EvalResult:
     """Score every test crop of `sources` (NAME=DIR specs) with `checkpoint` and write OUT (see above)."""
     cfg = check_eval_config(cfg or EvalConfig())
@@ -191,25 +191,19 @@ def _evaluate(checkpoint, sources, out: Path, cfg: EvalConfig, name, catalogue_p
 
 
 class _progress:
-    """A rich progress bar over crops on stderr, or nothing."""
+    """Crops scored, shown on stderr (`dfprep.core.progress`), or nothing."""
 
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.bar = enabled, total, None
+    def __init__(self, mode: bool | str, total: int):
+        self.mode, self.total, self.bar = mode, total, None
 
     def __enter__(self):
-        if not self.enabled:
+        if self.mode in (False, "off"):
             return None
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        from dfprep.core.progress import Reporter
 
-        self.bar = Progress(
-            "scoring crops", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.bar.start()
-        task = self.bar.add_task("crops", total=self.total)
-        return lambda n: self.bar.advance(task, n)
+        self.bar = Reporter("eval", "crops", mode=self.mode, transient=True).start(self.total)
+        return self.bar.advance
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar.close()

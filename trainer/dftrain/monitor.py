@@ -1,17 +1,21 @@
-"""What a run shows and records: a rich progress bar and dvclive metric files (`dvc plots` reads
+"""What a run shows and records: its progress (a bar on a terminal, a line every few seconds in a
+log: `dfprep.core.progress`) and dvclive metric files (`dvc plots` reads
 `OUT/dvclive/plots/metrics/**.tsv`, `dvc metrics` reads `OUT/dvclive/metrics.json`). Rank 0 only.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from dfprep.core.progress import Reporter
+from dftrain.plots import curves_figure
+
+CURVES = "images/curves.png"  # under dvclive/plots/: the curves as an image (no network to view)
 
 
 class Monitor:
@@ -24,19 +28,20 @@ class Monitor:
         params: dict[str, Any],
         summary: dict[str, float] | None = None,
         resume: bool,
-        progress: bool,
+        progress: bool | str,
         enabled: bool = True,
     ):
         self.enabled = enabled
         self.summary = dict(summary or {})  # constants of the run for metrics.json (effective lr)
-        self.console = Console(stderr=True)
         self.live = None
-        self.bar: Progress | None = None
+        self.bar: Reporter | None = None
         if not enabled:
             return
         from dvclive import Live  # imported here: only rank 0 writes logs
 
         metrics_dir = out_dir / "dvclive" / "plots" / "metrics"
+        self.metrics_dir, self.curves = metrics_dir, out_dir / "dvclive" / "plots" / CURVES
+        self._t0 = time.monotonic() - (previous_wall(out_dir) if resume else 0.0)
         if resume:
             truncate_after(metrics_dir, done_steps)
         self.live = Live(
@@ -44,25 +49,21 @@ class Monitor:
         )
         if not resume:
             self.live.log_params(params)
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[ips]:.1f} img/s"
+        self.bar = Reporter(
+            "train",
+            "steps",
+            mode=progress,
+            detail=lambda f: (
+                f"epoch {f['epoch']:.2f} · loss "
+                + (f"{f['loss']:.4f}" if math.isfinite(f["loss"]) else "-")
+                + f" · lr {f['lr']:.2e} · {f['ips']:.1f} img/s"
             ),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not progress,
         )
-        self.bar.start()
-        self.task = self.bar.add_task(
-            "train", total=total_steps, completed=done_steps, loss=math.nan, lr=0.0, ips=0.0
-        )
+        self.bar.start(total_steps - done_steps, epoch=0.0, loss=math.nan, lr=0.0, ips=0.0)
 
     def log(self, message: str) -> None:
         if self.enabled:
-            self.console.print(escape(message), soft_wrap=True, highlight=False)
+            self.bar.console.print(message, markup=False, soft_wrap=True, highlight=False)
 
     def step(
         self,
@@ -79,7 +80,7 @@ class Monitor:
         fields: dict[str, Any] = {"lr": lr, "ips": ips}
         if values is not None:
             fields["loss"] = values["loss"]
-        self.bar.update(self.task, advance=1, description=f"epoch {epoch:.2f}", **fields)
+        self.bar.advance(1, epoch=epoch, **fields)
         if record and values is not None:
             self.live.step = step
             for k, v in values.items():
@@ -99,7 +100,9 @@ class Monitor:
             self.live.log_metric(f"val/{k}", v)
         for k, v in {**self.summary, **{f"best/{k}": v for k, v in best.items()}}.items():
             self.live.summary[k] = v
+        self.live.summary["time/wall_s"] = round(time.monotonic() - self._t0, 1)  # resumes add up
         self.live.make_summary()
+        curves_figure(self.metrics_dir, self.curves, "training curves")
         self.log(
             f"epoch {epoch}: val loss {val['loss']:.4f} (CE {val['ce']:.4f}, triplet "
             f"{val['triplet']:.4f})  AUC {val['auc']:.4f}  acc {val['acc']:.4f}  "
@@ -108,9 +111,17 @@ class Monitor:
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self.bar.close()
         if self.live is not None:
             self.live.end()
+
+
+def previous_wall(out_dir: Path) -> float:
+    """The wall seconds an interrupted run had recorded (0 when none)."""
+    try:
+        return float(json.loads((out_dir / "dvclive" / "metrics.json").read_text())["time/wall_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def truncate_after(metrics_dir: Path, step: int) -> None:

@@ -1,4 +1,5 @@
-"""PNG figures: ROC curves and score histograms (`dftrain eval`), score timelines (`dftrain predict`).
+"""PNG figures: ROC curves and score histograms (`dftrain eval`), score timelines (`dftrain predict`),
+training curves (`dftrain run`: an image `dvc plots show` embeds, drawn with no network).
 
 matplotlib's Agg backend, no display needed; files carry no timestamp, so reruns write the same bytes.
 """
@@ -94,5 +95,48 @@ def timeline_figure(
     ax.set(ylim=(-0.02, 1.02), xlabel="time (s)", ylabel="P(fake)", title="per-second scores")
     if series:
         ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+# the panels of the training curves: title -> the dvclive series (`OUT/dvclive/plots/metrics/`)
+CURVE_PANELS = {
+    "loss": ("train/loss", "train/ce", "train/triplet", "val/loss"),
+    "validation": ("val/auc", "val/acc"),
+    "learning rate": ("train/lr",),
+}
+
+
+def _series(tsv: Path) -> tuple[list[float], list[float]]:
+    import csv
+
+    with tsv.open(newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    if len(rows) < 2 or "step" not in rows[0]:
+        return [], []
+    i, j = rows[0].index("step"), 1 - rows[0].index("step")
+    pts = [(float(r[i]), float(r[j])) for r in rows[1:] if len(r) == 2]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def curves_figure(metrics_dir: str | Path, path: str | Path, title: str = "") -> Path:
+    """The training curves (CURVE_PANELS) from dvclive's TSV files, against the step."""
+    plt = _pyplot()
+    metrics_dir = Path(metrics_dir)
+    fig, axes = plt.subplots(1, len(CURVE_PANELS), figsize=(4.2 * len(CURVE_PANELS), 3.6))
+    for ax, (panel, names) in zip(axes, CURVE_PANELS.items(), strict=True):
+        for name in names:
+            tsv = metrics_dir / f"{name}.tsv"
+            x, y = _series(tsv) if tsv.is_file() else ([], [])
+            if x:
+                ax.plot(x, y, marker="o" if name.startswith("val/") else None, ms=3, lw=1.3,
+                        label=name)  # fmt: skip
+        ax.set(title=panel, xlabel="step")
+        if panel == "learning rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        if ax.lines:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError
-from dfprep.core.media import video_files
+from dfprep.core.media import in_mask_folder, video_files
 from dfprep.extract import VideoResult, process_video, resolve_threads
 from dfprep.schema import make_video_id
 from dftrain.config import EvalConfig, check_eval_config
@@ -52,12 +52,24 @@ class VideoPrediction:
         return dataclasses.asdict(self)
 
 
-def find_videos(paths: Iterable[str | Path]) -> list[Path]:
+def find_videos(paths: Iterable[str | Path], skipped: list[Path] | None = None) -> list[Path]:
     """Files as given (whatever their extension), folders searched recursively for videos by the
-    media rule (`dfprep.core.media.video_files`; their other files are named in a warning).
+    media rule (`dfprep.core.media.video_files`; their other files are named in a warning),
+    leaving out the publishers' mask videos (FF++'s `masks/videos`; appended to `skipped`).
 
     A path that does not exist is kept: it becomes an `unreadable` row, like any bad video."""
-    out = video_files(paths, "predict")
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            out.append(p)
+            continue
+        found = video_files([p], "predict")
+        masks = [f for f in found if in_mask_folder(f.relative_to(p))]
+        if skipped is not None:
+            skipped += masks
+        if len(masks) == len(found):
+            raise InputError(f"{p}: no video file in this folder (only mask videos)")
+        out += [f for f in found if f not in set(masks)]
     if not out:
         raise InputError("no video given")
     return out

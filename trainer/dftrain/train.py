@@ -241,7 +241,7 @@ def run(
     cfg: TrainConfig,
     *,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool | str = True,
     stop_after: int = 0,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:
@@ -492,7 +492,9 @@ def save_checkpoints(
     )  # fmt: skip
 
 
-def _monitor(out: Path, run: Training, state: LoopState, resume: bool, progress: bool) -> Monitor:
+def _monitor(
+    out: Path, run: Training, state: LoopState, resume: bool, progress: bool | str
+) -> Monitor:
     cfg, d, o, steps = run.cfg, run.d, run.cfg.optim, run.steps
     s = run.schedule
     mon = Monitor(
@@ -538,7 +540,7 @@ def _run(
     cfg: TrainConfig,
     d: distributed.Dist,
     resume: bool,
-    progress: bool,
+    progress: bool | str,
     stop_after: int,
     on_step: Callable[[int], None] | None = None,
 ) -> RunResult:

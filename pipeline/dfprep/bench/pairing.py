@@ -56,8 +56,10 @@ class PairingBench:
 
 def _index(out: Path) -> list[dict]:
     rows = []
-    for f in sorted((out / "shards").glob("*.index.parquet")):
-        rows += pq.read_table(f).to_pylist()
+    from dfprep.shards import find_shards
+
+    for files in find_shards(out)[0]:
+        rows += pq.read_table(files.index).to_pylist()
     return rows
 
 

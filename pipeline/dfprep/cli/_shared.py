@@ -7,14 +7,17 @@ from typing import Annotated
 
 import typer
 
+from dfprep import __version__
 from dfprep.config import Params, load_params
+from dfprep.core.cli import add_version
 from dfprep.core.errors import DfprepError
 
-app = typer.Typer(
-    help="Deepfake-dataset preprocessing: manifests, 1-FPS face crops, WebDataset shards.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+add_version(
+    app,
+    "dfprep",
+    __version__,
+    "Deepfake-dataset preprocessing: manifests, 1-FPS face crops, WebDataset shards.",
 )
 ParamsOpt = Annotated[
     Path | None,

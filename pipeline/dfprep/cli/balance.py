@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dfprep.cli._shared import (
     ParamsOpt,
@@ -20,7 +19,8 @@ from dfprep.cli._shared import (
 )
 from dfprep.config import replace
 from dfprep.core.atomic import write_text
-from dfprep.core.cli import console, esc, handle_errors
+from dfprep.core.cli import console, esc, handle_errors, stdout
+from dfprep.core.progress import PROGRESS_HELP
 from dfprep.core.signals import exit_code
 
 
@@ -66,11 +66,12 @@ def balance(
     metrics: Annotated[
         Path | None, typer.Option(help="Also write stats.json here (for DVC metrics).")
     ] = None,
+    progress: Annotated[bool, typer.Option(help=PROGRESS_HELP)] = True,
 ) -> None:
     """Balanced (1:1) training set: every video kept, crops spread over time, shuffled shards."""
-
     from dfprep.balance.stage import run_balance
     from dfprep.core.outputs import output_dir, output_file
+    from dfprep.core.progress import Phases
     from dfprep.distribute import make_client
 
     output_dir(out)
@@ -100,8 +101,12 @@ def balance(
     )
     run = replace(p.run, workers=workers, scheduler=scheduler)
 
+    show = Phases("balance", {"read": "source shards", "write": "shards"}, progress)
+
     def go(client):
-        return run_balance(extract_dirs, out, cfg, client=client, retries=run.retries)
+        return run_balance(
+            extract_dirs, out, cfg, client=client, progress=show, retries=run.retries
+        )
 
     try:
         if run.scheduler == "inline":
@@ -113,6 +118,8 @@ def balance(
         msg = str(e) if str(e) else "interrupted: nothing was published; rerun the same command"
         console.print(f"[yellow]{esc(msg)}[/yellow]", highlight=False)
         raise typer.Exit(exit_code(e)) from None
+    finally:
+        show.close()
     sizes = {split: sum(v.values()) for split, v in result.sizes.items()}
     console.print(
         f"wrote {', '.join(f'{n} {s}' for s, n in sizes.items())} samples to {esc(out)} "
@@ -120,7 +127,7 @@ def balance(
     )
     md = Path(out) / "stats.md"
     if md.exists():
-        Console().print(md.read_text(), markup=False)  # the data's names, printed as they are
+        stdout.print(md.read_text(), markup=False)  # the data's names, printed as they are
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {esc(note)}", highlight=False)
     if metrics:  # the plan per split only: the full statistics stay in DIR/stats.json

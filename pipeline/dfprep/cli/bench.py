@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dfprep.cli._shared import (
     ParamsOpt,
@@ -14,7 +13,7 @@ from dfprep.cli._shared import (
     params_from,
 )
 from dfprep.core.atomic import write_text
-from dfprep.core.cli import handle_errors
+from dfprep.core.cli import handle_errors, stdout
 
 
 @app.command()
@@ -76,7 +75,7 @@ def bench(
     if json_out:
         output_file(json_out, "--json")
     result = run_case(videos, params_from(params), cfg, work_dir)
-    out = Console()
+    out = stdout
     for t in tables(result):
         out.print(t)
     if json_out:

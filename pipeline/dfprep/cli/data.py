@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dfprep.cli._shared import (
     CatalogueOpt,
@@ -16,8 +15,9 @@ from dfprep.cli._shared import (
     params_from,
 )
 from dfprep.config import replace
-from dfprep.core.cli import console, esc, handle_errors
+from dfprep.core.cli import console, esc, handle_errors, log_handler, stdout
 from dfprep.core.errors import DfprepError
+from dfprep.core.progress import PROGRESS_HELP
 
 
 @app.command()
@@ -37,9 +37,11 @@ def synth(
         ),
     ] = None,
     params: ParamsOpt = None,
+    progress: Annotated[bool, typer.Option(help=PROGRESS_HELP)] = True,
 ) -> None:
     """Write the embedded sample dataset (real faces, FF++ layout, 4 manipulation methods), or with
     --layout all miniatures of every dataset of the paper in their published layouts."""
+    from dfprep.core.progress import Reporter
     from dfprep.synth import synth_ffpp
     from dfprep.synth.suite import synth_suite
 
@@ -51,7 +53,10 @@ def synth(
         seconds=seconds,
         layout=layout,
     )
-    info = synth_ffpp(root, cfg) if cfg.layout == "ffpp" else synth_suite(root, cfg)
+    unit = "originals" if cfg.layout == "ffpp" else "videos"  # ffpp: an original with its fakes
+    with Reporter("synth", unit, mode=progress) as bar:
+        count = lambda done, total: bar.update(completed=done, total=total)  # noqa: E731
+        info = (synth_ffpp if cfg.layout == "ffpp" else synth_suite)(root, cfg, count)
     per = info.get("per_dataset")
     detail = f": {', '.join(f'{k} {v}' for k, v in per.items())}" if per else ""
     console.print(
@@ -84,7 +89,7 @@ def datasets(
             raise DfprepError(
                 "manifests given without --check (dfprep datasets --check MANIFEST...)"
             )
-        Console().print(catalogue_table(cat))
+        stdout.print(catalogue_table(cat))
         return
     if not manifests:
         raise DfprepError(
@@ -98,13 +103,14 @@ def datasets(
 
 
 def _print_counts(table, cat, where: str) -> None:
-    from dfprep.counts import check_counts, count_table, manifest_counts
+    from dfprep.counts import check_counts, count_table, known_subset, manifest_counts
 
+    subset = known_subset(table.column("path").to_pylist())
     for ds, counts in manifest_counts(table).items():
-        result = check_counts(ds, counts, cat.get(ds))
+        result = check_counts(ds, counts, cat.get(ds), subset)
         t = count_table(result)
         t.title = f"{esc(where)}: {t.title}"
-        Console().print(t)
+        stdout.print(t)
 
 
 @app.command()
@@ -150,8 +156,6 @@ def manifest(
     """Turn a dataset root into a video manifest (Parquet, one row per video)."""
     import logging
 
-    from rich.logging import RichHandler
-
     from dfprep.adapters import AdapterOptions
     from dfprep.catalogue import load_catalogue
     from dfprep.core.outputs import output_file
@@ -161,7 +165,7 @@ def manifest(
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=console, show_time=False, show_path=False)],
+        handlers=[log_handler()],
     )
     cat = load_catalogue(catalogue)
     entry = cat.get(dataset)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dfprep.cli._shared import (
     ParamsOpt,
@@ -17,8 +16,9 @@ from dfprep.cli._shared import (
 )
 from dfprep.config import replace
 from dfprep.core.atomic import write_text
-from dfprep.core.cli import console, esc, handle_errors
+from dfprep.core.cli import console, esc, handle_errors, stdout
 from dfprep.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
+from dfprep.core.progress import PROGRESS_HELP
 
 
 @app.command()
@@ -50,7 +50,7 @@ def extract(
     strict: Annotated[
         bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")
     ] = False,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    progress: Annotated[bool, typer.Option(help=PROGRESS_HELP)] = True,
     metrics: Annotated[
         Path | None, typer.Option(help="Also write the run summary JSON here (for DVC metrics).")
     ] = None,
@@ -81,7 +81,12 @@ def extract(
         summary = run_extract(
             manifests, out, p, overwrite=overwrite, on_event=bar.on_event, on_plan=bar.on_plan
         )
-    Console().print(summary_table(summary))
+    if summary.migrated:
+        console.print(
+            f"moved {summary.migrated} shard table(s) from shards/ to meta/ (the tars alone in "
+            "shards/, as WebDataset clients read them)", highlight=False,
+        )  # fmt: skip
+    stdout.print(summary_table(summary))
     if metrics:
         import json
 

@@ -3,7 +3,8 @@
 A `DfprepError` becomes one red line on stderr, `error: <message>`, and the exit status of its
 class (`DfprepError.exit_code`: 2 for bad input or parameters, 3 for a diverged training run; see
 `dfprep.core.errors`), never a traceback. The message is escaped for rich markup, so a path such as
-`ffpp [v2].parquet` prints as it is.
+`ffpp [v2].parquet` prints as it is. `console` (stderr) and `stdout` fit a terminal and never wrap
+what goes to a log.
 
 Two more things end every command the same way: an OSError that says the disk refused a write
 (full, read-only, over quota, a file too large) is one line, exit 2, like the `WriteError`s the
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -28,7 +31,30 @@ from dfprep.core.signals import Terminated, exit_code, terminate_as_interrupt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(stderr=True)
+WIDE = 10_000  # the width of a console that is not a terminal: tables at their natural width
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that fits a terminal, and never wraps what goes to a log, a pipe or a file (rich
+    would hard-wrap it at 80 columns, splitting every row of a Markdown table)."""
+    c = Console(stderr=stderr)
+    return c if c.is_terminal else Console(stderr=stderr, width=WIDE, soft_wrap=True)
+
+
+console = make_console(stderr=True)  # messages, progress, errors
+stdout = make_console()  # results: tables, reports
+
+
+def log_handler() -> logging.Handler:
+    """Where a command's log records go: rich's handler on a terminal, plain `LEVEL message`
+    lines on stderr anywhere else (rich's would pad every line to the console's width)."""
+    if console.is_terminal:
+        from rich.logging import RichHandler
+
+        return RichHandler(console=console, show_time=False, show_path=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return handler
 
 
 def message(e: BaseException) -> str:
@@ -93,6 +119,23 @@ def handle_errors(fn: F) -> F:
             raise fail(w) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def add_version(app: typer.Typer, tool: str, version: str, help: str) -> None:
+    """`TOOL --version` on APP (the same option on both command lines); HELP: the app's help."""
+
+    def show(value: bool) -> None:
+        if value:
+            print(f"{tool} {version}")
+            raise typer.Exit()
+
+    @app.callback(help=help)
+    def main(
+        version: bool = typer.Option(
+            False, "--version", callback=show, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        pass
 
 
 def comma_list(text: str | None, words: Mapping[str, Any] | None = None) -> tuple | None:

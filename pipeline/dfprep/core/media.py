@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from dfprep.core.errors import InputError
 
@@ -22,11 +22,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ARCHIVE_EXTS",
     "IMAGE_EXTS",
+    "MASK_FOLDERS",
     "MAX_NAMED",
     "OTHER_EXTS",
     "VIDEO_EXTS",
     "MediaScan",
     "first_video_stream",
+    "in_mask_folder",
     "not_taken",
     "probe_video",
     "scan_files",
@@ -199,3 +201,18 @@ def not_taken(
     more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
     where = f" under {root}" if root is not None else ""
     return f"{len(skipped)} file(s){where} not taken as videos: {shown}{more}"
+
+
+# the publishers' folders of mask videos (FF++'s and DFD's `<method>/masks/videos/`): white where
+# the face was manipulated; never a video to score
+MASK_FOLDERS = ("masks/videos",)
+
+
+def in_mask_folder(rel: str | PurePath) -> bool:
+    """Whether a file's path (relative to the folder searched) lies in a publisher's mask folder."""
+    parts = PurePath(rel).parent.parts
+    for folder in MASK_FOLDERS:
+        want = tuple(folder.split("/"))
+        if any(parts[i : i + len(want)] == want for i in range(len(parts) - len(want) + 1)):
+            return True
+    return False

@@ -1,5 +1,6 @@
 """One extract run: plan the jobs, keep what is complete, run the rest (inline or on Dask), and
-summarise from the stats on disk, whatever happened (a failed job, Ctrl-C)."""
+summarise from the stats on disk, whatever happened (a failed job, Ctrl-C), with the dataset card
+and wids index other clients read (`dfprep.shards.card`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dfprep.extract.dask_run import DaskRun
 from dfprep.extract.job import run_shard_job
 from dfprep.extract.plan import ShardJob, plan_jobs, prepare_out, resolve_threads
 from dfprep.extract.summary import ExtractSummary, summarize
+from dfprep.shards import migrate_layout, write_card
 
 __all__ = ["run_extract"]
 
@@ -53,8 +55,11 @@ def run_extract(
             )
     jobs = plan_jobs([Path(m) for m in manifests], out, params.extract)
     with output_lock(out, "dfprep extract"), interrupt_watch() as interrupted:
+        moved = migrate_layout(out)  # a first-layout output: its tables to meta/, then resumed
         pending, kept, retried = prepare_out(jobs, out, overwrite)
-        summary = ExtractSummary(out=str(out), jobs=len(jobs), skipped=kept, retried=retried)
+        summary = ExtractSummary(
+            out=str(out), jobs=len(jobs), skipped=kept, retried=retried, migrated=moved
+        )
         if on_plan:
             on_plan(
                 sum(len(j.videos) for j in jobs),
@@ -78,6 +83,7 @@ def run_extract(
         finally:
             summary.seconds = round(time.time() - t0, 3)
             summarize(jobs, out, summary)
+            write_card(out)  # for the other clients: a dataset card, a wids index
     return summary
 
 

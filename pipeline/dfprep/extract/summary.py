@@ -25,6 +25,7 @@ class ExtractSummary:
     jobs: int = 0
     skipped: int = 0  # complete from an earlier run
     retried: int = 0  # videos whose failure can pass, run again (their shards redone)
+    migrated: int = 0  # tables moved from shards/ to meta/ (an output of the first layout)
     done: int = 0
     videos_run: int = 0  # videos processed by this run (excludes resumed shards)
     failed_jobs: list[tuple[str, str]] = field(default_factory=list)

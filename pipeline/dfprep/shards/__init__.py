@@ -1,16 +1,19 @@
 """The on-disk format of an extract output, known in this package only (dfprep and dftrain read
 and write it through the names below; it stands on `dfprep.core` and `dfprep.schema` alone).
 
-- `names`: the files of one shard (`ShardFiles`, `shard_name`), reading a file name back
-  (`parse_file_name`), finding the shards of an output (`scan_shards`, `find_shards`).
+- `names`: the layout (tars in DIR/shards/, their tables in DIR/meta/), the files of one shard
+  (`ShardFiles`, `shard_name`), reading a file name back (`parse_file_name`), finding the shards of
+  an output (`scan_shards`, `find_shards`), moving a first-layout output (`migrate_layout`).
 - `tario`: WebDataset tars with the standard library (`TarSink`, `iter_samples`, ...).
 - `codec`: the bytes of one sample (`encode_sample`, `check_sample`, `parse_sample`, `decode_jpeg`).
 - `write`: a shard written under temporary names and published stats last (`ShardWriter`).
 - `read`: the Parquet tables of the complete shards (`read_extract_shards`, `read_dropped`).
+- `card`: what other clients read: a HuggingFace dataset card and a wids index (`write_card`).
 
 Callers outside the package import these names from `dfprep.shards`.
 """
 
+from dfprep.shards.card import write_card
 from dfprep.shards.codec import (
     SAMPLE_MEMBERS,
     Sample,
@@ -21,10 +24,13 @@ from dfprep.shards.codec import (
     parse_sample,
 )
 from dfprep.shards.names import (
+    META,
     SUFFIXES,
     ShardFiles,
     find_shards,
     manifest_prefix,
+    meta_dir,
+    migrate_layout,
     parse_file_name,
     scan_shards,
     shard_name,
@@ -46,6 +52,7 @@ from dfprep.shards.write import ShardWriter, remove_stale_tmp
 
 __all__ = [
     "INDEX_COLUMNS",
+    "META",
     "SAMPLE_MEMBERS",
     "SUFFIXES",
     "VIDEO_COLUMNS",
@@ -64,6 +71,8 @@ __all__ = [
     "is_complete_jpeg",
     "iter_samples",
     "manifest_prefix",
+    "meta_dir",
+    "migrate_layout",
     "parse_file_name",
     "parse_sample",
     "read_dropped",
@@ -76,4 +85,5 @@ __all__ = [
     "shard_prefix",
     "split_name",
     "with_stats",
+    "write_card",
 ]

@@ -1,9 +1,17 @@
 """The names of an extract output's files, and finding its shards.
 
-DIR/shards/NAME.{tar,index.parquet,videos.parquet,stats.json[,dropped.parquet]}, NAME being
-`PREFIX-NNNNNN` (the manifest's prefix, the job's number). A shard is complete once its stats file
-exists and carries the current params hash (extract writes it last). File names are built by
-`ShardFiles` and read back by `parse_file_name`, nowhere else.
+    DIR/shards/NAME.tar                                   the WebDataset tars, nothing else
+    DIR/meta/NAME.{index.parquet,videos.parquet,stats.json[,dropped.parquet]}   their tables
+
+NAME being `PREFIX-NNNNNN` (the manifest's prefix, the job's number). The tars have a folder of
+their own so that any WebDataset client reads it as it is (HuggingFace `datasets`'
+`load_dataset("webdataset", data_dir=DIR/shards)`, `webdataset`, `wids`). A shard is complete once
+its stats file exists and carries the current params hash (extract writes it last). File names are
+built by `ShardFiles` and read back by `parse_file_name`, nowhere else.
+
+An output of the first layout (the tables beside the tars in DIR/shards/) is never read as it is:
+`find_shards` and `scan_shards` refuse it in one line that says how to move the tables, and
+`dfprep extract` moves them itself (`migrate_layout`) before it resumes such an output.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ from dfprep.core.errors import InputError
 from dfprep.core.files import NotRegular, read_regular_text
 
 __all__ = [
+    "META",
     "SUFFIXES",
     "ShardFiles",
     "find_shards",
     "manifest_prefix",
+    "meta_dir",
+    "migrate_layout",
     "parse_file_name",
     "scan_shards",
     "shard_name",
@@ -36,6 +47,12 @@ TAR, INDEX, VIDEOS, STATS, DROPPED = (
     ".dropped.parquet",
 )
 SUFFIXES = (TAR, INDEX, VIDEOS, STATS, DROPPED)
+META = "meta"  # DIR/meta/: the tables of the shards in DIR/shards/
+
+
+def meta_dir(shards_dir: str | Path) -> Path:
+    """The folder of the tables of the shards in SHARDS_DIR (DIR/shards -> DIR/meta)."""
+    return Path(shards_dir).parent / META
 
 
 def manifest_prefix(path: str | Path) -> str:
@@ -63,17 +80,18 @@ def parse_file_name(filename: str) -> tuple[str, str] | None:
 
 
 class ShardFiles:
-    """Paths of one shard inside DIR/shards/."""
+    """Paths of one shard: its tar in DIR/shards/, its tables in DIR/meta/."""
 
     def __init__(self, shards_dir: str | Path, name: str):
         self.dir = Path(shards_dir)
+        self.meta = meta_dir(self.dir)
         self.name = name
         self.tar = self.dir / f"{name}{TAR}"
-        self.index = self.dir / f"{name}{INDEX}"
-        self.videos = self.dir / f"{name}{VIDEOS}"
-        self.stats = self.dir / f"{name}{STATS}"
+        self.index = self.meta / f"{name}{INDEX}"
+        self.videos = self.meta / f"{name}{VIDEOS}"
+        self.stats = self.meta / f"{name}{STATS}"
         # optional: faces of paired fakes dropped as unmanipulated (thumbnails), when there are any
-        self.dropped = self.dir / f"{name}{DROPPED}"
+        self.dropped = self.meta / f"{name}{DROPPED}"
 
     @property
     def all(self) -> tuple[Path, ...]:
@@ -98,18 +116,57 @@ class ShardFiles:
         for p in (self.stats, *self.all[:-1], self.dropped):  # stats first: no longer done
             p.unlink(missing_ok=True)
         remove_tmp(self.dir, f"{self.name}.")
+        remove_tmp(self.meta, f"{self.name}.")
+
+
+def _old_tables(shards_dir: Path) -> list[Path]:
+    """Tables of the first layout: beside the tars, in DIR/shards/."""
+    if not shards_dir.is_dir():
+        return []
+    return sorted(
+        p for p in shards_dir.iterdir() if (parse_file_name(p.name) or ("", TAR))[1] != TAR
+    )
+
+
+def migrate_layout(extract_dir: str | Path) -> int:
+    """Move the tables of a first-layout output from DIR/shards/ to DIR/meta/ (stats files last,
+    so a shard counts as complete only once all its tables are there; rerun after an interruption
+    to finish); the number of files moved. The tars stay where they are, byte for byte."""
+    shards = Path(extract_dir) / "shards"
+    old = _old_tables(shards)
+    if not old:
+        return 0
+    meta = meta_dir(shards)
+    meta.mkdir(exist_ok=True)
+    for p in sorted(old, key=lambda p: p.name.endswith(STATS)):
+        p.replace(meta / p.name)
+    return len(old)
+
+
+def _refuse_old_layout(shards_dir: Path) -> None:
+    old = _old_tables(shards_dir)
+    if old:
+        d = shards_dir.parent
+        raise InputError(
+            f"{d}: an extract output of the first layout ({old[0].name} beside the tars in "
+            f"shards/): rerun `dfprep extract` on it, which moves the tables to {META}/, or move "
+            f"them: mkdir -p {d}/{META} && mv {d}/shards/*.parquet {d}/shards/*.json {d}/{META}/"
+        )
 
 
 def scan_shards(shards_dir: str | Path) -> dict[str, set[str]]:
-    """Shard name -> the suffixes of its files present in SHARDS_DIR, in name order ({} when
-    the folder does not exist)."""
+    """Shard name -> the suffixes of its files present (tars in SHARDS_DIR, tables in its meta
+    folder), in name order ({} when the folders do not exist). A first-layout output (tables in
+    SHARDS_DIR) is an InputError saying how to move them."""
     found: dict[str, set[str]] = {}
     folder = Path(shards_dir)
-    if folder.is_dir():
-        for p in folder.iterdir():
-            parsed = parse_file_name(p.name)
-            if parsed:
-                found.setdefault(parsed[0], set()).add(parsed[1])
+    _refuse_old_layout(folder)
+    for d, suffixes in ((folder, (TAR,)), (meta_dir(folder), SUFFIXES[1:])):
+        if d.is_dir():
+            for p in d.iterdir():
+                parsed = parse_file_name(p.name)
+                if parsed and parsed[1] in suffixes:
+                    found.setdefault(parsed[0], set()).add(parsed[1])
     return dict(sorted(found.items()))
 
 

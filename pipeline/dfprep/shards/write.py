@@ -16,15 +16,15 @@ import pyarrow.parquet as pq
 
 from dfprep.core.atomic import TMP_MARK, publish, remove_tmp, tmp_path, write_json, writing
 from dfprep.schema import CROP_INDEX_SCHEMA, DROPPED_SCHEMA, VIDEO_STATUS_SCHEMA
-from dfprep.shards.names import ShardFiles
+from dfprep.shards.names import ShardFiles, meta_dir
 from dfprep.shards.tario import TarSink
 
 __all__ = ["ShardWriter", "remove_stale_tmp"]
 
 
 def remove_stale_tmp(shards_dir: Path) -> int:
-    """Delete temporary files left by killed runs (nothing reads them)."""
-    return remove_tmp(shards_dir)
+    """Delete temporary files left by killed runs (nothing reads them), tars' and tables'."""
+    return remove_tmp(shards_dir) + remove_tmp(meta_dir(shards_dir))
 
 
 class ShardWriter:
@@ -35,6 +35,7 @@ class ShardWriter:
         self._tmp_tar = tmp_path(files.tar)
         with writing(files.tar):
             files.dir.mkdir(parents=True, exist_ok=True)
+            files.meta.mkdir(parents=True, exist_ok=True)
             self._stream = open(self._tmp_tar, "wb")  # noqa: SIM115 (closed in commit/abort)
         self._tar = TarSink(self._stream)  # fixed mtimes and order: byte-identical reruns
         self.count = 0
@@ -77,9 +78,10 @@ class ShardWriter:
         except BaseException:
             for p in written:
                 p.unlink(missing_ok=True)
-            for p in self.files.dir.glob(f".{self.files.name}.*{TMP_MARK}*"):
-                if str(os.getpid()) in p.name:
-                    p.unlink(missing_ok=True)
+            for d in (self.files.dir, self.files.meta):
+                for p in d.glob(f".{self.files.name}.*{TMP_MARK}*"):
+                    if str(os.getpid()) in p.name:
+                        p.unlink(missing_ok=True)
             raise
 
     def abort(self) -> None:

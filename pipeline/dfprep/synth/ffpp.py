@@ -38,6 +38,7 @@ from dfprep.core.errors import ConfigError
 from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dfprep.core.owned import replacing
+from dfprep.core.progress import Count, track_futures
 from dfprep.synth.camera import random_path
 from dfprep.synth.faces import base_faces, identity
 from dfprep.synth.group import SCENARIOS, build_group, film_group, with_face
@@ -270,7 +271,9 @@ def truth_of(records: list[dict]) -> dict:
     }
 
 
-def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
+def synth_ffpp(
+    root: str | Path, cfg: SynthConfig | None = None, progress: Count | None = None
+) -> dict:
     """Write the sample dataset under `root` and return a summary of what was written.
 
     The summary holds `root`, `pairs`, `splits`, `videos` (how many), `records` (one dict per
@@ -296,7 +299,7 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
         output_lock(root, "dfprep synth"),
         replacing(root, MARKER, {"generator": "dfprep.synth", **made_with}, "synth", OWNER),
     ):
-        records = _write(root, cfg, specs, multi, splits, by_index)
+        records = _write(root, cfg, specs, multi, splits, by_index, progress)
     extra = [root / "splits" / f"{s}.json" for s in splits]
     extra += [root / TRUTH, root / MARKER]
     extra += sorted(root.glob(MASK_DIR.format(method="*") + "/*.mp4"))
@@ -313,7 +316,9 @@ def synth_ffpp(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     }
 
 
-def _write(root: Path, cfg: SynthConfig, specs, multi, splits, by_index) -> list[dict]:
+def _write(
+    root: Path, cfg: SynthConfig, specs, multi, splits, by_index, progress: Count | None = None
+) -> list[dict]:
     """Film every video into ROOT and write the splits and the ground truth; the records."""
     base_faces()  # detect once, before the worker threads start
     jobs = sorted((*specs, *multi), key=lambda s: -s.size[0] * s.size[1] * s.seconds * float(s.fps))
@@ -328,6 +333,7 @@ def _write(root: Path, cfg: SynthConfig, specs, multi, splits, by_index) -> list
             )
             for s in jobs
         ]
+        track_futures(futures, progress)
         records = sorted((v for f in futures for v in f.result()), key=lambda v: v["relpath"])
     (root / TRUTH).write_text(json.dumps(truth_of(records)))
     (root / "splits").mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from dfprep.config import SynthConfig
 from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dfprep.core.owned import replacing
+from dfprep.core.progress import Count, track_futures
 from dfprep.synth.clip import render
 from dfprep.synth.faces import base_faces
 from dfprep.synth.layouts import (
@@ -91,8 +92,11 @@ def _archive(root: Path, src: str, dst: str) -> None:
                 tar.addfile(info)
 
 
-def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
-    """Write the nine miniatures under `root`; returns a summary (records: one per labelled video)."""
+def synth_suite(
+    root: str | Path, cfg: SynthConfig | None = None, progress: Count | None = None
+) -> dict:
+    """Write the nine miniatures under `root`; returns a summary (records: one per labelled video).
+    `progress(done, total)` counts the videos rendered."""
     cfg = cfg or SynthConfig()
     started = time.perf_counter()
     plan = plan_suite(cfg)
@@ -100,7 +104,7 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     made_with = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}
     info = json.loads(json.dumps({"generator": "dfprep.synth.suite", **made_with}, default=list))
     with output_lock(root, "dfprep synth"), replacing(root, MARKER, info, "synth", OWNER):
-        _write(root, cfg, plan)
+        _write(root, cfg, plan, progress)
     nbytes = sum(q.stat().st_size for q in root.rglob("*") if q.is_file())
     counts = Counter(r["dataset"] for r in plan.records)
     return {
@@ -114,14 +118,16 @@ def synth_suite(root: str | Path, cfg: SynthConfig | None = None) -> dict:
     }
 
 
-def _write(root: Path, cfg: SynthConfig, plan: Plan) -> None:
+def _write(root: Path, cfg: SynthConfig, plan: Plan, progress: Count | None = None) -> None:
     """Render every clip into ROOT and write the datasets' own files, copies and archives."""
     base_faces()  # detect once, before the threads start
     jobs = sorted(
         plan.clips, key=lambda dc: -dc[1].size[0] * dc[1].size[1] * dc[1].seconds * dc[1].fps
     )
     with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
-        for f in [pool.submit(render, root / ds, clip) for ds, clip in jobs]:
+        futures = [pool.submit(render, root / ds, clip) for ds, clip in jobs]
+        track_futures(futures, progress)
+        for f in futures:
             f.result()
     for rel, text in plan.files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

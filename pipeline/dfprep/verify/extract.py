@@ -1,5 +1,5 @@
-"""Checking an extract output (DIR/shards/): each complete shard on its own, then across shards
-and against the manifests (see `dfprep.verify`)."""
+"""Checking an extract output (DIR/shards/, DIR/meta/): each complete shard on its own, then
+across shards and against the manifests (see `dfprep.verify`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dfprep.schema import (
     TEST_SPLIT,
     VIDEO_STATUS_SCHEMA,
 )
-from dfprep.shards import ShardFiles, manifest_prefix, scan_shards, shard_prefix
+from dfprep.shards import ShardFiles, manifest_prefix, meta_dir, scan_shards, shard_prefix
 from dfprep.verify.common import (
     VerifyReport,
     first,
@@ -36,6 +36,8 @@ def verify_extract(path: str | Path, manifests: Iterable[str | Path] | None = No
     if not shards.is_dir():
         raise InputError(f"{root}: not an extract output directory (no shards/ folder)")
     tmp_notes(shards, report)
+    if meta_dir(shards).is_dir():
+        tmp_notes(meta_dir(shards), report)
     names = list(scan_shards(shards))
     totals: Counter = Counter()
     video_shard: dict[str, str] = {}  # video id -> shard, over all complete shards
