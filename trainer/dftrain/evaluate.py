@@ -29,7 +29,13 @@ from dfprep import catalogue
 from dfprep.core.atomic import write_json
 from dfprep.core.errors import InputError
 from dfprep.core.outputs import output_dir
-from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
+from dftrain.aggregate import (
+    both_policies,
+    evaluation_metrics,
+    in_metrics,
+    resolve_aggregate,
+    video_scores,
+)
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards
 from dftrain.plots import histogram_figure, roc_figure
@@ -139,7 +145,8 @@ def evaluate(
             f"({len(lost)} crop(s) missing in all)"
         )
     frames = predictions_table(ts, p_fake, probs, scorer.class_names)
-    videos = video_scores(ts.videos, frames, cfg.no_face_score)
+    aggregate = resolve_aggregate(cfg.aggregate, scorer.meta)
+    videos = video_scores(ts.videos, frames, cfg.no_face_score, aggregate)
     metrics, method_categories = evaluation_metrics(
         videos, frames, cfg.threshold, roles, cfg.no_face
     )
@@ -160,6 +167,7 @@ def evaluate(
         "threshold": cfg.threshold,
         "no_face": cfg.no_face,
         "no_face_score": cfg.no_face_score,
+        "aggregate": aggregate,  # how a video's score came from its crops (eval.aggregate, resolved)
         "roles": {d: roles.get(d, "") for d in present},
         "dataset_order": present,
         "method_categories": method_categories,
