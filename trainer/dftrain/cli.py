@@ -352,8 +352,9 @@ def sbi_sheet(
     settings = parse_settings([f"sbi.margin={margin}"] if margin is not None else [])
     cfg = with_overrides(load_train_params(params), **settings)
     output_dir(out)
-    m, how = crop_margin(data, cfg.sbi.margin)
-    png = sheet_report(data, out, margin=m, margin_how=how, faces=faces, seed=seed, cfg=cfg.sbi)
+    png = sheet_report(
+        data, out, crop_margin(data, cfg.sbi.margin), cfg.sbi, faces=faces, seed=seed
+    )
     print(png)
 
 

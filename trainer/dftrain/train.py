@@ -350,6 +350,22 @@ def setup(
     return run, LoopState.saved(state) if last_dir else LoopState()
 
 
+def _forward_backward(module: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, targets: torch.Tensor, ty: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """Forward (bf16 autocast on CUDA), CE + w x triplet, fresh gradients by backward."""
+    with autocast(x.device, cfg.amp):
+        logits, emb = module(x)
+    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss, parts
+
+
+def _update(opt: torch.optim.Optimizer, cfg: TrainConfig, clip_params) -> None:
+    if cfg.optim.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
+    opt.step()
+
+
 def train_step(
     module: torch.nn.Module,
     opt: torch.optim.Optimizer,
@@ -362,45 +378,22 @@ def train_step(
     """One optimiser update: forward (bf16 autocast on CUDA), CE + w x triplet, backward, gradient
     clipping of `clip_params` (when optim.clip_grad > 0), step. Returns the loss and its parts,
     on the device (no host sync)."""
-    with autocast(x.device, cfg.amp):
-        logits, emb = module(x)
-    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.optim.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
-    opt.step()
+    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
+    _update(opt, cfg, clip_params)
     return loss, parts
 
 
-def sam_step(
-    module: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    x: torch.Tensor,
-    targets: torch.Tensor,
-    ty: torch.Tensor,
-    cfg: TrainConfig,
-    clip_params,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def sam_step(module, opt, x, targets, ty, cfg: TrainConfig, clip_params):  # train_step's signature
     """One SAM update (Foret et al. 2021), as SBI trains: the gradient at w, a move to
     w + rho g/||g|| (optim.sam_rho), a second forward/backward there, back to w, and the base
     optimizer's step with that second gradient (clipped when optim.clip_grad > 0). Batch-norm
     statistics update in both passes, as in SBI. Returns the first pass's loss and parts."""
     params = [p for g in opt.param_groups for p in g["params"]]
-    with autocast(x.device, cfg.amp):
-        logits, emb = module(x)
-    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
+    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
     moves = sam_ascend(params, cfg.optim.sam_rho)
-    opt.zero_grad(set_to_none=True)
-    with autocast(x.device, cfg.amp):
-        logits, emb = module(x)
-    objective(logits, emb, targets, ty, cfg.loss)[0].backward()
+    _forward_backward(module, opt, x, targets, ty, cfg)
     sam_descend(params, moves)
-    if cfg.optim.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
-    opt.step()
+    _update(opt, cfg, clip_params)
     return loss, parts
 
 

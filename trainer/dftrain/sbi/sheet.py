@@ -148,20 +148,14 @@ def split_sheet(
 
 
 def sheet_report(
-    data: str | Path,
-    out_dir: str | Path,
-    *,
-    margin: float,
-    margin_how: str,
-    faces: int = 12,
-    seed: int = 0,
-    cfg: SBIConfig | None = None,
-    max_shards: int = 8,
-) -> Path:
-    """`dftrain sbi-sheet`: OUT/sbi-sheet.png and OUT/report.md (what was drawn, and how)."""
+    data: str | Path, out_dir: str | Path, margin: tuple[float, str], cfg: SBIConfig | None = None,
+    *, faces: int = 12, seed: int = 0, max_shards: int = 8,
+) -> Path:  # fmt: skip
+    """`dftrain sbi-sheet`: OUT/sbi-sheet.png and OUT/report.md (what was drawn, and how);
+    `margin`: the crops' margin and where it came from (`dftrain.sbi.data.crop_margin`)."""
     cfg = cfg or SBIConfig()
     out = Path(out_dir)
-    png = write_sheet([data], out / SHEET, margin=margin, faces=faces, seed=seed, cfg=cfg,
+    png = write_sheet([data], out / SHEET, margin=margin[0], faces=faces, seed=seed, cfg=cfg,
                       max_shards=max_shards)  # fmt: skip
     lines = [
         "# SBI pseudo-fakes",
@@ -169,7 +163,7 @@ def sheet_report(
         f"{faces} random real crops of `{data}` (at most {max_shards} shards read, seed {seed}), each "
         "drawn as (the real of the pair, the blending mask: white = the source's full weight, the "
         "pseudo-fake), before the pair's training transforms. The landmarks are placed with the "
-        f'crops\' margin {margin:g} ({margin_how}). See docs/train.md, "SBI".',
+        f'crops\' margin {margin[0]:g} ({margin[1]}). See docs/train.md, "SBI".',
         "",
         f"![pseudo-fakes]({SHEET})",
         "",
