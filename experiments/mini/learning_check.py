@@ -12,7 +12,7 @@ within 0.35-0.65.
 
 --sbi: trains the `sbi` configuration exactly as `dvc repro` does (`dftrain run` with its `args`
 from params.yaml: the real crops alone and their pseudo-fakes) and its control (the same with
---shuffle-labels: the labels of half the videos' pairs swapped), and evaluates both the same way.
+--shuffle-labels: the labels of half of every video's pairs swapped), and evaluates both the same way.
 Targets: SBI's video AUC on FF++'s face swaps (Deepfakes and FaceSwap, the mean over the two
 methods as Table 3 averages them) >= 0.75; the control's in-distribution AUC within 0.35-0.65.
 It also prints the reenactments' AUC (Face2Face, NeuralTextures), which SBI finds harder.

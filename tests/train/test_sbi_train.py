@@ -27,7 +27,7 @@ from dftrain.sbi.data import (
     SBIDecoder,
     crop_margin,
     real_splits,
-    swapped_videos,
+    swapped_crops,
 )
 from sbi_helpers import write_sbi_balance
 
@@ -131,13 +131,17 @@ def test_the_crop_margin_comes_from_the_datas_record_or_must_agree_with_it(balan
         crop_margin(old, "auto")
 
 
-def test_the_control_swaps_the_pairs_of_half_the_videos():
-    rows = [{"split": "train", "video_id": f"v{i}"} for i in range(40) for _ in range(i % 3 + 1)]
-    swap = swapped_videos(rows)
-    crops = {1: 0, 0: 0}
-    for r in rows:
-        crops[swap[r["video_id"]]] += 1
-    assert set(swap.values()) == {0, 1} and abs(crops[0] - crops[1]) <= 3
+def test_the_control_swaps_half_of_every_videos_pairs_and_half_of_each_split():
+    rows = [{"split": split, "video_id": f"{split}{i}", "key": f"{split}{i}_s{k}"}
+            for split, n in (("train", 40), ("val", 7)) for i in range(n) for k in range(i % 5 + 1)]  # fmt: skip
+    swap = swapped_crops(rows)
+    assert swap == swapped_crops(list(reversed(rows)))  # fixed: the order given does not matter
+    for split in ("train", "val"):
+        got = [swap[r["key"]] for r in rows if r["split"] == split]
+        assert abs(sum(got) - len(got) / 2) <= 0.5  # the split: half either way, to one crop
+    for v in {r["video_id"] for r in rows}:
+        got = [swap[r["key"]] for r in rows if r["video_id"] == v]
+        assert abs(sum(got) - len(got) / 2) <= 1  # and every video's crops alike
 
 
 # ---- the stream: 1:1 batches, each real once an epoch, deterministic -------------------------
@@ -203,17 +207,17 @@ def test_validation_pairs_are_fixed_across_epochs_and_unaugmented(balanced):
         assert torch.equal(real, _tail(out.real)) and torch.equal(fake, _tail(out.fake))
 
 
-def test_the_control_decoder_swaps_labels_per_video(balanced):
+def test_the_control_decoder_swaps_the_labels_of_the_crops_it_is_given(balanced):
     splits, rows = real_splits(balanced, read_splits(balanced), ("ffpp",))
-    swap = swapped_videos(rows)
+    swap = swapped_crops(rows)
     dec = SBIDecoder(SBIConfig(), 0.3, _tail, seed=3, swapped=swap, shuffle=True)
     from dftrain.data import Piece, read_pieces
 
     tr = splits["train"]
     for s in read_pieces([Piece(tr.shards[0], 0, 3, 3, tr.members[0])]):
         (_, y_real), (_, y_fake) = dec(s)
-        vid = json.loads(s["json"])["video_id"]
-        assert (y_real, y_fake) == ((1, 0) if swap[vid] else (0, 1))
+        key = json.loads(s["json"])["key"]
+        assert (y_real, y_fake) == ((1, 0) if swap[key] else (0, 1))
 
 
 def test_a_crop_without_landmarks_is_named(balanced, tmp_path):

@@ -74,7 +74,7 @@ from dftrain.optim import (
     sam_descend,
     set_lr,
 )
-from dftrain.sbi.data import VAL_KEY, SBIDecoder, crop_margin, real_splits, swapped_videos
+from dftrain.sbi.data import VAL_KEY, SBIDecoder, crop_margin, real_splits, swapped_crops
 from dftrain.transforms import eval_transform, mixup, train_transform
 
 
@@ -328,7 +328,7 @@ def setup(
         tail = eval_transform(
             cfg.aug, cfg.model.img_size
         )  # SBI's own transforms replace train.aug's
-        swapped = swapped_videos(sbi_rows) if cfg.labels.shuffle else {}
+        swapped = swapped_crops(sbi_rows) if cfg.labels.shuffle else {}
         kw: dict[str, Any] = dict(seed=cfg.seed, swapped=swapped, shuffle=cfg.labels.shuffle)
         train_decode: Any = SBIDecoder(cfg.sbi, margin, tail, **kw)
         val_decode: Any = SBIDecoder(cfg.sbi, margin, tail, epoch=VAL_KEY, augment=False, **kw)
@@ -336,7 +336,7 @@ def setup(
         note = (f"SBI: {splits['train'].total} real crops of {videos} videos"
                 f" ({', '.join(cfg.sbi.datasets) or 'every dataset'}), each with its pseudo-fake;"
                 f" val {splits['val'].total} reals + their fixed pseudo-fakes; margin {margin:g} ({margin_how})"
-                + ("; control: the labels of half the videos' pairs swapped" if cfg.labels.shuffle else ""))  # fmt: skip
+                + ("; control: the labels of half of each video's pairs swapped" if cfg.labels.shuffle else ""))  # fmt: skip
     else:
         control = control_labels(data_dir, cfg.labels) if cfg.labels.shuffle else {}
         train_decode = SampleDecoder(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import REAL
 from dfprep.shards import decode_jpeg, parse_sample
 from dftrain.data import Split
-from dftrain.labels import shuffled_class, stratified_shuffle
+from dftrain.labels import shuffled_class
 from dftrain.sbi.augment import augment_pair
 from dftrain.sbi.blend import sample_rng, self_blend
 from dftrain.sbi.config import AUTO_MARGIN, SBIConfig
@@ -35,12 +36,12 @@ __all__ = [
     "crop_margin",
     "real_splits",
     "recorded_crops",
-    "swapped_videos",
+    "swapped_crops",
 ]
 
 SELECTION = "selection.parquet"
 VAL_KEY = "val"  # validation's pseudo-fakes are drawn with this in place of the epoch: fixed
-_COLUMNS = ["split", "label", "video_label", "dataset", "video_id", "out_shard", "out_pos"]
+_COLUMNS = ["key", "split", "label", "video_label", "dataset", "video_id", "out_shard", "out_pos"]
 
 
 def _selection(data_dir: Path) -> list[dict]:
@@ -110,18 +111,23 @@ def _usable(r: dict, datasets: set[str]) -> bool:
     return real and (not datasets or str(r["dataset"]) in datasets)
 
 
-def swapped_videos(rows: list[dict]) -> dict[str, int]:
-    """The shuffled control of an SBI run (`labels.shuffle`): {video_id: 1 when its pairs' labels
-    are swapped}, half of each split's real crops either way (`stratified_shuffle`), so that
-    "blended" carries no information about the label."""
+def swapped_crops(rows: list[dict]) -> dict[str, int]:
+    """The shuffled control of an SBI run (`labels.shuffle`): {crop key: 1 when its pairs' labels
+    are swapped (real 1, blend 0)}. In each split the crops, grouped by video in a hashed order, are
+    swapped alternately: half of every video's crops and half of the split (to one crop) either way.
+    Swapping whole videos (the label control's unit) left the split 134 : 128 on the miniature, and
+    a model that learns nothing else learns that residue ("a blend is real") and ranks every test
+    fake below the reals; within a video, nothing ties an identity to a rule either."""
     out: dict[str, int] = {}
     for split in sorted({str(r["split"]) for r in rows}):
-        counts: dict[str, int] = {}
-        for r in rows:
-            if str(r["split"]) == split:
-                counts[str(r["video_id"])] = counts.get(str(r["video_id"]), 0) + 1
-        out.update(stratified_shuffle([(v, REAL, n) for v, n in counts.items()], 2))
+        mine = [r for r in rows if str(r["split"]) == split]
+        mine.sort(key=lambda r: (_digest(str(r["video_id"])), _digest(str(r["key"]))))
+        out.update({str(r["key"]): i % 2 for i, r in enumerate(mine)})
     return out
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(f"dftrain-shuffle\0{text}".encode()).digest()
 
 
 def recorded_crops(data_dir: str | Path) -> tuple[list, Path]:
@@ -190,7 +196,7 @@ class SBIDecoder:
     `tail` turns an RGB PIL image into the model's tensor (the eval transform: resize, normalise);
     `augment`: SBI's shared training transforms (`augment_pair`), off for validation; `epoch`: the
     epoch whose draws these are (VAL_KEY for validation: the same pseudo-fakes every epoch);
-    `swapped`: the control's videos whose labels are exchanged."""
+    `swapped`: the control's crops whose labels are exchanged (`swapped_crops`)."""
 
     per_sample = 2
     collate = staticmethod(collate_pairs)
@@ -251,10 +257,9 @@ class SBIDecoder:
         real, fake, meta = self.pair(sample)
         y_real, y_fake = 0, 1
         if self.shuffle:
-            vid = str(meta.get("video_id", meta["key"]))
-            swap = self.swapped.get(vid)
-            if swap is None:
-                swap = shuffled_class(vid, 2)
+            swap = self.swapped.get(str(meta["key"]))
+            if swap is None:  # a crop the selection does not list (not from real_splits)
+                swap = shuffled_class(str(meta["key"]), 2)
             if swap:
                 y_real, y_fake = 1, 0
         return [
