@@ -63,3 +63,46 @@ def whole_crop_box(size: int = SIZE, margin: float = MARGIN) -> tuple[float, flo
     half = size / (1 + margin) / 2
     c = size / 2
     return (c - half, c - half, c + half, c + half)
+
+
+def write_sbi_balance(root, shards: dict, *, margin: float | None = MARGIN, size: int = SIZE):
+    """A `dfprep balance` output of face crops for SBI runs: `shards[split]` is a list of shards,
+    each a list of (video_id, dataset, label, video_label) samples. Writes the tars, sizes.json,
+    selection.parquet and a stats.json recording the crop margin (none when margin is None)."""
+    import json
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from dfprep.balance.layout import tar_name, write_balanced
+    from dfprep.schema import make_key
+    from dfprep.shards import encode_sample
+
+    root = Path(root)
+    rows, n = [], 0
+    per_split: dict = {}
+    for split, split_shards in shards.items():
+        made = []
+        for s, samples in enumerate(split_shards):
+            items = []
+            for pos, (video_id, dataset, label, video_label) in enumerate(samples):
+                image, lms = face_crop(n, size)
+                key = make_key(video_id, n, 0)
+                meta = record(key, label, whole_crop_box(size, margin or MARGIN), lms,
+                              video_id=video_id, dataset=dataset, split=split,
+                              video_label=video_label, category="real" if label == 0 else "FS")  # fmt: skip
+                ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+                assert ok
+                items.append((key, encode_sample(meta, jpg.tobytes())))
+                rows.append({"key": key, "split": split, "label": label, "video_label": video_label,
+                             "dataset": dataset, "video_id": video_id,
+                             "out_shard": tar_name(split, s), "out_pos": pos})  # fmt: skip
+                n += 1
+            made.append(items)
+        per_split[split] = made
+    sizes = write_balanced(root, per_split)
+    pq.write_table(pa.Table.from_pylist(rows), root / "selection.parquet")
+    crop = [{"margin": margin, "size": size}] if margin is not None else [None]
+    (root / "stats.json").write_text(json.dumps({"extract": {"crop": crop}}))
+    return sizes

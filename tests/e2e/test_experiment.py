@@ -137,7 +137,7 @@ def test_table3_puts_the_papers_number_beside_ours_and_says_what_is_missing(tmp_
     lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines() if ln.startswith("| ")}
     assert lines["FSFM"].split(" | ")[1:3] == ["97.0 (96)", "88.0 (99.8)"]
     assert "70.0 (95)" in lines["FSFM"] and "90.0 (96.4)" in lines["FSFM"]  # DF40 FS, ID avg
-    assert "not reproduced (88.2)" in lines["SBI"]
+    assert "not run (88.2)" in lines["SBI"]  # no SBI run given: its row waits for one
     assert "not run (99.3)" in lines["ImageNet pretrained"]
     assert (
         lines["Control: shuffled labels"].split(" | ")[1] == "50.0"
@@ -151,6 +151,19 @@ def test_table3_puts_the_papers_number_beside_ours_and_says_what_is_missing(tmp_
     assert len(COLUMNS) == len(AUC["FSFM"]) == 13
     png = scenario_figure(runs, tmp_path / "t3.png")
     assert png.stat().st_size > 5000
+
+
+def test_an_sbi_run_fills_the_sbi_row_in_both_tables():
+    runs = [_run("FSFM", {"ffpp": 0.97}), _run("SBI", {"ffpp": 0.8, "df40": 0.7})]
+    text = render_paper(runs)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| SBI |")]
+    assert len(rows) == 2  # AUC and bACC
+    assert rows[0].split(" | ")[1] == "80.0 (88.2)" and rows[1].split(" | ")[1] == "80.0 (70)"
+    assert "70.0 (82.8)" in rows[0]  # DF40 FS beside the paper's
+    assert "SBI: this project's SBI (`dftrain run --sbi`" in text
+    assert "SBI: random initialisation stands in for ImageNet EfficientNet-B4 weights" in text
+    assert "not reproduced" not in text
+    assert "SBI: this project's" not in render_paper(runs[:1])  # no row, no note
 
 
 def _link_repo(tmp: Path) -> Path:

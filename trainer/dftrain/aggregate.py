@@ -1,7 +1,8 @@
 """From crop scores to the paper's numbers: video scores, then metrics per dataset, method and scenario.
 
 - A video's score is the mean P(fake) of its crops (P(fake) is already the sum over the fake classes
-  for an attribution head). A test video without crops (no face found, or unreadable) is, by the
+  for an attribution head), or with `frame_max` (SBI's protocol) the mean over its frames of the
+  highest P(fake) among each frame's faces (a frame: the crops of one `sample_index`). A test video without crops (no face found, or unreadable) is, by the
   `no_face` policy, left out of the video metrics (`drop`) or kept with `no_face_score` (`score`);
   how many there were is reported per dataset, and `both_policies` gives the metrics under each.
 - Per method (datasets with two or more fake methods): that method's fake videos against all the
@@ -21,18 +22,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dftrain.config import NO_FACE_POLICIES
-from dftrain.metrics import average, binary_summary, frame_summary, group_mean
+from dftrain.metrics import average, binary_summary, frame_summary, group_max_mean, group_mean
 
 SCENARIOS = {"train": "in_distribution", "ood": "out_of_distribution", "wild": "in_the_wild"}
 CATEGORIES = ("FS", "RE")
 
 
-def video_scores(videos: pa.Table, frames: pa.Table, no_face_score: float) -> pa.Table:
-    """The test list with `p_fake` (mean over its crops), `scored_crops` and `default_score`
-    (True when it had no crop and got `no_face_score`)."""
-    ids, means, counts = group_mean(
-        frames["video_id"].to_numpy(zero_copy_only=False), frames["p_fake"].to_numpy()
-    )
+def resolve_aggregate(aggregate: str, meta: Mapping[str, Any]) -> str:
+    """eval.aggregate for a checkpoint: `auto` is SBI's protocol (frame_max) for a model trained
+    with train.sbi.enabled, the paper's (mean over all faces) for any other; others as given."""
+    if aggregate != "auto":
+        return aggregate
+    sbi = (meta.get("train_config") or {}).get("sbi") or {}
+    return "frame_max" if sbi.get("enabled") else "mean"
+
+
+def video_scores(
+    videos: pa.Table, frames: pa.Table, no_face_score: float, aggregate: str = "mean"
+) -> pa.Table:
+    """The test list with `p_fake` (mean over its crops, or `frame_max`: the mean over its frames
+    of each frame's highest crop score), `scored_crops` and `default_score` (True when it had no
+    crop and got `no_face_score`)."""
+    vids_of = frames["video_id"].to_numpy(zero_copy_only=False)
+    if aggregate == "frame_max":
+        ids, means, counts = group_max_mean(
+            vids_of, frames["sample_index"].to_numpy(), frames["p_fake"].to_numpy()
+        )
+    elif aggregate == "mean":
+        ids, means, counts = group_mean(vids_of, frames["p_fake"].to_numpy())
+    else:
+        raise ValueError(f"unknown aggregate {aggregate!r} (use mean or frame_max)")
     mean_of = dict(zip(ids.tolist(), means.tolist(), strict=True))
     count_of = dict(zip(ids.tolist(), counts.tolist(), strict=True))
     vids = videos["video_id"].to_pylist()

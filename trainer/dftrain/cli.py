@@ -54,6 +54,16 @@ def run(
         "--shuffle-labels/--true-labels",
         help="control run: a random class per video (train.labels.shuffle)",
     ),
+    sbi: bool | None = typer.Option(
+        None,
+        "--sbi/--no-sbi",
+        help="SBI: train on DATA's real crops and their self-blended pseudo-fakes (train.sbi.enabled)",
+    ),
+    settings: list[str] | None = typer.Option(
+        None,
+        "--set",
+        help="KEY=VALUE: any train parameter, e.g. --set optim.sam_rho=0.05 (repeatable; before the options above)",
+    ),
     model: str | None = typer.Option(None, "--model", help="timm ViT name (train.model.name)"),
     img_size: int | None = typer.Option(None, "--img-size", help="(train.model.img_size)"),
     epochs: int | None = typer.Option(None, "--epochs", help="(train.optim.epochs)"),
@@ -86,14 +96,15 @@ def run(
     progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Fine-tune a ViT detector with CE + triplet loss (multi-GPU: `torchrun --nproc_per_node=N --no-python dftrain run ...`)."""
-    from dftrain.config import load_train_params, with_overrides
+    from dftrain.config import load_train_params, parse_settings, with_overrides
 
     if stop_after < 0:
         raise DfprepError(f"--stop-after: {stop_after} is not >= 0 (0 = run to the end)")
+    cfg = with_overrides(load_train_params(params), **parse_settings(settings))
     cfg = with_overrides(
-        load_train_params(params),
+        cfg,
         **{
-            "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model, "labels.shuffle": shuffle_labels,
+            "sbi.enabled": sbi, "labels.mode": labels, "loss.triplet": triplet, "model.init": init, "model.name": model, "labels.shuffle": shuffle_labels,
             "model.img_size": img_size, "optim.epochs": epochs, "optim.batch_size": batch_size,
             "optim.blr": blr, "optim.lr": lr, "optim.warmup_epochs": warmup_epochs, "data.workers": workers, "device": device, "seed": seed,
             "compile": compile_,
@@ -277,6 +288,11 @@ def eval_(
     no_face_score: float | None = typer.Option(
         None, "--no-face-score", help="its score under --no-face score (eval.no_face_score)"
     ),
+    aggregate: str | None = typer.Option(
+        None,
+        "--aggregate",
+        help="a video's score: mean (all faces, the paper) | frame_max (SBI's) | auto (eval.aggregate)",
+    ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="(eval.batch_size)"),
     workers: int | None = typer.Option(None, "--workers", help="-1 = auto (eval.workers)"),
     device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda (eval.device)"),
@@ -296,7 +312,7 @@ def eval_(
 
     cfg = load_eval_params(
         params, split=split, threshold=threshold, no_face=no_face, no_face_score=no_face_score,
-        batch_size=batch_size, workers=workers, device=device,
+        batch_size=batch_size, workers=workers, device=device, aggregate=aggregate,
     )  # fmt: skip
     result = evaluate(
         checkpoint, data, out, cfg, name=name, catalogue_path=catalogue,
@@ -308,6 +324,39 @@ def eval_(
         file=sys.stderr,
     )
     print(result.table)
+
+
+@app.command("sbi-sheet")
+@handle_errors
+def sbi_sheet(
+    data: Path = typer.Argument(
+        ..., help="A `dfprep balance` or `dfprep extract` output (or a folder of its shards)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Write OUT/sbi-sheet.png and OUT/report.md."),
+    params: Path | None = typer.Option(
+        None, "--params", "-p", help="params.yaml whose `train.sbi` section sets the pseudo-fakes."
+    ),
+    faces: int = typer.Option(12, "--faces", min=1, max=256, help="Real crops to draw."),
+    margin: str | None = typer.Option(
+        None,
+        "--margin",
+        help="The crops' margin: auto (as DATA records it) or a number (train.sbi.margin).",
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Which crops, and their draws."),
+) -> None:
+    """Draw SBI pseudo-fakes of random real crops: rows of (real, mask, fake), as `dfprep report` draws crops."""
+    from dfprep.core.outputs import output_dir
+    from dftrain.config import load_train_params, parse_settings, with_overrides
+    from dftrain.sbi.data import crop_margin
+    from dftrain.sbi.sheet import sheet_report
+
+    settings = parse_settings([f"sbi.margin={margin}"] if margin is not None else [])
+    cfg = with_overrides(load_train_params(params), **settings)
+    output_dir(out)
+    png = sheet_report(
+        data, out, crop_margin(data, cfg.sbi.margin), cfg.sbi, faces=faces, seed=seed
+    )
+    print(png)
 
 
 @app.command()

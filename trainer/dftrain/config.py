@@ -29,11 +29,13 @@ from dfprep.core.config import (
     load,
     override,
     param,
+    read_value,
     reject,
     validate,
 )
 from dfprep.core.errors import ConfigError, first_line
 from dfprep.schema import LABEL_MODES, SPLITS
+from dftrain.sbi.config import SBIConfig
 
 # FSFM was pre-trained on VGGFace2 faces normalised with these statistics (its DfD fine-tuning keeps them).
 VGGFACE2_MEAN = (0.5482207536697388, 0.42340534925460815, 0.3654651641845703)
@@ -53,6 +55,11 @@ REDUCTIONS = ("batch", "valid")
 VAL_LOSSES = ("objective", "ce")
 NO_FACE_POLICIES = ("drop", "score")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "linear_decay")
+# a video's score from its crops: mean over all its faces (the paper) | the max over the faces of
+# each frame, then the mean over frames (SBI's) | auto: SBI's for a checkpoint trained with --sbi
+AGGREGATES = ("auto", "mean", "frame_max")
 FSFM_CHECKPOINT = "fsfm:PATH/checkpoint-400.pth"  # FSFM's VF2_ViT-B pre-training weights
 
 
@@ -119,6 +126,9 @@ class ModelConfig(Checked):
     init: str = param("", Text(check_init, "fsfm:PATH, timm:PATH, none or '' (unset)"))
     # truncated normal std of the fresh head (FSFM/MAE)
     head_init_std: float = param(2e-5, Float(0, 1, lo_open=True))
+    # timm's drop_rate: dropout before the head (a ViT also drops after its embeddings and
+    # projections); SBI's EfficientNet-B4 used 0.4
+    drop_rate: float = param(0.0, Float(0, 1, hi_open=True))
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,16 @@ class OptimConfig(Checked):
     # per process (per GPU); triplets are mined inside it
     batch_size: int = param(64, Int(2, MAX_BATCH))
     clip_grad: float = param(0.0, Float(0, 1e6))  # max gradient norm; 0 = off
+    # adamw (FSFM's, with betas) | sgd (SBI's, with momentum)
+    optimizer: str = param("adamw", Choice(OPTIMIZERS))
+    momentum: float = param(0.9, Float(0, 1, hi_open=True))  # sgd only
+    # SAM's radius (Foret et al. 2021; SBI: 0.05): > 0 makes each step SAM's two forward/backward
+    # passes around the optimizer above; 0 = off
+    sam_rho: float = param(0.0, Float(0, 10))
+    # cosine: warm-up, then half-cosine to min_lr (FSFM's) | linear_decay: warm-up, the peak lr,
+    # then from epoch ⌊epochs x decay_start⌋ down linearly per epoch towards min_lr (SBI's LinearDecayLR)
+    schedule: str = param("cosine", Choice(SCHEDULES))
+    decay_start: float = param(0.75, Float(0, 1, hi_open=True))  # linear_decay only
 
     def cross_check(self) -> None:
         if self.lr > 0 and self.min_lr > self.lr:
@@ -243,6 +263,8 @@ class TrainConfig(Checked):
     optim: OptimConfig = field(default_factory=OptimConfig)
     aug: AugConfig = field(default_factory=AugConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    # SBI's self-blended pseudo-fakes (`dftrain run --sbi`): dftrain.sbi, docs/train.md
+    sbi: SBIConfig = field(default_factory=SBIConfig)
     seed: int = param(0, Int(0, SEED_MAX))
     amp: str = param("auto", Choice(AMP_MODES))  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
     # auto | cpu | cuda (under torchrun: cuda:LOCAL_RANK)
@@ -262,6 +284,16 @@ class TrainConfig(Checked):
             )
         if mixes and self.optim.batch_size % 2:
             raise reject("train.optim.batch_size", "mixup/cutmix need an even batch size")
+        if self.sbi.enabled and self.labels.mode != "binary":
+            raise reject(
+                "train.labels.mode",
+                f"{self.labels.mode}: SBI's pseudo-fakes are one class; use binary with train.sbi.enabled",
+            )
+        if self.sbi.enabled and self.optim.batch_size % 2:
+            raise reject(
+                "train.optim.batch_size",
+                f"{self.optim.batch_size}: SBI's batch is half reals, half their pseudo-fakes: use an even size",
+            )
 
 
 # Settings that change how fast a run goes, never what it computes: resume may change them.
@@ -350,6 +382,22 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def parse_settings(items: list[str] | None, section: str = "train") -> dict[str, Any]:
+    """`--set KEY=VALUE` options -> {dotted key: value}: KEY relative to `section` (a leading
+    `section.` is accepted), VALUE read as params.yaml would hold it (`read_value`). The values
+    are checked by the config they go into."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, eq, text = item.partition("=")
+        key = key.strip().removeprefix(f"{section}.")
+        if not eq or not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*", key):
+            raise ConfigError(
+                f"--set {item!r}: expected KEY=VALUE with a {section} parameter, e.g. optim.sam_rho=0.05"
+            )
+        out[key] = read_value(text, f"--set {item!r}")
+    return out
+
+
 def with_overrides(cfg: TrainConfig, **dotted: Any) -> TrainConfig:
     """Replace values by dotted name (`optim.lr=...`), ignoring None (unset CLI options); validated,
     errors prefixed with `options:`."""
@@ -379,6 +427,9 @@ class EvalConfig(Checked):
     # auto (cuda when there is one) | cpu | cuda | cuda:N
     device: str = param("auto", Text(check_eval_device, "auto, cpu, cuda or cuda:N"))
     amp: str = param("auto", Choice(AMP_MODES))  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | off
+    # a video's score (AGGREGATES above): the paper averages "the predictions of all faces in a
+    # video" (mean); SBI takes the max over each frame's faces, then the mean over frames (frame_max)
+    aggregate: str = param("auto", Choice(AGGREGATES))
 
 
 def check_eval_config(cfg: EvalConfig) -> EvalConfig:

@@ -10,7 +10,8 @@ workers each sample is read exactly once per epoch, except the last N mod (batch
 of the epoch's order (fewer than one global batch; different samples every epoch, since the shard
 order is reshuffled), which are left out. The whole stream is a function of (seed, epoch, ranks,
 workers): resume replays it exactly. Validation reads each sample once across ranks and workers,
-in order.
+in order. A split can be a subset of its shards' samples (`Split.members`: SBI's real crops); the
+sequence is then that of the subset's samples, and the readers skip the others (tar headers only).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ SHARD_NAME = re.compile(r"[^/\\]+\.tar")  # a file name in the split's folder, n
 class Split:
     name: str
     shards: tuple[str, ...]  # paths, in sizes.json order; shards with 0 samples left out
-    sizes: tuple[int, ...]
+    sizes: tuple[int, ...]  # samples per shard (of the members when there are members)
+    # a subset: per shard, the positions (in the tar, ascending) of the samples taken; None = all
+    members: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def total(self) -> int:
@@ -124,7 +127,12 @@ def data_identity(data_dir: str | Path) -> dict[str, str]:
 
 
 class SampleDecoder:
-    """WebDataset sample (jpg, cls, json bytes) -> (image tensor, class index); picklable for workers."""
+    """WebDataset sample (jpg, cls, json bytes) -> (image tensor, class index); picklable for workers.
+
+    `per_sample` (images a sample gives), `collate` and `for_epoch` are what the streams ask of a
+    decoder (`dftrain.sbi.data.SBIDecoder` gives two images per sample, drawn per epoch)."""
+
+    per_sample = 1
 
     def __init__(
         self, transform: Callable, labels: LabelConfig, shuffled: dict[str, int] | None = None
@@ -144,6 +152,9 @@ class SampleDecoder:
                 y = shuffled_class(vid, len(names(self.labels)))
         img = decode_jpeg(sample["jpg"], where)
         return self.transform(img), y
+
+    def for_epoch(self, epoch: int) -> SampleDecoder:
+        return self  # its randomness comes from the workers' torch generators
 
 
 def collate(samples: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,12 +185,14 @@ def worker_share(total: int, worker: int, workers: int) -> int:
 
 @dataclass(frozen=True)
 class Piece:
-    """Samples [start, stop) of one shard, in the shard's own order."""
+    """Samples [start, stop) of one shard, in the shard's own order (of its members when the split
+    has members: `positions` are then their positions in the tar)."""
 
     shard: str
     start: int
     stop: int
-    listed: int  # the shard's sample count in sizes.json
+    listed: int  # the shard's sample count in sizes.json (of its members)
+    positions: tuple[int, ...] | None = None
 
 
 def epoch_order(split: Split, seed: int, epoch: int, lap: int = 0) -> list[int]:
@@ -220,7 +233,8 @@ def pieces(split: Split, seed: int, epoch: int, first: int, count: int) -> list[
             if offset < at + size and pos < end:
                 lo = offset - at
                 hi = min(size, lo + (end - pos))
-                out.append(Piece(split.shards[i], lo, hi, size))
+                taken = split.members[i][lo:hi] if split.members is not None else None
+                out.append(Piece(split.shards[i], lo, hi, size, taken))
                 pos += hi - lo
                 offset = at + hi
             at += size
@@ -228,17 +242,19 @@ def pieces(split: Split, seed: int, epoch: int, first: int, count: int) -> list[
 
 
 def read_pieces(plan: list[Piece]) -> Iterator[dict]:
-    """Raw samples of each piece in order: samples before `start` are skipped over (tar headers
-    only), reading stops at `stop`. A shard holding fewer samples than listed is an InputError."""
+    """Raw samples of each piece in order: samples before `start` (or not among `positions`) are
+    skipped over (tar headers only), reading stops at `stop`. A shard holding fewer samples than
+    listed is an InputError."""
     for p in plan:
         if p.stop <= p.start:
             continue
         seen = -1
+        taken = frozenset(p.positions) if p.positions is not None else None
 
-        def want(_key: str, lo: int = p.start, hi: int = p.stop) -> bool:
+        def want(_key: str, lo: int = p.start, hi: int = p.stop, taken=taken) -> bool:
             nonlocal seen
             seen += 1
-            return lo <= seen < hi
+            return seen in taken if taken is not None else lo <= seen < hi
 
         n = 0
         try:
@@ -252,9 +268,11 @@ def read_pieces(plan: list[Piece]) -> Iterator[dict]:
             why = str(e.args[0] if e.args else e).splitlines()[0]
             raise InputError(f"{p.shard}: unreadable WebDataset shard ({why})") from None
         if n < p.stop - p.start:
-            raise InputError(
-                f"{p.shard}: holds {seen + 1} sample(s), fewer than the {p.listed} sizes.json lists"
-            )
+            what = (
+                f"the {p.listed} sizes.json lists" if p.positions is None
+                else f"selection.parquet needs (its sample {p.positions[-1]})"
+            )  # fmt: skip
+            raise InputError(f"{p.shard}: holds {seen + 1} sample(s), fewer than {what}")
 
 
 def _stream_seed(seed: int, epoch: int, rank: int, worker: int) -> int:
@@ -303,7 +321,9 @@ class TrainStream(IterableDataset):
             read_pieces(self.plan(wid, nw))
         )
         decoded = map(self.decode, samples)
-        yield from wds.batched(self.batch_size, collation_fn=collate, partial=False)(decoded)
+        yield from wds.batched(self.batch_size, collation_fn=_collate(self.decode), partial=False)(
+            decoded
+        )
 
 
 class EvalStream(IterableDataset):
@@ -327,8 +347,21 @@ class EvalStream(IterableDataset):
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         mine = self.shards_of_rank()[wid::nw]
-        decoded = map(self.decode, read_samples(iter(mine)))
-        yield from wds.batched(self.batch_size, collation_fn=collate, partial=True)(decoded)
+        if self.split.members is None:
+            samples = read_samples(iter(mine))
+        else:  # a subset: each shard's members
+            at = {s: i for i, s in enumerate(self.split.shards)}
+            samples = read_pieces([Piece(s, 0, self.split.sizes[at[s]], self.split.sizes[at[s]],
+                                         self.split.members[at[s]]) for s in mine])  # fmt: skip
+        decoded = map(self.decode, samples)
+        yield from wds.batched(self.batch_size, collation_fn=_collate(self.decode), partial=True)(
+            decoded
+        )
+
+
+def _collate(decode: Callable) -> Callable:
+    """The decoder's collate function (one image per sample unless it says otherwise)."""
+    return getattr(decode, "collate", collate)
 
 
 def control_labels(data_dir: str | Path, labels: LabelConfig) -> dict[str, int]:

@@ -30,7 +30,13 @@ from dfprep.core.atomic import write_json
 from dfprep.core.errors import InputError
 from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
-from dftrain.aggregate import both_policies, evaluation_metrics, in_metrics, video_scores
+from dftrain.aggregate import (
+    both_policies,
+    evaluation_metrics,
+    in_metrics,
+    resolve_aggregate,
+    video_scores,
+)
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer, score_shards
 from dftrain.plots import histogram_figure, roc_figure
@@ -145,7 +151,8 @@ def _evaluate(checkpoint, sources, out: Path, cfg: EvalConfig, name, catalogue_p
             f"({len(lost)} crop(s) missing in all)"
         )
     frames = predictions_table(ts, p_fake, probs, scorer.class_names)
-    videos = video_scores(ts.videos, frames, cfg.no_face_score)
+    aggregate = resolve_aggregate(cfg.aggregate, scorer.meta)
+    videos = video_scores(ts.videos, frames, cfg.no_face_score, aggregate)
     metrics, method_categories = evaluation_metrics(
         videos, frames, cfg.threshold, roles, cfg.no_face
     )
@@ -166,6 +173,7 @@ def _evaluate(checkpoint, sources, out: Path, cfg: EvalConfig, name, catalogue_p
         "threshold": cfg.threshold,
         "no_face": cfg.no_face,
         "no_face_score": cfg.no_face_score,
+        "aggregate": aggregate,  # how a video's score came from its crops (eval.aggregate, resolved)
         "roles": {d: roles.get(d, "") for d in present},
         "dataset_order": present,
         "method_categories": method_categories,

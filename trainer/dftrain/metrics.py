@@ -76,6 +76,25 @@ def group_mean(groups, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq, sums / np.maximum(counts, 1), counts
 
 
+def group_max_mean(groups, frames, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unique groups sorted, per group the mean over its frames of each frame's max value, count
+    of values per group): SBI's video score, the max over a frame's faces, then the mean over frames."""
+    g = np.asarray(groups)
+    f = np.asarray(frames)
+    v = np.asarray(values, dtype=np.float64)
+    if not (g.shape == f.shape == v.shape):
+        raise ValueError(f"{len(g)} groups, {len(f)} frames, {len(v)} values")
+    uniq, gi, counts = np.unique(g, return_inverse=True, return_counts=True)
+    gi = gi.ravel()
+    pairs, pi = np.unique(np.stack([gi, np.unique(f, return_inverse=True)[1].ravel()], 1), axis=0,
+                          return_inverse=True)  # fmt: skip
+    peak = np.full(len(pairs), -np.inf)
+    np.maximum.at(peak, pi.ravel(), v)
+    sums = np.bincount(pairs[:, 0], weights=peak, minlength=len(uniq))
+    n_frames = np.bincount(pairs[:, 0], minlength=len(uniq))
+    return uniq, sums / np.maximum(n_frames, 1), counts
+
+
 def binary_summary(labels, scores, threshold: float = 0.5) -> dict[str, float]:
     """AUC, bACC and the class counts of one set (videos or frames)."""
     y, s = _arrays(labels, scores)

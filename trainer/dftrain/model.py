@@ -1,5 +1,5 @@
 """The detector: a timm ViT with mean pooling of the patch tokens, `fc_norm` and a linear head
-(or, for CPU miniatures, any timm model with a linear head, e.g. a small CNN, from random weights).
+(or any timm model with a linear head: SBI's EfficientNet-B4, or a small CNN for CPU miniatures).
 
 Initialisation reads local files only (nothing is downloaded) and never unpickles code: FSFM's
 `checkpoint-400.pth` is loaded with `torch.load(weights_only=True)` plus the few plain classes its
@@ -70,12 +70,14 @@ def create_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
     A ViT (the paper's model: `global_pool='avg'`, the mean of the non-CLS tokens -> fc_norm ->
     head) takes img_size, patch_size and depth; any other timm model (a small CNN such as
     resnet10t, for CPU miniatures: a ViT from random weights learns next to nothing from a few
-    hundred crops) is built with its own global average pooling and head, and must start from
-    random weights (`init` none): the FSFM and ImageNet loaders are ViT-only.
+    hundred crops; SBI's EfficientNet-B4) is built with its own global average pooling and head;
+    it starts from random weights (`init` none) or from ImageNet weights of the same architecture
+    (`timm:PATH`); FSFM's loader is ViT-only.
     """
     common: dict[str, Any] = dict(
-        pretrained=False, num_classes=num_classes, global_pool="avg", drop_path_rate=cfg.drop_path
-    )
+        pretrained=False, num_classes=num_classes, global_pool="avg", drop_path_rate=cfg.drop_path,
+        drop_rate=cfg.drop_rate,
+    )  # fmt: skip
     vit_kwargs: dict[str, Any] = {"img_size": cfg.img_size}
     if cfg.patch_size:
         vit_kwargs["patch_size"] = cfg.patch_size
@@ -99,9 +101,9 @@ def create_model(cfg: ModelConfig, num_classes: int) -> nn.Module:
                     f"train.model.{key}: {getattr(cfg, key)} applies to ViTs only, {cfg.name!r} is not one (use 0)"
                 )
         kind = cfg.init.partition(":")[0]
-        if kind in ("fsfm", "timm"):
+        if kind == "fsfm":
             raise ConfigError(
-                f"train.model.init: {cfg.init!r} loads a ViT encoder, {cfg.name!r} is not a ViT (use none)"
+                f"train.model.init: {cfg.init!r} loads a ViT encoder, {cfg.name!r} is not a ViT (use timm:PATH or none)"
             )
         if not callable(getattr(model, "get_classifier", None)) or not isinstance(
             model.get_classifier(), nn.Linear
@@ -128,7 +130,7 @@ def initialise(model: nn.Module, spec: str, head_std: float) -> str:
     for the log."""
     kind, _, path = spec.partition(":")
     path = str(Path(path).expanduser()) if path else path
-    if kind in ("fsfm", "timm") and not is_vit(model):
+    if kind == "fsfm" and not is_vit(model):
         raise ConfigError(
             f"train.model.init: {spec!r} loads a ViT encoder into a model that is not a ViT"
         )
@@ -139,7 +141,13 @@ def initialise(model: nn.Module, spec: str, head_std: float) -> str:
     elif kind != "none" or path:
         raise ConfigError(f"train.model.init: {spec!r}: use fsfm:PATH, timm:PATH or none")
     init_head(model, head_std)
-    return "random init" if kind == "none" else f"{kind} encoder from {path}"
+    if kind == "none":
+        return "random init"
+    return (
+        f"{kind} encoder from {path}"
+        if is_vit(model)
+        else f"{kind} weights (all but the head) from {path}"
+    )
 
 
 def safe_torch_load(path: str | Path) -> Any:
@@ -245,8 +253,9 @@ def load_fsfm(model: VisionTransformer, path: str | Path) -> None:
     load_encoder(model, _state_dict_of(safe_torch_load(p), p), p)
 
 
-def load_timm(model: VisionTransformer, path: str | Path) -> None:
-    """ImageNet weights of the same timm architecture from a local file (.safetensors or .pth/.bin)."""
+def load_timm(model: nn.Module, path: str | Path) -> None:
+    """ImageNet weights of the same timm architecture from a local file (.safetensors or .pth/.bin):
+    a ViT's encoder, or every weight of another model but its classifier."""
     p = Path(path).expanduser()
     if p.is_dir():
         found = [p / n for n in ("model.safetensors", "pytorch_model.bin") if (p / n).is_file()]
@@ -262,7 +271,32 @@ def load_timm(model: VisionTransformer, path: str | Path) -> None:
             raise InputError(f"{p}: not a readable safetensors file ({e})") from None
     else:
         state = _state_dict_of(safe_torch_load(p), p)
-    load_encoder(model, state, p)
+    if is_vit(model):
+        load_encoder(model, state, p)
+    else:
+        load_backbone(model, state, p)
+
+
+def load_backbone(model: nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """Every weight of a model that is not a ViT except its classifier (the ImageNet head's 1000
+    classes are not ours), which keeps timm's fresh init; anything else missing, unexpected or
+    of another shape is an error."""
+    head = {f"{n}.{k}" for n, m in model.named_modules() if m is model.get_classifier()
+            for k in m.state_dict()}  # fmt: skip
+    body = {k: v for k, v in state.items() if k not in head}
+    target = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} != {tuple(target[k].shape)}"
+             for k, v in body.items() if k in target and v.shape != target[k].shape]  # fmt: skip
+    if wrong:
+        raise InputError(f"{where}: shapes do not fit the model: {'; '.join(wrong[:3])}")
+    missing, unexpected = model.load_state_dict(body, strict=False)
+    missing = sorted(set(missing) - head)
+    if missing or unexpected:
+        detail = (missing or sorted(unexpected))[:4]
+        raise InputError(
+            f"{where}: weights do not match the model ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected keys, e.g. {', '.join(detail)}): are they of this architecture?"
+        )
 
 
 class WithEmbedding(nn.Module):

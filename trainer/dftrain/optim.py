@@ -1,4 +1,5 @@
-"""AdamW with layer-wise lr decay (BEiT/MAE/FSFM recipe) and a per-iteration warm-up + cosine schedule."""
+"""AdamW with layer-wise lr decay (BEiT/MAE/FSFM recipe) and a per-iteration warm-up + cosine
+schedule; or SBI's recipe: SGD with momentum, SAM's two-pass step and a linear decay per epoch."""
 
 from __future__ import annotations
 
@@ -66,12 +67,16 @@ def _group(model: nn.Module, weight_decay: float) -> list[dict]:
     return out
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the layer-decay groups; the fused kernel on CUDA. (Its lr is set every step by
-    `set_lr` from the schedule; the value here is only a placeholder.)"""
+def build_optimizer(
+    model: nn.Module, cfg: OptimConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW (or SGD with momentum) over the layer-decay groups; the fused kernel on CUDA. (Its lr
+    is set every step by `set_lr` from the schedule; the value here is only a placeholder.)"""
     groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
     fused = device.type == "cuda"
     lr = cfg.lr or cfg.blr
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, fused=fused or None)
     return torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), fused=fused or None)
 
 
@@ -86,6 +91,56 @@ def lr_at(
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def linear_decay_at(
+    step: float,
+    steps_per_epoch: int,
+    epochs: int,
+    warmup_steps: float,
+    base_lr: float,
+    min_lr: float,
+    decay_start: float,
+) -> float:
+    """SBI's LinearDecayLR, per epoch: base_lr until epoch s = ⌊epochs x decay_start⌋, then at
+    epoch e > s, base_lr - (base_lr - min_lr) (e - s) / (epochs - s) (SBI: min_lr 0, so its last
+    epoch runs at base_lr / 25 for 100 epochs); after a linear warm-up when warmup_steps > 0."""
+    if step < warmup_steps:
+        return base_lr * step / warmup_steps
+    epoch = int(step // max(steps_per_epoch, 1))
+    start = int(epochs * decay_start)
+    if epoch <= start:
+        return base_lr
+    return base_lr - (base_lr - min_lr) * min(epoch - start, epochs - start) / (epochs - start)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr * g.get("lr_scale", 1.0)
+
+
+@torch.no_grad()
+def sam_ascend(params: list[torch.Tensor], rho: float) -> list[torch.Tensor | None]:
+    """SAM's first step (Foret et al. 2021): move each parameter to w + rho g / ||g|| (the norm
+    over all gradients together) and return the moves, for `sam_descend` to undo."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return [None] * len(params)
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = rho / (norm + 1e-12)
+    moves: list[torch.Tensor | None] = []
+    for p in params:
+        if p.grad is None:
+            moves.append(None)
+            continue
+        e = p.grad * scale.to(p.grad.dtype)
+        p.add_(e)
+        moves.append(e)
+    return moves
+
+
+@torch.no_grad()
+def sam_descend(params: list[torch.Tensor], moves: list[torch.Tensor | None]) -> None:
+    """Back from w + e(w) to w, keeping the gradient taken there (SAM's second step, before the
+    base optimizer's update)."""
+    for p, e in zip(params, moves, strict=True):
+        if e is not None:
+            p.sub_(e)

@@ -1,8 +1,9 @@
 """The paper's Table 3 (its own numbers, as published) and our runs beside it, cell by cell.
 
 Rows are matched by name: a run evaluated with `dftrain eval --name "FSFM + BA"` is the paper's
-"FSFM + BA" row. Every cell reads `ours (paper)`. Datasets nobody evaluated, rows whose weights are
-stand-ins for the named pre-training, and the SBI row (a different method) are said so under the table.
+"FSFM + BA" row (`--name SBI`: the SBI row, a `dftrain run --sbi` model). Every cell reads
+`ours (paper)`. Datasets nobody evaluated, rows whose weights are stand-ins for the named
+pre-training, and what our SBI row is are said under the table.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 DATASETS = tuple(dict.fromkeys(c[2] for c in COLUMNS if c[2]))
 SCENARIO_COLUMNS = {"in-distribution": 5, "out-of-distribution (DF40)": 8, "in the wild": 12}
-NOT_REPRODUCED = {
-    "SBI": "a different method (self-blended images, its own training): not reproduced here"
+# said under the table when the row is there
+ROW_NOTES = {
+    "SBI": "this project's SBI (`dftrain run --sbi`: pseudo-fakes blended in a face hull fitted to "
+    "RetinaFace's 5 points, on this project's crops; video score = mean over frames of the max "
+    "over each frame's faces): docs/train.md and docs/deviations.md list what differs from SBI's own"
 }
 
 # Table 3 of Mylonas & Papadopoulos (2025), video level, %: one value per COLUMNS entry.
@@ -101,11 +105,7 @@ def table(runs: Sequence[Run], metric: str) -> str:
         ref = paper.get(name)
         cells = []
         for i, (_, path, _) in enumerate(COLUMNS):
-            ours = (
-                "not reproduced"
-                if name in NOT_REPRODUCED
-                else (_fmt(value(run.metrics, path, metric)) if run is not None else "not run")
-            )
+            ours = _fmt(value(run.metrics, path, metric)) if run is not None else "not run"
             cells.append(ours if ref is None else f"{ours} ({ref[i]:g})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -115,17 +115,24 @@ def _init_note(run: Run) -> str | None:
     init = str(run.info.get("init") or "")
     kind = init.split(":", 1)[0]
     want = (
-        "fsfm" if run.name.startswith("FSFM") else "timm" if run.name.startswith("ImageNet") else ""
-    )
+        "fsfm" if run.name.startswith("FSFM")
+        else "timm" if run.name.startswith("ImageNet") or run.name == "SBI" else ""
+    )  # fmt: skip
     if not want or kind == want:
         return None
-    named = "FSFM's checkpoint-400.pth" if want == "fsfm" else "ImageNet ViT-B/16 weights"
+    named = {"fsfm": "FSFM's checkpoint-400.pth", "timm": "ImageNet ViT-B/16 weights"}[want]
+    if run.name == "SBI":
+        named = "ImageNet EfficientNet-B4 weights"
     what = "random initialisation" if kind in ("", "none") else f"`{init}`"
     return f"{run.name}: {what} stands in for {named} (model {run.info.get('model', '?')}): not the paper's weights"
 
 
 def notes(runs: Sequence[Run]) -> list[str]:
-    out = [f"{name}: {why}" for name, why in NOT_REPRODUCED.items()]
+    out = [
+        f"{name}: {ROW_NOTES[name]}"
+        for name, run in ordered_rows(runs)
+        if run and name in ROW_NOTES
+    ]
     seen = {ds for r in runs for ds in r.metrics.get("datasets", {})}
     missing = [ds for ds in DATASETS if ds not in seen]
     if missing:
@@ -134,7 +141,7 @@ def notes(runs: Sequence[Run]) -> list[str]:
             "the scenario averages are over the datasets present"
         )
     for name, run in ordered_rows(runs):
-        if run is None and name not in NOT_REPRODUCED:
+        if run is None:
             out.append(f"{name}: not run (no configuration of this name)")
     out += [n for r in runs if (n := _init_note(r))]
     return out
@@ -155,7 +162,7 @@ def scenario_figure(runs: Sequence[Run], path: str | Path, metric: str = "auc") 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(n, r) for n, r in ordered_rows(runs) if n not in NOT_REPRODUCED]
+    rows = ordered_rows(runs)
     fig, axes = plt.subplots(
         1,
         len(SCENARIO_COLUMNS),

@@ -18,13 +18,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from dfprep.config import ExtractConfig, Params, replace
 from dfprep.core.errors import InputError
 from dfprep.core.media import in_mask_folder, video_files
 from dfprep.extract import VideoResult, process_video, resolve_threads
 from dfprep.schema import make_video_id
+from dftrain.aggregate import resolve_aggregate
 from dftrain.config import EvalConfig, check_eval_config
 from dftrain.inference import Scorer
+from dftrain.metrics import group_max_mean
 
 
 @dataclass
@@ -114,7 +118,11 @@ def predict_video(
         )
     jpegs = [members["jpg"] for _, members, _ in result.samples]
     p_fake, _ = scorer.score_jpegs(jpegs, ecfg.batch_size, where=str(path))
-    score = float(p_fake.mean())
+    if resolve_aggregate(ecfg.aggregate, scorer.meta) == "frame_max":  # SBI's: max per frame
+        frames = [int(row["sample_index"]) for _, _, row in result.samples]
+        score = float(group_max_mean(np.zeros(len(frames), int), frames, p_fake)[1][0])
+    else:
+        score = float(p_fake.mean())
     per_frame = Counter(row["sample_index"] for _, _, row in result.samples)
     return VideoPrediction(
         verdict="fake" if score >= ecfg.threshold else "real",

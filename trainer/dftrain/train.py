@@ -5,8 +5,12 @@ optimiser, resume; `loss.weight: auto` found by `auto_weight`), `train_one_epoch
 DDP under torchrun.
 
 `train_step` is the one optimiser update (forward, loss, backward, step): an optimiser that needs
-more than one forward/backward pass per batch (SAM) is another function of the same signature,
-passed to `train_one_epoch`."""
+more than one forward/backward pass per batch is another function of the same signature, passed to
+`train_one_epoch` (`sam_step`: SAM, SBI's, chosen by `optim.sam_rho` > 0).
+
+With `sbi.enabled` (SBI, `dftrain.sbi`), the training and validation splits are the real crops,
+each read once an epoch and decoded into itself and its pseudo-fake: a batch of `batch_size` is
+half reals, half their fakes."""
 
 from __future__ import annotations
 
@@ -66,7 +70,15 @@ from dftrain.labels import resolve as resolve_labels
 from dftrain.losses import objective, triplet_loss
 from dftrain.model import WithEmbedding, create_model, initialise
 from dftrain.monitor import Monitor
-from dftrain.optim import build_optimizer, lr_at, set_lr
+from dftrain.optim import (
+    build_optimizer,
+    linear_decay_at,
+    lr_at,
+    sam_ascend,
+    sam_descend,
+    set_lr,
+)
+from dftrain.sbi.data import VAL_KEY, SBIDecoder, crop_margin, real_splits, swapped_crops
 from dftrain.transforms import eval_transform, mixup, train_transform
 
 
@@ -216,7 +228,8 @@ def _check_resumable(
             f"{last}: was trained on {was.get('dir')} (identity {was.get('identity')}); {data['dir']} is other data "
             f"(identity {data['identity']}, from sizes.json and selection.parquet): resume with the same balanced directory"
         )
-    saved = flat(meta["train_config"])
+    # a parameter added since the run began ran at its default (new ones default to the old behaviour)
+    saved = {**flat(to_dict(TrainConfig())), **flat(meta["train_config"])}
     now = flat(to_dict(cfg))
     differ = sorted(
         k for k in set(saved) | set(now) if k not in RUN_ONLY and saved.get(k) != now.get(k)
@@ -287,14 +300,25 @@ class Training:
     how: str  # how the weights were initialised (or resumed), for the log
     # the triplet weight: w and how it was found (`auto_weight`); config.json and metrics record it
     loss_weight: dict[str, Any] = field(default_factory=dict)
+    data_note: str = ""  # what the training data is when it is not the split as it is (SBI)
 
     @property
     def total_steps(self) -> int:
         return self.steps * self.cfg.optim.epochs
 
+    @property
+    def reads(self) -> int:
+        """Samples read per batch: the batch, or half of it when each sample gives two images."""
+        return self.cfg.optim.batch_size // self.train_decode.per_sample
+
     def lr(self, gstep: int) -> float:
         o = self.cfg.optim
-        return lr_at(gstep, self.total_steps, o.warmup_epochs * self.steps, self.peak_lr, o.min_lr)
+        warmup = o.warmup_epochs * self.steps
+        if o.schedule == "linear_decay":
+            return linear_decay_at(
+                gstep, self.steps, o.epochs, warmup, self.peak_lr, o.min_lr, o.decay_start
+            )
+        return lr_at(gstep, self.total_steps, warmup, self.peak_lr, o.min_lr)
 
 
 @dataclass
@@ -353,6 +377,10 @@ def setup(
     data = data_identity(data_dir)
     classes = names(cfg.labels)
     o = cfg.optim
+    sbi_rows: list[dict] = []
+    if cfg.sbi.enabled:  # the real crops alone (of sbi.datasets)
+        splits, sbi_rows = real_splits(data_dir, splits, cfg.sbi.datasets)
+    per_sample = 2 if cfg.sbi.enabled else 1
     weight: dict[str, Any] = {}
     if last_dir:
         cfg, weight = _resumed_weight(cfg, last_dir)
@@ -362,11 +390,11 @@ def setup(
     if workers < 0:
         workers = int(state.get("workers", default_workers(d.world, len(splits["train"].shards))))
     check_workers(splits["train"], workers, d.world)
-    steps = batches_per_rank(splits["train"], o.batch_size, d.world)
+    steps = batches_per_rank(splits["train"], o.batch_size // per_sample, d.world)
     peak_lr, global_batch, lr_how = effective_lr(o, d.world)
     schedule = {"effective_lr": peak_lr, "global_batch": global_batch, "steps_per_epoch": steps,
                 "samples_per_epoch": steps * global_batch,
-                "left_out_per_epoch": splits["train"].total - steps * global_batch}  # fmt: skip
+                "left_out_per_epoch": splits["train"].total - steps * global_batch // per_sample}  # fmt: skip
 
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
     vit = create_model(cfg.model, len(classes))
@@ -385,18 +413,52 @@ def setup(
     opt = build_optimizer(vit, o, d.device)
     if last_dir:
         opt.load_state_dict(state["optimizer"])
-    control = control_labels(data_dir, cfg.labels) if cfg.labels.shuffle else {}
+    note = ""
+    if cfg.sbi.enabled:
+        margin, margin_how = crop_margin(data_dir, cfg.sbi.margin)
+        tail = eval_transform(
+            cfg.aug, cfg.model.img_size
+        )  # SBI's own transforms replace train.aug's
+        swapped = swapped_crops(sbi_rows) if cfg.labels.shuffle else {}
+        kw: dict[str, Any] = dict(seed=cfg.seed, swapped=swapped, shuffle=cfg.labels.shuffle)
+        train_decode: Any = SBIDecoder(cfg.sbi, margin, tail, **kw)
+        val_decode: Any = SBIDecoder(cfg.sbi, margin, tail, epoch=VAL_KEY, augment=False, **kw)
+        videos = len({r["video_id"] for r in sbi_rows if r["split"] == "train"})
+        note = (f"SBI: {splits['train'].total} real crops of {videos} videos"
+                f" ({', '.join(cfg.sbi.datasets) or 'every dataset'}), each with its pseudo-fake;"
+                f" val {splits['val'].total} reals + their fixed pseudo-fakes; margin {margin:g} ({margin_how})"
+                + ("; control: the labels of half of each video's pairs swapped" if cfg.labels.shuffle else ""))  # fmt: skip
+    else:
+        control = control_labels(data_dir, cfg.labels) if cfg.labels.shuffle else {}
+        train_decode = SampleDecoder(
+            train_transform(cfg.aug, cfg.model.img_size), cfg.labels, control
+        )
+        val_decode = SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
     run = Training(
         cfg, d, splits, data, classes, workers, steps, peak_lr, lr_how, schedule, vit, module, opt,
-        SampleDecoder(train_transform(cfg.aug, cfg.model.img_size), cfg.labels, control),
-        SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control),
-        mixup(cfg.loss, len(classes)), how,
+        train_decode, val_decode, mixup(cfg.loss, len(classes)), how, note,
     )  # fmt: skip
     if cfg.loss.weight == "auto":  # a fresh run (a resumed one reuses its w)
         weight = auto_weight(run)
         run.cfg = with_weight(cfg, weight["weight"])
     run.loss_weight = weight or {"weight": float(cfg.loss.weight), "auto": False}
     return run, LoopState.saved(state) if last_dir else LoopState()
+
+
+def _forward_backward(module: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, targets: torch.Tensor, ty: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """Forward (bf16 autocast on CUDA), CE + w x triplet, fresh gradients by backward."""
+    with autocast(x.device, cfg.amp):
+        logits, emb = module(x)
+    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss, parts
+
+
+def _update(opt: torch.optim.Optimizer, cfg: TrainConfig, clip_params) -> None:
+    if cfg.optim.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
+    opt.step()
 
 
 def train_step(
@@ -411,14 +473,8 @@ def train_step(
     """One optimiser update: forward (bf16 autocast on CUDA), CE + w x triplet, backward, gradient
     clipping of `clip_params` (when optim.clip_grad > 0), step. Returns the loss and its parts,
     on the device (no host sync)."""
-    with autocast(x.device, cfg.amp):
-        logits, emb = module(x)
-    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if cfg.optim.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
-    opt.step()
+    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
+    _update(opt, cfg, clip_params)
     return loss, parts
 
 
@@ -426,10 +482,29 @@ def train_stream(run: Training, epoch: int) -> TrainStream:
     """This rank's training stream of one epoch (a function of seed, epoch, ranks and workers)."""
     cfg, d = run.cfg, run.d
     return TrainStream(
-        run.splits["train"], run.train_decode, cfg.optim.batch_size, run.steps, epoch=epoch,
+        run.splits["train"], run.train_decode.for_epoch(epoch), run.reads, run.steps, epoch=epoch,
         seed=cfg.seed, rank=d.rank, world=d.world, shuffle_buffer=cfg.data.shuffle_buffer,
         shuffle_initial=cfg.data.shuffle_initial,
     )  # fmt: skip
+
+
+def sam_step(module, opt, x, targets, ty, cfg: TrainConfig, clip_params):  # train_step's signature
+    """One SAM update (Foret et al. 2021), as SBI trains: the gradient at w, a move to
+    w + rho g/||g|| (optim.sam_rho), a second forward/backward there, back to w, and the base
+    optimizer's step with that second gradient (clipped when optim.clip_grad > 0). Batch-norm
+    statistics update in both passes, as in SBI. Returns the first pass's loss and parts."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
+    moves = sam_ascend(params, cfg.optim.sam_rho)
+    _forward_backward(module, opt, x, targets, ty, cfg)
+    sam_descend(params, moves)
+    _update(opt, cfg, clip_params)
+    return loss, parts
+
+
+def step_of(cfg: TrainConfig) -> Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """The update a config asks for: `sam_step` when optim.sam_rho > 0, else `train_step`."""
+    return sam_step if cfg.optim.sam_rho > 0 else train_step
 
 
 def train_one_epoch(
@@ -437,11 +512,12 @@ def train_one_epoch(
     run: Training,
     mon: Monitor,
     on_step: Callable[[int], None] | None = None,
-    step: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] = train_step,
+    step: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]] | None = None,
 ) -> dict[str, float]:
     """One pass over the training split (each sample once over all ranks and workers); returns the
-    means of the loss and its parts (`train_loss`, ...)."""
+    means of the loss and its parts (`train_loss`, ...). `step`: the update (default `step_of`)."""
     cfg, d, steps = run.cfg, run.d, run.steps
+    step = step or step_of(cfg)
     epoch_seed = seed_epoch(cfg.seed, epoch, d.rank)
     batches = loader(train_stream(run, epoch), run.workers, cfg.data.prefetch, seed=epoch_seed,
                      pin_memory=d.device.type == "cuda")  # fmt: skip
@@ -504,11 +580,19 @@ def _monitor(
                  "loss/weight": float(cfg.loss.weight)},
         resume=resume, progress=progress, enabled=d.main,
     )  # fmt: skip
+    if run.data_note:
+        mon.log(run.data_note)
     mon.log(
         f"{run.how}; {cfg.model.name} -> {len(run.classes)} classes ({', '.join(run.classes)}); triplet {cfg.loss.triplet}; "
         f"{d.world} process(es) on {d.device}, {run.workers} loader worker(s); {steps} steps/epoch of {o.batch_size}"
-        f" per process ({s['samples_per_epoch']} of {run.splits['train'].total} samples, each once; "
-        f"{s['left_out_per_epoch']} left out this epoch); peak lr {run.peak_lr:.3g} ({run.lr_how})"
+        f" per process ({s['samples_per_epoch'] // run.train_decode.per_sample} of {run.splits['train'].total} samples, each once"
+        + (" with its pseudo-fake" if cfg.sbi.enabled else "")
+        + f"; {s['left_out_per_epoch']} left out this epoch); peak lr {run.peak_lr:.3g} ({run.lr_how})"
+        + (
+            f", {o.optimizer}"
+            + (f" under SAM (rho {o.sam_rho:g})" if o.sam_rho > 0 else "")
+            + f", {o.schedule} schedule"
+        )
         + _weight_note(cfg, run.loss_weight)
         + (f"; torch.compile ({cfg.compile_backend})" if cfg.compile else "")
     )
@@ -548,7 +632,15 @@ def _run(
     run, state = setup(data_dir, cfg, d, last_dir if resume else None)
     cfg = run.cfg  # the triplet weight resolved
     mon = _monitor(out, run, state, resume, progress)
-    val_batch = cfg.data.val_batch_size or cfg.optim.batch_size
+    if cfg.sbi.enabled and d.main and not resume:  # what the model is trained on, to look at
+        from dftrain.sbi.sheet import SHEET, split_sheet
+
+        sheet = split_sheet(run.splits["train"], out / SHEET, margin=run.train_decode.margin,
+                            cfg=cfg.sbi, seed=cfg.seed)  # fmt: skip
+        mon.log(f"pseudo-fakes drawn in {sheet}")
+    val_batch = max(
+        1, (cfg.data.val_batch_size or cfg.optim.batch_size) // run.val_decode.per_sample
+    )
     epochs = cfg.optim.epochs
     end_epoch = min(epochs, state.epoch + stop_after) if stop_after > 0 else epochs
     try:

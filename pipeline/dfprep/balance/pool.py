@@ -24,6 +24,8 @@ class Pool:
     videos: pa.Table  # VIDEO_COLUMNS of every video of the complete shards, failed ones too
     skipped: list[str] = field(default_factory=list)  # shards without a stats file
     params_hashes: list[str] = field(default_factory=list)  # extract params of the shards read
+    # the distinct crop geometries ({margin, size}) the shards record; None: shards that record none
+    crops: list[dict | None] = field(default_factory=list)
 
 
 def read_pool(extract_dirs: list[str | Path]) -> Pool:
@@ -31,12 +33,13 @@ def read_pool(extract_dirs: list[str | Path]) -> Pool:
     if not extract_dirs:
         raise InputError("no extract directory given")
     sources: list[str] = []
-    indexes, videos, skipped, hashes = [], [], [], set()
+    indexes, videos, skipped, hashes, crops = [], [], [], set(), set()
     for d in extract_dirs:
         complete, incomplete = read_extract_shards(d)
         skipped += [str(p) for p in incomplete]
         for shard in complete:
             hashes.add(shard.params_hash)
+            crops.add(tuple(sorted(shard.crop.items())) if shard.crop else ())
             src = pa.array([len(sources)] * len(shard.index), pa.int32())
             indexes.append(shard.index.append_column("source", src))
             videos.append(shard.videos)
@@ -47,7 +50,8 @@ def read_pool(extract_dirs: list[str | Path]) -> Pool:
         index = empty_index().append_column("source", pa.array([], pa.int32()))
     video_table = pa.concat_tables(videos) if videos else empty_videos()
     _check_unique_keys(index, sources)
-    return Pool(sources, index, video_table, skipped, sorted(h for h in hashes if h))
+    geometry = [dict(c) if c else None for c in sorted(crops)]
+    return Pool(sources, index, video_table, skipped, sorted(h for h in hashes if h), geometry)
 
 
 def _check_unique_keys(index: pa.Table, sources: list[str]) -> None:

@@ -139,6 +139,7 @@ def compute_stats(pool, selection, cfg, reference: dict[str, dict[str, int]] | N
             "incomplete_shards": len(pool.skipped),
             "incomplete_examples": [Path(p).name for p in pool.skipped[:20]],
             "params_hashes": pool.params_hashes,
+            "crop": pool.crops,  # the crops' geometry, as the shards record it
             **error_summary(pool.videos),
         },
     }

@@ -11,7 +11,8 @@ is a `ConfigError` with one line naming the dotted key and what is allowed, e.g.
   `Seq`, `Caps`, `OrAuto`). Nested sections need no rule; a section-wide check (one value against another)
   is the dataclass's `cross_check()` method.
 - `read_params(path)`: the YAML file as a mapping (the one place a params file is read): a regular
-  file, its YAML bounded (`load_yaml`), its top-level sections known (`SECTIONS`).
+  file, its YAML bounded (`load_yaml`), its top-level sections known (`SECTIONS`);
+  `read_value(text)`: one value given on a command line, read as YAML would read it in the file.
 - `build(cls, mapping)`: strict: unknown keys are an error.
 - `load(path, cls, section)`: `cls` from one section of a params file (the root when None).
 - `override(cfg, {"dotted.key": value})`: replace values (None = unset, ignored), validated.
@@ -53,6 +54,7 @@ __all__ = [
     "override",
     "param",
     "read_params",
+    "read_value",
     "reject",
     "rule_of",
     "section_fields",
@@ -486,6 +488,23 @@ def read_params(path: str | Path) -> dict[str, Any]:
             hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(SECTIONS))}"
             raise ConfigError(f"{p}: unknown section {str(key)!r} ({hint})")
     return data
+
+
+def read_value(text: str, where: str) -> Any:
+    """One value as params.yaml would hold it (`0.05`, `[0.5, 0.5]`, `sgd`; `1e-3` is a number,
+    which YAML 1.1 reads as a string; "" is ""); not YAML: ConfigError naming `where`."""
+    if not text.strip():
+        return ""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not a YAML value ({first_line(e)})") from None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def load(path: str | Path | None, cls: type, section: str | None = None) -> Any:

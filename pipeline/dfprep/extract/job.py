@@ -121,6 +121,8 @@ class JobWriter:
             "host": socket.gethostname(),  # the writer's
             "video_hosts": sorted(self.hosts),
             "threads": {"decode": cfg.decode.threads, "detect": cfg.detect.threads},  # per video
+            # the crops' geometry, which a crop's record does not carry (SBI's landmarks need it)
+            "crop": {"margin": cfg.crop.margin, "size": cfg.crop.size},
             "versions": _versions(),
         }
 

@@ -48,6 +48,7 @@ class ExtractShard:
     index: pa.Table
     videos: pa.Table
     params_hash: str
+    crop: dict | None = None  # the stats' crop geometry {margin, size}; None before it was recorded
 
 
 def read_table(path: Path, columns: list[str], schema: pa.Schema) -> pa.Table:
@@ -89,9 +90,11 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
     out = []
     for files in complete:
         try:
-            params_hash = str(json.loads(read_regular_text(files.stats)).get("params_hash", ""))
+            stats = json.loads(read_regular_text(files.stats))
+            params_hash = str(stats.get("params_hash", ""))
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"{files.stats}: not a readable stats file ({e})") from None
+        crop = stats.get("crop")
         index = read_table(files.index, INDEX_COLUMNS, CROP_INDEX_SCHEMA)
         named = pc.unique(index["shard"]).to_pylist()
         if any(s != files.tar.name for s in named):
@@ -99,7 +102,11 @@ def read_extract_shards(extract_dir: str | Path) -> tuple[list[ExtractShard], li
                 f"{files.index}: rows name shard(s) {named}, expected {files.tar.name}"
             )
         videos = read_table(files.videos, VIDEO_COLUMNS, VIDEO_STATUS_SCHEMA)
-        out.append(ExtractShard(files, index, videos, params_hash))
+        out.append(
+            ExtractShard(
+                files, index, videos, params_hash, crop if isinstance(crop, dict) else None
+            )
+        )
     return out, incomplete
 
 

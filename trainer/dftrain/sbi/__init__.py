@@ -10,18 +10,25 @@ Pure numpy / OpenCV: no torch. docs/train.md describes the method, docs/deviatio
 differs from SBI's own recipe.
 """
 
-from dftrain.sbi.augment import augment_pair, source_transform
-from dftrain.sbi.blend import SelfBlend, blend_mask, sample_rng, self_blend
-from dftrain.sbi.config import SBIConfig
-from dftrain.sbi.shape import (
-    crop_landmarks,
-    ellipse_mask,
-    face_points,
-    fit_similarity,
-    hull_mask,
-    mean_shape,
-    valid_landmarks,
-)
+import importlib
+
+# The names below load on first use (PEP 562): `dftrain.config` imports `dftrain.sbi.config`, and
+# every `dftrain` command would otherwise import OpenCV and the face shape with it.
+_HOME = {
+    "augment": ("augment_pair", "source_transform"),
+    "blend": ("SelfBlend", "blend_mask", "sample_rng", "self_blend"),
+    "config": ("SBIConfig",),
+    "shape": ("crop_landmarks", "ellipse_mask", "face_points", "fit_similarity", "hull_mask",
+              "mean_shape", "valid_landmarks"),
+}  # fmt: skip
+_MODULE = {name: module for module, names in _HOME.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULE[name]}"), name)
+
 
 __all__ = [
     "SBIConfig",

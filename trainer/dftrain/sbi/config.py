@@ -9,18 +9,53 @@ independent of the crop size, as in SBI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
-from dfprep.core.config import Checked, Float, Int, Seq, param, reject
+from dfprep.core.config import Bool, Checked, Float, Int, Reject, Seq, Text, param, reject, show
 
-__all__ = ["SBIConfig"]
+__all__ = ["AUTO_MARGIN", "SBIConfig"]
 
 _P = Float(0, 1)
+AUTO_MARGIN = "auto"
+
+
+@dataclass(frozen=True)
+class _Margin(Float):
+    """A number in [lo, hi] (dfprep's crop.margin rule), or `auto`."""
+
+    def __call__(self, v: Any) -> float | str:  # type: ignore[override]
+        if v == AUTO_MARGIN:
+            return v
+        try:
+            return super().__call__(v)
+        except Reject:
+            raise Reject(f"{show(v)} is not {self.allowed}") from None
+
+    @property
+    def allowed(self) -> str:
+        return f"auto or a number {super().allowed}"
+
+
+def _dataset_name(s: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z0-9_\-]+", s) else f"{s!r} is not a dataset name"
 
 
 @dataclass(frozen=True)
 class SBIConfig(Checked):
     SECTION = "train.sbi"
+
+    # --- the method. enabled (`dftrain run --sbi`): train on the real crops alone (crop label and
+    # video label real) and make each one's pseudo-fake in the loader, a 1:1 batch
+    enabled: bool = param(False, Bool())
+    # the datasets whose reals are used (SBI: FF++'s real training videos); () = every dataset
+    datasets: tuple[str, ...] = param(
+        (), Seq(Text(_dataset_name, "a dataset name"), max_n=1000, unique=True)
+    )
+    # the crops' margin (dfprep crop.margin), which places the landmarks in the crop: auto = as the
+    # balance output records it (stats.json); a number is checked against that record when there is one
+    margin: float | str = param(AUTO_MARGIN, _Margin(0, 4))
 
     # --- the hull. SBI: the 81-point hull (68 + 13 forehead points) with p 0.75, else the 68.
     forehead_p: float = param(0.75, _P)

@@ -1,7 +1,8 @@
 """A contact sheet of pseudo-fakes: rows of (real crop, blending mask, pseudo-fake), drawn with
 `dfprep report`'s contact sheet, so that a user sees what an SBI model is trained on.
 
-    python -m dftrain.sbi.sheet SHARDS_OR_DIRS... --out sbi.png [--faces 12] [--margin 0.3]
+    dftrain sbi-sheet DATA --out DIR [--faces 12] [--margin auto] [--seed 0]
+`dftrain run --sbi` draws one into its run folder too (`split_sheet`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import typer
 from PIL import Image
 
 from dfprep.balance.report import contact_sheet
 from dfprep.config import ReportConfig
-from dfprep.core.cli import handle_errors
+from dfprep.core.atomic import write_text, writing_to
 from dfprep.core.errors import InputError
 from dfprep.schema import REAL
+from dfprep.shards import parse_sample
+from dftrain.data import Piece, Split, read_pieces
 from dftrain.sbi.blend import sample_rng, self_blend
 from dftrain.sbi.config import SBIConfig
 from dftrain.sbi.crops import crop_image, iter_crops, shard_paths
 from dftrain.sbi.shape import crop_landmarks, valid_landmarks
 
-__all__ = ["pick_reals", "pseudo_fake_sheet", "write_sheet"]
+__all__ = ["SHEET", "pick_reals", "pseudo_fake_sheet", "sheet_report", "split_sheet", "write_sheet"]
+
+SHEET = "sbi-sheet.png"
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -98,36 +102,71 @@ def write_sheet(
     faces: int = 12,
     seed: int = 0,
     cfg: SBIConfig | None = None,
+    max_shards: int = 0,
 ) -> Path:
-    """Pick `faces` random real crops of the shards (files or folders) and save their sheet (PNG)."""
-    crops = pick_reals(shard_paths(paths), faces, seed)
+    """Pick `faces` random real crops of the shards (files or folders; at most `max_shards` of
+    them, a seeded random choice, when > 0) and save their sheet (PNG)."""
+    shards = shard_paths(paths)
+    if 0 < max_shards < len(shards):
+        pick = np.random.default_rng(seed).choice(len(shards), max_shards, replace=False)
+        shards = [shards[i] for i in sorted(pick)]
+    crops = pick_reals(shards, faces, seed)
+    return _save(pseudo_fake_sheet(crops, margin, cfg, seed=seed), out)
+
+
+def _save(sheet: Image.Image, out: str | Path) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise InputError(f"{out}: the sheet is a PNG (name it .png)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    pseudo_fake_sheet(crops, margin, cfg, seed=seed).save(out)
+    with writing_to(out) as tmp:
+        sheet.save(tmp, format="PNG")
     return out
 
 
-app = typer.Typer(add_completion=False)
+def split_sheet(
+    split: Split, out: str | Path, *, margin: float, cfg: SBIConfig, seed: int, faces: int = 12
+) -> Path:
+    """The sheet of the first `faces` crops of an SBI run's training split (its members: reals
+    of the chosen datasets; balance shuffles the shards, so these are a random draw), for the run
+    folder: a few samples read, whatever the size of the split."""
+    plan, left = [], faces
+    for i, shard in enumerate(split.shards):
+        if left <= 0:
+            break
+        n = min(left, split.sizes[i])
+        members = split.members[i][:n] if split.members is not None else None
+        plan.append(Piece(shard, 0, n, split.sizes[i], members))
+        left -= n
+    crops = []
+    for sample in read_pieces(plan):
+        where = f"{sample['__url__']}: sample {sample['__key__']}"
+        parsed = parse_sample(sample, where)
+        if valid_landmarks(parsed.meta.get("landmarks")):
+            crops.append((parsed.meta, sample["jpg"]))
+    return _save(pseudo_fake_sheet(crops, margin, cfg, seed=seed), out)
 
 
-@app.command()
-@handle_errors
-def main(
-    shards: list[Path] = typer.Argument(
-        ..., help="shard files or folders (balance or extract output)"
-    ),
-    out: Path = typer.Option(..., "--out", help="the PNG to write"),
-    faces: int = typer.Option(12, min=1, max=256, help="real crops to draw"),
-    margin: float = typer.Option(
-        0.3, min=0, max=4, help="the crops' margin (params.yaml crop.margin)"
-    ),
-    seed: int = typer.Option(0, min=0),
-) -> None:
-    """Draw SBI pseudo-fakes of random real crops: rows of (real, mask, fake)."""
-    typer.echo(write_sheet(shards, out, margin=margin, faces=faces, seed=seed))
-
-
-if __name__ == "__main__":
-    app()
+def sheet_report(
+    data: str | Path, out_dir: str | Path, margin: tuple[float, str], cfg: SBIConfig | None = None,
+    *, faces: int = 12, seed: int = 0, max_shards: int = 8,
+) -> Path:  # fmt: skip
+    """`dftrain sbi-sheet`: OUT/sbi-sheet.png and OUT/report.md (what was drawn, and how);
+    `margin`: the crops' margin and where it came from (`dftrain.sbi.data.crop_margin`)."""
+    cfg = cfg or SBIConfig()
+    out = Path(out_dir)
+    png = write_sheet([data], out / SHEET, margin=margin[0], faces=faces, seed=seed, cfg=cfg,
+                      max_shards=max_shards)  # fmt: skip
+    lines = [
+        "# SBI pseudo-fakes",
+        "",
+        f"{faces} random real crops of `{data}` (at most {max_shards} shards read, seed {seed}), each "
+        "drawn as (the real of the pair, the blending mask: white = the source's full weight, the "
+        "pseudo-fake), before the pair's training transforms. The landmarks are placed with the "
+        f'crops\' margin {margin[0]:g} ({margin[1]}). See docs/train.md, "SBI".',
+        "",
+        f"![pseudo-fakes]({SHEET})",
+        "",
+    ]
+    write_text(out / "report.md", "\n".join(lines))
+    return png
