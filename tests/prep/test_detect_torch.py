@@ -12,7 +12,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from dfprep.errors import ConfigError
+from dfprep.core.errors import ConfigError
 from retinaface.weights import WEIGHTS
 
 from dfprep.config import DETECT_BACKENDS, DecodeConfig, DetectConfig, ExtractConfig

@@ -156,7 +156,7 @@ def run_bench(
     from dfprep.detectors.letterbox import prepare
     from dfprep.detectors.retinaface_mnet import RetinaFaceMnet
     from dfprep.detectors.retinaface_torch import PRECISIONS, resolve_device
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
 
     sizes = TINY if tiny else FULL
     dev = resolve_device(device)
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="scratch folder for the generated clip")
     args = parser.parse_args(argv)
 
-    from dfprep.errors import ConfigError
+    from dfprep.core.errors import ConfigError
 
     if args.decode_only is not None:
         if args.n < 1 or not 0 < args.seconds <= 600:
