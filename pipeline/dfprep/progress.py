@@ -74,6 +74,9 @@ class ExtractProgress:
                 f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}", highlight=False
             )
             return
+        if "detector" in ev:  # once, before the work: where faces are detected (GPU mode)
+            self.progress.console.print(f"detect: {ev['detector']}", highlight=False)
+            return
         with self._lock:
             shard = ev.get("shard", "")
             if ev.get("job_done"):

@@ -390,7 +390,13 @@ def predict(
     cfg = load_eval_params(params, threshold=threshold, device=device)
     if timeline is not None:
         output_file(timeline, "--timeline")
-    preds = predict_videos(paths, checkpoint, load_params(params), cfg)
+    preds = predict_videos(
+        paths,
+        checkpoint,
+        load_params(params),
+        cfg,
+        on_notice=lambda line: print(f"detect: {line}", file=sys.stderr),
+    )
     if timeline is not None:
         series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
         timeline_figure(series, timeline, cfg.threshold)

@@ -22,6 +22,7 @@ from dfprep.config import DetectConfig
 
 __all__ = [
     "BACKENDS",
+    "RETINAFACE_BACKENDS",
     "Face",
     "FaceDetector",
     "Unpicklable",
@@ -62,6 +63,11 @@ BACKENDS: dict[str, str] = {
     "insightface": "dfprep.detectors.insightface_onnx:InsightFaceDetector",
     "retinaface-mnet-torch": "dfprep.detectors.retinaface_torch:RetinaFaceMnetTorch",
 }
+
+
+# The backends whose network has a torch port (`retinaface_torch`): the same network and weights,
+# so extract's GPU mode can detect for either (dfprep.extract.gpu).
+RETINAFACE_BACKENDS = ("retinaface-mnet", "retinaface-mnet-torch")
 
 
 def register_backend(name: str, target: str) -> None:

@@ -40,18 +40,23 @@ import numpy as np
 import torch
 
 from dfprep.config import DetectConfig
-from dfprep.detectors.base import Face, Unpicklable, check_images, to_faces
+from dfprep.core.errors import ConfigError
+from dfprep.detectors.base import (
+    RETINAFACE_BACKENDS,
+    Face,
+    Unpicklable,
+    check_images,
+    to_faces,
+)
 from dfprep.detectors.letterbox import Prepared, canvas_for, letterbox, prepare
 from dfprep.detectors.retinaface_mnet import decode_at
 from dfprep.detectors.retinaface_net import STRIDE, load_network, to_network_input
-from dfprep.core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")  # or "cuda:N"
 CANVAS_POLICIES = ("exact", "batch")  # or a fixed (w, h)
 # fp32: full precision, TF32 off (results closest to the CPU); tf32: TF32 convolutions on
 # Ampere and later; fp16: half-precision network (scores and boxes move by ~1e-3)
 PRECISIONS = ("fp32", "tf32", "fp16")
-RETINAFACE_BACKENDS = ("retinaface-mnet", "retinaface-mnet-torch")  # the same network and weights
 
 
 def resolve_device(device: str) -> torch.device:

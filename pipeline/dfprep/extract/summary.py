@@ -33,6 +33,9 @@ class ExtractSummary:
     seconds: float = 0.0
     interrupted: bool = False
     errors: dict = field(default_factory=dict)
+    # where this run detected: "workers" (each its own detect.backend), "cuda" or "cpu" (detector
+    # processes, extract's GPU mode: dfprep.extract.gpu)
+    detector: str = "workers"
 
     def as_dict(self) -> dict:
         return asdict(self)
