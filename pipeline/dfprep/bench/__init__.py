@@ -49,17 +49,19 @@ def run_case(
     cfg: BenchConfig,
     work_dir: Path | None = None,
     log: Callable[[str], None] = lambda line: None,
+    json_out: Path | None = None,
 ) -> BenchResult | list[BenchResult] | PairingBench | DetectorBench | GpuBench:
     """The case `cfg.case` on the videos (None: generated; pairing: the sample's root folder);
-    LOG gets progress lines of the long cases."""
+    LOG gets progress lines, JSON_OUT the figures so far (detector, gpu: the cases a GPU host's
+    time limit may cut short)."""
     if cfg.case == "pairing":
         return run_pairing_bench(pairing_root(videos), params, work_dir=work_dir)
     if cfg.case == "detector":
         if videos:
             raise InputError("bench --case detector times a generated clip: give no videos")
-        return run_detector(params, cfg, work_dir, log=log)
+        return run_detector(params, cfg, work_dir, json_out, log)
     if cfg.case == "gpu":
-        return run_gpu(videos, params, cfg, work_dir)
+        return run_gpu(videos, params, cfg, work_dir, json_out)
     if cfg.case == "stages":
         return run_stages(videos, params, cfg, work_dir)
     return run_machine(videos, params, cfg, work_dir)

@@ -70,6 +70,9 @@ class BenchConfig(Checked):
     threads: int = param(0, Int(0, MAX_THREADS))  # detector: CPU threads per engine; 0 = every core
     # detector: the least time each figure is measured over (seconds)
     measure: float = param(3.0, Float(0, 600, lo_open=True))
+    # gpu: each video timed this many times (hard links under other names): longer runs without
+    # generating more video
+    repeat: int = param(1, Int(1, 100))
 
     def cross_check(self) -> None:
         if self.case == "stages" and len(self.preset) != 1:

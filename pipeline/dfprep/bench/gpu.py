@@ -23,11 +23,13 @@ the workers and of the detector processes is timed apart.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import platform
+import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dfprep.bench.cases import check_videos
@@ -75,10 +77,12 @@ def _decode_count(path: str, decode: DecodeConfig) -> int:
         return sum(1 for _ in sampled)
 
 
-def _imported() -> None:
+def _ready(barrier) -> None:
     import cv2  # noqa: F401
 
     import dfprep.decode  # noqa: F401
+
+    barrier.wait()  # the parent starts the clock once every process has imported
 
 
 def decode_only(paths: list[Path], decode: DecodeConfig) -> tuple[float, int]:
@@ -86,11 +90,31 @@ def decode_only(paths: list[Path], decode: DecodeConfig) -> tuple[float, int]:
     thread per process), one process per core over the clips; the pool's start (processes,
     imports) is not timed, as the cluster's is not."""
     cores = available_cores()
-    with multiprocessing.get_context("spawn").Pool(cores, initializer=_imported) as pool:
-        pool.map(abs, range(cores))  # the workers are up
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(cores + 1)
+    with ctx.Pool(cores, initializer=_ready, initargs=(barrier,)) as pool:
+        barrier.wait(timeout=300)
         t0 = time.perf_counter()
         frames = pool.starmap(_decode_count, [(str(p), decode) for p in paths], chunksize=1)
         return time.perf_counter() - t0, sum(frames)
+
+
+def repeated(videos: list[Path], times: int, folder: Path) -> list[Path]:
+    """The videos, then TIMES - 1 hard links of each under other names (other video ids)."""
+    if times == 1:
+        return videos
+    folder.mkdir(parents=True, exist_ok=True)
+    out = list(videos)
+    for k in range(1, times):
+        for i, v in enumerate(videos):
+            link = folder / f"r{k}_{i}_{v.name}"
+            if not link.exists():
+                try:
+                    link.hardlink_to(v)
+                except OSError:  # another file system
+                    shutil.copyfile(v, link)
+            out.append(link)
+    return out
 
 
 def gpu_device(device: str) -> str:
@@ -103,9 +127,14 @@ def gpu_device(device: str) -> str:
 
 
 def run_gpu(
-    paths: list[Path] | None, params: Params, cfg: BenchConfig, work_dir: Path | None = None
+    paths: list[Path] | None,
+    params: Params,
+    cfg: BenchConfig,
+    work_dir: Path | None = None,
+    json_out: Path | None = None,
 ) -> GpuBench:
-    """The `gpu` case (see the module docstring)."""
+    """The `gpu` case (see the module docstring); with json_out, the figures are written there
+    after each run, so that a bench cut short keeps what it measured."""
     check_videos(paths, params)
     detect_device = gpu_device(cfg.device)
     gpu_params = replace(params, run=replace(params.run, detect_device=detect_device))
@@ -115,16 +144,26 @@ def run_gpu(
         work / "videos", n=cfg.n, seconds=cfg.seconds, gop=cfg.gop or None, preset=cfg.preset[0],
         size=cfg.size,
     )  # fmt: skip
+    videos = repeated(videos, cfg.repeat, work / "repeated")
     res = GpuBench(
         len(videos), round(video_seconds(videos), 2), 0, available_cores(),
         "cuda" if detect_device == "cuda" else "cpu", _host(detect_device),
     )  # fmt: skip
+
+    def save() -> None:
+        res.fps = {k: res.frames_sampled / s for k, s in res.seconds.items()}
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(asdict(res), indent=1))
+
     res.seconds[DECODE], res.frames_sampled = decode_only(videos, params.decode)
+    save()
     res.seconds[CPU], res.startup[CPU] = bench_extract(videos, cpu_params, work, "extract_cpu")
+    save()
     res.seconds[GPU], res.startup[GPU] = bench_extract(
         videos, gpu_params, work, "extract_gpu", res.detector
     )
-    res.fps = {k: res.frames_sampled / s for k, s in res.seconds.items()}
+    save()
     if res.detector.get("forwards"):
         res.detector["frames per forward"] = round(
             res.detector["frames"] / res.detector["forwards"], 2
@@ -151,6 +190,7 @@ def run_gpu(
         res.notes.append(
             "the detector process ran on the CPU (no GPU here): these are not GPU figures"
         )
+    save()
     return res
 
 

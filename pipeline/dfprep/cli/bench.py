@@ -97,6 +97,10 @@ def bench(
         float | None,
         typer.Option(help="detector: the least seconds each figure is measured over (default: 3)."),
     ] = None,
+    repeat: Annotated[
+        int | None,
+        typer.Option(help="gpu: times each video is timed (hard links; default 1)."),
+    ] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the figures as JSON here.")
     ] = None,
@@ -115,7 +119,7 @@ def bench(
         case, n=n, seconds=seconds, gop=gop, preset=comma_list(preset),
         workers=comma_list(workers), naive=naive, size=wxh(size), device=device,
         precision=comma_list(precision), batches=comma_list(batches), onnx=onnx,
-        threads=threads, measure=measure,
+        threads=threads, measure=measure, repeat=repeat,
     )  # fmt: skip
     if json_out:
         output_file(json_out, "--json")
@@ -125,6 +129,7 @@ def bench(
         cfg,
         work_dir,
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        json_out=json_out,
     )
     out = Console()
     for t in tables(result):
