@@ -75,7 +75,9 @@ class ExtractProgress:
             )
             return
         if "detector" in ev:  # once, before the work: where faces are detected (GPU mode)
-            self.progress.console.print(f"detect: {ev['detector']}", highlight=False)
+            self.progress.console.print(
+                f"detect: {ev['detector']}", highlight=False, soft_wrap=True
+            )
             return
         with self._lock:
             shard = ev.get("shard", "")

@@ -12,10 +12,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from dfprep.core.errors import ConfigError
 from retinaface.weights import WEIGHTS
 
 from dfprep.config import DETECT_BACKENDS, DecodeConfig, DetectConfig, ExtractConfig
+from dfprep.core.errors import ConfigError
 from dfprep.decode import open_sampled
 from dfprep.detect import BACKENDS, Face, get_detector
 from dfprep.detectors.base import ort_session

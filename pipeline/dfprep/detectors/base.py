@@ -189,6 +189,32 @@ def ort_session(model: str | bytes, threads: int):
     return ort.InferenceSession(model, options, providers=providers)
 
 
+def socket_timeouts(conn, send: float, receive: float) -> None:
+    """Make a blocking send or receive on CONN (a `multiprocessing.connection` socket) fail with
+    BlockingIOError after SEND / RECEIVE seconds (0: wait forever) instead of waiting forever on
+    a peer that is stopped or hung."""
+    import socket
+    import struct
+
+    with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # a dup
+        for option, seconds in ((socket.SO_SNDTIMEO, send), (socket.SO_RCVTIMEO, receive)):
+            whole = int(seconds)
+            timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, option, timeval)
+
+
+def handshake(conn, authkey: bytes, first: bool) -> None:
+    """multiprocessing's HMAC challenge both ways (the server FIRST), done apart from
+    Listener.accept and Client so that it runs under CONN's time limits."""
+    from multiprocessing.connection import answer_challenge, deliver_challenge
+
+    steps = (
+        (deliver_challenge, answer_challenge) if first else (answer_challenge, deliver_challenge)
+    )
+    for step in steps:
+        step(conn, authkey)
+
+
 class Unpicklable:
     """Detectors hold an ORT session, which cannot travel between processes: fail early and clearly."""
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from dfprep.config import DetectConfig
 from dfprep.core.errors import DetectorError
-from dfprep.detectors.base import Face, check_images
+from dfprep.detectors.base import Face, check_images, handshake, socket_timeouts
 from dfprep.detectors.letterbox import prepare
 
 __all__ = [
@@ -122,10 +122,29 @@ def _log_tail(path: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
+def _sweep(folder: Path, older_than: float = 600.0) -> None:
+    """Remove the files of earlier runs' detector processes that are gone (a run killed with
+    kill -9 cannot remove its own); recent ones are left alone (a run may be restarting one)."""
+    import psutil
+
+    for pid_file in folder.glob("*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            if time.time() - pid_file.stat().st_mtime < older_than:
+                continue
+            pid = int(pid_file.read_text())
+            with contextlib.suppress(psutil.Error):
+                if SERVICE in " ".join(psutil.Process(pid).cmdline()):
+                    continue  # still running
+            stem = pid_file.name[: -len(".pid")]
+            for path in folder.glob(f"{stem}.*"):
+                path.unlink()
+
+
 def _start(spec: DetectorProcesses, device: str, address: Path) -> None:
     """Start the process for DEVICE and wait until it listens (under the caller's lock)."""
     import dfprep
 
+    _sweep(address.parent)
     with contextlib.suppress(FileNotFoundError):
         address.unlink()  # a dead process's socket
     log = address.with_suffix(".log")
@@ -143,7 +162,7 @@ def _start(spec: DetectorProcesses, device: str, address: Path) -> None:
     }
     with open(log, "ab") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", SERVICE],
+            [sys.executable, "-m", SERVICE, spec.run_id, device],  # named for ps and `stop`
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -170,34 +189,57 @@ def _start(spec: DetectorProcesses, device: str, address: Path) -> None:
 
 
 def _connect(spec: DetectorProcesses, device: str) -> tuple[Connection, dict]:
-    """A connection to DEVICE's process of this host, started first if there is none."""
+    """A connection to DEVICE's process of this host, started first if there is none (or if
+    the one there is hung: it is killed)."""
     address = spec.address(device)
     for p in list(_started):
         if p.poll() is not None:
             _started.remove(p)
-    try:
+    with contextlib.suppress(OSError, EOFError):
         return _hello(address, spec)
-    except (FileNotFoundError, ConnectionRefusedError, EOFError, OSError):
-        pass
     with open(address.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker starts it; the others find it
         try:
             return _hello(address, spec)
-        except (FileNotFoundError, ConnectionRefusedError, EOFError, OSError):
-            _start(spec, device, address)
+        except TimeoutError:  # there, silent: hung (stopped processes accept connections)
+            _kill_recorded(address)
+        except (OSError, EOFError):  # not there, or dead
+            pass
+        _start(spec, device, address)
         try:
             return _hello(address, spec)
         except (OSError, EOFError) as e:
+            _kill_recorded(address)
             raise DetectorError(f"the detector process on {device} does not answer: {e}") from e
 
 
+def _kill_recorded(address: Path) -> None:
+    """SIGKILL the process recorded for ADDRESS (if it is a detector process)."""
+    import psutil
+
+    with contextlib.suppress(ValueError, OSError, psutil.Error):
+        proc = psutil.Process(int(address.with_suffix(".pid").read_text()))
+        if SERVICE in " ".join(proc.cmdline()):  # never another process that took the pid
+            proc.kill()
+
+
 def _hello(address: Path, spec: DetectorProcesses) -> tuple[Connection, dict]:
-    conn = Client(str(address), "AF_UNIX", authkey=spec.authkey)
-    conn.send(("hello",))
-    if not conn.poll(spec.timeout):
+    """A connection to ADDRESS, authenticated, and the process's info; TimeoutError when it
+    does not answer in time (a stopped process still accepts connections)."""
+    conn = Client(str(address), "AF_UNIX")
+    try:
+        socket_timeouts(conn, spec.timeout, spec.timeout)  # never block on a hung process
+        handshake(conn, spec.authkey, first=False)
+        conn.send(("hello",))
+        if not conn.poll(spec.timeout):
+            raise TimeoutError(f"no answer from {address} in {spec.timeout:g} s")
+        _, info = conn.recv()
+    except BlockingIOError as e:
         conn.close()
-        raise TimeoutError(f"no answer from {address} in {spec.timeout:g} s")
-    _, info = conn.recv()
+        raise TimeoutError(f"no answer from {address} in {spec.timeout:g} s") from e
+    except BaseException:
+        conn.close()
+        raise
     return conn, info
 
 
@@ -226,9 +268,13 @@ def stop_processes(spec: DetectorProcesses) -> int:
         return 0
     stopped = 0
     procs = []
+    pids = {p.pid for p in _started if spec.run_id in " ".join(map(str, p.args))}
     for pid_file in folder.glob(f"{spec.run_id}-*.pid"):
-        with contextlib.suppress(ValueError, OSError, psutil.Error):
-            proc = psutil.Process(int(pid_file.read_text()))
+        with contextlib.suppress(ValueError, OSError):
+            pids.add(int(pid_file.read_text()))
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
             if SERVICE in " ".join(proc.cmdline()):  # never another process that took the pid
                 proc.terminate()
                 procs.append(proc)
@@ -293,7 +339,7 @@ class DetectorClient:
             else:
                 self._send(rid, frames)
         except (OSError, EOFError) as e:
-            self._lost(f"went away ({type(e).__name__})")
+            self._failed(e)
         return PendingFaces(self, rid)
 
     def result(self, rid: int) -> list[list[Face]]:
@@ -311,7 +357,7 @@ class DetectorClient:
                     continue
                 got, faces, error = self.conn.recv()
             except (OSError, EOFError) as e:
-                self._lost(f"went away ({type(e).__name__})")
+                self._failed(e)
                 deadline = time.monotonic() + self.spec.timeout
                 continue
             if error:
@@ -361,6 +407,14 @@ class DetectorClient:
         try:
             self._open()
         except (OSError, EOFError) as e:
+            self._failed(e)
+
+    def _failed(self, e: BaseException) -> None:
+        """A send or receive failed: the process died, or (a send that timed out) is hung."""
+        if isinstance(e, (BlockingIOError, TimeoutError)):
+            self._kill()
+            self._lost(f"did not read within {self.spec.timeout:g} s")
+        else:
             self._lost(f"went away ({type(e).__name__})")
 
     def _kill(self) -> None:

@@ -1,7 +1,8 @@
 """The detector process of extract's GPU mode: one per GPU of a host, it detects the frames that
 every decode worker of the host sends, in batches across videos, and returns each request's faces.
 
-    python -m dfprep.detectors.service    (its settings as one JSON line on stdin)
+    python -m dfprep.detectors.service RUN_ID DEVICE    (its settings as one JSON line on stdin;
+                                                       the arguments only name it for ps)
 
 `dfprep.detectors.client` starts it and talks to it; nothing else does.
 
@@ -39,14 +40,18 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener
 
 import numpy as np
 
 from dfprep.config import DetectConfig
+from dfprep.detectors.base import handshake, socket_timeouts
 from dfprep.detectors.letterbox import Prepared
 
 __all__ = ["Batcher", "main"]
+
+REPLY_TIMEOUT = 10.0  # seconds a reply (a few KB) or the handshake may wait for a worker
 
 
 @dataclass
@@ -140,9 +145,17 @@ def refuse(items: list[_Item], error: str) -> None:
 class Server:
     """The listener, a reader thread per worker, and the batching loop (the main thread)."""
 
-    def __init__(self, detector, listener: Listener, batcher: Batcher, idle: float, info: dict):
+    def __init__(
+        self,
+        detector,
+        listener: Listener,
+        authkey: bytes,
+        batcher: Batcher,
+        idle: float,
+        info: dict,
+    ):
         self.detector, self.listener, self.batcher = detector, listener, batcher
-        self.idle, self.info = idle, info
+        self.authkey, self.idle, self.info = authkey, idle, info
         self.clients = 0
         self.last_seen = time.monotonic()
         self.stats = {"forwards": 0, "frames": 0, "requests": 0}
@@ -180,6 +193,10 @@ class Server:
     def _read(self, conn: Connection) -> None:
         lock = threading.Lock()
         try:
+            # the handshake here, not in accept(): a worker stuck in it holds up only itself
+            socket_timeouts(conn, REPLY_TIMEOUT, REPLY_TIMEOUT)
+            handshake(conn, self.authkey, first=True)
+            socket_timeouts(conn, REPLY_TIMEOUT, 0)  # a worker may send nothing for long
             while True:
                 message = conn.recv()
                 if message[0] == "detect":
@@ -197,8 +214,8 @@ class Server:
                 elif message[0] == "stop":
                     self.batcher.stop()
                     return
-        except (EOFError, OSError):
-            pass  # the worker went away: forget it
+        except (EOFError, OSError, AuthenticationError):
+            pass  # the worker went away (or is not one of this run's): forget it
         except (ValueError, TypeError) as e:  # a message of another program: drop it
             print(f"detector process: dropped a worker: {e}", file=sys.stderr, flush=True)
         finally:
@@ -237,11 +254,13 @@ def main() -> int:
     )
     detector.detect_prepared([Prepared(np.zeros((64, 64, 3), np.uint8), (64, 64))])  # warm up
     address = settings["address"]
-    listener = Listener(address, "AF_UNIX", authkey=bytes.fromhex(settings["authkey"]))
+    listener = Listener(address, "AF_UNIX")  # authenticated per connection (Server._read)
     os.chmod(address, 0o600)
     batcher = Batcher(settings["batch"], settings["max_wait"])
+    info = describe(detector.device)
+    key = bytes.fromhex(settings["authkey"])
     try:
-        Server(detector, listener, batcher, settings["idle"], describe(detector.device)).serve()
+        Server(detector, listener, key, batcher, settings["idle"], info).serve()
     finally:
         listener.close()  # removes the socket file
     return 0
