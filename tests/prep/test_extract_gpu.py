@@ -309,6 +309,37 @@ def test_kill_9_of_a_gpu_mode_run_then_rerun_gives_identical_shards(work, refere
     print(f"\n[gpu mode kill -9] {done} of 3 shards complete when killed; rerun identical")
 
 
+@pytest.mark.slow
+def test_killing_a_worker_of_a_gpu_mode_run_retries_its_video(work, reference, tmp_path):
+    """kill -9 of a Dask worker (maybe the one that started the detector process) running a video:
+    its video runs again on the other worker, the detector process serves on, the shards are the
+    plain path's. The cluster is an existing one (`run.scheduler`), as a cluster of GPU hosts."""
+    from distributed import Client
+
+    out = tmp_path / "out"
+    with F.dask_cluster(tmp_path) as address, Client(address) as client:
+        result: dict = {}
+        run = params("cpu-process", scheduler=address)
+        t = threading.Thread(target=lambda: result.update(s=run_extract([work], out, run)))
+        t.start()
+        try:
+
+            def busy() -> list[str]:
+                return [w for w, keys in client.processing().items()
+                        if any(str(k).startswith("dfprep-video") for k in keys)]  # fmt: skip
+
+            F.wait_for(lambda: list((out / "shards").glob("*.stats.json")), timeout=300,
+                       what="a complete shard: the detector process is up")  # fmt: skip
+            worker = F.wait_for(busy, timeout=60, what="a worker running a video")[0]
+            victim = client.run(os.getpid, workers=[worker])[worker]
+            psutil.Process(victim).kill()
+        finally:
+            t.join(timeout=300)
+    s = result["s"]
+    assert (s.done + s.skipped, s.jobs, s.failed_jobs, s.detector) == (3, 3, [], "cpu")
+    assert _digests(out) == reference
+
+
 def test_ctrl_c_stops_the_detector_process(work, tmp_path):
     out = tmp_path / "out"
     args = ("--scheduler", "inline", "--detector", "retinaface-mnet-torch",

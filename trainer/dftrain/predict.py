@@ -130,7 +130,7 @@ def predict(
 ) -> list[VideoPrediction]:
     """Score raw videos in order; bad or faceless videos are results, never exceptions.
     ON_NOTICE gets the one-line notice of a GPU detector asked for but not there."""
-    from dfprep.extract.gpu import local_detector
+    from dfprep.extract import local_detector
 
     params = params or Params()
     ecfg = check_eval_config(ecfg or EvalConfig())

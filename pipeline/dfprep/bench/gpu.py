@@ -119,7 +119,7 @@ def repeated(videos: list[Path], times: int, folder: Path) -> list[Path]:
 
 def gpu_device(device: str) -> str:
     """`--device` as `run.detect_device`: cuda, or the detector process on the CPU."""
-    from dfprep.extract.gpu import cuda_devices
+    from dfprep.extract import cuda_devices
 
     if device == "auto":
         device = "cuda" if cuda_devices() else "cpu"

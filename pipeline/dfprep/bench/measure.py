@@ -162,8 +162,13 @@ def bench_extract(
     processes' too, `run.detect_device`) are timed apart, being paid once per run, not per video.
     STATS gets what the detector processes did during the timed run (GPU mode)."""
     from dfprep.distribute import default_workers, make_client
-    from dfprep.extract import run_extract, task_config
-    from dfprep.extract.gpu import detector_stats, plan_detection, stop_detection
+    from dfprep.extract import (
+        detector_stats,
+        plan_detection,
+        run_extract,
+        stop_detection,
+        task_config,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     m = bench_manifest(paths, out, name)

@@ -6,6 +6,7 @@ kind, the batch, and the run's id and key. A worker finds its host's process for
 socket path made of the run's id and the device, in a folder only the user can enter; the first
 worker of a host to need it starts it (a file lock keeps it to one), so the mode works the same
 inline, on a LocalCluster and on a remote cluster of GPU hosts, without anything started by hand.
+`proxy_for` is a worker thread's proxy for a run.
 
 `DetectorClient.submit` scales the frames here, on the worker's core (a 640x360 frame crosses
 the socket, not a 1080p one), sends them and returns at once; `PendingFaces.result()` waits for
@@ -47,8 +48,8 @@ __all__ = [
     "DetectorClient",
     "DetectorProcesses",
     "PendingFaces",
-    "detector_for",
     "process_stats",
+    "proxy_for",
     "stop_processes",
 ]
 
@@ -427,18 +428,13 @@ class DetectorClient:
 _clients = threading.local()
 
 
-def detector_for(cfg: DetectConfig, processes: DetectorProcesses | None = None):
-    """The detector a task uses: this process's own for CFG (`get_detector`), or, in GPU mode, a
-    proxy of its host's detector process, which detects with `processes.detect` (one proxy per
-    thread, kept for the run's later tasks)."""
-    if processes is None:
-        from dfprep.detect import get_detector  # looked up here: tests wrap it
-
-        return get_detector(cfg)
+def proxy_for(processes: DetectorProcesses) -> DetectorClient:
+    """This thread's proxy of its host's detector process for PROCESSES (kept for the run's later
+    tasks; an earlier run's is closed)."""
     client = getattr(_clients, "client", None)
     if client is None or client.spec != processes:
         if client is not None:
-            client.close()  # an earlier run's
+            client.close()
         host, slot = _slot()
         client = DetectorClient(processes, processes.device_for(host, slot))
         _clients.client = client

@@ -28,9 +28,15 @@ import uuid
 from dfprep.config import DetectConfig, Params
 from dfprep.core.errors import ConfigError
 from dfprep.detectors.base import RETINAFACE_BACKENDS as TORCH_PORTS
-from dfprep.detectors.client import DetectorProcesses, process_stats, stop_processes
+from dfprep.detectors.client import DetectorProcesses, process_stats, proxy_for, stop_processes
 
-__all__ = ["detector_stats", "local_detector", "plan_detection", "stop_detection"]
+__all__ = [
+    "detector_for",
+    "detector_stats",
+    "local_detector",
+    "plan_detection",
+    "stop_detection",
+]
 
 
 def plan_detection(params: Params, client=None) -> tuple[DetectorProcesses | None, str]:
@@ -136,6 +142,16 @@ def detector_stats(processes: DetectorProcesses | None) -> dict[str, int]:
             if isinstance(v, int) and k != "pid":
                 total[k] = total.get(k, 0) + v
     return total
+
+
+def detector_for(cfg: DetectConfig, processes: DetectorProcesses | None = None):
+    """The detector of a task: this process's own for CFG (`get_detector`), or in GPU mode this
+    thread's proxy of its host's detector process, which detects with `processes.detect`."""
+    if processes is None:
+        from dfprep.detect import get_detector  # looked up here: tests wrap it
+
+        return get_detector(cfg)
+    return proxy_for(processes)
 
 
 def local_detector(params: Params, on_notice=None):

@@ -282,7 +282,7 @@ def run_video(
     video. `cfg`'s thread counts must be resolved (> 0): they are this task's share of the cores.
     REFERENCE / WANT_REFERENCE: see `process_video`. DETECTORS: the run's detector processes in
     GPU mode (`dfprep.extract.gpu`), None: this process's own detector."""
-    from dfprep.detectors.client import detector_for
+    from dfprep.extract.gpu import detector_for
 
     cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
     detector = detector_for(cfg.detect, detectors)

@@ -73,8 +73,7 @@ def bench_predict(video: Path, checkpoint: Path, ecfg: EvalConfig, params=None) 
     import av
 
     from dfprep.config import Params, replace
-    from dfprep.extract import resolve_threads
-    from dfprep.extract.gpu import local_detector
+    from dfprep.extract import local_detector, resolve_threads
     from dftrain.inference import Scorer
     from dftrain.predict import predict_video
 
