@@ -115,7 +115,7 @@ class DaskRun:
             self.cfg,
             self.run_cfg.video_timeout,
             **args,
-            detectors=self.detectors,
+            **({"detectors": self.detectors} if self.detectors else {}),  # GPU mode only
             key=f"dfprep-video-{key}",
             retries=retries,
             pure=False,

@@ -184,7 +184,8 @@ def run_shard_job(
     pairs = JobPairs(job.videos, cfg.pair.select)
     try:
         for i, row in enumerate(job.videos):
-            result = run_video(row, cfg, video_timeout, **pairs.task_args(i), detectors=detectors)
+            gpu = {"detectors": detectors} if detectors else {}  # GPU mode only
+            result = run_video(row, cfg, video_timeout, **pairs.task_args(i), **gpu)
             if result.reference is not None:
                 pairs.keep(i, result.reference)
                 result.reference = None
