@@ -35,6 +35,8 @@ from dfprep.core.config import (
 DECODE_STRATEGIES = ("auto", "seek", "sequential")
 # dfprep.detect.BACKENDS (a test checks)
 DETECT_BACKENDS = ("insightface", "retinaface-mnet", "retinaface-mnet-torch")
+# run.detect_device (dfprep.extract.gpu)
+DETECT_DEVICES = ("cpu", "auto", "cuda", "cpu-process")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")  # fmt: skip
 MAX_ORIGINALS = 1000  # synth: three-digit ids, as in FF++
@@ -226,6 +228,13 @@ class RunConfig(Checked):
     memory_limit: str = param("auto", Text(check_memory_limit, "'auto' or a size such as 4GB"))
     # seconds to wait for an existing scheduler (--scheduler) before giving up with an error
     connect_timeout: float = param(10.0, Float(0, 3600, lo_open=True))
+    # where faces are detected: cpu (each worker runs detect.backend on its cores) | cuda (one
+    # detector process per GPU batches the frames of all the workers of its host; docs/gpu.md) |
+    # auto (cuda when every host has a GPU, else cpu with a notice) | cpu-process (cuda's
+    # detector process, on the CPU: for tests)
+    detect_device: str = param("cpu", Choice(DETECT_DEVICES))
+    # frames per forward of a detector process on a GPU (short batches are padded to it)
+    detect_batch: int = param(32, Int(1, 4096))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ class ExtractProgress:
                 "(file missing, time limit, I/O error): their shards are redone"
             )
             return
+        if "detector" in ev:  # once, before the work: where faces are detected (GPU mode)
+            self.progress.console.print(
+                f"detect: {ev['detector']}", highlight=False, soft_wrap=True
+            )
+            return
         with self._lock:
             shard = ev.get("shard", "")
             if ev.get("job_done"):

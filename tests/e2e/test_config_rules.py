@@ -219,7 +219,7 @@ DFTRAIN_MAY_IMPORT = {
     "dfprep.shards": None,
     "dfprep.catalogue": None,
     "dfprep.config": {"ExtractConfig", "Params", "ReportConfig", "replace", "load_params"},
-    "dfprep.extract": {"VideoResult", "process_video", "resolve_threads"},
+    "dfprep.extract": {"VideoResult", "process_video", "resolve_threads", "local_detector"},
     "dfprep.detect": {"get_detector"},
     # the one H.264 writer and the balance layout's writer (dftrain bench's synthetic inputs)
     "dfprep.videoio": {"encode_video"},

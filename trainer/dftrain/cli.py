@@ -479,7 +479,14 @@ def predict(
         )  # fmt: skip
     with Reporter("predict", "videos", mode=progress, transient=True) as bar:
         bar.start(len(videos))
-        preds = predict_videos(videos, checkpoint, prep, cfg, on_video=lambda _: bar.advance())
+        preds = predict_videos(
+            videos,
+            checkpoint,
+            prep,
+            cfg,
+            on_video=lambda _: bar.advance(),
+            on_notice=lambda line: print(f"detect: {line}", file=sys.stderr),
+        )
     if timeline is not None:
         series = [(Path(p.path).name, p.times, p.scores) for p in preds if p.scored]
         timeline_figure(series, timeline, cfg.threshold)

@@ -6,6 +6,8 @@ scored like `dftrain eval` scores them from a shard. A video therefore gets the 
 give it after `dfprep extract` with the same decode/detect/crop parameters: a loose video is a
 test-split row, so it follows the test split's label-blind rule (every face of every sampled
 frame by default, `detect.test_max_faces`), and its score is the mean over all of them.
+With `run.detect_device: cuda` (or `auto` on a GPU host) the detector is extract's GPU-mode detector,
+in this process (`dfprep.extract.gpu.local_detector`): the crops of a GPU-mode extract.
 """
 
 from __future__ import annotations
@@ -143,9 +145,11 @@ def predict(
     params: Params | None = None,
     ecfg: EvalConfig | None = None,
     on_video: Callable[[VideoPrediction], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> list[VideoPrediction]:
-    """Score raw videos in order; bad or faceless videos are results, never exceptions."""
-    from dfprep.detect import get_detector
+    """Score raw videos in order; bad or faceless videos are results, never exceptions.
+    ON_NOTICE gets the one-line notice of a GPU detector asked for but not there."""
+    from dfprep.extract import local_detector
 
     params = params or Params()
     ecfg = check_eval_config(ecfg or EvalConfig())
@@ -153,7 +157,7 @@ def predict(
     scorer = Scorer(checkpoint, ecfg.device, ecfg.amp)
     # one process does everything here: give decoder and detector all the cores
     cfg = resolve_threads(params.extract, replace(params.run, workers=1, scheduler=""))
-    detector = get_detector(cfg.detect)
+    detector = local_detector(replace(params, detect=cfg.detect), on_notice)
     out = []
     for v in videos:
         pred = predict_video(v, scorer, cfg, detector, ecfg, params.run.video_timeout)

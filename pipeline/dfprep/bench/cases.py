@@ -156,5 +156,6 @@ def run_machine(
     return results
 
 
-def to_json(res: BenchResult | list[BenchResult]) -> str:
+def to_json(res) -> str:
+    """A case's result (a dataclass or a list of them) as JSON."""
     return json.dumps([asdict(r) for r in res] if isinstance(res, list) else asdict(res), indent=1)

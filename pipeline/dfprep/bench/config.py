@@ -15,14 +15,24 @@ from dfprep.core.config import Bool, Checked, Choice, Float, Int, Seq, override,
 
 # stages: where one process's time goes, 1 vs 2 workers | machine: the default options on the
 # whole machine vs a naive process pool | pairing: the largest-face rule vs manipulation-aware
-# selection on the FF++-layout sample (dfprep.bench.pairing)
-CASES = ("stages", "machine", "pairing")
+# selection on the FF++-layout sample (dfprep.bench.pairing) | detector: the detector alone, in
+# torch on a device and in ONNX Runtime (dfprep.bench.detector) | gpu: decode only, CPU extract
+# and extract's GPU mode on the whole machine (dfprep.bench.gpu)
+CASES = ("stages", "machine", "pairing", "detector", "gpu")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = (
+    "fp32",
+    "tf32",
+    "fp16",
+)  # dfprep.detectors.retinaface_torch.PRECISIONS (a test checks)
 
 # What a case generates unless told otherwise (the fields' own defaults are the stages case's).
 CASE_DEFAULTS: dict[str, dict[str, Any]] = {
     "stages": {},
     "machine": {"n": 12, "preset": ("superfast", "ultrafast")},
     "pairing": {},
+    "detector": {},
+    "gpu": {"n": 16},
 }
 
 
@@ -48,12 +58,29 @@ class BenchConfig(Checked):
     scaling: bool = param(True, Bool())
     # WxH of the generated videos (even: yuv420p)
     size: tuple[int, ...] = param((1920, 1080), Seq(Int(64, MAX_SIDE, even=True), n=2))
+    # detector, gpu: where torch detects (auto: CUDA when there is one)
+    device: str = param("auto", Choice(DEVICES))
+    # detector: torch's precisions timed (none given: all three on CUDA, fp32 on the CPU)
+    precision: tuple[str, ...] = param(
+        (), Seq(Choice(PRECISIONS), min_n=0, max_n=len(PRECISIONS), unique=True)
+    )
+    # detector: frames per call timed
+    batches: tuple[int, ...] = param((1, 32, 128), Seq(Int(1, 4096), min_n=1, max_n=16))
+    onnx: bool = param(True, Bool())  # detector: also ONNX Runtime on the CPU (and the agreement)
+    threads: int = param(0, Int(0, MAX_THREADS))  # detector: CPU threads per engine; 0 = every core
+    # detector: the least time each figure is measured over (seconds)
+    measure: float = param(3.0, Float(0, 600, lo_open=True))
+    # gpu: each video timed this many times (hard links under other names): longer runs without
+    # generating more video
+    repeat: int = param(1, Int(1, 100))
 
     def cross_check(self) -> None:
         if self.case == "stages" and len(self.preset) != 1:
             raise reject(
                 "bench.preset", f"the stages case takes one preset, got {len(self.preset)}"
             )
+        if self.device == "cpu" and set(self.precision) - {"fp32"}:
+            raise reject("bench.precision", "tf32 and fp16 are for CUDA; the CPU runs fp32")
 
     @classmethod
     def for_case(cls, case: str | None = None, **options: Any) -> BenchConfig:

@@ -139,37 +139,57 @@ def bench_naive_pool(paths, params: Params, processes: int) -> tuple[float, floa
     return t, startup
 
 
-def warm_workers(client, out: Path, cfg) -> None:
-    """Pay every worker's one-off start-up before timing (imports, the ONNX session, the
-    decoder's and the JPEG encoder's first use) by running a whole tiny video on each."""
+def warm_workers(client, out: Path, cfg, detectors=None) -> None:
+    """Pay every worker's one-off start-up before timing (imports, the ONNX session or the
+    detector process, the decoder's and the JPEG encoder's first use) by running a whole tiny
+    video on each."""
     row = video_row(warm_up_video(out))
-    if not all(client.run(_warm_worker, row, cfg).values()):
+    if not all(client.run(_warm_worker, row, cfg, detectors).values()):
         raise RuntimeError("bench: the warm-up video failed on a worker")
 
 
-def _warm_worker(row: dict, cfg) -> bool:
+def _warm_worker(row: dict, cfg, detectors=None) -> bool:
     from dfprep.extract import run_video
 
-    return run_video(row, cfg).status_row["status"] == "ok"
+    return run_video(row, cfg, detectors=detectors).status_row["status"] == "ok"
 
 
-def bench_extract(paths, params: Params, out: Path, name: str) -> tuple[float, float]:
+def bench_extract(
+    paths, params: Params, out: Path, name: str, stats: dict | None = None
+) -> tuple[float, float]:
     """`run_extract` on a cluster made from `params.run`, as the CLI runs it. Returns (seconds,
-    start-up seconds): the cluster's start and each worker's one-off start are timed apart, being
-    paid once per run, not per video."""
+    start-up seconds): the cluster's start and each worker's one-off start (the detector
+    processes' too, `run.detect_device`) are timed apart, being paid once per run, not per video.
+    STATS gets what the detector processes did during the timed run (GPU mode)."""
     from dfprep.distribute import default_workers, make_client
-    from dfprep.extract import run_extract, task_config
+    from dfprep.extract import (
+        detector_stats,
+        plan_detection,
+        run_extract,
+        stop_detection,
+        task_config,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     m = bench_manifest(paths, out, name)
     t0 = time.perf_counter()
     with make_client(params.run) as client:
         client.wait_for_workers(default_workers(params.run))
-        warm_workers(client, out, task_config(params.extract, client, len(paths)))
-        startup = time.perf_counter() - t0
-        t, summary = _timed(
-            lambda: run_extract([m], out / name, params, client=client, overwrite=True)
-        )
+        detectors, _ = plan_detection(params, client)
+        try:
+            warm_workers(client, out, task_config(params.extract, client, len(paths)), detectors)
+            startup = time.perf_counter() - t0
+            before = detector_stats(detectors)
+            t, summary = _timed(
+                lambda: run_extract(
+                    [m], out / name, params, client=client, overwrite=True, detectors=detectors
+                )
+            )
+            after = detector_stats(detectors)
+        finally:
+            stop_detection(detectors, client)
+    if stats is not None and detectors is not None:
+        stats.update({k: after.get(k, 0) - before.get(k, 0) for k in after})
     if summary.ok != len(paths):
         raise RuntimeError(f"bench extract {name}: {summary.ok}/{len(paths)} videos ok")
     return t, startup

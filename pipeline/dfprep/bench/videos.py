@@ -20,17 +20,29 @@ def make_bench_videos(
 ) -> list[Path]:
     """30 fps H.264 videos (1920x1080 by default) with a moving real face (the sample generator's
     renderer); `preset` is x264's (superfast, like `dfprep synth`; ultrafast has no B-frames).
-    Made once: a later run reuses the files of the same settings."""
+    Made once, in parallel on the cores: a later run reuses the files of the same settings."""
+    import multiprocessing
+
+    from dfprep.core.system import available_cores
+
     out_dir.mkdir(parents=True, exist_ok=True)
     size = tuple(size)
     tag = "" if (preset == "superfast" and size == SIZE) else f"_{preset}_{size[0]}x{size[1]}"
     video = {"fps": 30, "size": size, "seconds": seconds, "gop": gop or None, "preset": preset}
-    return [
-        _made_once(
-            out_dir / f"bench_{i}_gop{gop or 'default'}_{seconds:g}s{tag}.mp4", seed=i, **video
-        )
-        for i in range(n)
-    ]
+    paths = [out_dir / f"bench_{i}_gop{gop or 'default'}_{seconds:g}s{tag}.mp4" for i in range(n)]
+    missing = [(p, {"seed": i, **video}) for i, p in enumerate(paths) if not p.exists()]
+    if len(missing) > 1 and available_cores() > 1:
+        with multiprocessing.get_context("spawn").Pool(
+            min(len(missing), available_cores())
+        ) as pool:
+            pool.starmap(_made_once_kw, missing, chunksize=1)
+    for p, kw in missing:
+        _made_once(p, **kw)  # what the pool made is there already
+    return paths
+
+
+def _made_once_kw(path: Path, video: dict) -> Path:
+    return _made_once(path, **video)
 
 
 def warm_up_video(out: Path) -> Path:

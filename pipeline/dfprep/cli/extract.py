@@ -46,6 +46,12 @@ def extract(
         float | None,
         typer.Option(help="Seconds per video before it is recorded as failed (0 = none)."),
     ] = None,
+    detect_device: Annotated[
+        str | None,
+        typer.Option(
+            help="cpu | auto | cuda: where faces are detected (cuda: one detector process per GPU; docs/gpu.md)."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Redo shards that are already complete.")] = False,
     strict: Annotated[
         bool, typer.Option(help="Exit non-zero if any video failed (failed shard jobs always do).")
@@ -75,6 +81,7 @@ def extract(
             scheduler=scheduler,
             retries=retries,
             video_timeout=video_timeout,
+            detect_device=detect_device,
         ),
     )
     with ExtractProgress(console, enabled=progress) as bar:

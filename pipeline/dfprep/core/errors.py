@@ -46,6 +46,13 @@ class ConfigError(DfprepError):
     """An unknown or invalid parameter."""
 
 
+class DetectorError(DfprepError):
+    """A run's detector process failed or stopped answering (the run's fault, not a video's): the
+    run stops, its finished shards are kept."""
+
+    exit_code = EXIT_FAILED
+
+
 class WriteError(DfprepError, OSError):
     """An output that cannot be written (disk full, file too large, read-only): names the file.
 

@@ -22,6 +22,7 @@ from dfprep.config import DetectConfig
 
 __all__ = [
     "BACKENDS",
+    "RETINAFACE_BACKENDS",
     "Face",
     "FaceDetector",
     "Unpicklable",
@@ -62,6 +63,11 @@ BACKENDS: dict[str, str] = {
     "insightface": "dfprep.detectors.insightface_onnx:InsightFaceDetector",
     "retinaface-mnet-torch": "dfprep.detectors.retinaface_torch:RetinaFaceMnetTorch",
 }
+
+
+# The backends whose network has a torch port (`retinaface_torch`): the same network and weights,
+# so extract's GPU mode can detect for either (dfprep.extract.gpu).
+RETINAFACE_BACKENDS = ("retinaface-mnet", "retinaface-mnet-torch")
 
 
 def register_backend(name: str, target: str) -> None:
@@ -181,6 +187,32 @@ def ort_session(model: str | bytes, threads: int):
     if "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
     return ort.InferenceSession(model, options, providers=providers)
+
+
+def socket_timeouts(conn, send: float, receive: float) -> None:
+    """Make a blocking send or receive on CONN (a `multiprocessing.connection` socket) fail with
+    BlockingIOError after SEND / RECEIVE seconds (0: wait forever) instead of waiting forever on
+    a peer that is stopped or hung."""
+    import socket
+    import struct
+
+    with socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # a dup
+        for option, seconds in ((socket.SO_SNDTIMEO, send), (socket.SO_RCVTIMEO, receive)):
+            whole = int(seconds)
+            timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, option, timeval)
+
+
+def handshake(conn, authkey: bytes, first: bool) -> None:
+    """multiprocessing's HMAC challenge both ways (the server FIRST), done apart from
+    Listener.accept and Client so that it runs under CONN's time limits."""
+    from multiprocessing.connection import answer_challenge, deliver_challenge
+
+    steps = (
+        (deliver_challenge, answer_challenge) if first else (answer_challenge, deliver_challenge)
+    )
+    for step in steps:
+        step(conn, authkey)
 
 
 class Unpicklable:

@@ -18,6 +18,15 @@ How frames of different sizes share a batch is its `canvas` policy:
   come out slightly differently depending on its batch mates (measured in docs/gpu.md).
 - (w, h): every frame letterboxed to this fixed canvas: one forward per chunk, and results that
   depend on the frame alone (deterministic whatever the batching), at the cost of the padding.
+
+A frame's faces never depend on the batch it came in, to the bit, whatever the canvas policy: the
+kernels a convolution library picks, and so the float rounding, change with the batch size and
+the thread count (measured on the CPU: oneDNN gives other bits at batch 1, 8 and 16, and at 1 and
+2 threads). So on the CPU every frame runs alone on one thread (batch 1 is also the fastest there,
+docs/gpu.md), and on CUDA every forward has exactly `batch_size` frames (a short chunk is padded),
+with cuDNN's deterministic algorithm choice (no autotuning, whose pick can differ between
+processes). Extract's detector process relies on this: it batches frames of many videos as they
+come, and the shards must not depend on which frames shared a forward.
 """
 
 from __future__ import annotations
@@ -32,7 +41,13 @@ import torch
 
 from dfprep.config import DetectConfig
 from dfprep.core.errors import ConfigError
-from dfprep.detectors.base import Face, Unpicklable, check_images, to_faces
+from dfprep.detectors.base import (
+    RETINAFACE_BACKENDS,
+    Face,
+    Unpicklable,
+    check_images,
+    to_faces,
+)
 from dfprep.detectors.letterbox import Prepared, canvas_for, letterbox, prepare
 from dfprep.detectors.retinaface_mnet import decode_at
 from dfprep.detectors.retinaface_net import STRIDE, load_network, to_network_input
@@ -42,7 +57,6 @@ CANVAS_POLICIES = ("exact", "batch")  # or a fixed (w, h)
 # fp32: full precision, TF32 off (results closest to the CPU); tf32: TF32 convolutions on
 # Ampere and later; fp16: half-precision network (scores and boxes move by ~1e-3)
 PRECISIONS = ("fp32", "tf32", "fp16")
-RETINAFACE_BACKENDS = ("retinaface-mnet", "retinaface-mnet-torch")  # the same network and weights
 
 
 def resolve_device(device: str) -> torch.device:
@@ -183,19 +197,19 @@ class BatchedDetector(Unpicklable):
 
     @contextlib.contextmanager
     def _engine(self) -> Iterator[None]:
-        """Thread cap on the CPU (cfg.threads, 0 = torch's default); TF32 off unless asked."""
+        """The same kernels for every call (see the module docstring): on CUDA, cuDNN's
+        deterministic choice and TF32 off unless asked; on the CPU, one thread."""
         if self.device.type == "cuda":
             with torch.backends.cudnn.flags(
                 enabled=True,
-                benchmark=True,
-                deterministic=False,
+                benchmark=False,
+                deterministic=True,
                 allow_tf32=self.precision == "tf32",
             ):
                 yield
             return
         before = torch.get_num_threads()
-        if self.cfg.threads > 0:
-            torch.set_num_threads(self.cfg.threads)
+        torch.set_num_threads(1)
         try:
             yield
         finally:
@@ -203,24 +217,38 @@ class BatchedDetector(Unpicklable):
 
     def _run(self, frames: list[Prepared], canvas: tuple[int, int]) -> list[list[Face]]:
         width, height = canvas
-        out, staging = self._buffer((len(frames), height, width, 3))
-        batch = letterbox([f.image for f in frames], canvas, out=out)
+        n = len(frames)
+        # CUDA: always batch_size frames per forward (the padding rows' outputs are dropped)
+        rows = self.batch_size if self.device.type == "cuda" else n
+        out, staging = self._buffer((rows, height, width, 3))
+        if out is None:
+            batch = letterbox([f.image for f in frames], canvas)
+        else:
+            letterbox([f.image for f in frames], canvas, out=out[:n])
+            out[n:] = 0
+            batch = out
         with torch.inference_mode(), self._engine():
-            host = staging if staging is not None else torch.from_numpy(batch)
-            x = to_network_input(host.to(self.device, non_blocking=True))
-            if self.device.type == "cpu":
-                x = x.contiguous()  # NCHW: faster than channels-last for this network on the CPU
-            loc, conf, pts = self.net(x.half() if self.precision == "fp16" else x)
-            picked = survivors(loc, conf, pts, self.cfg.score_threshold)
+            if staging is None:  # the CPU: one frame per forward
+                picked = [self._forward(torch.from_numpy(batch[i : i + 1]))[0] for i in range(n)]
+            else:
+                picked = self._forward(staging.to(self.device, non_blocking=True))[:n]
         return [
             to_faces(*decode_at(*candidates, canvas), frame.scale, self.cfg.nms_threshold)
             for frame, candidates in zip(frames, picked, strict=True)
         ]
 
+    def _forward(self, host: torch.Tensor) -> list:
+        """`survivors` of a (B, H, W, 3) uint8 batch already on the device."""
+        x = to_network_input(host)
+        if self.device.type == "cpu":
+            x = x.contiguous()  # NCHW: faster than channels-last for this network on the CPU
+        loc, conf, pts = self.net(x.half() if self.precision == "fp16" else x)
+        return survivors(loc, conf, pts, self.cfg.score_threshold)
+
 
 class RetinaFaceMnetTorch(BatchedDetector):
     """The registry's `retinaface-mnet-torch`: CUDA when torch sees a device, else the CPU;
-    each frame at its exact detection size, `detect.batch_size` frames per forward."""
+    each frame at its exact detection size; on CUDA `detect.batch_size` frames per forward."""
 
     def __init__(self, cfg: DetectConfig):
         super().__init__(cfg, device="auto", canvas="exact")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from distributed import as_completed
 
 from dfprep.config import ExtractConfig, Params, replace
-from dfprep.core.errors import one_line
+from dfprep.core.errors import DetectorError, one_line
 from dfprep.distribute import task_slots, threads_per_task
 from dfprep.extract.job import Held, OrderedJob
 from dfprep.extract.plan import ShardJob
@@ -55,8 +55,10 @@ class DaskRun:
         summary: ExtractSummary,
         sink: Callable[[dict], None],
         interrupted: Callable[[], bool] = lambda: False,
+        detectors=None,
     ):
         self.client, self.run_cfg = client, params.run
+        self.detectors = detectors  # GPU mode: the run's detector processes (dfprep.extract.gpu)
         self.summary, self.sink, self.interrupted = summary, sink, interrupted
         self.slots, self.slots_at = task_slots(client), time.monotonic()
         sink({"dashboard": client.dashboard_link, "workers": len(client.nthreads())})
@@ -113,6 +115,7 @@ class DaskRun:
             self.cfg,
             self.run_cfg.video_timeout,
             **args,
+            **({"detectors": self.detectors} if self.detectors else {}),  # GPU mode only
             key=f"dfprep-video-{key}",
             retries=retries,
             pure=False,
@@ -138,6 +141,8 @@ class DaskRun:
         except Exception as e:  # its worker died retries + 1 times, or the task raised
             if self.interrupted():  # Ctrl-C inside an import or a C callback
                 raise KeyboardInterrupt from e
+            if isinstance(e, DetectorError):  # every later video would fail alike: stop the run
+                raise
             self.fail(oj, e)
             return None
         self.pairs.back(oj.job.name, i)

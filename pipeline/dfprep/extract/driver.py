@@ -9,12 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dfprep.config import ExtractConfig, Params, replace
-from dfprep.core.errors import InputError, one_line
+from dfprep.core.errors import DetectorError, InputError, one_line
 from dfprep.core.lock import output_lock
 from dfprep.core.outputs import output_dir
 from dfprep.core.signals import Terminated, interrupt_watch
+from dfprep.detectors.client import DetectorProcesses
 from dfprep.distribute import check_memory_limit, local_sink, make_client, remote_address
 from dfprep.extract.dask_run import DaskRun
+from dfprep.extract.gpu import plan_detection, stop_detection
 from dfprep.extract.job import run_shard_job
 from dfprep.extract.plan import ShardJob, plan_jobs, prepare_out, resolve_threads
 from dfprep.extract.summary import ExtractSummary, summarize
@@ -32,10 +34,12 @@ def run_extract(
     overwrite: bool = False,
     on_event: Callable[[dict], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    detectors: DetectorProcesses | None = None,
 ) -> ExtractSummary:
     """Run (or resume) an extraction. `client`: a dask Client, "inline" (no Dask), or None (make
     one from params.run). `on_plan(total_videos, already_done_videos)` and `on_event(event)`
-    drive a progress display."""
+    drive a progress display. `detectors`: detector processes the caller planned (and stops,
+    see `dfprep.extract.gpu`); else `params.run.detect_device` decides, for this run."""
     params = params or Params()
     if not manifests:
         raise InputError("no manifest given")
@@ -52,7 +56,22 @@ def run_extract(
                 overwrite=overwrite,
                 on_event=on_event,
                 on_plan=on_plan,
+                detectors=detectors,
             )
+    sink = on_event or (lambda e: None)
+    ours = detectors is None
+    if ours:
+        detectors, notice = plan_detection(params, None if client in (None, "inline") else client)
+        if notice:
+            sink({"detector": notice})
+    try:
+        return _extract(manifests, out, params, client, overwrite, sink, on_plan, detectors)
+    finally:
+        if ours:
+            stop_detection(detectors, client)
+
+
+def _extract(manifests, out, params, client, overwrite, sink, on_plan, detectors) -> ExtractSummary:
     jobs = plan_jobs([Path(m) for m in manifests], out, params.extract)
     with output_lock(out, "dfprep extract"), interrupt_watch() as interrupted:
         moved = migrate_layout(out)  # a first-layout output: its tables to meta/, then resumed
@@ -60,16 +79,17 @@ def run_extract(
         summary = ExtractSummary(
             out=str(out), jobs=len(jobs), skipped=kept, retried=retried, migrated=moved
         )
+        summary.detector = detectors.device if detectors is not None else "workers"
         if on_plan:
             on_plan(
                 sum(len(j.videos) for j in jobs),
                 sum(len(j.videos) for j in jobs if j not in pending),
             )
-        if on_event and retried:
-            on_event({"retrying": retried})
+        if retried:
+            sink({"retrying": retried})
         t0 = time.time()
         try:
-            _run(pending, params, client, summary, on_event or (lambda e: None), interrupted)
+            _run(pending, params, client, summary, sink, interrupted, detectors)
         except KeyboardInterrupt as e:
             summary.interrupted = True
             summary.signal = interrupted.signal or (
@@ -87,7 +107,9 @@ def run_extract(
     return summary
 
 
-def _run(pending: list[ShardJob], params: Params, client, summary, sink, interrupted) -> None:
+def _run(
+    pending: list[ShardJob], params: Params, client, summary, sink, interrupted, detectors=None
+) -> None:
     """The pending jobs, inline (one video at a time) or on a Dask client (given or made)."""
     cfg = params.extract
     if not pending:
@@ -95,24 +117,26 @@ def _run(pending: list[ShardJob], params: Params, client, summary, sink, interru
     if client == "inline" or params.run.scheduler == "inline":
         cfg = resolve_threads(cfg, replace(params.run, scheduler="inline"))  # one video at a time
         with local_sink(sink):
-            _run_inline(pending, cfg, params.run.video_timeout, summary, interrupted)
+            _run_inline(pending, cfg, params.run.video_timeout, summary, interrupted, detectors)
     elif client is not None:
-        DaskRun(client, pending, cfg, params, summary, sink, interrupted).run()
+        DaskRun(client, pending, cfg, params, summary, sink, interrupted, detectors).run()
     else:
         with make_client(params.run) as c:
-            DaskRun(c, pending, cfg, params, summary, sink, interrupted).run()
+            DaskRun(c, pending, cfg, params, summary, sink, interrupted, detectors).run()
 
 
 def _run_inline(
-    pending: list[ShardJob], cfg: ExtractConfig, timeout: float, summary, interrupted
+    pending: list[ShardJob], cfg: ExtractConfig, timeout: float, summary, interrupted, detectors
 ) -> None:
     """One job after the other in this process; a job that raises is lost, the others go on."""
     for j in pending:
         try:
-            run_shard_job(j, cfg, timeout)
+            run_shard_job(j, cfg, timeout, detectors)
             summary.done += 1
             summary.videos_run += len(j.videos)
         except Exception as e:
             if interrupted():  # Ctrl-C inside an import or a C callback
                 raise KeyboardInterrupt from e
+            if isinstance(e, DetectorError):  # every later job would fail alike: stop the run
+                raise
             summary.failed_jobs.append((j.name, one_line(e)))

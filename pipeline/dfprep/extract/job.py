@@ -176,9 +176,12 @@ class OrderedJob:
             self.writer.abort()
 
 
-def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0) -> dict:
+def run_shard_job(
+    job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0, detectors=None
+) -> dict:
     """Process one shard job's videos one after the other in this process and publish its files;
-    returns the stats dict (also written last). The inline run; a Dask run spreads the videos."""
+    returns the stats dict (also written last). The inline run; a Dask run spreads the videos.
+    DETECTORS: the run's detector processes in GPU mode (`dfprep.extract.gpu`)."""
     files = ShardFiles(job.shards_dir, job.name)
     if files.is_complete(job.params_hash):  # a retried task whose first attempt finished
         return {**(files.read_stats() or {}), "skipped": True}
@@ -186,7 +189,8 @@ def run_shard_job(job: ShardJob, cfg: ExtractConfig, video_timeout: float = 0.0)
     pairs = JobPairs(job.videos, cfg.pair.select)
     try:
         for i, row in enumerate(job.videos):
-            result = run_video(row, cfg, video_timeout, **pairs.task_args(i))
+            gpu = {"detectors": detectors} if detectors else {}  # GPU mode only
+            result = run_video(row, cfg, video_timeout, **pairs.task_args(i), **gpu)
             if result.reference is not None:
                 pairs.keep(i, result.reference)
                 result.reference = None

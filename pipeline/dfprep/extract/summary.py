@@ -43,6 +43,9 @@ class ExtractSummary:
     interrupted: bool = False
     signal: str = ""  # what interrupted it: SIGINT (Ctrl-C) or SIGTERM
     errors: dict = field(default_factory=dict)
+    # where this run detected: "workers" (each its own detect.backend), "cuda" or "cpu" (detector
+    # processes, extract's GPU mode: dfprep.extract.gpu)
+    detector: str = "workers"
 
     def as_dict(self) -> dict:
         return asdict(self)

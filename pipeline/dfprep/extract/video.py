@@ -4,6 +4,8 @@ The steps stay apart: frames are decoded in batches, a batch's faces come from t
 in (or need none: shipped crops, the original's boxes), `dfprep.pairing.FaceChooser` picks the
 faces of each frame, and the candidates are cropped and encoded while the frame is at hand; the
 samples are made once the chooser has settled (a paired fake is settled by all its frames).
+A detector that takes batches ahead (`submit`: extract's GPU mode, `dfprep.extract.gpu`) detects
+a batch while the next one is decoded; the batches are still chosen and cropped in order.
 
 Per-video failures are data (a status row), never a failed task; a task only fails when its worker
 dies, and Dask retries it.
@@ -16,12 +18,13 @@ import math
 import os
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
 
 from dfprep.config import ExtractConfig
-from dfprep.core.errors import ConfigError, InputError, one_line
+from dfprep.core.errors import ConfigError, DetectorError, InputError, one_line
 from dfprep.extract.crops import FrameAt, dropped_row, face_jpeg, make_samples, shipped_face
 from dfprep.extract.failures import VideoTimeout, is_transient
 from dfprep.pairing import FaceChooser, FrameChoice, Reference
@@ -35,6 +38,11 @@ __all__ = [
     "result_part",
     "run_video",
 ]
+
+
+# Batches a detector with `submit` may hold while the next one is decoded (each holds its source
+# frames until it is cropped: memory grows by this many batches of frames per worker).
+IN_FLIGHT = 1
 
 
 @dataclass
@@ -97,6 +105,7 @@ class VideoRun:
         self.multi_face = 0  # frames with two faces or more so far
         self.dropped: list[dict] = []  # thumbnails of the first few of them
         self.samples: list = []
+        self.in_flight: deque = deque()  # (batch, pending faces) sent ahead, oldest first
 
     def check_time(self) -> None:  # also called by the decoder between packets
         if time.monotonic() > self.deadline:
@@ -128,10 +137,10 @@ class VideoRun:
                     self.status.update(width=int(info.width), height=int(info.height))
                 batch.append(fr)
                 if len(batch) >= cfg.detect.batch_size:
-                    self.take(batch)
+                    self.send(batch)
                     batch = []
                 self.check_time()
-            self.take(batch)
+            self.send(batch, last=True)
             self.settle()
             self.status["frames_sampled"] = self.sampled
             self.status["strategy"] = info.strategy  # final only now: a failed seek falls back
@@ -173,18 +182,33 @@ class VideoRun:
         st = self.status
         st["error"] = f"{st['error']}; {text}" if st["error"] else f"warning: {text}"
 
-    def detect(self, batch: list) -> list[list]:
-        """The faces of each frame of BATCH: the detector's, unless none is needed."""
+    def detect(self, batch: list):
+        """The faces of each frame of BATCH: the detector's, unless none is needed; pending
+        faces (with `result()`) from a detector that takes batches ahead."""
         if self.chooser.shipped:
             return [[shipped_face(f.image)] for f in batch]
         known = self.chooser.known_faces(batch)
-        return known if known is not None else self.detector.detect([f.image for f in batch])
+        if known is not None:
+            return known
+        submit = getattr(self.detector, "submit", None)
+        images = [f.image for f in batch]
+        return submit(images) if submit is not None else self.detector.detect(images)
 
-    def take(self, batch: list) -> None:
-        """Detect, select and crop one batch of frames."""
-        if not batch:
-            return
-        for fr, faces in zip(batch, self.detect(batch), strict=True):
+    def send(self, batch: list, last: bool = False) -> None:
+        """Detect BATCH, then choose and crop every batch whose faces are due, in order: at
+        once, or (pending faces) once IN_FLIGHT later batches are sent, or after the LAST."""
+        if batch:
+            self.in_flight.append((batch, self.detect(batch)))
+        while self.in_flight and (
+            last or len(self.in_flight) > IN_FLIGHT or isinstance(self.in_flight[0][1], list)
+        ):
+            self.take(*self.in_flight.popleft())
+
+    def take(self, batch: list, found) -> None:
+        """Select and crop one batch of frames, given their faces (or pending faces)."""
+        for fr, faces in zip(
+            batch, found if isinstance(found, list) else found.result(), strict=True
+        ):
             choice = self.chooser.choose(fr, faces)
             jpgs = {
                 id(f): face_jpeg(fr.image, f, self.cfg, self.chooser.shipped)
@@ -248,6 +272,8 @@ class VideoRun:
             transient=transient,
         )
         self._faces()
+        for _, pending in self.in_flight:  # batches still out: their late faces are dropped
+            getattr(pending, "cancel", lambda: None)()
         self.chooser.failed(f"original failed: {why}")
         return VideoResult(self.status, [], reference=self.chooser.reference)
 
@@ -296,7 +322,7 @@ def process_video(
     video = VideoRun(row, cfg, detector, timeout, chooser)
     try:
         video.read()
-    except ConfigError:  # the parameters, not the video: the shard job fails and is never complete
+    except (ConfigError, DetectorError):  # the parameters or the detector process, not the video
         raise
     except Exception as e:  # a bad video is a status row, not a failed shard
         return video.failed(one_line(e), is_transient(e))
@@ -310,14 +336,16 @@ def run_video(
     *,
     reference: Reference | None = None,
     want_reference: bool = False,
+    detectors=None,
 ) -> VideoResult:
     """One video on this process's detector (the Dask task of a Dask run); never raises for a bad
     video. `cfg`'s thread counts must be resolved (> 0): they are this task's share of the cores.
-    REFERENCE / WANT_REFERENCE: see `process_video`."""
-    from dfprep.detect import get_detector
+    REFERENCE / WANT_REFERENCE: see `process_video`. DETECTORS: the run's detector processes in
+    GPU mode (`dfprep.extract.gpu`), None: this process's own detector."""
+    from dfprep.extract.gpu import detector_for
 
     cv2.setNumThreads(max(1, cfg.decode.threads))  # resize/convert/JPEG: same cap as the decoder
-    detector = get_detector(cfg.detect)
+    detector = detector_for(cfg.detect, detectors)
     t0 = time.perf_counter()
     result = process_video(
         row, cfg, detector, timeout, reference=reference, want_reference=want_reference

@@ -73,15 +73,14 @@ def bench_predict(video: Path, checkpoint: Path, ecfg: EvalConfig, params=None) 
     import av
 
     from dfprep.config import Params, replace
-    from dfprep.detect import get_detector
-    from dfprep.extract import resolve_threads
+    from dfprep.extract import local_detector, resolve_threads
     from dftrain.inference import Scorer
     from dftrain.predict import predict_video
 
     params = params or Params()
     scorer = Scorer(checkpoint, ecfg.device, ecfg.amp)
     cfg = resolve_threads(params.extract, replace(params.run, workers=1, scheduler=""))
-    detector = _TimedDetector(get_detector(cfg.detect))
+    detector = _TimedDetector(local_detector(replace(params, detect=cfg.detect)))
     with av.open(str(video)) as c:
         duration = float(c.duration or 0) / 1e6
         stream = c.streams.video[0]
