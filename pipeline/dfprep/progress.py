@@ -48,14 +48,15 @@ class ExtractProgress:
             self.reporter.log(f"Dask: {ev['workers']} worker(s), dashboard {ev['dashboard']}")
             return
         if "retrying" in ev:  # once, before the work
-            self.progress.console.print(
+            self.console.print(
                 f"retrying {ev['retrying']} video(s) that failed for a reason that can pass "
-                "(file missing, time limit, I/O error): their shards are redone"
-            )
+                "(file missing, time limit, I/O error): their shards are redone",
+                markup=False, highlight=False, soft_wrap=True,
+            )  # fmt: skip
             return
         if "detector" in ev:  # once, before the work: where faces are detected (GPU mode)
-            self.progress.console.print(
-                f"detect: {ev['detector']}", highlight=False, soft_wrap=True
+            self.console.print(
+                f"detect: {ev['detector']}", markup=False, highlight=False, soft_wrap=True
             )
             return
         with self._lock:

@@ -134,7 +134,7 @@ def test_every_video_of_the_folder_is_read_in_full(folder, tmp_path):
     manifest = write_manifest(table, tmp_path / "mine.parquet")
     params = replace(Params(), run=replace(Params().run, scheduler="inline"))
     s = run_extract([manifest], tmp_path / "out", params)
-    videos = pq.read_table(next((tmp_path / "out/shards").glob("*.videos.parquet"))).to_pylist()
+    videos = pq.read_table(next((tmp_path / "out/meta").glob("*.videos.parquet"))).to_pylist()
     status = {Path(v["path"]).relative_to(folder).as_posix(): v for v in videos}
     assert {rel: v["status"] for rel, v in status.items()} == dict.fromkeys(status, "ok")
     assert all(not v["error"] for v in videos), [v["error"] for v in videos if v["error"]]
@@ -142,7 +142,7 @@ def test_every_video_of_the_folder_is_read_in_full(folder, tmp_path):
     # the display size, as the boxes are (was the stored 192 x 160)
     assert (status[PORTRAIT]["width"], status[PORTRAIT]["height"]) == (160, 192)
     assert (status["real/interview.mp4"]["width"], status["real/interview.mp4"]["height"]) == SIZE
-    index = pq.read_table(next((tmp_path / "out/shards").glob("*.index.parquet"))).to_pylist()
+    index = pq.read_table(next((tmp_path / "out/meta").glob("*.index.parquet"))).to_pylist()
     by_video = {}
     for r in index:
         by_video.setdefault(r["video_id"], []).append(r)

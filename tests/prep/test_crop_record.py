@@ -22,7 +22,7 @@ def test_extract_records_the_crop_geometry_and_the_pool_collects_it(tmp_path):
         p, crop=replace(p.crop, margin=0.5, size=96), run=replace(p.run, scheduler="inline")
     )
     assert run_extract([m], tmp_path / "out", p).crops > 0
-    (stats,) = (tmp_path / "out" / "shards").glob("*.stats.json")
+    (stats,) = (tmp_path / "out" / "meta").glob("*.stats.json")
     assert json.loads(stats.read_text())["crop"] == {"margin": 0.5, "size": 96}
     assert read_pool([tmp_path / "out"]).crops == [{"margin": 0.5, "size": 96}]
     # a shard written before the geometry was recorded: listed as None (unknown), not guessed

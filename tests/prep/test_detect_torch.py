@@ -183,8 +183,9 @@ def test_the_backend_is_registered_and_the_existing_hash_is_kept():
     assert "retinaface-mnet-torch" in DETECT_BACKENDS and "retinaface-mnet-torch" in BACKENDS
     # No new field: configurations that existed before the torch backend hash as they did, so
     # their shards stay complete on resume (the hash of the defaults before and after this change;
-    # detect.size_tie, issue 23, changed it from 968b068bc909d96b on purpose).
-    assert ExtractConfig().params_hash() == "08dab76fc9657271"
+    # detect.test_max_faces (issue 21) and detect.size_tie (issue 23) changed it from
+    # 968b068bc909d96b on purpose: both change which faces are cropped).
+    assert ExtractConfig().params_hash() == "2caa64c717aa8639"
     torch_cfg = ExtractConfig(detect=DetectConfig(backend="retinaface-mnet-torch"))
     assert (
         torch_cfg.params_hash() != ExtractConfig().params_hash()

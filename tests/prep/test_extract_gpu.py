@@ -294,12 +294,12 @@ def test_kill_9_of_a_gpu_mode_run_then_rerun_gives_identical_shards(work, refere
     proc = subprocess.Popen(cli(work, out, *args), start_new_session=True, env=F.clean_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:  # once the first shard is complete: the detector process is up and busy
-        F.wait_for(lambda: list((out / "shards").glob("*.stats.json")) or proc.poll() is not None,
+        F.wait_for(lambda: list((out / "meta").glob("*.stats.json")) or proc.poll() is not None,
                    timeout=300, what="a complete shard")  # fmt: skip
     finally:
         F.kill_group(proc)
     proc.communicate(timeout=60)
-    done = len(list((out / "shards").glob("*.stats.json")))
+    done = len(list((out / "meta").glob("*.stats.json")))
     assert proc.returncode != 0 and done < 3, "the run finished before it was killed"
     F.wait_for(lambda: not _group(proc.pid), timeout=30, what="the killed group to be gone")
     rerun = subprocess.run(cli(work, out, *args), env=F.clean_env(), capture_output=True,
@@ -328,7 +328,7 @@ def test_killing_a_worker_of_a_gpu_mode_run_retries_its_video(work, reference, t
                 return [w for w, keys in client.processing().items()
                         if any(str(k).startswith("dfprep-video") for k in keys)]  # fmt: skip
 
-            F.wait_for(lambda: list((out / "shards").glob("*.stats.json")), timeout=300,
+            F.wait_for(lambda: list((out / "meta").glob("*.stats.json")), timeout=300,
                        what="a complete shard: the detector process is up")  # fmt: skip
             worker = F.wait_for(busy, timeout=60, what="a worker running a video")[0]
             victim = client.run(os.getpid, workers=[worker])[worker]

@@ -52,13 +52,13 @@ def out(tmp_path_factory) -> tuple[Path, Path, object]:
 def _videos(out: Path) -> dict[str, dict]:
     return {
         r["video_id"]: r
-        for f in sorted((out / "shards").glob("*.videos.parquet"))
+        for f in sorted((out / "meta").glob("*.videos.parquet"))
         for r in pq.read_table(f).to_pylist()
     }
 
 
 def _index(out: Path) -> list[dict]:
-    return [r for f in sorted((out / "shards").glob("*.index.parquet")) for r in pq.read_table(f).to_pylist()]  # fmt: skip
+    return [r for f in sorted((out / "meta").glob("*.index.parquet")) for r in pq.read_table(f).to_pylist()]  # fmt: skip
 
 
 def test_each_crop_and_video_records_the_faces_of_its_frames(out):
@@ -86,7 +86,8 @@ def test_an_unpaired_training_fake_with_several_faces_is_flagged_and_nothing_els
         "t-fake-one": "",  # one person
         "t-real-two": "",  # a real video's faces are all real
     }
-    # the flag changes no crop: the flagged video's crops are the test copy's, byte for byte
+    # the flag changes no crop: the flagged video's crops are the test copy's largest faces, byte
+    # for byte (the test copy, label-blind, keeps every face: detect.test_max_faces 0)
     samples = _samples(out)
     flagged = sorted(
         (k.split("_s")[1], s["jpg"])
@@ -94,7 +95,8 @@ def test_an_unpaired_training_fake_with_several_faces_is_flagged_and_nothing_els
         if k.startswith(f"{SPLIT_SCREEN}_s")
     )
     copy = sorted((k.split("_s")[1], s["jpg"]) for k, s in samples.items() if k.startswith("t-fake-split_test_s"))  # fmt: skip
-    assert flagged == copy and flagged
+    assert flagged == [c for c in copy if c[0].endswith("_0")] and flagged
+    assert len(copy) == 2 * len(flagged)  # two people in every frame of the test copy
 
 
 def test_extract_names_the_videos_to_check(out, tmp_path):

@@ -462,7 +462,7 @@ def test_paired_test_videos_of_an_older_extract_are_refused(runs, scenes, tmp_pa
 
     old = tmp_path / "old"
     shutil.copytree(runs["auto"][1], old)
-    for f in (old / "shards").glob("*.videos.parquet"):
+    for f in (old / "meta").glob("*.videos.parquet"):
         t = pq.read_table(f)
         pq.write_table(t.set_column(t.schema.get_field_index("split"), "split",
                                     pa.array(["test"] * len(t))), f)  # fmt: skip

@@ -58,7 +58,7 @@ def fakes(rels: list[str], **kw) -> list[VideoRow]:
 
 
 def status(out: Path) -> list[dict]:
-    return pq.read_table(sorted((out / "shards").glob("*.videos.parquet"))).to_pylist()
+    return pq.read_table(sorted((out / "meta").glob("*.videos.parquet"))).to_pylist()
 
 
 def cli(*args):
@@ -182,7 +182,7 @@ def test_fake_segments_beyond_the_end_fail_the_video_naming_the_row(tmp_path):
     partly = by_id["h-1"]  # a segment inside the video: ok, with a warning naming the other
     assert partly["status"] == "ok" and "warning:" in partly["error"]
     assert "20-30 s" in partly["error"]
-    index = pq.read_table(sorted((out / "shards").glob("*.index.parquet"))).to_pylist()
+    index = pq.read_table(sorted((out / "meta").glob("*.index.parquet"))).to_pylist()
     assert {r["video_id"] for r in index} == {"h-1"}  # no crop of h-0 labelled real
     assert {r["label"] for r in index} == {0, 1}
     assert s.failed == 1 and verify_output(out, [m]).ok
@@ -297,11 +297,12 @@ def test_a_fifo_in_place_of_a_shard_is_refused_by_every_reader(extracted, tmp_pa
     os.mkfifo(tar)
     res = run_cli("verify", out, timeout=60)
     assert res.returncode == 1 and "not a regular file" in res.stdout + res.stderr, res
-    res = run_cli("balance", out, "--out", tmp_path / "b", "--scheduler", "inline", timeout=60)
+    res = run_cli("balance", out, "--out", tmp_path / "b", "--scheduler", "inline", "--no-progress",
+                  timeout=60)  # fmt: skip
     assert "not a regular file" in F.one_error_line(res) and tar.name in res.stderr
     # a FIFO as a Parquet table, a stats file, or params.yaml
     for suffix in (".videos.parquet", ".stats.json"):
-        f = sorted((out / "shards").glob(f"*{suffix}"))[1]
+        f = sorted((out / "meta").glob(f"*{suffix}"))[1]
         f.unlink()
         os.mkfifo(f)
     res = run_cli("verify", out, timeout=60)
@@ -468,7 +469,7 @@ def test_balance_on_a_full_disk_leaves_no_finished_shard(extracted, tmp_path):
         filler = F.fill(disk, int(total * 0.8))
         out = disk / "out"
         res = cli("balance", extracted, "--out", out, "--scheduler", "inline",
-                  "--min-shards", "4", "--samples-per-shard", "1")  # fmt: skip
+                  "--min-shards", "4", "--samples-per-shard", "1", "--no-progress")  # fmt: skip
         assert "No space left on device" in F.one_error_line(res)
         left = sorted(str(p.relative_to(disk)) for p in out.rglob("*")) if out.exists() else []
         assert left == [], left  # nothing of this run's, not even a finished shard

@@ -436,7 +436,7 @@ def setup(
         val_decode = SampleDecoder(eval_transform(cfg.aug, cfg.model.img_size), cfg.labels, control)
     run = Training(
         cfg, d, splits, data, classes, workers, steps, peak_lr, lr_how, schedule, vit, module, opt,
-        train_decode, val_decode, mixup(cfg.loss, len(classes)), how, note,
+        train_decode, val_decode, mixup(cfg.loss, len(classes)), how, data_note=note,
     )  # fmt: skip
     if cfg.loss.weight == "auto":  # a fresh run (a resumed one reuses its w)
         weight = auto_weight(run)

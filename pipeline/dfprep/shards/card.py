@@ -26,7 +26,8 @@ __all__ = ["CARD", "HF_SPLIT", "WIDS_INDEX", "card_yaml", "json_features", "writ
 
 CARD, WIDS_INDEX = "README.md", "wids.json"
 HF_SPLIT = "crops"  # every crop of the folder; the dataset's own split is json.split
-_TYPES = {"str": "string", "int": "int64", "float": "float64", "float | None": "float64"}
+_TYPES = {"str": "string", "int": "int64", "float": "float64", "float | None": "float64",
+          "int | None": "int64"}  # fmt: skip
 
 
 def json_features() -> list[dict]:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from dfprep.core.errors import ConfigError, InputError
 from dfprep.schema import REAL
-from dfprep.shards import decode_jpeg, parse_sample
+from dfprep.shards import META, decode_jpeg, parse_sample
 from dftrain.data import Split
 from dftrain.labels import shuffled_class
 from dftrain.sbi.augment import augment_pair
@@ -141,13 +141,13 @@ def recorded_crops(data_dir: str | Path) -> tuple[list, Path]:
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"{p}: not readable JSON ({e})") from None
     found = []
-    stats = sorted(root.glob("*.stats.json")) + sorted((root / "shards").glob("*.stats.json"))
+    stats = sorted(root.glob("*.stats.json")) + sorted((root / META).glob("*.stats.json"))
     for f in stats:
         try:
             found.append(json.loads(f.read_text()).get("crop"))
         except (OSError, ValueError, AttributeError) as e:
             raise InputError(f"{f}: not readable JSON ({e})") from None
-    return found, root / "shards" if (root / "shards").is_dir() else root
+    return found, root / META if (root / META).is_dir() else root
 
 
 def crop_margin(data_dir: str | Path, margin: float | str) -> tuple[float, str]:
