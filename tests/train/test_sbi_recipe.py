@@ -24,7 +24,8 @@ from dftrain.config import (
 from dftrain.model import create_model, initialise
 from dftrain.optim import build_optimizer, linear_decay_at
 from dftrain.sbi import SBIConfig
-from dftrain.train import run, sam_step, step_of, train_step
+from dftrain.step import sam_step, step_of, train_step
+from dftrain.train import run
 from sbi_helpers import write_sbi_balance
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

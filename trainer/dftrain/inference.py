@@ -19,7 +19,7 @@ from dfprep.core.system import default_workers as default_worker_count
 from dfprep.shards import decode_jpeg, iter_samples
 from dftrain.checkpoint import inference_aug, load_model, resolve
 from dftrain.labels import fake_probability
-from dftrain.train import autocast
+from dftrain.step import autocast
 from dftrain.transforms import eval_transform
 
 

@@ -1,12 +1,8 @@
 """The training loop of `dftrain run`, split the way timm's train.py is: `setup` (data plan, model,
-optimiser, resume; `loss.weight: auto` found by `auto_weight`), `train_one_epoch` (streaming, one
-`train_step` per batch), `validate` (the objective the run trains, on fixed val batches),
-`save_checkpoints` (best/last), and `_run`, the loop over epochs. Exact resume at epoch boundaries,
-DDP under torchrun.
-
-`train_step` is the one optimiser update (forward, loss, backward, step): an optimiser that needs
-more than one forward/backward pass per batch is another function of the same signature, passed to
-`train_one_epoch` (`sam_step`: SAM, SBI's, chosen by `optim.sam_rho` > 0).
+optimiser, resume; `loss.weight: auto` found by `dftrain.loss_weight`), `train_one_epoch`
+(streaming, one update per batch, `dftrain.step`), `validate` (the objective the run trains, on
+fixed val batches), `save_checkpoints` (best/last), and `_run`, the loop over epochs. Exact resume
+at epoch boundaries, DDP under torchrun.
 
 With `sbi.enabled` (SBI, `dftrain.sbi`), the training and validation splits are the real crops,
 each read once an epoch and decoded into itself and its pseudo-fake: a batch of `batch_size` is
@@ -67,18 +63,18 @@ from dftrain.data import (
 )
 from dftrain.labels import fake_probability, names, triplet_targets
 from dftrain.labels import resolve as resolve_labels
-from dftrain.losses import objective, triplet_loss
+from dftrain.loss_weight import auto_weight, resumed_weight, weight_note
+from dftrain.losses import triplet_loss
 from dftrain.model import WithEmbedding, create_model, initialise
 from dftrain.monitor import Monitor
 from dftrain.optim import (
     build_optimizer,
     linear_decay_at,
     lr_at,
-    sam_ascend,
-    sam_descend,
     set_lr,
 )
 from dftrain.sbi.data import VAL_KEY, SBIDecoder, crop_margin, real_splits, swapped_crops
+from dftrain.step import autocast, maybe_compile, step_of
 from dftrain.transforms import eval_transform, mixup, train_transform
 
 
@@ -95,21 +91,6 @@ class RunResult:
     best_epoch: int
     best_val_loss: float
     history: list[dict[str, float]]
-
-
-def autocast(device: torch.device, amp: str):
-    """bf16 autocast on CUDA ('auto' or 'bf16'); fp32 on CPU unless 'bf16' is asked for."""
-    on = amp == "bf16" or (amp == "auto" and device.type == "cuda")
-    if not on:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-def maybe_compile(module: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
-    """`torch.compile(module)` when train.compile is set (the weights stay shared with `module`)."""
-    if not cfg.compile:
-        return module
-    return torch.compile(module, backend=cfg.compile_backend)
 
 
 def seed_epoch(seed: int, epoch: int, rank: int) -> int:
@@ -180,41 +161,6 @@ def validate(
         "acc": float(((p_fake >= 0.5).long() == fake).float().mean()),
         "n": float(len(y)),
     }
-
-
-def auto_weight(run: Training) -> dict[str, Any]:
-    """`loss.weight: auto`: w = mean CE / mean triplet term over the first `loss.weight_batches`
-    batches of epoch 0 (all ranks together), found once before the first step, with the model as
-    training starts (train mode, no update; normalisation statistics restored), so that w x
-    triplet ~ CE when training starts. Returns what config.json and the metrics record. Without a
-    triplet loss w is 0 (nothing to weigh); a triplet term of 0 on those batches leaves w at 1."""
-    cfg, d, lc = run.cfg, run.d, run.cfg.loss
-    if lc.triplet == "none":
-        return {"weight": 0.0, "auto": True, "batches": 0}
-    k = min(lc.weight_batches, run.steps)
-    batches = loader(train_stream(run, 0), run.workers, cfg.data.prefetch,
-                     seed=seed_epoch(cfg.seed, 0, d.rank), pin_memory=d.device.type == "cuda")  # fmt: skip
-    view = WithEmbedding(run.vit, lc.embedding).train()
-    saved = {name: b.clone() for name, b in run.vit.named_buffers()}  # BatchNorm statistics
-    ce_sum, trip_sum, n = 0.0, 0.0, 0
-    with torch.no_grad():
-        for i, (x, y) in enumerate(batches):
-            if i == k:
-                break
-            x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-            with autocast(d.device, cfg.amp):
-                logits, emb = view(x)
-            ce_sum += float(F.cross_entropy(logits.float(), y, label_smoothing=lc.label_smoothing))
-            ty = triplet_targets(y, lc.triplet_labels)
-            trip_sum += float(triplet_loss(emb.float(), ty, lc.triplet, lc.margin, lc.reduction))
-            n += 1
-        for name, b in run.vit.named_buffers():
-            b.copy_(saved[name])
-    parts = distributed.gather((ce_sum, trip_sum, n), d)
-    n = sum(p[2] for p in parts)
-    ce, trip = sum(p[0] for p in parts) / n, sum(p[1] for p in parts) / n
-    w = min(ce / trip, 1000.0) if trip > 0 else 1.0
-    return {"weight": w, "auto": True, "ce": ce, "triplet": trip, "batches": n}
 
 
 def _check_resumable(
@@ -357,17 +303,6 @@ def _last_checkpoint(out: Path, resume: bool) -> Path:
     return last_dir
 
 
-def _resumed_weight(cfg: TrainConfig, last_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    """`loss.weight: auto` on resume: the w the run found when it started (its config.json),
-    never found again. A checkpoint without that record keeps `auto`, which resume refuses."""
-    record = read_meta(last_dir).get("loss_weight")
-    record = record if isinstance(record, dict) else {}
-    w = record.get("weight")
-    if cfg.loss.weight == "auto" and record.get("auto") and isinstance(w, (int, float)):
-        return with_weight(cfg, w), record
-    return cfg, record
-
-
 def setup(
     data_dir: Path, cfg: TrainConfig, d: distributed.Dist, last_dir: Path | None
 ) -> tuple[Training, LoopState]:
@@ -383,7 +318,7 @@ def setup(
     per_sample = 2 if cfg.sbi.enabled else 1
     weight: dict[str, Any] = {}
     if last_dir:
-        cfg, weight = _resumed_weight(cfg, last_dir)
+        cfg, weight = resumed_weight(cfg, last_dir)
     state: dict[str, Any] = _check_resumable(cfg, last_dir, d.world, data) if last_dir else {}
     workers = cfg.data.workers
     # auto; a resumed run keeps the count it started with (it shapes the sample order)
@@ -439,43 +374,10 @@ def setup(
         train_decode, val_decode, mixup(cfg.loss, len(classes)), how, data_note=note,
     )  # fmt: skip
     if cfg.loss.weight == "auto":  # a fresh run (a resumed one reuses its w)
-        weight = auto_weight(run)
+        weight = auto_weight(run.vit, lambda: epoch_batches(run, 0), run.cfg, d, run.steps)
         run.cfg = with_weight(cfg, weight["weight"])
     run.loss_weight = weight or {"weight": float(cfg.loss.weight), "auto": False}
     return run, LoopState.saved(state) if last_dir else LoopState()
-
-
-def _forward_backward(module: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, targets: torch.Tensor, ty: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
-    """Forward (bf16 autocast on CUDA), CE + w x triplet, fresh gradients by backward."""
-    with autocast(x.device, cfg.amp):
-        logits, emb = module(x)
-    loss, parts = objective(logits, emb, targets, ty, cfg.loss)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    return loss, parts
-
-
-def _update(opt: torch.optim.Optimizer, cfg: TrainConfig, clip_params) -> None:
-    if cfg.optim.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_(clip_params, cfg.optim.clip_grad)
-    opt.step()
-
-
-def train_step(
-    module: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    x: torch.Tensor,
-    targets: torch.Tensor,
-    ty: torch.Tensor,
-    cfg: TrainConfig,
-    clip_params,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One optimiser update: forward (bf16 autocast on CUDA), CE + w x triplet, backward, gradient
-    clipping of `clip_params` (when optim.clip_grad > 0), step. Returns the loss and its parts,
-    on the device (no host sync)."""
-    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
-    _update(opt, cfg, clip_params)
-    return loss, parts
 
 
 def train_stream(run: Training, epoch: int) -> TrainStream:
@@ -488,23 +390,11 @@ def train_stream(run: Training, epoch: int) -> TrainStream:
     )  # fmt: skip
 
 
-def sam_step(module, opt, x, targets, ty, cfg: TrainConfig, clip_params):  # train_step's signature
-    """One SAM update (Foret et al. 2021), as SBI trains: the gradient at w, a move to
-    w + rho g/||g|| (optim.sam_rho), a second forward/backward there, back to w, and the base
-    optimizer's step with that second gradient (clipped when optim.clip_grad > 0). Batch-norm
-    statistics update in both passes, as in SBI. Returns the first pass's loss and parts."""
-    params = [p for g in opt.param_groups for p in g["params"]]
-    loss, parts = _forward_backward(module, opt, x, targets, ty, cfg)
-    moves = sam_ascend(params, cfg.optim.sam_rho)
-    _forward_backward(module, opt, x, targets, ty, cfg)
-    sam_descend(params, moves)
-    _update(opt, cfg, clip_params)
-    return loss, parts
-
-
-def step_of(cfg: TrainConfig) -> Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-    """The update a config asks for: `sam_step` when optim.sam_rho > 0, else `train_step`."""
-    return sam_step if cfg.optim.sam_rho > 0 else train_step
+def epoch_batches(run: Training, epoch: int):
+    """This rank's training batches of one epoch, every RNG of the main process seeded for it."""
+    cfg, d = run.cfg, run.d
+    return loader(train_stream(run, epoch), run.workers, cfg.data.prefetch,
+                  seed=seed_epoch(cfg.seed, epoch, d.rank), pin_memory=d.device.type == "cuda")  # fmt: skip
 
 
 def train_one_epoch(
@@ -518,9 +408,7 @@ def train_one_epoch(
     means of the loss and its parts (`train_loss`, ...). `step`: the update (default `step_of`)."""
     cfg, d, steps = run.cfg, run.d, run.steps
     step = step or step_of(cfg)
-    epoch_seed = seed_epoch(cfg.seed, epoch, d.rank)
-    batches = loader(train_stream(run, epoch), run.workers, cfg.data.prefetch, seed=epoch_seed,
-                     pin_memory=d.device.type == "cuda")  # fmt: skip
+    batches = epoch_batches(run, epoch)
     run.module.train()
     sums: dict[str, torch.Tensor] = {}  # on the device: summed without a host sync per step
     t0, seen = time.perf_counter(), 0
@@ -593,22 +481,10 @@ def _monitor(
             + (f" under SAM (rho {o.sam_rho:g})" if o.sam_rho > 0 else "")
             + f", {o.schedule} schedule"
         )
-        + _weight_note(cfg, run.loss_weight)
+        + weight_note(cfg, run.loss_weight)
         + (f"; torch.compile ({cfg.compile_backend})" if cfg.compile else "")
     )
     return mon
-
-
-def _weight_note(cfg: TrainConfig, record: dict[str, Any]) -> str:
-    if cfg.loss.triplet == "none":
-        return ""
-    how = (
-        f"auto: CE {record['ce']:.4g} / triplet {record['triplet']:.4g} over the first "
-        f"{record['batches']} batches"
-        if record.get("auto") and "ce" in record
-        else "auto, as the run found it" if record.get("auto") else "as given"
-    )  # fmt: skip
-    return f"; loss = CE + {cfg.loss.weight:.4g} x triplet ({how}); checkpoint on val {cfg.loss.val_loss}"
 
 
 def _best(state: LoopState) -> dict[str, float]:

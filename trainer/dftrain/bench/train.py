@@ -2,7 +2,7 @@
 
 - loader: samples/s of the training input pipeline alone (read, shuffle, decode, augment, batch,
   pinned copy to the device), for a list of worker counts (1 gives the per-worker rate).
-- model: images/s of our training step (`dftrain.train.train_step` on WithEmbedding: CE + triplet,
+- model: images/s of our training step (`dftrain.step.train_step` on WithEmbedding: CE + triplet,
   layer-decay AdamW, the lr schedule, bf16 on CUDA) against a bare timm forward/backward/AdamW
   loop, both on random tensors of the same shape; optionally our step under torch.compile (its
   compile time too).
@@ -34,7 +34,7 @@ from dftrain.data import (
 from dftrain.labels import names, triplet_targets
 from dftrain.model import WithEmbedding, create_model
 from dftrain.optim import build_optimizer, lr_at, set_lr
-from dftrain.train import autocast, maybe_compile, train_step
+from dftrain.step import autocast, maybe_compile, train_step
 from dftrain.transforms import train_transform
 
 
