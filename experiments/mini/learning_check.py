@@ -38,10 +38,10 @@ from dfprep.core.config import read_params
 from dfprep.core.errors import DfprepError, InputError
 from dfprep.core.lock import output_lock
 from dfprep.core.owned import replacing
-from dfprep.shards import find_shards
 from dftrain.config import load_eval_params, load_train_params, with_overrides
 from dftrain.data import read_splits
 from dftrain.evaluate import evaluate
+from dftrain.testset import read_test_set
 from dftrain.train import run
 
 TARGET, CHANCE = 0.85, (0.35, 0.65)
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 def checked_out(a: argparse.Namespace, default: str):
     """The inputs checked before anything is written; the output folder's lock and owner."""
     read_splits(a.data)
-    if not find_shards(a.test)[0]:
-        raise InputError(f"{a.test}: an extract output without a complete shard")
+    read_test_set([a.test], "test")  # as evaluate reads it: DIR, or every extract output below it
     out = Path(a.out or default)
     info = {"generator": "learning_check.py", "data": str(a.data), "test": str(a.test)}
     return out, (

@@ -78,6 +78,11 @@ def test_learning_check_keeps_an_out_folder_it_did_not_write(balanced, extracted
     assert "thesis.tex" in line and (out / "thesis.tex").read_text() == "months of work"
     res = _learning_check("--out", out, "--data", balanced, "--test", tmp_path)
     assert "not an extract output" in F.one_error_line(res)
+    # a folder of extract outputs, as the experiment's data/extract/train: taken as evaluate takes
+    # it (the check goes on to the output folder, which it refuses)
+    shutil.copytree(extracted, tmp_path / "extract" / "train" / "ffpp")
+    res = _learning_check("--out", out, "--data", balanced, "--test", tmp_path / "extract")
+    assert "thesis.tex" in F.one_error_line(res)
 
 
 # ---- 4. state.pt is checked like model.safetensors -----------------------------------------
