@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except DfprepError as e:  # bad input: one line, exit 2, nothing touched
         print_error(message(e))
         return e.exit_code
+    except subprocess.CalledProcessError as e:  # the sbi run failed: it said why above
+        print_error(f"{shlex.join(map(str, e.cmd))}: exit status {e.returncode}")
+        return e.returncode
 
 
 def checked_out(a: argparse.Namespace, default: str):

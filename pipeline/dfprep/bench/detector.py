@@ -17,7 +17,6 @@ issue's target (>= 2,000 frames/s at 640 px). Figures are measured, never assert
 
 from __future__ import annotations
 
-import json
 import platform
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 from dfprep.bench.config import BenchConfig
 from dfprep.config import DecodeConfig, Params, replace
+from dfprep.core.atomic import write_json
 from dfprep.core.system import available_cores
 
 TARGET_FPS = 2000.0  # the target for the detector alone on the GPU host, at 640 px
@@ -163,7 +163,7 @@ def run_detector(
     def save() -> None:
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(asdict(res), indent=1))
+            write_json(json_out, asdict(res), newline=False)  # atomic: a kill keeps the last
 
     import cv2
 
@@ -233,7 +233,9 @@ def _bench_precision(res, detect, dev, precision, cfg, prepared, reference, save
         f for i in range(0, len(prepared), 3) for f in det.detect_prepared(prepared[i : i + 3])
     ]
     res.batch_invariant[precision] = together == reverse == threes
-    log(f"torch-{dev.type} {precision}: faces independent of the batch: {together == threes}")
+    log(
+        f"torch-{dev.type} {precision}: faces independent of the batch: {res.batch_invariant[precision]}"
+    )
     if reference is not None:
         diff = max_differences(reference, together)
         diff["within_test_tolerances"] = (

@@ -23,7 +23,6 @@ the workers and of the detector processes is timed apart.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import platform
 import shutil
@@ -37,8 +36,10 @@ from dfprep.bench.config import BenchConfig
 from dfprep.bench.measure import bench_extract
 from dfprep.bench.videos import make_bench_videos, video_seconds
 from dfprep.config import DecodeConfig, Params, replace
+from dfprep.core.atomic import write_json
 from dfprep.core.outputs import output_dir
 from dfprep.core.system import available_cores
+from dfprep.extract import plan_detection
 
 PAPER_FRAMES = 2_300_000  # sampled frames of the paper's training and test data, about
 GOAL_HOURS = 2.0  # the goal for the paper-scale preprocessing on one GPU host
@@ -139,6 +140,8 @@ def run_gpu(
     detect_device = gpu_device(cfg.device)
     gpu_params = replace(params, run=replace(params.run, detect_device=detect_device))
     cpu_params = replace(params, run=replace(params.run, detect_device="cpu"))
+    plan_detection(gpu_params)  # no GPU, or no torch port of the backend: one line, before any work
+    host = _host(detect_device)
     work = output_dir(work_dir or tempfile.mkdtemp(prefix="dfprep-bench-"), "--work-dir")
     videos = list(paths) if paths else make_bench_videos(
         work / "videos", n=cfg.n, seconds=cfg.seconds, gop=cfg.gop or None, preset=cfg.preset[0],
@@ -147,14 +150,14 @@ def run_gpu(
     videos = repeated(videos, cfg.repeat, work / "repeated")
     res = GpuBench(
         len(videos), round(video_seconds(videos), 2), 0, available_cores(),
-        "cuda" if detect_device == "cuda" else "cpu", _host(detect_device),
+        "cuda" if detect_device == "cuda" else "cpu", host,
     )  # fmt: skip
 
     def save() -> None:
         res.fps = {k: res.frames_sampled / s for k, s in res.seconds.items()}
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(asdict(res), indent=1))
+            write_json(json_out, asdict(res), newline=False)  # atomic: a kill keeps the last
 
     res.seconds[DECODE], res.frames_sampled = decode_only(videos, params.decode)
     save()

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from dfprep.core.errors import InputError
 
-__all__ = ["NotRegular", "check_regular", "open_regular", "read_regular_text"]
+__all__ = ["NotRegular", "open_regular", "read_regular_text"]
 
 
 class NotRegular(InputError):
@@ -45,18 +45,6 @@ def open_regular(path: str | Path, what: str = "") -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
-
-
-def check_regular(path: str | Path, what: str = "") -> Path:
-    """PATH, if it is missing or a regular file; `NotRegular` for anything else (checked by name:
-    for an API that takes a path rather than an open file)."""
-    try:
-        why = _kind(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return Path(path)
-    if why:
-        raise NotRegular(f"{path}: {what + ' ' if what else ''}{why}")
-    return Path(path)
 
 
 def read_regular_text(path: str | Path, what: str = "") -> str:

@@ -114,7 +114,8 @@ def _acquire(folder: Path, command: str) -> tuple[int, Path]:
     while True:
         with writing(path):
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            # never through a link: a planted .dfprep.lock would have us overwrite its target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

@@ -128,10 +128,6 @@ class MediaScan:
     def add(self, path: Path, why: str = "") -> None:
         (self.skipped.append((path, why)) if why else self.videos.append(path))
 
-    def extend(self, other: MediaScan) -> None:
-        self.videos += other.videos
-        self.skipped += other.skipped
-
 
 def scan_files(paths: Iterable[Path]) -> MediaScan:
     """PATHS (files) sorted by the rule, in the order given."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dfprep.core.atomic import write_json
 from dfprep.core.errors import InputError
+from dfprep.core.files import read_regular_text
 from dfprep.core.lock import LOCK_NAME
 from dfprep.core.outputs import output_dir
 
@@ -50,7 +51,7 @@ def tree(root: Path, marker: str) -> tuple[list[str], list[str]]:
 def _listed(root: Path, marker: str, what: str, owner: str, example: str) -> list[str]:
     path = root / marker
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_regular_text(path))  # a FIFO as the marker: refused, never read
     except FileNotFoundError:
         raise InputError(
             f"{what}: {root} is not empty and holds no {owner} ({marker} missing), e.g. "

@@ -184,7 +184,10 @@ class Server:
         while not self.batcher.stopping:
             try:
                 conn = self.listener.accept()
-            except Exception:  # a failed handshake (wrong key) or the listener closed
+            except Exception:  # the listener closed, or out of file handles: no busy loop
+                if self.batcher.stopping:
+                    return
+                time.sleep(0.1)
                 continue
             with self.batcher.cv:
                 self.clients += 1

@@ -103,6 +103,12 @@ def real_splits(
                 "check train.sbi.datasets"
             )
         out[name] = Split(name, tuple(shards), tuple(sizes), tuple(members))
+    gone = wanted - {str(r["dataset"]) for r in taken}
+    if gone:  # a misspelt name would otherwise train on the others without a word
+        raise InputError(
+            f"{root}: no real crop of {', '.join(sorted(gone))} in {SELECTION}; "
+            "check train.sbi.datasets"
+        )
     return out, taken
 
 
@@ -134,6 +140,8 @@ def recorded_crops(data_dir: str | Path) -> tuple[list, Path]:
     """(the crop geometries DATA records, where): a balance output's stats.json (extract.crop,
     None for shards that record none), else an extract output's shard stats ({} when none)."""
     root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a directory (a `dfprep balance` or `dfprep extract` output)")
     p = root / "stats.json"
     if p.is_file():
         try:
